@@ -1,0 +1,69 @@
+/* Picks the kernel path once: BITNET_KERNELS when set (an unknown or unsupported name falls
+ * back to automatic choice, and bn_kernels_select() reports it), else the best path this CPU
+ * supports. Paths register here; each SIMD path says whether the running CPU can use it. */
+#include "kernels.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels_registry.h"
+
+/* In order of preference: automatic choice takes the first supported one. */
+static const bn_kernel_path *const paths[] = {
+    &bn_path_scalar,
+};
+enum { n_paths = sizeof paths / sizeof paths[0] };
+
+static int scalar_supported(void) { return 1; }
+const bn_kernel_path bn_path_scalar = {&bn_kernels_scalar, scalar_supported, 0};
+
+static const bn_kernels *active;
+static pthread_once_t active_once = PTHREAD_ONCE_INIT;
+
+const bn_kernels *bn_kernels_by_name(const char *name)
+{
+    for (int i = 0; i < n_paths; i++)
+        if (strcmp(paths[i]->kernels->name, name) == 0)
+            return paths[i]->supported() ? paths[i]->kernels : NULL;
+    return NULL;
+}
+
+const char *const *bn_kernels_all_names(void)
+{
+    static const char *names[n_paths + 1];
+    for (int i = 0; i < n_paths; i++)
+        names[i] = paths[i]->kernels->name;
+    names[n_paths] = NULL;
+    return names;
+}
+
+static void choose(void)
+{
+    const char *env = getenv("BITNET_KERNELS");
+    if (env && *env && (active = bn_kernels_by_name(env)))
+        return;
+    /* automatic: the first supported path not marked test-only, in table order */
+    for (int i = 0; i < n_paths; i++)
+        if (!paths[i]->manual_only && paths[i]->supported()) {
+            active = paths[i]->kernels;
+            return;
+        }
+    active = &bn_kernels_scalar;
+}
+
+const bn_kernels *bn_kernels_get(void)
+{
+    pthread_once(&active_once, choose);
+    return active;
+}
+
+int bn_kernels_select(const char *name)
+{
+    const bn_kernels *k = bn_kernels_by_name(name);
+    pthread_once(&active_once, choose);
+    if (!k)
+        return -1;
+    active = k;
+    return 0;
+}

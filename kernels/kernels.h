@@ -1,0 +1,77 @@
+/* The kernel contract: one table of function pointers per code path (scalar, NEON variants,
+ * x86 variants), filled by kernels/dispatch.c from the CPU's features and overridable with
+ * BITNET_KERNELS=name. Kernels know packed weights, int8 activations and floats; nothing of
+ * GGUF, layers or tokens.
+ *
+ * Ternary weights (I2_S, the file layout, read in place from the mmap):
+ *
+ *   row m of W (k weights, k % 128 == 0) = k/4 bytes at packed + m*k/4, in 128-weight blocks:
+ *   block b = 32 bytes; byte j:  bits 7..6 = w[128b + j]       bits 5..4 = w[128b + 32 + j]
+ *                                bits 3..2 = w[128b + 64 + j]  bits 1..0 = w[128b + 96 + j]
+ *   code 0 -> -1, 1 -> 0, 2 -> +1 (3 never occurs; kernels may treat it as anything)
+ *
+ * Every integer result is exact and identical on every path (bit-identical floats follow,
+ * since the float epilogue is fixed):  y = ((float)T / s) * beta  with T = sum_j t_j * q_j.
+ */
+#ifndef BN_KERNELS_H
+#define BN_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bn_ternary {
+    const uint8_t *packed; /* I2_S codes, file layout above */
+    size_t k;              /* inputs per row, multiple of 128 */
+    size_t m;              /* output rows */
+    float scale;           /* per-tensor beta */
+    void *repacked;        /* layout made by the kernel's prepare(), or NULL */
+} bn_ternary;
+
+typedef struct bn_kernels {
+    const char *name;
+    /* Output rows a kernel call handles together; callers split row ranges at multiples of it
+     * (a range end equal to m is always allowed). */
+    size_t row_block;
+
+    /* Activation quantization (per row, the reference's rounding): amax = max(max|x|, 1e-5)
+     * in double, s = (float)(127/amax), q = round-half-even((float)(x*s)) clamped to
+     * [-128, 127]. Returns s. */
+    float (*quantize_row)(const float *x, size_t n, int8_t *q);
+
+    /* y[r*ldy + i] = ((float)T(r,i) / act_scale[r]) * w->scale for rows i in
+     * [row_begin, row_end) and activation rows r < n_act, where q holds n_act rows of w->k. */
+    void (*ternary_matmul)(const bn_ternary *w, size_t row_begin, size_t row_end,
+                           const int8_t *q, const float *act_scale, size_t n_act,
+                           float *y, size_t ldy);
+
+    /* Optional: build w->repacked for this kernel (at load time); 0 on success. */
+    int (*prepare)(bn_ternary *w);
+    void (*release)(bn_ternary *w);
+
+    /* f16 x f16 dot product with f32 products/accumulation (ggml's order: see scalar). */
+    float (*dot_f16)(const uint16_t *a, const uint16_t *b, size_t n);
+    /* LM head: y[i] = dot_f16(w + i*k, x, k) for i in [row_begin, row_end). */
+    void (*matvec_f16)(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
+                       const uint16_t *x, float *y);
+} bn_kernels;
+
+/* IEEE half <-> float, round to nearest even (exact scalar definitions shared by all paths). */
+uint16_t bn_f32_to_f16(float f);
+float bn_f16_to_f32(uint16_t h);
+void bn_f32_to_f16_row(const float *x, uint16_t *y, size_t n);
+void bn_f16_to_f32_row(const uint16_t *x, float *y, size_t n);
+
+/* The scalar twins: the definition every other path must reproduce. */
+extern const bn_kernels bn_kernels_scalar;
+
+/* The path in use: chosen once from BITNET_KERNELS or the CPU's features. */
+const bn_kernels *bn_kernels_get(void);
+/* A path by name ("scalar", "neon", "neon-dotprod", ...); NULL when unknown or when this CPU
+ * cannot run it. */
+const bn_kernels *bn_kernels_by_name(const char *name);
+/* Names of every path compiled in, NULL-terminated (whether or not this CPU can run them). */
+const char *const *bn_kernels_all_names(void);
+/* Pins the path used by bn_kernels_get(); 0 on success, -1 when unknown/unsupported. */
+int bn_kernels_select(const char *name);
+
+#endif

@@ -1,0 +1,127 @@
+/* Scalar twins: the definition of every kernel's result. Written as plain loops over the
+ * 128-weight I2_S block so compilers vectorise them on any target. */
+#include "kernels.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- activation quantization */
+
+float bn_scalar_quantize_row(const float *x, size_t n, int8_t *q);
+float bn_scalar_quantize_row(const float *x, size_t n, int8_t *q)
+{
+    /* The reference takes the maximum in double, starting from 1e-5 (an all-zero row must
+     * not divide by zero). A float maximum gives the same value: every |x| is a float. */
+    float amax = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;
+    }
+    double dmax = (double)amax > 1e-5 ? (double)amax : 1e-5;
+    float s = (float)(127.0 / dmax);
+    for (size_t i = 0; i < n; i++) {
+        /* round half to even: the reference adds 1.5*2^23 in float (nearbyintf in the
+         * default rounding mode is the same) */
+        float v = nearbyintf(x[i] * s);
+        v = v > 127.0f ? 127.0f : v;
+        v = v < -128.0f ? -128.0f : v;
+        q[i] = (int8_t)v;
+    }
+    return s;
+}
+
+/* ---------------------------------------------------------------- ternary matmul */
+
+/* T = sum_j t_j * q_j over one packed row (k weights). */
+static int32_t ternary_dot_row(const uint8_t *restrict row, const int8_t *restrict q, size_t k)
+{
+    int32_t sum = 0;
+    for (size_t b = 0; b < k / 128; b++) {
+        const uint8_t *blk = row + 32 * b;
+        const int8_t *qb = q + 128 * b;
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++) {
+            uint8_t byte = blk[j];
+            s += ((int32_t)(byte >> 6) - 1) * qb[j];
+            s += ((int32_t)((byte >> 4) & 3) - 1) * qb[32 + j];
+            s += ((int32_t)((byte >> 2) & 3) - 1) * qb[64 + j];
+            s += ((int32_t)(byte & 3) - 1) * qb[96 + j];
+        }
+        sum += s;
+    }
+    return sum;
+}
+
+static void scalar_ternary_matmul(const bn_ternary *w, size_t row_begin, size_t row_end,
+                                  const int8_t *q, const float *act_scale, size_t n_act,
+                                  float *y, size_t ldy)
+{
+    const size_t row_bytes = w->k / 4;
+    for (size_t r = 0; r < n_act; r++) {
+        const int8_t *qr = q + r * w->k;
+        for (size_t i = row_begin; i < row_end; i++) {
+            int32_t t = ternary_dot_row(w->packed + i * row_bytes, qr, w->k);
+            y[r * ldy + i] = ((float)t / act_scale[r]) * w->scale;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- f16 dot products */
+
+static float f16_table[65536];
+static pthread_once_t f16_table_once = PTHREAD_ONCE_INIT;
+
+static void f16_table_init(void)
+{
+    for (uint32_t h = 0; h < 65536; h++)
+        f16_table[h] = bn_f16_to_f32((uint16_t)h);
+}
+
+/* ggml's x86 AVX-512 order (the build the golden files come from): 4 accumulators of 16
+ * lanes over steps of 64 elements, accumulators folded 0+2, 1+3, then 0+1, the 16 lanes
+ * reduced as a tree (l+8, l+4, l+2, l+1), and the tail added in double. Products of two
+ * halves are exact in float, so fma and multiply-then-add agree. */
+static float scalar_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
+{
+    pthread_once(&f16_table_once, f16_table_init);
+    const size_t np = n & ~(size_t)63;
+    double sum = 0.0;
+    if (np) {
+        float acc[64] = {0};
+        for (size_t i = 0; i < np; i += 64)
+            for (int l = 0; l < 64; l++)
+                acc[l] += f16_table[a[i + l]] * f16_table[b[i + l]];
+        float v[16];
+        for (int l = 0; l < 16; l++) {
+            float x0 = acc[l] + acc[32 + l];
+            float x1 = acc[16 + l] + acc[48 + l];
+            v[l] = x0 + x1;
+        }
+        for (int w = 8; w >= 1; w /= 2)
+            for (int l = 0; l < w; l++)
+                v[l] = v[l] + v[l + w];
+        sum = v[0];
+    }
+    for (size_t i = np; i < n; i++)
+        sum += (double)(f16_table[a[i]] * f16_table[b[i]]);
+    return (float)sum;
+}
+
+static void scalar_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
+                              const uint16_t *x, float *y)
+{
+    for (size_t i = row_begin; i < row_end; i++)
+        y[i] = scalar_dot_f16(w + i * k, x, k);
+}
+
+const bn_kernels bn_kernels_scalar = {
+    .name = "scalar",
+    .row_block = 1,
+    .quantize_row = bn_scalar_quantize_row,
+    .ternary_matmul = scalar_ternary_matmul,
+    .prepare = NULL,
+    .release = NULL,
+    .dot_f16 = scalar_dot_f16,
+    .matvec_f16 = scalar_matvec_f16,
+};

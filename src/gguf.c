@@ -1,0 +1,644 @@
+/* GGUF v3 reader. Every read goes through a bounds-checked cursor; counts are checked against
+ * the bytes left before anything is allocated for them. */
+#include "gguf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct cursor {
+    const uint8_t *base;
+    size_t size;
+    size_t pos;
+} cursor;
+
+static size_t left(const cursor *c) { return c->size - c->pos; }
+
+static int need(cursor *c, uint64_t n, const char *what, bn_err *err)
+{
+    if (n > left(c))
+        return bn_fail(err, "truncated: %s needs %llu bytes at offset %zu, file has %zu left",
+                       what, (unsigned long long)n, c->pos, left(c));
+    return 0;
+}
+
+static int read_bytes(cursor *c, void *dst, size_t n, const char *what, bn_err *err)
+{
+    if (need(c, n, what, err))
+        return -1;
+    memcpy(dst, c->base + c->pos, n);
+    c->pos += n;
+    return 0;
+}
+
+static int read_u32(cursor *c, uint32_t *v, const char *what, bn_err *err)
+{
+    uint8_t b[4];
+    if (read_bytes(c, b, 4, what, err))
+        return -1;
+    *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    return 0;
+}
+
+static int read_u64(cursor *c, uint64_t *v, const char *what, bn_err *err)
+{
+    uint32_t lo, hi;
+    if (read_u32(c, &lo, what, err) || read_u32(c, &hi, what, err))
+        return -1;
+    *v = (uint64_t)hi << 32 | lo;
+    return 0;
+}
+
+static int read_str(cursor *c, bn_gguf_str *s, const char *what, bn_err *err)
+{
+    uint64_t len;
+    if (read_u64(c, &len, what, err))
+        return -1;
+    if (len > left(c))
+        return bn_fail(err, "%s: string length %llu at offset %zu runs past the end of the file "
+                       "(%zu bytes left)", what, (unsigned long long)len, c->pos - 8, left(c));
+    s->ptr = (const char *)c->base + c->pos;
+    s->len = len;
+    c->pos += len;
+    return 0;
+}
+
+static char *dup_str(bn_gguf_str s)
+{
+    char *z = malloc(s.len + 1);
+    if (z) {
+        memcpy(z, s.ptr, s.len);
+        z[s.len] = 0;
+    }
+    return z;
+}
+
+bool bn_gguf_str_eq(bn_gguf_str s, const char *z)
+{
+    size_t n = strlen(z);
+    return s.len == n && memcmp(s.ptr, z, n) == 0;
+}
+
+const char *bn_gguf_type_name(bn_gguf_type t)
+{
+    static const char *names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
+                                  "bool", "string", "array", "u64", "i64", "f64"};
+    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
+}
+
+/* Size in bytes of one scalar element; 0 for STRING/ARRAY/unknown. */
+static size_t scalar_size(uint32_t t)
+{
+    switch (t) {
+    case BN_GGUF_U8: case BN_GGUF_I8: case BN_GGUF_BOOL: return 1;
+    case BN_GGUF_U16: case BN_GGUF_I16: return 2;
+    case BN_GGUF_U32: case BN_GGUF_I32: case BN_GGUF_F32: return 4;
+    case BN_GGUF_U64: case BN_GGUF_I64: case BN_GGUF_F64: return 8;
+    default: return 0;
+    }
+}
+
+typedef struct type_traits {
+    uint32_t id;
+    const char *name;
+    uint64_t block;       /* elements per block */
+    uint64_t block_bytes; /* bytes per block */
+} type_traits;
+
+static const type_traits ggml_types[] = {
+    {BN_GGML_F32, "F32", 1, 4},     {BN_GGML_F16, "F16", 1, 2},
+    {BN_GGML_Q4_0, "Q4_0", 32, 18}, {BN_GGML_Q4_1, "Q4_1", 32, 20},
+    {BN_GGML_Q5_0, "Q5_0", 32, 22}, {BN_GGML_Q5_1, "Q5_1", 32, 24},
+    {BN_GGML_Q8_0, "Q8_0", 32, 34}, {BN_GGML_I8, "I8", 1, 1},
+    {BN_GGML_I16, "I16", 1, 2},     {BN_GGML_I32, "I32", 1, 4},
+    {BN_GGML_I64, "I64", 1, 8},     {BN_GGML_F64, "F64", 1, 8},
+    {BN_GGML_BF16, "BF16", 1, 2},   {BN_GGML_I2_S, "I2_S", 4, 1},
+};
+
+static const type_traits *ggml_traits(uint32_t t)
+{
+    for (size_t i = 0; i < sizeof ggml_types / sizeof ggml_types[0]; i++)
+        if (ggml_types[i].id == t)
+            return &ggml_types[i];
+    return NULL;
+}
+
+const char *bn_ggml_type_name(uint32_t t)
+{
+    const type_traits *tt = ggml_traits(t);
+    return tt ? tt->name : "?";
+}
+
+uint64_t bn_ggml_nbytes(uint32_t t, uint64_t n, bn_err *err)
+{
+    const type_traits *tt = ggml_traits(t);
+    if (!tt) {
+        bn_fail(err, "unknown ggml type %u", t);
+        return 0;
+    }
+    if (n % tt->block) {
+        bn_fail(err, "%llu elements do not fill whole %s blocks of %llu",
+                (unsigned long long)n, tt->name, (unsigned long long)tt->block);
+        return 0;
+    }
+    uint64_t bytes = n / tt->block * tt->block_bytes;
+    /* I2_S: the packed codes are followed by the f32 per-tensor scale and 28 unused bytes. */
+    if (t == BN_GGML_I2_S)
+        bytes += 32;
+    return bytes;
+}
+
+/* ---------------------------------------------------------------- name hash tables */
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static size_t table_cap(uint64_t n)
+{
+    size_t cap = 16;
+    while (cap < n * 2)
+        cap *= 2;
+    return cap;
+}
+
+/* Inserts index i (name names[i]) or returns the index of an equal name already present. */
+static int64_t table_insert(uint32_t *table, size_t cap, const char *name, uint32_t i,
+                            const char *(*name_of)(const bn_gguf *, uint32_t), const bn_gguf *g)
+{
+    size_t mask = cap - 1, slot = hash_bytes(name, strlen(name)) & mask;
+    while (table[slot]) {
+        if (strcmp(name_of(g, table[slot] - 1), name) == 0)
+            return table[slot] - 1;
+        slot = (slot + 1) & mask;
+    }
+    table[slot] = i + 1;
+    return -1;
+}
+
+static int64_t table_find(const uint32_t *table, size_t cap, const char *name,
+                          const char *(*name_of)(const bn_gguf *, uint32_t), const bn_gguf *g)
+{
+    if (!table)
+        return -1;
+    size_t mask = cap - 1, slot = hash_bytes(name, strlen(name)) & mask;
+    while (table[slot]) {
+        if (strcmp(name_of(g, table[slot] - 1), name) == 0)
+            return table[slot] - 1;
+        slot = (slot + 1) & mask;
+    }
+    return -1;
+}
+
+static const char *kv_name(const bn_gguf *g, uint32_t i) { return g->kv[i].key; }
+static const char *tensor_name(const bn_gguf *g, uint32_t i) { return g->tensors[i].name; }
+
+/* ---------------------------------------------------------------- parsing */
+
+static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
+{
+    const char *key = kv->key;
+    uint32_t t;
+    if (read_u32(c, &t, "value type", err))
+        return bn_fail_prefix(err, "key '%s'", key);
+    kv->type = (bn_gguf_type)t;
+    size_t sz = scalar_size(t);
+    if (sz) {
+        uint8_t b[8] = {0};
+        if (read_bytes(c, b, sz, "value", err))
+            return bn_fail_prefix(err, "key '%s'", key);
+        uint64_t u = 0;
+        for (size_t i = 0; i < sz; i++)
+            u |= (uint64_t)b[i] << (8 * i);
+        switch (t) {
+        case BN_GGUF_I8: kv->num.i64 = (int8_t)u; break;
+        case BN_GGUF_I16: kv->num.i64 = (int16_t)u; break;
+        case BN_GGUF_I32: kv->num.i64 = (int32_t)u; break;
+        case BN_GGUF_I64: memcpy(&kv->num.i64, &u, 8); break;
+        case BN_GGUF_F32: { float f; uint32_t u32 = (uint32_t)u; memcpy(&f, &u32, 4); kv->num.f64 = f; break; }
+        case BN_GGUF_F64: memcpy(&kv->num.f64, &u, 8); break;
+        case BN_GGUF_BOOL:
+            if (u > 1)
+                return bn_fail(err, "key '%s': bool value %llu is not 0 or 1", key,
+                               (unsigned long long)u);
+            kv->num.u64 = u;
+            break;
+        default: kv->num.u64 = u; break;
+        }
+        return 0;
+    }
+    if (t == BN_GGUF_STRING) {
+        if (read_str(c, &kv->str, "string value", err))
+            return bn_fail_prefix(err, "key '%s'", key);
+        return 0;
+    }
+    if (t != BN_GGUF_ARRAY)
+        return bn_fail(err, "key '%s': unknown value type %u at offset %zu", key, t, c->pos - 4);
+
+    uint32_t et;
+    if (read_u32(c, &et, "array element type", err) ||
+        read_u64(c, &kv->arr_len, "array length", err))
+        return bn_fail_prefix(err, "key '%s'", key);
+    kv->arr_type = (bn_gguf_type)et;
+    if (et == BN_GGUF_ARRAY)
+        return bn_fail(err, "key '%s': arrays of arrays are not supported", key);
+    size_t esz = scalar_size(et);
+    if (esz) {
+        if (kv->arr_len > left(c) / esz)
+            return bn_fail(err, "key '%s': array of %llu %s elements runs past the end of the "
+                           "file (%zu bytes left)", key, (unsigned long long)kv->arr_len,
+                           bn_gguf_type_name(et), left(c));
+        kv->arr_data = c->base + c->pos;
+        c->pos += kv->arr_len * esz;
+        if (et == BN_GGUF_BOOL)
+            for (uint64_t i = 0; i < kv->arr_len; i++)
+                if (kv->arr_data[i] > 1)
+                    return bn_fail(err, "key '%s': bool element %llu is %u, not 0 or 1", key,
+                                   (unsigned long long)i, kv->arr_data[i]);
+        return 0;
+    }
+    if (et != BN_GGUF_STRING)
+        return bn_fail(err, "key '%s': unknown array element type %u", key, et);
+    /* every string takes at least its 8-byte length */
+    if (kv->arr_len > left(c) / 8)
+        return bn_fail(err, "key '%s': array of %llu strings cannot fit in the %zu bytes left",
+                       key, (unsigned long long)kv->arr_len, left(c));
+    kv->arr_strs = malloc((kv->arr_len ? kv->arr_len : 1) * sizeof *kv->arr_strs);
+    if (!kv->arr_strs)
+        return bn_fail(err, "key '%s': out of memory for %llu strings", key,
+                       (unsigned long long)kv->arr_len);
+    for (uint64_t i = 0; i < kv->arr_len; i++)
+        if (read_str(c, &kv->arr_strs[i], "array string", err))
+            return bn_fail_prefix(err, "key '%s' element %llu", key, (unsigned long long)i);
+    return 0;
+}
+
+static int parse_kvs(bn_gguf *g, cursor *c, bn_err *err)
+{
+    /* smallest entry: key length (8) + 1-byte key + type (4) + 1-byte value */
+    if (g->n_kv > left(c) / 14)
+        return bn_fail(err, "header claims %llu metadata keys, which cannot fit in the %zu bytes "
+                       "left", (unsigned long long)g->n_kv, left(c));
+    g->kv = calloc(g->n_kv ? g->n_kv : 1, sizeof *g->kv);
+    g->kv_hash_cap = table_cap(g->n_kv);
+    g->kv_hash = calloc(g->kv_hash_cap, sizeof *g->kv_hash);
+    if (!g->kv || !g->kv_hash)
+        return bn_fail(err, "out of memory for %llu keys", (unsigned long long)g->n_kv);
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        bn_gguf_kv *kv = &g->kv[i];
+        bn_gguf_str key;
+        kv->file_offset = c->pos;
+        if (read_str(c, &key, "key", err))
+            return bn_fail_prefix(err, "metadata key #%llu", (unsigned long long)i);
+        if (key.len == 0 || key.len >= 65536)
+            return bn_fail(err, "metadata key #%llu at offset %llu: key length %llu is out of "
+                           "range (1..65535)", (unsigned long long)i,
+                           (unsigned long long)kv->file_offset, (unsigned long long)key.len);
+        if (memchr(key.ptr, 0, key.len))
+            return bn_fail(err, "metadata key #%llu at offset %llu contains a NUL byte",
+                           (unsigned long long)i, (unsigned long long)kv->file_offset);
+        if (!(kv->key = dup_str(key)))
+            return bn_fail(err, "out of memory");
+        if (parse_value(c, kv, err))
+            return -1;
+        int64_t dup = table_insert(g->kv_hash, g->kv_hash_cap, kv->key, (uint32_t)i, kv_name, g);
+        if (dup >= 0)
+            return bn_fail(err, "duplicate metadata key '%s' (#%lld and #%llu)", kv->key,
+                           (long long)dup, (unsigned long long)i);
+    }
+    return 0;
+}
+
+static int parse_tensor_infos(bn_gguf *g, cursor *c, bn_err *err)
+{
+    /* smallest entry: name length (8) + 1-byte name + n_dims (4) + one dim (8) + type (4) +
+     * offset (8) */
+    if (g->n_tensors > left(c) / 33)
+        return bn_fail(err, "header claims %llu tensors, which cannot fit in the %zu bytes left",
+                       (unsigned long long)g->n_tensors, left(c));
+    g->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *g->tensors);
+    g->tensor_hash_cap = table_cap(g->n_tensors);
+    g->tensor_hash = calloc(g->tensor_hash_cap, sizeof *g->tensor_hash);
+    if (!g->tensors || !g->tensor_hash)
+        return bn_fail(err, "out of memory for %llu tensors", (unsigned long long)g->n_tensors);
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        bn_gguf_tensor *t = &g->tensors[i];
+        bn_gguf_str name;
+        size_t at = c->pos;
+        if (read_str(c, &name, "tensor name", err))
+            return bn_fail_prefix(err, "tensor #%llu", (unsigned long long)i);
+        if (name.len == 0 || name.len >= BN_GGUF_MAX_NAME || memchr(name.ptr, 0, name.len))
+            return bn_fail(err, "tensor #%llu at offset %zu: bad name (length %llu; must be "
+                           "1..%d bytes without NUL)", (unsigned long long)i, at,
+                           (unsigned long long)name.len, BN_GGUF_MAX_NAME - 1);
+        if (!(t->name = dup_str(name)))
+            return bn_fail(err, "out of memory");
+        if (read_u32(c, &t->n_dims, "n_dims", err))
+            return bn_fail_prefix(err, "tensor '%s'", t->name);
+        if (t->n_dims < 1 || t->n_dims > BN_GGUF_MAX_DIMS)
+            return bn_fail(err, "tensor '%s': %u dimensions (must be 1..%d)", t->name, t->n_dims,
+                           BN_GGUF_MAX_DIMS);
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < BN_GGUF_MAX_DIMS; d++)
+            t->ne[d] = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++) {
+            if (read_u64(c, &t->ne[d], "dimension", err))
+                return bn_fail_prefix(err, "tensor '%s'", t->name);
+            if (t->ne[d] == 0 || t->ne[d] > (UINT64_C(1) << 62) / n)
+                return bn_fail(err, "tensor '%s': dimension %u = %llu makes the element count "
+                               "zero or overflow", t->name, d, (unsigned long long)t->ne[d]);
+            n *= t->ne[d];
+        }
+        if (read_u32(c, &t->type, "type", err) || read_u64(c, &t->offset, "offset", err))
+            return bn_fail_prefix(err, "tensor '%s'", t->name);
+        if (!ggml_traits(t->type))
+            return bn_fail(err, "tensor '%s': unknown ggml type %u", t->name, t->type);
+        if (!(t->nbytes = bn_ggml_nbytes(t->type, n, err)))
+            return bn_fail_prefix(err, "tensor '%s'", t->name);
+        int64_t dup = table_insert(g->tensor_hash, g->tensor_hash_cap, t->name, (uint32_t)i,
+                                   tensor_name, g);
+        if (dup >= 0)
+            return bn_fail(err, "duplicate tensor name '%s' (#%lld and #%llu)", t->name,
+                           (long long)dup, (unsigned long long)i);
+    }
+    return 0;
+}
+
+static int cmp_by_offset(const void *a, const void *b)
+{
+    const bn_gguf_tensor *x = *(const bn_gguf_tensor *const *)a;
+    const bn_gguf_tensor *y = *(const bn_gguf_tensor *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int place_tensors(bn_gguf *g, size_t info_end, bn_err *err)
+{
+    g->data_offset = (info_end + g->alignment - 1) / g->alignment * g->alignment;
+    if (g->n_tensors == 0) {
+        g->data_size = 0;
+        return 0;
+    }
+    if (g->data_offset > g->size)
+        return bn_fail(err, "truncated: data section starts at %llu but the file has %zu bytes",
+                       (unsigned long long)g->data_offset, g->size);
+    uint64_t avail = g->size - g->data_offset;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        bn_gguf_tensor *t = &g->tensors[i];
+        if (t->offset % g->alignment)
+            return bn_fail(err, "tensor '%s': offset %llu is not a multiple of the alignment %u",
+                           t->name, (unsigned long long)t->offset, g->alignment);
+        if (t->offset > avail || t->nbytes > avail - t->offset)
+            return bn_fail(err, "tensor '%s': data [%llu, +%llu) runs past the end of the data "
+                           "section (%llu bytes; file truncated?)", t->name,
+                           (unsigned long long)t->offset, (unsigned long long)t->nbytes,
+                           (unsigned long long)avail);
+        t->data = g->base + g->data_offset + t->offset;
+    }
+    const bn_gguf_tensor **order = malloc(g->n_tensors * sizeof *order);
+    if (!order)
+        return bn_fail(err, "out of memory");
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        order[i] = &g->tensors[i];
+    qsort(order, g->n_tensors, sizeof *order, cmp_by_offset);
+    int rc = 0;
+    uint64_t end = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        if (i > 0 && order[i]->offset < end) {
+            rc = bn_fail(err, "tensor '%s' [%llu, +%llu) overlaps tensor '%s' which ends at %llu",
+                         order[i]->name, (unsigned long long)order[i]->offset,
+                         (unsigned long long)order[i]->nbytes, order[i - 1]->name,
+                         (unsigned long long)end);
+            break;
+        }
+        end = order[i]->offset + order[i]->nbytes;
+    }
+    g->data_size = end;
+    free(order);
+    return rc;
+}
+
+static int parse(bn_gguf *g, bn_err *err)
+{
+    cursor c = {g->base, g->size, 0};
+    char magic[4];
+    if (g->size < 24)
+        return bn_fail(err, "file is %zu bytes, too small for a GGUF header (24 bytes)", g->size);
+    if (read_bytes(&c, magic, 4, "magic", err))
+        return -1;
+    if (memcmp(magic, "GGUF", 4) != 0)
+        return bn_fail(err, "bad magic %02x %02x %02x %02x (expected 'GGUF'): not a GGUF file",
+                       (uint8_t)magic[0], (uint8_t)magic[1], (uint8_t)magic[2], (uint8_t)magic[3]);
+    if (read_u32(&c, &g->version, "version", err))
+        return -1;
+    if (g->version != 2 && g->version != 3)
+        return bn_fail(err, "unsupported GGUF version %u (this reader handles 2 and 3%s)",
+                       g->version, g->version > 0xffff ? "; big-endian file?" : "");
+    if (read_u64(&c, &g->n_tensors, "tensor count", err) ||
+        read_u64(&c, &g->n_kv, "key count", err))
+        return -1;
+    if (parse_kvs(g, &c, err))
+        return -1;
+    g->alignment = BN_GGUF_DEFAULT_ALIGNMENT;
+    const bn_gguf_kv *al = bn_gguf_find(g, "general.alignment");
+    if (al) {
+        if (al->type != BN_GGUF_U32 || al->num.u64 == 0 || (al->num.u64 & (al->num.u64 - 1)) ||
+            al->num.u64 > (1u << 20))
+            return bn_fail(err, "general.alignment must be a u32 power of two up to 1 MiB");
+        g->alignment = (uint32_t)al->num.u64;
+    }
+    if (parse_tensor_infos(g, &c, err))
+        return -1;
+    return place_tensors(g, c.pos, err);
+}
+
+static bn_gguf *open_buffer(const void *data, size_t size, int mapped, bn_err *err)
+{
+    bn_gguf *g = calloc(1, sizeof *g);
+    if (!g) {
+        bn_fail(err, "out of memory");
+        return NULL;
+    }
+    g->base = data;
+    g->size = size;
+    g->mapped = mapped;
+    if (parse(g, err)) {
+        bn_gguf_close(g);
+        return NULL;
+    }
+    return g;
+}
+
+bn_gguf *bn_gguf_open_memory(const void *data, size_t size, bn_err *err)
+{
+    return open_buffer(data, size, 0, err);
+}
+
+bn_gguf *bn_gguf_open(const char *path, bn_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        bn_fail(err, "%s: not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    if (st.st_size < 24) {
+        bn_fail(err, "%s: file is %lld bytes, too small for a GGUF header (24 bytes)", path,
+                (long long)st.st_size);
+        close(fd);
+        return NULL;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        bn_fail(err, "%s: mmap failed: %s", path, strerror(errno));
+        return NULL;
+    }
+    bn_gguf *g = open_buffer(p, (size_t)st.st_size, 1, err);
+    if (!g)
+        bn_fail_prefix(err, "%s", path);
+    return g;
+}
+
+void bn_gguf_close(bn_gguf *g)
+{
+    if (!g)
+        return;
+    if (g->kv)
+        for (uint64_t i = 0; i < g->n_kv; i++) {
+            free(g->kv[i].key);
+            free(g->kv[i].arr_strs);
+        }
+    if (g->tensors)
+        for (uint64_t i = 0; i < g->n_tensors; i++)
+            free(g->tensors[i].name);
+    free(g->kv);
+    free(g->tensors);
+    free(g->kv_hash);
+    free(g->tensor_hash);
+    if (g->mapped)
+        munmap((void *)g->base, g->size);
+    free(g);
+}
+
+/* ---------------------------------------------------------------- lookups */
+
+const bn_gguf_kv *bn_gguf_find(const bn_gguf *g, const char *key)
+{
+    int64_t i = table_find(g->kv_hash, g->kv_hash_cap, key, kv_name, g);
+    return i >= 0 ? &g->kv[i] : NULL;
+}
+
+const bn_gguf_tensor *bn_gguf_find_tensor(const bn_gguf *g, const char *name)
+{
+    int64_t i = table_find(g->tensor_hash, g->tensor_hash_cap, name, tensor_name, g);
+    return i >= 0 ? &g->tensors[i] : NULL;
+}
+
+static const bn_gguf_kv *find_req(const bn_gguf *g, const char *key, bn_err *err)
+{
+    const bn_gguf_kv *kv = bn_gguf_find(g, key);
+    if (!kv)
+        bn_fail(err, "missing metadata key '%s'", key);
+    return kv;
+}
+
+int bn_gguf_get_u32(const bn_gguf *g, const char *key, uint32_t *out, bn_err *err)
+{
+    const bn_gguf_kv *kv = find_req(g, key, err);
+    if (!kv)
+        return -1;
+    switch (kv->type) {
+    case BN_GGUF_U8: case BN_GGUF_U16: case BN_GGUF_U32: case BN_GGUF_U64:
+        if (kv->num.u64 > UINT32_MAX)
+            break;
+        *out = (uint32_t)kv->num.u64;
+        return 0;
+    case BN_GGUF_I8: case BN_GGUF_I16: case BN_GGUF_I32: case BN_GGUF_I64:
+        if (kv->num.i64 < 0 || kv->num.i64 > (int64_t)UINT32_MAX)
+            break;
+        *out = (uint32_t)kv->num.i64;
+        return 0;
+    default:
+        return bn_fail(err, "metadata key '%s' is a %s, expected an unsigned integer", key,
+                       bn_gguf_type_name(kv->type));
+    }
+    return bn_fail(err, "metadata key '%s' is out of range for u32", key);
+}
+
+int bn_gguf_get_f32(const bn_gguf *g, const char *key, float *out, bn_err *err)
+{
+    const bn_gguf_kv *kv = find_req(g, key, err);
+    if (!kv)
+        return -1;
+    if (kv->type != BN_GGUF_F32 && kv->type != BN_GGUF_F64)
+        return bn_fail(err, "metadata key '%s' is a %s, expected f32", key,
+                       bn_gguf_type_name(kv->type));
+    *out = (float)kv->num.f64;
+    return 0;
+}
+
+int bn_gguf_get_bool(const bn_gguf *g, const char *key, bool *out, bn_err *err)
+{
+    const bn_gguf_kv *kv = find_req(g, key, err);
+    if (!kv)
+        return -1;
+    if (kv->type != BN_GGUF_BOOL)
+        return bn_fail(err, "metadata key '%s' is a %s, expected bool", key,
+                       bn_gguf_type_name(kv->type));
+    *out = kv->num.u64 != 0;
+    return 0;
+}
+
+int bn_gguf_get_str(const bn_gguf *g, const char *key, bn_gguf_str *out, bn_err *err)
+{
+    const bn_gguf_kv *kv = find_req(g, key, err);
+    if (!kv)
+        return -1;
+    if (kv->type != BN_GGUF_STRING)
+        return bn_fail(err, "metadata key '%s' is a %s, expected string", key,
+                       bn_gguf_type_name(kv->type));
+    *out = kv->str;
+    return 0;
+}
+
+int bn_gguf_get_arr(const bn_gguf *g, const char *key, bn_gguf_type elem,
+                    const bn_gguf_kv **out, bn_err *err)
+{
+    const bn_gguf_kv *kv = find_req(g, key, err);
+    if (!kv)
+        return -1;
+    if (kv->type != BN_GGUF_ARRAY || kv->arr_type != elem)
+        return bn_fail(err, "metadata key '%s' is a %s%s%s, expected an array of %s", key,
+                       bn_gguf_type_name(kv->type), kv->type == BN_GGUF_ARRAY ? " of " : "",
+                       kv->type == BN_GGUF_ARRAY ? bn_gguf_type_name(kv->arr_type) : "",
+                       bn_gguf_type_name(elem));
+    *out = kv;
+    return 0;
+}
+
+int32_t bn_gguf_arr_i32(const bn_gguf_kv *kv, uint64_t i)
+{
+    int32_t v;
+    memcpy(&v, kv->arr_data + 4 * i, 4);
+    return v;
+}
+
+float bn_gguf_arr_f32(const bn_gguf_kv *kv, uint64_t i)
+{
+    float v;
+    memcpy(&v, kv->arr_data + 4 * i, 4);
+    return v;
+}

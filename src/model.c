@@ -1,0 +1,242 @@
+/* Model loading for general.architecture = "bitnet-b1.58" (FORMAT.md sections 1-2). */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int get_hp(const bn_gguf *g, const char *suffix, uint32_t *out, bn_err *err)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", BN_ARCH, suffix);
+    return bn_gguf_get_u32(g, key, out, err);
+}
+
+int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
+{
+    bn_gguf_str arch;
+    if (bn_gguf_get_str(g, "general.architecture", &arch, err))
+        return -1;
+    if (!bn_gguf_str_eq(arch, BN_ARCH))
+        return bn_fail(err, "unsupported architecture '%.*s' (this engine runs '%s')",
+                       (int)(arch.len > 64 ? 64 : arch.len), arch.ptr, BN_ARCH);
+    memset(hp, 0, sizeof *hp);
+    if (get_hp(g, "embedding_length", &hp->n_embd, err) ||
+        get_hp(g, "block_count", &hp->n_layer, err) ||
+        get_hp(g, "feed_forward_length", &hp->n_ff, err) ||
+        get_hp(g, "attention.head_count", &hp->n_head, err) ||
+        get_hp(g, "attention.head_count_kv", &hp->n_head_kv, err) ||
+        get_hp(g, "context_length", &hp->n_ctx_train, err))
+        return -1;
+    char key[128];
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", BN_ARCH);
+    if (bn_gguf_get_f32(g, key, &hp->rms_eps, err))
+        return -1;
+    snprintf(key, sizeof key, "%s.rope.freq_base", BN_ARCH);
+    hp->rope_theta = 10000.0f;
+    if (bn_gguf_find(g, key) && bn_gguf_get_f32(g, key, &hp->rope_theta, err))
+        return -1;
+
+    if (hp->n_embd == 0 || hp->n_embd % 128)
+        return bn_fail(err, "embedding_length %u must be a positive multiple of 128", hp->n_embd);
+    if (hp->n_ff == 0 || hp->n_ff % 128)
+        return bn_fail(err, "feed_forward_length %u must be a positive multiple of 128", hp->n_ff);
+    if (hp->n_layer == 0 || hp->n_layer > 1024)
+        return bn_fail(err, "block_count %u is out of range (1..1024)", hp->n_layer);
+    if (hp->n_head == 0 || hp->n_embd % hp->n_head)
+        return bn_fail(err, "head_count %u does not divide embedding_length %u", hp->n_head,
+                       hp->n_embd);
+    if (hp->n_head_kv == 0 || hp->n_head % hp->n_head_kv)
+        return bn_fail(err, "head_count_kv %u does not divide head_count %u", hp->n_head_kv,
+                       hp->n_head);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if (hp->head_dim % 2)
+        return bn_fail(err, "head size %u must be even for RoPE", hp->head_dim);
+    hp->n_rot = hp->head_dim;
+    if (bn_gguf_find(g, BN_ARCH ".rope.dimension_count")) {
+        if (get_hp(g, "rope.dimension_count", &hp->n_rot, err))
+            return -1;
+        if (hp->n_rot != hp->head_dim)
+            return bn_fail(err, "rope.dimension_count %u must equal the head size %u",
+                           hp->n_rot, hp->head_dim);
+    }
+    if (hp->n_ctx_train == 0)
+        return bn_fail(err, "context_length must be positive");
+    if (!(hp->rms_eps > 0.0f) || !isfinite(hp->rms_eps))
+        return bn_fail(err, "layer_norm_rms_epsilon must be positive");
+    if (!(hp->rope_theta > 0.0f) || !isfinite(hp->rope_theta))
+        return bn_fail(err, "rope.freq_base must be positive");
+
+    const bn_gguf_tensor *embd = bn_gguf_find_tensor(g, "token_embd.weight");
+    if (bn_gguf_find(g, BN_ARCH ".vocab_size")) {
+        if (get_hp(g, "vocab_size", &hp->n_vocab, err))
+            return -1;
+    } else if (embd && embd->n_dims == 2 && embd->ne[1] <= UINT32_MAX) {
+        hp->n_vocab = (uint32_t)embd->ne[1];
+    } else {
+        const bn_gguf_kv *toks = bn_gguf_find(g, "tokenizer.ggml.tokens");
+        if (!toks || toks->type != BN_GGUF_ARRAY || toks->arr_len > UINT32_MAX)
+            return bn_fail(err, "cannot tell the vocabulary size (no %s.vocab_size)", BN_ARCH);
+        hp->n_vocab = (uint32_t)toks->arr_len;
+    }
+    if (hp->n_vocab == 0)
+        return bn_fail(err, "vocab_size must be positive");
+    return 0;
+}
+
+static void describe_shape(char *buf, size_t n, const bn_gguf_tensor *t)
+{
+    int w = snprintf(buf, n, "%s [", bn_ggml_type_name(t->type));
+    for (uint32_t d = 0; d < t->n_dims && w > 0 && (size_t)w < n; d++)
+        w += snprintf(buf + w, n - (size_t)w, "%s%llu", d ? ", " : "",
+                      (unsigned long long)t->ne[d]);
+    if (w > 0 && (size_t)w < n)
+        snprintf(buf + w, n - (size_t)w, "]");
+}
+
+/* Finds NAME and checks it is TYPE with dims ne0 (and ne1 when non-zero). */
+static const bn_gguf_tensor *want(const bn_gguf *g, const char *name, uint32_t type,
+                                  uint64_t ne0, uint64_t ne1, bn_err *err)
+{
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(g, name);
+    char exp[96], got[96];
+    if (ne1)
+        snprintf(exp, sizeof exp, "%s [%llu, %llu]", bn_ggml_type_name(type),
+                 (unsigned long long)ne0, (unsigned long long)ne1);
+    else
+        snprintf(exp, sizeof exp, "%s [%llu]", bn_ggml_type_name(type), (unsigned long long)ne0);
+    if (!t) {
+        bn_fail(err, "%s: missing tensor (expected %s)", name, exp);
+        return NULL;
+    }
+    uint32_t dims = ne1 ? 2 : 1;
+    if (t->type != type || t->n_dims != dims || t->ne[0] != ne0 || (ne1 && t->ne[1] != ne1)) {
+        describe_shape(got, sizeof got, t);
+        bn_fail(err, "%s: expected %s, got %s", name, exp, got);
+        return NULL;
+    }
+    return t;
+}
+
+static int bind_ternary(const bn_gguf *g, const char *name, uint64_t k, uint64_t m,
+                        bn_ternary *w, bn_err *err)
+{
+    const bn_gguf_tensor *t = want(g, name, BN_GGML_I2_S, k, m, err);
+    if (!t)
+        return -1;
+    w->packed = t->data;
+    w->k = k;
+    w->m = m;
+    /* the per-tensor scale is the f32 right after the k*m/4 packed bytes */
+    memcpy(&w->scale, (const uint8_t *)t->data + k * m / 4, sizeof w->scale);
+    if (!isfinite(w->scale))
+        return bn_fail(err, "%s: scale is not a finite number", name);
+    w->repacked = NULL;
+    return 0;
+}
+
+static const float *bind_f32(const bn_gguf *g, const char *name, uint64_t n, bn_err *err)
+{
+    const bn_gguf_tensor *t = want(g, name, BN_GGML_F32, n, 0, err);
+    return t ? t->data : NULL;
+}
+
+static const char *layer_tensor_name(char *buf, size_t n, uint32_t il, const char *suffix)
+{
+    snprintf(buf, n, "blk.%u.%s", il, suffix);
+    return buf;
+}
+
+static int bind_layer(const bn_gguf *g, const bn_hparams *hp, uint32_t il, bn_layer *L,
+                      bn_err *err)
+{
+    char n[96];
+    const uint64_t e = hp->n_embd, kv = (uint64_t)hp->n_head_kv * hp->head_dim, ff = hp->n_ff;
+    if (!(L->attn_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "attn_norm.weight"), e, err)) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_q.weight"), e, e, &L->wq, err) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_k.weight"), e, kv, &L->wk, err) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_v.weight"), e, kv, &L->wv, err) ||
+        !(L->attn_sub_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "attn_sub_norm.weight"), e, err)) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_output.weight"), e, e, &L->wo, err) ||
+        !(L->ffn_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "ffn_norm.weight"), e, err)) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_gate.weight"), e, ff, &L->w_gate, err) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_up.weight"), e, ff, &L->w_up, err) ||
+        !(L->ffn_sub_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "ffn_sub_norm.weight"), ff, err)) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_down.weight"), ff, e, &L->w_down, err))
+        return -1;
+    return 0;
+}
+
+static bn_ternary *layer_matrices(bn_layer *L, int i)
+{
+    bn_ternary *all[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    return i < 7 ? all[i] : NULL;
+}
+
+bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
+{
+    bn_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        bn_gguf_close(g);
+        bn_fail(err, "out of memory");
+        return NULL;
+    }
+    m->gguf = g;
+    if (bn_model_read_hparams(g, &m->hp, err))
+        goto fail;
+    const bn_hparams *hp = &m->hp;
+    const bn_gguf_tensor *embd = want(g, "token_embd.weight", BN_GGML_F16, hp->n_embd,
+                                      hp->n_vocab, err);
+    if (!embd)
+        goto fail;
+    m->token_embd = embd->data;
+    if (!(m->output_norm = bind_f32(g, "output_norm.weight", hp->n_embd, err)))
+        goto fail;
+    m->layers = calloc(hp->n_layer, sizeof *m->layers);
+    if (!m->layers) {
+        bn_fail(err, "out of memory");
+        goto fail;
+    }
+    for (uint32_t il = 0; il < hp->n_layer; il++)
+        if (bind_layer(g, hp, il, &m->layers[il], err))
+            goto fail;
+    m->kernels = bn_kernels_get();
+    if (m->kernels->prepare)
+        for (uint32_t il = 0; il < hp->n_layer; il++)
+            for (int i = 0; layer_matrices(&m->layers[il], i); i++)
+                if (m->kernels->prepare(layer_matrices(&m->layers[il], i))) {
+                    bn_fail(err, "out of memory repacking weights for kernel '%s'",
+                            m->kernels->name);
+                    goto fail;
+                }
+    return m;
+fail:
+    bn_model_free(m);
+    return NULL;
+}
+
+bn_model *bn_model_load(const char *path, bn_err *err)
+{
+    bn_gguf *g = bn_gguf_open(path, err);
+    if (!g)
+        return NULL;
+    bn_model *m = bn_model_from_gguf(g, err);
+    if (!m)
+        bn_fail_prefix(err, "%s", path);
+    return m;
+}
+
+void bn_model_free(bn_model *m)
+{
+    if (!m)
+        return;
+    if (m->layers && m->kernels && m->kernels->release)
+        for (uint32_t il = 0; il < m->hp.n_layer; il++)
+            for (int i = 0; layer_matrices(&m->layers[il], i); i++)
+                if (layer_matrices(&m->layers[il], i)->repacked)
+                    m->kernels->release(layer_matrices(&m->layers[il], i));
+    free(m->layers);
+    bn_gguf_close(m->gguf);
+    free(m);
+}

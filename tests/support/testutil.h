@@ -1,0 +1,40 @@
+/* Helpers shared by the cmocka tests: where the data is, temporary files, running programs. */
+#ifndef BN_TESTUTIL_H
+#define BN_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* Path of REL under ../shared (the BITNET_SHARED_DIR cache variable, or $BN_SHARED_DIR), or
+ * NULL when it does not exist. Returns a new malloc'd string. */
+char *bn_test_shared(const char *rel);
+/* Path of REL under tests/data (always returned; may not exist). malloc'd. */
+char *bn_test_data(const char *rel);
+/* Path of a built program in bin/. malloc'd. */
+char *bn_test_bin(const char *prog);
+/* A fresh path in the temporary directory ending in SUFFIX (the file is not created). */
+char *bn_test_tmpfile(const char *suffix);
+
+/* Whole file into memory (NUL-terminated for convenience); NULL if unreadable. */
+uint8_t *bn_test_read_file(const char *path, size_t *len);
+int bn_test_write_file(const char *path, const void *data, size_t len);
+
+/* Runs a built program (through $BN_EMULATOR when cross-testing) with ARGV (NULL-terminated,
+ * argv[0] = program name in bin/), optional STDIN_DATA; captures stdout and stderr
+ * (malloc'd, NUL-terminated; pass NULL to discard). Returns the exit status, or 128+signal. */
+int bn_test_run(const char *const *argv, const char *stdin_data, char **out, char **errout);
+
+/* Prints a skip message and calls cmocka's skip(). */
+#define BN_SKIP_IF_MISSING(path, what)                                                       \
+    do {                                                                                     \
+        if (!(path)) {                                                                       \
+            print_message("SKIP: %s not found (../shared absent?)\n", (what));               \
+            skip();                                                                          \
+        }                                                                                    \
+    } while (0)
+
+#endif
