@@ -1,0 +1,32 @@
+/* A fixed pool of worker threads for data-parallel loops (no OpenMP). The caller takes part as
+ * thread 0; work is split by the callback from (ith, nth), so which thread computes which
+ * output is fixed and results do not depend on timing. Idle workers sleep on a condition
+ * variable: a frozen Lambda environment must not spin. */
+#ifndef BN_THREADPOOL_H
+#define BN_THREADPOOL_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef struct bn_threadpool bn_threadpool;
+
+typedef void (*bn_parallel_fn)(void *arg, int ith, int nth);
+
+/* n_threads >= 1 (the caller counts as one). */
+bn_threadpool *bn_threadpool_create(int n_threads, bn_err *err);
+void bn_threadpool_free(bn_threadpool *tp);
+int bn_threadpool_size(const bn_threadpool *tp); /* 1 for NULL */
+
+/* Runs fn(arg, ith, nth) for ith = 0..nth-1 (ith 0 on the calling thread) and returns when all
+ * are done. A NULL pool runs fn(arg, 0, 1). Not reentrant: one run at a time per pool. */
+void bn_threadpool_run(bn_threadpool *tp, bn_parallel_fn fn, void *arg);
+
+/* The half-open share [*begin, *end) of n items for thread ith of nth, in chunks that are
+ * multiples of `block` (the last chunk may end at n). */
+void bn_split_range(size_t n, size_t block, int ith, int nth, size_t *begin, size_t *end);
+
+/* CPUs this process may run on (sched_getaffinity), at least 1. */
+int bn_cpu_count(void);
+
+#endif
