@@ -6,7 +6,7 @@ MODEL     ?= models/ggml-model-i2_s.gguf
 PROMPT    ?= The capital of France is
 SHARED    ?= $(abspath ../shared)
 DEB_PACKAGES = build-essential cmake pkg-config libcurl4-openssl-dev libcmocka-dev \
-               clang llvm shellcheck unicode-data curl ca-certificates \
+               clang libclang-rt-14-dev llvm shellcheck unicode-data curl ca-certificates \
                gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 DEB_ARM64_PACKAGES = libcmocka-dev:arm64 libcurl4-openssl-dev:arm64
 
