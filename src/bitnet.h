@@ -1,0 +1,174 @@
+/* bitnet.h: the public engine API — the one header bitnet-run, the Lambda loop and the
+ * benchmarks include.
+ *
+ *   bn_engine  = a model file opened once: weights (mmap) + tokenizer. A vocab-only GGUF opens
+ *                as a tokenizer-only engine (tokenize/detokenize work, sessions are refused).
+ *   bn_session = one conversation: KV cache (n_ctx), thread pool, the token history.
+ *   bn_generate = prompt (text, ids or chat messages) -> prefill -> sample/decode loop, with a
+ *                callback per token receiving complete UTF-8 text, until a stop condition.
+ *
+ *   bn_err err;
+ *   bn_engine *e = bn_engine_open("model.gguf", NULL, &err);
+ *   bn_session *s = bn_session_create(e, NULL, &err);
+ *   bn_generate_params g = bn_generate_default();
+ *   g.prompt = "The capital of France is"; g.n_predict = 32; g.on_token = print_piece;
+ *   bn_stats st; bn_generate(s, &g, &st, &err);
+ *
+ * Every function that can fail returns -1 or NULL and fills err with one line; nothing here
+ * prints or exits. An engine may serve several sessions; a session is used by one thread at a
+ * time. */
+#ifndef BN_BITNET_H
+#define BN_BITNET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chat.h"    /* bn_chat_msg */
+#include "error.h"   /* bn_err */
+#include "sampler.h" /* bn_sampling_params, bn_sampling_default */
+
+#define BN_VERSION "0.1.0"
+
+typedef struct bn_engine bn_engine;
+typedef struct bn_session bn_session;
+
+/* ------------------------------------------------------------------ engine */
+typedef struct bn_open_opts {
+    /* Pre-tokenizer: NULL or "llama3" (the model's training tokenizer, our default) or
+     * "default" (llama.cpp's fallback that bitnet.cpp uses on the published file, for parity
+     * runs; FORMAT.md 6.2). */
+    const char *pre_tokenizer;
+} bn_open_opts;
+
+/* opts may be NULL. NULL + err when the file is missing, unreadable, not a GGUF, or has
+ * weights that do not form a valid model. */
+bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *err);
+void bn_engine_free(bn_engine *e);
+
+typedef struct bn_engine_info {
+    bool has_weights;      /* false: vocab-only file (tokenizer only) */
+    uint32_t n_vocab;      /* tokenizer vocabulary */
+    int32_t bos, eos, eot; /* -1 when absent */
+    /* hyper-parameters (0 when !has_weights) */
+    uint32_t n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
+    uint64_t n_params;     /* weights counted from the tensor shapes */
+    uint64_t file_size;
+    const char *kernels;   /* kernel path used by the weights ("scalar", "neon", ...) */
+    const char *pre_tokenizer;
+    double load_ms;        /* bn_engine_open wall time */
+} bn_engine_info;
+
+void bn_engine_get_info(const bn_engine *e, bn_engine_info *info);
+
+/* Tokenizes text[0..len). add_bos prepends BOS; parse_special turns the names of special
+ * tokens ("<|eot_id|>") into their ids (otherwise they are plain text). *ids is malloc'd
+ * (free() it); 0 on success. */
+int bn_tokenize(const bn_engine *e, const char *text, size_t len, bool add_bos,
+                bool parse_special, int32_t **ids, size_t *n_ids, bn_err *err);
+
+/* Decodes ids to bytes (malloc'd, NUL-terminated, *len bytes; may contain any byte). Special
+ * tokens render as their names when special_names, else as nothing (as llama-cli prints). */
+char *bn_detokenize(const bn_engine *e, const int32_t *ids, size_t n, bool special_names,
+                    size_t *len, bn_err *err);
+
+/* ------------------------------------------------------------------ session */
+typedef struct bn_session_params {
+    uint32_t n_ctx;   /* KV cache positions; 0 = min(context_length of the file, 4096) */
+    int n_threads;    /* 0 = bn_cpu_count() (the CPUs this process may use) */
+    uint32_t n_batch; /* most prompt tokens evaluated together; 0 = 512; 1 = token by token */
+} bn_session_params;
+
+/* p may be NULL (all defaults). Refuses a tokenizer-only engine. */
+bn_session *bn_session_create(bn_engine *e, const bn_session_params *p, bn_err *err);
+void bn_session_free(bn_session *s);
+/* Forgets the conversation (the KV cache is reused from position 0). */
+void bn_session_reset(bn_session *s);
+uint32_t bn_session_n_ctx(const bn_session *s);
+int bn_session_n_threads(const bn_session *s);
+
+/* ------------------------------------------------------------------ generation */
+typedef enum bn_stop_reason {
+    BN_STOP_NONE = 0,     /* still running / not started */
+    BN_STOP_EOS,          /* sampled the end-of-text token */
+    BN_STOP_EOT,          /* sampled the end-of-turn token (<|eot_id|>) */
+    BN_STOP_LENGTH,       /* n_predict tokens generated */
+    BN_STOP_STRING,       /* generated text hit one of the stop strings */
+    BN_STOP_CONTEXT_FULL, /* no position left in the KV cache */
+    BN_STOP_CALLBACK,     /* on_token returned non-zero */
+} bn_stop_reason;
+
+/* "eos", "eot", "length", "stop_string", "context_full", "callback" ("none"). */
+const char *bn_stop_reason_name(bn_stop_reason r);
+
+typedef struct bn_stats {
+    double load_ms;           /* the engine's */
+    uint32_t prompt_tokens;   /* tokens of this call's prompt */
+    uint32_t prompt_eval;     /* of which evaluated (the rest reused from the KV cache) */
+    double prompt_ms, prompt_tok_s;
+    uint32_t gen_tokens;      /* tokens sampled (an end-of-generation token included) */
+    uint32_t gen_eval;        /* tokens evaluated during generation (gen_tokens - 1, usually) */
+    double gen_ms, gen_tok_s; /* decode time and gen_eval / decode time */
+    double ttft_ms;           /* start of bn_generate to the first sampled token */
+    bn_stop_reason stop_reason;
+    int stop_index;           /* BN_STOP_STRING: which stop string; else -1 */
+} bn_stats;
+
+/* Per-token callback. id = the sampled token, or -1 for one final call that flushes text held
+ * back. text[0..len) = the output text that became final with this token: always complete
+ * UTF-8 characters (bytes of a split character are held until it completes), never part of a
+ * stop string (text that might begin one is held until it cannot), possibly empty, possibly
+ * including text held from earlier tokens. End-of-generation tokens produce no text.
+ * Return non-zero to stop (stop reason "callback"). */
+typedef int (*bn_token_fn)(void *user, int32_t id, const char *text, size_t len);
+
+/* Called with the logits of every evaluated position, in order (prompt positions first, then
+ * one row per generated token that was fed back). Return non-zero to abort with an error.
+ * Setting it disables KV-cache reuse between calls (every prompt position is evaluated). */
+typedef int (*bn_logits_fn)(void *user, const float *logits, uint32_t n_vocab);
+
+typedef struct bn_generate_params {
+    /* The prompt: exactly one of these three. */
+    const char *prompt;            /* text */
+    const int32_t *prompt_ids;     /* token ids, evaluated as given (no BOS added) */
+    size_t n_prompt_ids;
+    const bn_chat_msg *messages;   /* chat messages, rendered with the model's template */
+    size_t n_messages;
+
+    bool add_bos;       /* text and messages: prepend BOS (default true; ignored when append) */
+    bool parse_special; /* text: special-token names become ids (default false). Messages
+                           always parse only the template's own special token. */
+    bool append;        /* continue the conversation: the last sampled token (if not yet fed)
+                           is evaluated first, then the new prompt; only new tokens are
+                           evaluated (-cnv). Otherwise the prompt starts at position 0, reusing
+                           the longest common prefix already in the KV cache. */
+    int32_t n_predict;  /* most tokens to sample; -1 = until another stop condition */
+    bn_sampling_params sampling;
+    const char *const *stop; /* stop strings (not included in the output text) */
+    size_t n_stop;
+    bn_token_fn on_token;
+    bn_logits_fn on_logits;
+    void *user;         /* passed to both callbacks */
+} bn_generate_params;
+
+/* add_bos true, n_predict -1, llama-cli's sampling defaults, everything else empty. */
+bn_generate_params bn_generate_default(void);
+
+/* Runs one request. stats may be NULL. -1 + err on bad input (e.g. "prompt is 5000 tokens,
+ * the context holds 4096"), a vocabulary id out of range, or a failing callback; stop
+ * conditions are not errors. */
+int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_err *err);
+
+/* Results of the last bn_generate (valid until the next call on the session): the prompt ids
+ * as evaluated (BOS included), the sampled ids, and the output text (all text passed to
+ * on_token, NUL-terminated). */
+const int32_t *bn_session_prompt_ids(const bn_session *s, size_t *n);
+const int32_t *bn_session_output_ids(const bn_session *s, size_t *n);
+const char *bn_session_output_text(const bn_session *s, size_t *len);
+
+/* Peak resident set size of this process in KiB (getrusage), 0 when unknown. */
+uint64_t bn_peak_rss_kib(void);
+/* Monotonic clock in milliseconds. */
+double bn_now_ms(void);
+
+#endif

@@ -1,0 +1,59 @@
+/* Token sampler with llama.cpp's semantics and a private, portable PRNG.
+ *
+ * Chain (the order llama-cli applies by default, FORMAT.md 6.4, minus the samplers that are
+ * off by default there — logit bias, tail-free, typical):
+ *
+ *   logits -> repeat penalty (last n tokens) -> top-k -> top-p -> min-p -> temperature
+ *          -> softmax -> draw
+ *
+ * and with temp <= 0:  logits -> repeat penalty -> greedy (first maximum = lowest id).
+ *
+ * Note top-p and min-p see the logits BEFORE temperature (as in llama.cpp), so temperature
+ * only reshapes the distribution over the survivors.
+ *
+ * Determinism: candidates are ordered by (logit descending, id ascending), a total order, so
+ * the result does not depend on the sort algorithm; probabilities are summed in double; the
+ * draw uses SplitMix64 (src/rng.h: bn_splitmix64) with state = seed, one 64-bit output per
+ * draw, its top 53 bits as a uniform double in [0,1). Same logits + same params + same seed = same tokens on
+ * every machine and thread count. */
+#ifndef BN_SAMPLER_H
+#define BN_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct bn_sampling_params {
+    float temp;            /* <= 0: greedy */
+    int32_t top_k;         /* <= 0: off (all tokens) */
+    float top_p;           /* in (0, 1]; 1: off */
+    float min_p;           /* in [0, 1]; 0: off */
+    float repeat_penalty;  /* > 0; 1: off */
+    int32_t repeat_last_n; /* tokens looked back for the penalty; 0: off, -1: whole context */
+    uint64_t seed;
+} bn_sampling_params;
+
+/* llama-cli's defaults: temp 0.8, top-k 40, top-p 0.95, min-p 0.05, repeat penalty 1.0 over
+ * the last 64 tokens, seed 0 (callers wanting a random seed pick one themselves). */
+bn_sampling_params bn_sampling_default(void);
+
+/* Checks ranges; -1 + err naming the parameter. */
+int bn_sampling_check(const bn_sampling_params *p, bn_err *err);
+
+typedef struct bn_sampler bn_sampler;
+
+/* history_cap: most tokens kept for the penalty window when repeat_last_n = -1 (the context
+ * length). NULL + err on bad params or allocation failure. */
+bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
+                              uint32_t history_cap, bn_err *err);
+void bn_sampler_free(bn_sampler *s);
+
+/* Forgets the penalty history and re-seeds the PRNG with params.seed. */
+void bn_sampler_reset(bn_sampler *s);
+/* Appends a token to the penalty history (prompt tokens too, as llama-cli does). */
+void bn_sampler_accept(bn_sampler *s, int32_t token);
+/* Picks the next token from n_vocab logits (not modified). Does not accept it. */
+int32_t bn_sampler_sample(bn_sampler *s, const float *logits);
+
+#endif
