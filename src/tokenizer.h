@@ -1,0 +1,117 @@
+/* Byte-level BPE tokenizer (Llama 3 / GPT-2 style, `tokenizer.ggml.model = "gpt2"`) loaded from
+ * the tokenizer.ggml.* keys of any GGUF (a model file or a vocab-only file).
+ *
+ *   text ──special-token split (optional)──► pre-tokenizer (Llama-3 or llama.cpp "default")
+ *        ──► per piece: whole-piece lookup (Llama-3 only) or BPE by merge rank ──► ids
+ *   ids ──► bytes (GPT-2 byte-to-unicode form undone; specials as names or nothing)
+ *
+ * The tokenizer keeps views into the GGUF's strings: the bn_gguf must stay open while the
+ * tokenizer is used. A loaded tokenizer is read-only: any number of threads may tokenize and
+ * decode with it at once.
+ *
+ * Typical use (generation):
+ *   bn_tokenizer *t = bn_tokenizer_load(model->gguf, &err);
+ *   bn_tokenize_opts o = {.parse_special = true};         // BOS per add_bos_token
+ *   int32_t *ids; size_t n;
+ *   if (bn_tokenize(t, prompt, strlen(prompt), &o, &ids, &n, &err)) ...
+ *   bn_detokenizer d; bn_detok_init(&d, t, false, &err);
+ *   for each sampled id: { size_t len; const char *s = bn_detok_push(&d, id, &len); fwrite(s, 1, len, out); }
+ *   s = bn_detok_flush(&d, &len); fwrite(...); bn_detok_free(&d);
+ *   free(ids); bn_tokenizer_free(t);
+ */
+#ifndef BN_TOKENIZER_H
+#define BN_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "gguf.h"
+
+typedef struct bn_tokenizer bn_tokenizer;
+
+/* How text is cut into pieces before BPE. */
+typedef enum bn_pretokenizer {
+    BN_PRE_AUTO = 0, /* what the file says; a file without tokenizer.ggml.pre gets LLAMA3 */
+    BN_PRE_LLAMA3,   /* Llama 3's split regex + whole-piece vocabulary lookup (training tokenizer) */
+    BN_PRE_DEFAULT,  /* llama.cpp's "default" BPE pre-tokenizer (what bitnet.cpp uses for 2B-4T,
+                        FORMAT.md 6.2), no whole-piece lookup: for parity with its token ids */
+} bn_pretokenizer;
+
+typedef enum bn_bos_mode {
+    BN_BOS_DEFAULT = 0, /* prepend BOS when the file's add_bos_token says so (default true) */
+    BN_BOS_NEVER,
+    BN_BOS_ALWAYS,
+} bn_bos_mode;
+
+/* Zero-initialised (or NULL) = BOS per file, special-token names are plain text, AUTO split. */
+typedef struct bn_tokenize_opts {
+    bn_bos_mode bos;
+    bool parse_special; /* text "<|eot_id|>" becomes id 128009 (chat templates); default: text */
+    bn_pretokenizer pre;
+} bn_tokenize_opts;
+
+/* Loads the vocabulary (tokens, token_type, merges, bos/eos/eot, add_bos_token, pre).
+ * NULL + err when keys are missing, arrays disagree in length, a merge names an unknown token,
+ * a special id is out of range, or the model is not "gpt2". */
+bn_tokenizer *bn_tokenizer_load(const bn_gguf *g, bn_err *err);
+void bn_tokenizer_free(bn_tokenizer *t);
+
+/* Tokenizes LEN bytes of TEXT (any bytes: invalid UTF-8 is tokenized byte-wise, never
+ * rejected). On success *ids is a malloc'd array of *n ids (caller frees; never more than
+ * len + 1) and 0 is returned; -1 + err on out-of-memory only. */
+int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_tokenize_opts *o,
+                int32_t **ids, size_t *n, bn_err *err);
+
+/* Zero-copy bytes of one token: ordinary tokens give their raw bytes; control tokens their
+ * name when SPECIAL, else nothing; user-defined tokens always their text. Out-of-range ids
+ * give length 0. The pointer stays valid while the tokenizer lives (not NUL-terminated). */
+const char *bn_token_bytes(const bn_tokenizer *t, int32_t id, bool special, size_t *len);
+/* Copying form (llama.cpp's token_to_piece): copies min(len, cap) bytes, returns the full len. */
+size_t bn_token_to_piece(const bn_tokenizer *t, int32_t id, bool special, char *buf, size_t cap);
+
+/* Whole decode: the concatenated bytes of IDS (malloc'd, NUL-terminated for convenience, the
+ * NUL not counted in *len). -1 + err when an id is out of range. */
+int bn_detokenize(const bn_tokenizer *t, const int32_t *ids, size_t n, bool special, char **out,
+                  size_t *len, bn_err *err);
+
+/* Streaming decode for printing as tokens arrive: never returns a partial UTF-8 sequence,
+ * holds the bytes of an incomplete one until it completes, and passes through bytes that can
+ * never complete (invalid UTF-8) as they are, so the concatenation of everything returned by
+ * push + flush equals bn_detokenize's bytes exactly. */
+typedef struct bn_detokenizer {
+    const bn_tokenizer *t;
+    bool special;
+    uint8_t held[4];
+    size_t n_held;
+    char *buf; /* private output buffer (longest token + 4 bytes) */
+    size_t cap;
+} bn_detokenizer;
+
+int bn_detok_init(bn_detokenizer *d, const bn_tokenizer *t, bool special, bn_err *err);
+/* Bytes ready after appending token ID (*len may be 0); valid until the next call on D. */
+const char *bn_detok_push(bn_detokenizer *d, int32_t id, size_t *len);
+/* The held bytes (an incomplete sequence at the end of the stream), emptied. */
+const char *bn_detok_flush(bn_detokenizer *d, size_t *len);
+void bn_detok_free(bn_detokenizer *d);
+
+/* Vocabulary facts. Ids are -1 when the file has no such token. */
+int32_t bn_tokenizer_n_vocab(const bn_tokenizer *t);
+int32_t bn_tokenizer_bos(const bn_tokenizer *t);
+int32_t bn_tokenizer_eos(const bn_tokenizer *t);
+int32_t bn_tokenizer_eot(const bn_tokenizer *t); /* eot_token_id, else the token "<|eot_id|>" */
+bool bn_tokenizer_add_bos(const bn_tokenizer *t);
+/* End of generation: eos or eot. */
+bool bn_tokenizer_is_eog(const bn_tokenizer *t, int32_t id);
+/* The token as stored in the GGUF (GPT-2 byte-to-unicode form, specials as names); NULL for an
+ * out-of-range id. Not NUL-terminated. */
+const char *bn_tokenizer_token_text(const bn_tokenizer *t, int32_t id, size_t *len);
+/* The id of a token by its stored text (e.g. "<|eot_id|>"), or -1. */
+int32_t bn_tokenizer_find(const bn_tokenizer *t, const char *text, size_t len);
+/* The pre-tokenizer AUTO resolves to for this file. */
+bn_pretokenizer bn_tokenizer_pre(const bn_tokenizer *t);
+/* Parses a pre-tokenizer name for a CLI flag: "llama3"/"llama-bpe" or "default"; -1 if unknown. */
+int bn_pretokenizer_from_name(const char *name, bn_pretokenizer *out);
+
+#endif
