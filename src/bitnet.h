@@ -63,14 +63,16 @@ void bn_engine_get_info(const bn_engine *e, bn_engine_info *info);
 
 /* Tokenizes text[0..len). add_bos prepends BOS; parse_special turns the names of special
  * tokens ("<|eot_id|>") into their ids (otherwise they are plain text). *ids is malloc'd
- * (free() it); 0 on success. */
-int bn_tokenize(const bn_engine *e, const char *text, size_t len, bool add_bos,
-                bool parse_special, int32_t **ids, size_t *n_ids, bn_err *err);
+ * (free() it); 0 on success. (bn_tokenize/bn_detokenize in tokenizer.h are the tokenizer's
+ * own; these are the engine's, with its pre-tokenizer choice.) */
+int bn_engine_tokenize(const bn_engine *e, const char *text, size_t len, bool add_bos,
+                       bool parse_special, int32_t **ids, size_t *n_ids, bn_err *err);
 
 /* Decodes ids to bytes (malloc'd, NUL-terminated, *len bytes; may contain any byte). Special
- * tokens render as their names when special_names, else as nothing (as llama-cli prints). */
-char *bn_detokenize(const bn_engine *e, const int32_t *ids, size_t n, bool special_names,
-                    size_t *len, bn_err *err);
+ * tokens render as their names when special_names, else as nothing (as llama-cli prints).
+ * NULL + err when an id is out of range. */
+char *bn_engine_detokenize(const bn_engine *e, const int32_t *ids, size_t n,
+                           bool special_names, size_t *len, bn_err *err);
 
 /* ------------------------------------------------------------------ session */
 typedef struct bn_session_params {
