@@ -1,0 +1,472 @@
+/* The forward pass of BitNet b1.58 (FORMAT.md section 4), read top to bottom in layer_forward().
+ *
+ * A batch of n_tok tokens is a set of rows: x[t] is the residual stream of token t. Ternary
+ * matmuls take all rows at once (matrix x matrix in prefill), split over threads by output
+ * rows; attention is split by (token, head); the LM head by vocabulary rows. Which thread
+ * computes which output never changes any arithmetic, so logits do not depend on the number
+ * of threads, and every token takes the reference's decode-path precision (FORMAT.md 4.8), so
+ * they do not depend on the batch size either.
+ *
+ * KV cache (f16, as the reference's default):
+ *   K: [n_layer][n_ctx][kv_dim]       one row per position
+ *   V: [n_layer][kv_dim][n_ctx_pad]   transposed, as ggml stores it: probs.V is then one
+ *                                     f16 dot product per output value, over positions
+ * n_ctx_pad = n_ctx rounded up to 32: the reference attends over the occupied cells rounded up
+ * to 32 (FORMAT.md 5), and the length of that dot product decides its summation order. */
+#include "forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__clang__)
+/* The RoPE and exp formulas below spell out exactly which operations are fused (fmaf). */
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+enum { KV_PAD = 32, MAX_CTX = 1u << 20 };
+
+struct bn_context {
+    const bn_model *m;
+    const bn_kernels *kern;
+    bn_threadpool *tp;
+    int n_threads;
+    uint32_t n_ctx, n_ctx_pad, n_batch, pos;
+    uint32_t kv_dim;     /* n_head_kv * head_dim */
+    float theta_scale;   /* powf(rope_theta, -2/head_dim) */
+    float kq_scale;      /* 1/sqrtf(head_dim) */
+
+    uint16_t *k_cache, *v_cache; /* layout in the header comment */
+
+    /* one row per token of the batch */
+    float *x;       /* [n_batch][n_embd] residual stream */
+    float *xb;      /* [n_batch][n_embd] normed input / attention output */
+    float *xb2;     /* [n_batch][n_embd] projection output */
+    float *q;       /* [n_batch][n_embd] */
+    float *k, *v;   /* [n_batch][kv_dim] */
+    float *hg, *hu; /* [n_batch][n_ff] gate, up */
+    int8_t *qact;   /* [n_batch][max(n_embd, n_ff)] int8 activations */
+    float *qscale;  /* [n_batch] their scales */
+    float *rope;    /* [n_batch][head_dim]: cos, sin of each pair */
+    uint16_t *y16;  /* [n_batch][n_embd] LM-head input in f16 */
+
+    /* per thread, for attention */
+    float *att;       /* [n_threads][n_ctx_pad] scores, then probabilities */
+    uint16_t *att16;  /* [n_threads][n_ctx_pad] probabilities in f16 */
+    uint16_t *q16;    /* [n_threads][head_dim] query in f16 */
+};
+
+/* ------------------------------------------------------------------ element-wise math */
+
+/* FORMAT.md 4.2: squares summed in double, scale in float, then the weight. In place allowed. */
+static void rmsnorm(float *y, const float *x, const float *w, size_t n, float eps)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] * scale;
+    for (size_t i = 0; i < n; i++)
+        y[i] = y[i] * w[i];
+}
+
+/* ggml's vectorised expf (AVX-512 ggml_v_expf, the build the golden files come from), one lane
+ * at a time: the softmax of the reference uses it, not libm's expf. */
+static float ggml_expf(float x)
+{
+    const float r = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    if (n != n)
+        return n; /* NaN in, NaN out */
+    if (fabsf(n) > 192.0f)
+        return n <= 0.0f ? 0.0f : INFINITY;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                              fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    return ldexpf(j, (int)n); /* _mm512_scalef_ps: exact scaling, one rounding */
+}
+
+/* Softmax of the first n scores in place (FORMAT.md 4.4.5; the scores are already scaled):
+ * max-subtracted exp, summed in double per 16-lane vector whose lanes are added as a tree
+ * (l+8, l+4, l+2, l+1), as ggml_vec_soft_max_f32 does; multiplied by (float)(1/sum). Lanes
+ * past n are the masked cells: exact zeros. */
+static void softmax(float *a, size_t n)
+{
+    float max = -INFINITY;
+    for (size_t j = 0; j < n; j++)
+        max = a[j] > max ? a[j] : max;
+    double sum = 0.0;
+    for (size_t j0 = 0; j0 < n; j0 += 16) {
+        float lane[16];
+        for (size_t l = 0; l < 16; l++) {
+            lane[l] = j0 + l < n ? ggml_expf(a[j0 + l] - max) : 0.0f;
+            if (j0 + l < n)
+                a[j0 + l] = lane[l];
+        }
+        for (int w = 8; w >= 1; w /= 2)
+            for (int l = 0; l < w; l++)
+                lane[l] = lane[l] + lane[l + w];
+        sum += (double)lane[0];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (size_t j = 0; j < n; j++)
+        a[j] *= inv;
+}
+
+/* cos/sin of the head_dim/2 RoPE angles at position p (FORMAT.md 4.4.3): theta_0 = p, then
+ * repeated float multiplication by theta_scale, libm cosf/sinf. */
+static void rope_angles(float *cs, uint32_t p, uint32_t head_dim, float theta_scale)
+{
+    float theta = (float)p;
+    for (uint32_t i = 0; i < head_dim / 2; i++) {
+        cs[2 * i] = cosf(theta);
+        cs[2 * i + 1] = sinf(theta);
+        theta *= theta_scale;
+    }
+}
+
+/* NEOX pairing (x[i], x[i + head_dim/2]) in each of n_heads heads, with the reference's fused
+ * forms x0*c - x1*s = fma(x0, c, -(x1*s)) and x0*s + x1*c = fma(x0, s, x1*c). */
+static void rope_apply(float *x, uint32_t n_heads, uint32_t head_dim, const float *cs)
+{
+    const uint32_t half = head_dim / 2;
+    for (uint32_t h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (uint32_t i = 0; i < half; i++) {
+            const float c = cs[2 * i], s = cs[2 * i + 1];
+            const float x0 = v[i], x1 = v[i + half];
+            v[i] = fmaf(x0, c, -(x1 * s));
+            v[i + half] = fmaf(x0, s, x1 * c);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ parallel work */
+
+/* Up to three ternary matmuls sharing one quantized input (Q/K/V, or gate/up). */
+typedef struct matmul_job {
+    const bn_kernels *kern;
+    const int8_t *q;
+    const float *scale;
+    size_t n_act;
+    int n;
+    const bn_ternary *w[3];
+    float *y[3];
+} matmul_job;
+
+static void matmul_worker(void *arg, int ith, int nth)
+{
+    const matmul_job *job = arg;
+    for (int i = 0; i < job->n; i++) {
+        size_t b, e;
+        bn_split_range(job->w[i]->m, job->kern->row_block, ith, nth, &b, &e);
+        if (b < e)
+            job->kern->ternary_matmul(job->w[i], b, e, job->q, job->scale, job->n_act,
+                                      job->y[i], job->w[i]->m);
+    }
+}
+
+/* Quantizes n_tok rows of x (length k) once, then runs the matmuls on them. */
+static void matmuls(bn_context *c, const float *x, size_t k, uint32_t n_tok, int n,
+                    const bn_ternary *w0, float *y0, const bn_ternary *w1, float *y1,
+                    const bn_ternary *w2, float *y2)
+{
+    for (uint32_t t = 0; t < n_tok; t++)
+        c->qscale[t] = c->kern->quantize_row(x + (size_t)t * k, k, c->qact + (size_t)t * k);
+    matmul_job job = {c->kern, c->qact, c->qscale, n_tok, n, {w0, w1, w2}, {y0, y1, y2}};
+    bn_threadpool_run(c->tp, matmul_worker, &job);
+}
+
+typedef struct attn_job {
+    bn_context *c;
+    uint32_t il, n_tok, pos0;
+} attn_job;
+
+/* One query head of one token over the cached positions 0..p (FORMAT.md 4.4.5-6), in the
+ * decode-path precision: q in f16 for the scores, probabilities in f16 for probs.V, the
+ * probs.V dot product over p+1 rounded up to 32 cells (the padding holds zeros). */
+static void attend_head(bn_context *c, int ith, uint32_t il, uint32_t t, uint32_t p,
+                        uint32_t h)
+{
+    const bn_hparams *hp = &c->m->hp;
+    const uint32_t hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
+    const size_t n_kv = (size_t)p + 1, n_pad = (n_kv + KV_PAD - 1) / KV_PAD * KV_PAD;
+    float *att = c->att + (size_t)ith * c->n_ctx_pad;
+    uint16_t *att16 = c->att16 + (size_t)ith * c->n_ctx_pad;
+    uint16_t *q16 = c->q16 + (size_t)ith * hd;
+
+    bn_f32_to_f16_row(c->q + (size_t)t * hp->n_embd + (size_t)h * hd, q16, hd);
+    const uint16_t *kc = c->k_cache + (size_t)il * c->n_ctx * c->kv_dim + (size_t)kvh * hd;
+    for (size_t j = 0; j < n_kv; j++)
+        att[j] = c->kern->dot_f16(kc + j * c->kv_dim, q16, hd) * c->kq_scale;
+    softmax(att, n_kv);
+    bn_f32_to_f16_row(att, att16, n_kv);
+    memset(att16 + n_kv, 0, (n_pad - n_kv) * sizeof *att16);
+
+    const uint16_t *vc = c->v_cache + ((size_t)il * c->kv_dim + (size_t)kvh * hd) * c->n_ctx_pad;
+    float *out = c->xb + (size_t)t * hp->n_embd + (size_t)h * hd;
+    for (uint32_t d = 0; d < hd; d++)
+        out[d] = c->kern->dot_f16(vc + (size_t)d * c->n_ctx_pad, att16, n_pad);
+}
+
+static void attn_worker(void *arg, int ith, int nth)
+{
+    const attn_job *job = arg;
+    const uint32_t n_head = job->c->m->hp.n_head;
+    size_t b, e;
+    bn_split_range((size_t)job->n_tok * n_head, 1, ith, nth, &b, &e);
+    for (size_t i = b; i < e; i++) {
+        const uint32_t t = (uint32_t)(i / n_head), h = (uint32_t)(i % n_head);
+        attend_head(job->c, ith, job->il, t, job->pos0 + t, h);
+    }
+}
+
+typedef struct lmhead_job {
+    bn_context *c;
+    uint32_t n_rows;  /* tokens whose logits are wanted */
+    const uint16_t *x16;
+    float *logits;
+} lmhead_job;
+
+static void lmhead_worker(void *arg, int ith, int nth)
+{
+    const lmhead_job *job = arg;
+    const bn_model *m = job->c->m;
+    const size_t n_vocab = m->hp.n_vocab, n_embd = m->hp.n_embd, chunk = 32;
+    size_t b, e;
+    bn_split_range(n_vocab, chunk, ith, nth, &b, &e);
+    /* chunk by chunk, every token: the chunk's rows stay in cache across tokens */
+    for (size_t r = b; r < e; r += chunk) {
+        const size_t r1 = r + chunk < e ? r + chunk : e;
+        for (uint32_t t = 0; t < job->n_rows; t++)
+            job->c->kern->matvec_f16(m->token_embd, n_embd, r, r1, job->x16 + t * n_embd,
+                                     job->logits + t * n_vocab);
+    }
+}
+
+/* ------------------------------------------------------------------ one layer */
+
+/* Rows t < n_tok of c->x hold tokens at positions pos0 + t; their K/V join the cache. */
+static void layer_forward(bn_context *c, uint32_t il, uint32_t n_tok, uint32_t pos0)
+{
+    const bn_hparams *hp = &c->m->hp;
+    const bn_layer *L = &c->m->layers[il];
+    const size_t e = hp->n_embd, ff = hp->n_ff, kv = c->kv_dim;
+
+    /* attention: norm -> Q, K, V from one quantized input -> RoPE -> cache */
+    for (uint32_t t = 0; t < n_tok; t++)
+        rmsnorm(c->xb + t * e, c->x + t * e, L->attn_norm, e, hp->rms_eps);
+    matmuls(c, c->xb, e, n_tok, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
+    for (uint32_t t = 0; t < n_tok; t++) {
+        const float *cs = c->rope + (size_t)t * hp->head_dim;
+        rope_apply(c->q + t * e, hp->n_head, hp->head_dim, cs);
+        rope_apply(c->k + t * kv, hp->n_head_kv, hp->head_dim, cs);
+        const size_t p = (size_t)pos0 + t;
+        bn_f32_to_f16_row(c->k + t * kv, c->k_cache + ((size_t)il * c->n_ctx + p) * kv, kv);
+        uint16_t *vc = c->v_cache + (size_t)il * kv * c->n_ctx_pad + p;
+        for (size_t i = 0; i < kv; i++)
+            vc[i * c->n_ctx_pad] = bn_f32_to_f16(c->v[t * kv + i]);
+    }
+    /* every head of every token over the cache (causal: token t sees positions <= pos0+t) */
+    attn_job aj = {c, il, n_tok, pos0};
+    bn_threadpool_run(c->tp, attn_worker, &aj);
+    /* attn_sub_norm, output projection, residual */
+    for (uint32_t t = 0; t < n_tok; t++)
+        rmsnorm(c->xb + t * e, c->xb + t * e, L->attn_sub_norm, e, hp->rms_eps);
+    matmuls(c, c->xb, e, n_tok, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
+    for (size_t i = 0; i < n_tok * e; i++)
+        c->x[i] = c->x[i] + c->xb2[i];
+
+    /* feed-forward: norm -> gate, up from one quantized input -> relu(g)^2 * u -> sub norm ->
+     * down -> residual */
+    for (uint32_t t = 0; t < n_tok; t++)
+        rmsnorm(c->xb + t * e, c->x + t * e, L->ffn_norm, e, hp->rms_eps);
+    matmuls(c, c->xb, e, n_tok, 2, &L->w_gate, c->hg, &L->w_up, c->hu, NULL, NULL);
+    for (size_t i = 0; i < n_tok * ff; i++) {
+        float r = c->hg[i] > 0.0f ? c->hg[i] : 0.0f;
+        r = r * r;
+        c->hg[i] = r * c->hu[i];
+    }
+    for (uint32_t t = 0; t < n_tok; t++)
+        rmsnorm(c->hg + t * ff, c->hg + t * ff, L->ffn_sub_norm, ff, hp->rms_eps);
+    matmuls(c, c->hg, ff, n_tok, 1, &L->w_down, c->xb2, NULL, NULL, NULL, NULL);
+    for (size_t i = 0; i < n_tok * e; i++)
+        c->x[i] = c->x[i] + c->xb2[i];
+}
+
+/* One batch of n_tok tokens at positions pos0..; logits of rows first_out..n_tok-1 go to
+ * logits (NULL: none wanted). */
+static void batch_forward(bn_context *c, const int32_t *tokens, uint32_t n_tok, uint32_t pos0,
+                          uint32_t first_out, float *logits)
+{
+    const bn_hparams *hp = &c->m->hp;
+    const size_t e = hp->n_embd;
+    for (uint32_t t = 0; t < n_tok; t++) {
+        bn_f16_to_f32_row(c->m->token_embd + (size_t)tokens[t] * e, c->x + t * e, e);
+        rope_angles(c->rope + (size_t)t * hp->head_dim, pos0 + t, hp->head_dim,
+                    c->theta_scale);
+    }
+    for (uint32_t il = 0; il < hp->n_layer; il++)
+        layer_forward(c, il, n_tok, pos0);
+    if (!logits || first_out >= n_tok)
+        return;
+    /* output norm, then the tied LM head on the f16-rounded input (decode-path precision) */
+    for (uint32_t t = first_out; t < n_tok; t++) {
+        rmsnorm(c->xb + t * e, c->x + t * e, c->m->output_norm, e, hp->rms_eps);
+        bn_f32_to_f16_row(c->xb + t * e, c->y16 + (t - first_out) * e, e);
+    }
+    lmhead_job lj = {c, n_tok - first_out, c->y16, logits};
+    bn_threadpool_run(c->tp, lmhead_worker, &lj);
+}
+
+/* ------------------------------------------------------------------ public API */
+
+int bn_forward(bn_context *c, const int32_t *tokens, uint32_t n, float *logits,
+               uint32_t n_logits, bn_err *err)
+{
+    const bn_hparams *hp = &c->m->hp;
+    if (n == 0)
+        return bn_fail(err, "no tokens to evaluate");
+    if (!tokens)
+        return bn_fail(err, "no token array");
+    if (n_logits > n)
+        return bn_fail(err, "%u logit rows requested for %u tokens", n_logits, n);
+    if (n > c->n_ctx - c->pos)
+        return bn_fail(err, "context full: %u tokens held + %u new > context length %u",
+                       c->pos, n, c->n_ctx);
+    for (uint32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= hp->n_vocab)
+            return bn_fail(err, "token %u: id %d out of range (vocabulary of %u)", i,
+                           (int)tokens[i], hp->n_vocab);
+    if (!logits)
+        n_logits = 0;
+    const uint32_t first_out = n - n_logits; /* index of the first token with logits */
+    for (uint32_t i = 0; i < n; i += c->n_batch) {
+        const uint32_t nb = n - i < c->n_batch ? n - i : c->n_batch;
+        const uint32_t fo = first_out > i ? first_out - i : 0; /* first row out, in batch */
+        float *out = fo < nb ? logits + (size_t)(i + fo - first_out) * hp->n_vocab : NULL;
+        batch_forward(c, tokens + i, nb, c->pos, fo, out);
+        c->pos += nb;
+    }
+    return 0;
+}
+
+uint32_t bn_context_pos(const bn_context *c) { return c->pos; }
+uint32_t bn_context_n_ctx(const bn_context *c) { return c->n_ctx; }
+uint32_t bn_context_n_batch(const bn_context *c) { return c->n_batch; }
+
+void bn_context_set_pos(bn_context *c, uint32_t pos)
+{
+    if (pos >= c->pos)
+        return;
+    /* forgotten V cells return to zero: probs.V reads up to 31 cells past the last position,
+     * with probability 0, and 0 * (stale inf) would be NaN */
+    const size_t kv = c->kv_dim;
+    for (size_t row = 0; row < (size_t)c->m->hp.n_layer * kv; row++)
+        memset(c->v_cache + row * c->n_ctx_pad + pos, 0, (size_t)(c->pos - pos) * 2);
+    c->pos = pos;
+}
+
+void bn_context_free(bn_context *c)
+{
+    if (!c)
+        return;
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->x);
+    free(c->xb);
+    free(c->xb2);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->hg);
+    free(c->hu);
+    free(c->qact);
+    free(c->qscale);
+    free(c->rope);
+    free(c->y16);
+    free(c->att);
+    free(c->att16);
+    free(c->q16);
+    free(c);
+}
+
+/* calloc of a*b*size bytes, NULL on overflow. */
+static void *alloc3(size_t a, size_t b, size_t size)
+{
+    if (b && a > SIZE_MAX / b)
+        return NULL;
+    return calloc(a * b, size);
+}
+
+bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batch,
+                              bn_threadpool *tp, bn_err *err)
+{
+    if (!m) {
+        bn_fail(err, "no model");
+        return NULL;
+    }
+    if (n_ctx == 0 || n_ctx > MAX_CTX) {
+        bn_fail(err, "context length %u out of range (1..%u)", n_ctx, (unsigned)MAX_CTX);
+        return NULL;
+    }
+    if (n_batch == 0) {
+        bn_fail(err, "batch size must be at least 1");
+        return NULL;
+    }
+    bn_context *c = calloc(1, sizeof *c);
+    if (!c) {
+        bn_fail(err, "out of memory");
+        return NULL;
+    }
+    const bn_hparams *hp = &m->hp;
+    c->m = m;
+    c->kern = m->kernels;
+    c->tp = tp;
+    c->n_threads = bn_threadpool_size(tp);
+    c->n_ctx = n_ctx;
+    c->n_ctx_pad = (n_ctx + KV_PAD - 1) / KV_PAD * KV_PAD;
+    c->n_batch = n_batch < n_ctx ? n_batch : n_ctx;
+    c->kv_dim = hp->n_head_kv * hp->head_dim;
+    c->theta_scale = powf(hp->rope_theta, -2.0f / (float)hp->head_dim);
+    c->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
+
+    const size_t nb = c->n_batch, e = hp->n_embd, ff = hp->n_ff, kv = c->kv_dim;
+    const size_t nt = (size_t)c->n_threads, widest = e > ff ? e : ff;
+    const size_t cache_cells = (size_t)hp->n_layer * kv;
+    c->k_cache = alloc3(cache_cells, n_ctx, sizeof(uint16_t));
+    c->v_cache = alloc3(cache_cells, c->n_ctx_pad, sizeof(uint16_t));
+    if (!c->k_cache || !c->v_cache) {
+        bn_fail(err, "out of memory for a KV cache of %u positions (%.1f MiB)", n_ctx,
+                2.0 * (double)cache_cells * c->n_ctx_pad * 2 / (1024.0 * 1024.0));
+        bn_context_free(c);
+        return NULL;
+    }
+    c->x = alloc3(nb, e, sizeof(float));
+    c->xb = alloc3(nb, e, sizeof(float));
+    c->xb2 = alloc3(nb, e, sizeof(float));
+    c->q = alloc3(nb, e, sizeof(float));
+    c->k = alloc3(nb, kv, sizeof(float));
+    c->v = alloc3(nb, kv, sizeof(float));
+    c->hg = alloc3(nb, ff, sizeof(float));
+    c->hu = alloc3(nb, ff, sizeof(float));
+    c->qact = alloc3(nb, widest, 1);
+    c->qscale = alloc3(nb, 1, sizeof(float));
+    c->rope = alloc3(nb, hp->head_dim, sizeof(float));
+    c->y16 = alloc3(nb, e, sizeof(uint16_t));
+    c->att = alloc3(nt, c->n_ctx_pad, sizeof(float));
+    c->att16 = alloc3(nt, c->n_ctx_pad, sizeof(uint16_t));
+    c->q16 = alloc3(nt, hp->head_dim, sizeof(uint16_t));
+    if (!c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->hg || !c->hu ||
+        !c->qact || !c->qscale || !c->rope || !c->y16 || !c->att || !c->att16 || !c->q16) {
+        bn_fail(err, "out of memory for the buffers of a %u-token batch", c->n_batch);
+        bn_context_free(c);
+        return NULL;
+    }
+    return c;
+}
