@@ -1,0 +1,384 @@
+/* Synthetic BitNet b1.58 GGUF writer (see synthetic_model.h). The metadata and tensor plan
+ * follow shared/reference/make_synthetic_gguf.py line by line; contents come from a private
+ * PRNG and are streamed in chunks, so the 1.2 GB 2B-4T shape needs only a few MB of memory. */
+#include "synthetic_model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gguf_writer.h"
+#include "kernels.h"
+#include "rng.h"
+
+#define ARCH "bitnet-b1.58"
+#define QK_I2_S 128
+#define LLAMA_FTYPE_MOSTLY_I2_S 40
+
+/* The chat template the converter stored in the published file ("\\n" = backslash + n inside
+ * a Jinja string literal, exactly as stored). */
+static const char chat_template[] =
+    "{% for message in messages %}{% if loop.first %}{{ bos_token }}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ 'Human: ' + message['content'] + "
+    "'\\n\\nBITNETAssistant: ' + eos_token }}{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'] + eos_token }}{% endif %}{% endfor %}";
+
+typedef struct preset {
+    const char *name;
+    uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab;
+    uint64_t seed;
+    const char *model_name;
+} preset;
+
+static const preset presets[] = {
+    {"tiny", 128, 2, 2, 1, 384, 384, 5, "bitnet2b-synthetic-tiny"},
+    {"tiny-a", 256, 2, 4, 2, 512, 512, 1, "bitnet2b-synthetic-tiny-a"},
+    {"tiny-b", 512, 3, 4, 1, 1408, 1024, 2, "bitnet2b-synthetic-tiny-b"},
+    {"2b4t", 2560, 30, 20, 5, 6912, 128256, 3, "bitnet2b-synthetic-2b4t"},
+};
+
+const char *const *bn_synth_preset_names(void)
+{
+    static const char *const names[] = {"tiny", "tiny-a", "tiny-b", "2b4t", NULL};
+    return names;
+}
+
+void bn_synth_defaults(bn_synth_params *p)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "bitnet2b-synthetic");
+    p->n_ctx = 4096;
+    p->zero_frac = 0.35f;
+    p->rope_theta = 500000.0f;
+    p->rms_eps = 1e-5f;
+    p->out_gain = 1.0f;
+}
+
+int bn_synth_preset(const char *name, bn_synth_params *p, bn_err *err)
+{
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        const preset *s = &presets[i];
+        if (strcmp(s->name, name) != 0)
+            continue;
+        bn_synth_defaults(p);
+        snprintf(p->name, sizeof p->name, "%s", s->model_name);
+        p->n_embd = s->n_embd;
+        p->n_layer = s->n_layer;
+        p->n_head = s->n_head;
+        p->n_head_kv = s->n_head_kv;
+        p->n_ff = s->n_ff;
+        p->n_vocab = s->n_vocab;
+        p->seed = s->seed;
+        return 0;
+    }
+    return bn_fail(err, "unknown preset '%s' (known: tiny, tiny-a, tiny-b, 2b4t)", name);
+}
+
+int bn_synth_check(const bn_synth_params *p, bn_err *err)
+{
+    if (p->n_embd == 0 || p->n_embd % QK_I2_S)
+        return bn_fail(err, "bad shape: n_embd %u must be a positive multiple of 128", p->n_embd);
+    if (p->n_ff == 0 || p->n_ff % QK_I2_S)
+        return bn_fail(err, "bad shape: n_ff %u must be a positive multiple of 128", p->n_ff);
+    if (p->n_layer < 1 || p->n_layer > 1024)
+        return bn_fail(err, "bad shape: n_layer %u must be in 1..1024", p->n_layer);
+    if (p->n_head == 0 || p->n_embd % p->n_head)
+        return bn_fail(err, "bad shape: n_head %u must divide n_embd %u", p->n_head, p->n_embd);
+    uint32_t hd = p->n_embd / p->n_head;
+    if (hd % 2)
+        return bn_fail(err, "bad shape: head_dim %u must be even", hd);
+    if (p->n_head_kv == 0 || p->n_head % p->n_head_kv)
+        return bn_fail(err, "bad shape: n_head_kv %u must divide n_head %u", p->n_head_kv,
+                       p->n_head);
+    if ((uint64_t)p->n_head_kv * hd % 4)
+        return bn_fail(err, "bad shape: n_head_kv * head_dim must be a multiple of 4");
+    if (p->n_ctx == 0)
+        return bn_fail(err, "bad shape: n_ctx must be positive");
+    if (!(p->zero_frac >= 0.0f && p->zero_frac < 1.0f))
+        return bn_fail(err, "zero_frac %g must be in [0, 1)", (double)p->zero_frac);
+    if (!(p->rms_eps > 0.0f) || !(p->rope_theta > 0.0f) || !isfinite(p->rms_eps) ||
+        !isfinite(p->rope_theta))
+        return bn_fail(err, "rms_eps and rope_theta must be positive");
+    if (!isfinite(p->out_gain) || !isfinite(p->embd_std) || p->embd_std < 0.0f)
+        return bn_fail(err, "out_gain and embd_std must be finite (embd_std >= 0)");
+    return 0;
+}
+
+/* ---------------------------------------------------------------- I2_S packing */
+
+/* n/4 bytes of codes for n weights (n % 128 == 0): per 128-block, byte j holds weights j,
+ * 32+j, 64+j, 96+j in bits 7..6, 5..4, 3..2, 1..0; code = weight + 1. */
+static void pack_blocks(const int8_t *w, size_t n, uint8_t *out)
+{
+    for (size_t b = 0; b < n / QK_I2_S; b++, w += QK_I2_S, out += 32)
+        for (int j = 0; j < 32; j++)
+            out[j] = (uint8_t)((w[j] + 1) << 6 | (w[32 + j] + 1) << 4 | (w[64 + j] + 1) << 2 |
+                               (w[96 + j] + 1));
+}
+
+void bn_i2s_pack(const int8_t *w, size_t n, float scale, uint8_t *out)
+{
+    pack_blocks(w, n, out);
+    memset(out + n / 4, 0, 32);
+    memcpy(out + n / 4, &scale, 4);
+}
+
+/* ---------------------------------------------------------------- tensor plan */
+
+typedef struct plan_entry {
+    char name[64];
+    uint32_t type;
+    uint64_t ne[2];
+    uint32_t n_dims;
+} plan_entry;
+
+static int cmp_decimal(const void *a, const void *b)
+{
+    char x[16], y[16];
+    snprintf(x, sizeof x, "%u", *(const uint32_t *)a);
+    snprintf(y, sizeof y, "%u", *(const uint32_t *)b);
+    return strcmp(x, y);
+}
+
+static void entry(plan_entry *e, const char *prefix, const char *name, uint32_t type,
+                  uint64_t ne0, uint64_t ne1)
+{
+    snprintf(e->name, sizeof e->name, "%s%s", prefix, name);
+    e->type = type;
+    e->ne[0] = ne0;
+    e->ne[1] = ne1;
+    e->n_dims = ne1 ? 2 : 1;
+}
+
+/* (name, type, ne) in file order: the lexicographic order of the Hugging Face parameter names
+ * the converter started from (layers 0, 1, 10, 11, ..., 2, 20, ...). */
+static plan_entry *tensor_plan(const bn_synth_params *p, uint32_t n_vocab, size_t *count)
+{
+    const uint64_t e = p->n_embd, ff = p->n_ff, kv = (uint64_t)p->n_head_kv * (e / p->n_head);
+    size_t n = 2 + 11 * (size_t)p->n_layer;
+    plan_entry *pl = calloc(n, sizeof *pl);
+    uint32_t *order = calloc(p->n_layer, sizeof *order);
+    if (!pl || !order) {
+        free(pl);
+        free(order);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < p->n_layer; i++)
+        order[i] = i;
+    qsort(order, p->n_layer, sizeof *order, cmp_decimal);
+    size_t k = 0;
+    entry(&pl[k++], "", "token_embd.weight", BN_GGML_F16, e, n_vocab);
+    for (uint32_t i = 0; i < p->n_layer; i++) {
+        char pre[32];
+        snprintf(pre, sizeof pre, "blk.%u.", order[i]);
+        entry(&pl[k++], pre, "attn_norm.weight", BN_GGML_F32, e, 0);       /* input_layernorm */
+        entry(&pl[k++], pre, "ffn_down.weight", BN_GGML_I2_S, ff, e);      /* mlp.down_proj */
+        entry(&pl[k++], pre, "ffn_sub_norm.weight", BN_GGML_F32, ff, 0);   /* mlp.ffn_sub_norm */
+        entry(&pl[k++], pre, "ffn_gate.weight", BN_GGML_I2_S, e, ff);      /* mlp.gate_proj */
+        entry(&pl[k++], pre, "ffn_up.weight", BN_GGML_I2_S, e, ff);        /* mlp.up_proj */
+        entry(&pl[k++], pre, "ffn_norm.weight", BN_GGML_F32, e, 0);        /* post_attention_ln */
+        entry(&pl[k++], pre, "attn_sub_norm.weight", BN_GGML_F32, e, 0);   /* attn_sub_norm */
+        entry(&pl[k++], pre, "attn_k.weight", BN_GGML_I2_S, e, kv);        /* k_proj */
+        entry(&pl[k++], pre, "attn_output.weight", BN_GGML_I2_S, e, e);    /* o_proj */
+        entry(&pl[k++], pre, "attn_q.weight", BN_GGML_I2_S, e, e);         /* q_proj */
+        entry(&pl[k++], pre, "attn_v.weight", BN_GGML_I2_S, e, kv);        /* v_proj */
+    }
+    entry(&pl[k++], "", "output_norm.weight", BN_GGML_F32, e, 0);          /* model.norm */
+    free(order);
+    *count = n;
+    return pl;
+}
+
+/* ---------------------------------------------------------------- contents */
+
+enum { CHUNK_BYTES = 1 << 20 };
+
+static void tensor_rng(bn_rng *r, uint64_t seed, const char *name)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *s = name; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    bn_rng_seed(r, seed * 0x9e3779b97f4a7c15ull ^ h);
+}
+
+static int write_f16(bn_gguf_writer *w, const bn_synth_params *p, bn_rng *r, uint64_t n,
+                     uint8_t *chunk, bn_err *err)
+{
+    /* approximately normal: a sum of four 16-bit uniforms (Irwin-Hall, variance 4/12) */
+    const float std = p->embd_std > 0.0f ? p->embd_std : 1.5f / sqrtf((float)p->n_embd);
+    const float mul = std * sqrtf(3.0f) / 65536.0f;
+    uint16_t *h = (uint16_t *)(void *)chunk;
+    const uint64_t per = CHUNK_BYTES / 2;
+    for (uint64_t i = 0; i < n; i += per) {
+        uint64_t k = n - i < per ? n - i : per;
+        for (uint64_t j = 0; j < k; j++) {
+            uint64_t x = bn_rng_next(r);
+            int32_t s = (int32_t)(x & 0xffff) + (int32_t)(x >> 16 & 0xffff) +
+                        (int32_t)(x >> 32 & 0xffff) + (int32_t)(x >> 48) - 2 * 65535;
+            h[j] = bn_f32_to_f16((float)s * mul);
+        }
+        if (bn_gguf_writer_data(w, h, k * 2, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int write_f32_norm(bn_gguf_writer *w, bn_rng *r, uint64_t n, uint8_t *chunk, bn_err *err)
+{
+    float *f = (float *)(void *)chunk;
+    const uint64_t per = CHUNK_BYTES / 4;
+    for (uint64_t i = 0; i < n; i += per) {
+        uint64_t k = n - i < per ? n - i : per;
+        for (uint64_t j = 0; j < k; j++)
+            f[j] = (float)(0.6 + 0.8 * bn_rng_uniform(r));
+        if (bn_gguf_writer_data(w, f, k * 4, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int write_i2s(bn_gguf_writer *w, const bn_synth_params *p, const plan_entry *e,
+                     bn_rng *r, uint8_t *chunk, int8_t *weights, bn_err *err)
+{
+    const uint64_t k = e->ne[0], n = e->ne[0] * e->ne[1];
+    /* 16-bit thresholds: u < z -> 0, u < z + (1-z)/2 -> -1, else +1 */
+    const uint32_t z = (uint32_t)(p->zero_frac * 65536.0f + 0.5f), neg = z + (65536 - z) / 2;
+    const uint64_t per = CHUNK_BYTES / 32 * QK_I2_S; /* weights per chunk: a whole number of blocks */
+    double gain = 0.8 + 0.4 * bn_rng_uniform(r);
+    if (strstr(e->name, "attn_output.weight") || strstr(e->name, "ffn_down.weight"))
+        gain *= p->out_gain; /* < 1 keeps each layer's update small next to the residual */
+    const float scale = (float)(gain / sqrt((double)k * (1.0 - p->zero_frac)));
+    for (uint64_t i = 0; i < n; i += per) {
+        uint64_t m = n - i < per ? n - i : per;
+        for (uint64_t j = 0; j < m; j += 4) {
+            uint64_t x = bn_rng_next(r);
+            for (int q = 0; q < 4; q++, x >>= 16) {
+                uint32_t u = (uint32_t)(x & 0xffff);
+                weights[j + (uint64_t)q] = (int8_t)(u < z ? 0 : u < neg ? -1 : 1);
+            }
+        }
+        pack_blocks(weights, m, chunk);
+        if (bn_gguf_writer_data(w, chunk, m / 4, err))
+            return -1;
+    }
+    uint8_t tail_bytes[32] = {0};
+    memcpy(tail_bytes, &scale, 4);
+    return bn_gguf_writer_data(w, tail_bytes, sizeof tail_bytes, err);
+}
+
+/* ---------------------------------------------------------------- the file */
+
+static void add_metadata(bn_gguf_writer *w, const bn_synth_params *p, const bn_synth_vocab *v,
+                         float *scores)
+{
+    bn_gguf_writer_add_str(w, "general.architecture", ARCH);
+    bn_gguf_writer_add_str(w, "general.name", p->name);
+    bn_gguf_writer_add_u32(w, ARCH ".vocab_size", (uint32_t)v->n_tokens);
+    bn_gguf_writer_add_u32(w, ARCH ".context_length", p->n_ctx);
+    bn_gguf_writer_add_u32(w, ARCH ".embedding_length", p->n_embd);
+    bn_gguf_writer_add_u32(w, ARCH ".block_count", p->n_layer);
+    bn_gguf_writer_add_u32(w, ARCH ".feed_forward_length", p->n_ff);
+    bn_gguf_writer_add_u32(w, ARCH ".rope.dimension_count", p->n_embd / p->n_head);
+    bn_gguf_writer_add_u32(w, ARCH ".attention.head_count", p->n_head);
+    bn_gguf_writer_add_u32(w, ARCH ".attention.head_count_kv", p->n_head_kv);
+    bn_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", 1);
+    bn_gguf_writer_add_f32(w, ARCH ".attention.layer_norm_rms_epsilon", p->rms_eps);
+    bn_gguf_writer_add_f32(w, ARCH ".rope.freq_base", p->rope_theta);
+    bn_gguf_writer_add_u32(w, "general.file_type", LLAMA_FTYPE_MOSTLY_I2_S);
+    bn_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
+    bn_gguf_writer_add_arr_strv(w, "tokenizer.ggml.tokens", v->tokens, v->n_tokens);
+    for (uint64_t i = 0; i < v->n_tokens; i++)
+        scores[i] = v->types[i] == 1 ? 0.0f : -1000.0f;
+    bn_gguf_writer_add_arr(w, "tokenizer.ggml.scores", BN_GGUF_F32, scores, v->n_tokens);
+    bn_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", BN_GGUF_I32, v->types, v->n_tokens);
+    bn_gguf_writer_add_arr_strv(w, "tokenizer.ggml.merges", v->merges, v->n_merges);
+    bn_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", v->bos);
+    bn_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", v->eos);
+    bn_gguf_writer_add_u32(w, "tokenizer.ggml.padding_token_id", v->eos);
+    bn_gguf_writer_add_str(w, "tokenizer.chat_template", chat_template);
+    bn_gguf_writer_add_u32(w, "general.quantization_version", 2);
+}
+
+static int write_model(const bn_synth_params *p, const bn_synth_vocab *v, FILE *f, bn_err *err)
+{
+    size_t n_plan = 0;
+    plan_entry *plan = tensor_plan(p, (uint32_t)v->n_tokens, &n_plan);
+    bn_gguf_writer *w = bn_gguf_writer_new();
+    float *scores = malloc(v->n_tokens * sizeof *scores);
+    uint8_t *chunk = malloc(CHUNK_BYTES);
+    int8_t *weights = malloc((size_t)CHUNK_BYTES / 32 * QK_I2_S);
+    int rc = -1;
+    if (!plan || !w || !scores || !chunk || !weights) {
+        bn_fail(err, "out of memory");
+        goto done;
+    }
+    add_metadata(w, p, v, scores);
+    for (size_t i = 0; i < n_plan; i++)
+        bn_gguf_writer_add_tensor(w, plan[i].name, plan[i].type, plan[i].n_dims, plan[i].ne);
+    if (bn_gguf_writer_begin(w, f, err))
+        goto done;
+    for (size_t i = 0; i < n_plan; i++) {
+        const plan_entry *e = &plan[i];
+        bn_rng r;
+        tensor_rng(&r, p->seed, e->name);
+        int bad;
+        if (e->type == BN_GGML_F16)
+            bad = write_f16(w, p, &r, e->ne[0] * e->ne[1], chunk, err);
+        else if (e->type == BN_GGML_F32)
+            bad = write_f32_norm(w, &r, e->ne[0], chunk, err);
+        else
+            bad = write_i2s(w, p, e, &r, chunk, weights, err);
+        if (bad)
+            goto done;
+    }
+    rc = bn_gguf_writer_finish(w, err);
+done:
+    free(weights);
+    free(chunk);
+    free(scores);
+    bn_gguf_writer_free(w);
+    free(plan);
+    return rc;
+}
+
+int bn_synth_write_stream(const bn_synth_params *p, FILE *f, bn_err *err)
+{
+    if (bn_synth_check(p, err))
+        return -1;
+    bn_synth_vocab v;
+    if (p->vocab_gguf) {
+        if (bn_synth_vocab_load(p->vocab_gguf, &v, err))
+            return -1;
+        if (p->n_vocab && p->n_vocab != v.n_tokens) {
+            bn_fail(err, "n_vocab %u does not match the %llu tokens of %s", p->n_vocab,
+                    (unsigned long long)v.n_tokens, p->vocab_gguf);
+            bn_synth_vocab_free(&v);
+            return -1;
+        }
+    } else if (bn_synth_vocab_make(p->n_vocab, p->seed, &v, err)) {
+        return -1;
+    }
+    int rc = write_model(p, &v, f, err);
+    bn_synth_vocab_free(&v);
+    return rc;
+}
+
+int bn_synth_write(const bn_synth_params *p, const char *path, bn_err *err)
+{
+    if (bn_synth_check(p, err))
+        return -1;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return bn_fail(err, "%s: cannot create: %s", path, strerror(errno));
+    setvbuf(f, NULL, _IOFBF, 1 << 22);
+    int rc = bn_synth_write_stream(p, f, err);
+    if (fclose(f) != 0 && rc == 0)
+        rc = bn_fail(err, "%s: write failed: %s", path, strerror(errno));
+    if (rc) {
+        bn_fail_prefix(err, "%s", path);
+        unlink(path);
+    }
+    return rc;
+}
