@@ -1,0 +1,50 @@
+/* Private to the engine (engine.c, generate.c): the structures behind bitnet.h's handles. */
+#ifndef BN_ENGINE_INTERNAL_H
+#define BN_ENGINE_INTERNAL_H
+
+#include "bitnet.h"
+#include "forward.h"
+#include "model.h"
+#include "tokenizer.h"
+
+enum { BN_DEFAULT_CTX = 4096, BN_DEFAULT_BATCH = 512, BN_LOGIT_ROWS_MAX = 32 };
+
+struct bn_engine {
+    bn_gguf *vocab_gguf; /* owned when the file is vocab-only; else the model owns its gguf */
+    bn_model *model;     /* NULL: tokenizer only */
+    bn_tokenizer *tok;
+    bn_pretokenizer pre;
+    double load_ms;
+    uint64_t file_size, n_params;
+};
+
+/* A growable array of ids. */
+typedef struct bn_idvec {
+    int32_t *v;
+    size_t n, cap;
+} bn_idvec;
+
+/* A growable byte string (always NUL-terminated once non-empty). */
+typedef struct bn_strbuf {
+    char *p;
+    size_t len, cap;
+} bn_strbuf;
+
+struct bn_session {
+    bn_engine *e;
+    bn_threadpool *tp;
+    bn_context *ctx;
+    uint32_t n_ctx, n_batch, n_vocab;
+    int n_threads;
+    int32_t *hist;   /* [n_ctx] the token at each position held in the KV cache */
+    int32_t pending; /* last sampled token not yet evaluated, or -1 */
+    float *logits;   /* [logit_rows][n_vocab] */
+    uint32_t logit_rows;
+    bn_idvec prompt, out;
+    bn_strbuf text;
+};
+
+int bn_idvec_push(bn_idvec *a, int32_t id, bn_err *err);
+int bn_strbuf_add(bn_strbuf *b, const char *s, size_t n, bn_err *err);
+
+#endif
