@@ -8,9 +8,16 @@
 #include <string.h>
 
 #include "kernels_registry.h"
+#if defined(__x86_64__)
+#include "x86/x86.h"
+#endif
 
 /* In order of preference: automatic choice takes the first supported one. */
 static const bn_kernel_path *const paths[] = {
+#if defined(__x86_64__)
+    &bn_path_avx512vnni,
+    &bn_path_avx2,
+#endif
     &bn_path_scalar,
 };
 enum { n_paths = sizeof paths / sizeof paths[0] };

@@ -1,0 +1,255 @@
+/* AVX-512 VNNI path (F/BW/VL/VNNI + F16C): bit-identical to the scalar twins. Per-function
+ * target attributes keep the library runnable anywhere; dispatch.c only selects it when
+ * bn_x86_has_avx512vnni().
+ *
+ * Ternary block (128 weights = 32 bytes, file layout), one zmm per half block:
+ *
+ *   v   = the 32 bytes broadcast to both 256-bit halves
+ *   c01 = (v >> {6 | 4}) & 3  (low half shifted by 6, high half by 4)  pairs with q[ 0.. 64)
+ *   c23 = (v >> {2 | 0}) & 3                                           pairs with q[64..128)
+ *
+ * vpdpbusd multiplies u8 codes by s8 activations and adds groups of four products straight
+ * into int32 lanes without intermediate saturation, so the sums are exact; T = sum(code*q) -
+ * sum(q) since t = code - 1.
+ */
+#include <immintrin.h>
+
+#include "x86.h"
+
+#define BN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+int bn_x86_has_avx512vnni(void)
+{
+    __builtin_cpu_init();
+    /* __builtin_cpu_supports also checks that the OS saves the zmm state (XGETBV). */
+    return bn_x86_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512vnni");
+}
+
+/* ---------------------------------------------------------------- ternary matmul */
+
+BN_AVX512 static int32_t sum_q(const int8_t *q, size_t k)
+{
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i acc = _mm512_setzero_si512();
+    for (size_t j = 0; j < k; j += 64)
+        acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512(q + j));
+    return _mm512_reduce_add_epi32(acc);
+}
+
+/* The two code vectors of one block (see the diagram). */
+BN_AVX512 static void unpack_block(const uint8_t *blk, __m512i sh01, __m512i sh23, __m512i *c01,
+                                   __m512i *c23)
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)blk));
+    *c01 = _mm512_and_si512(_mm512_srlv_epi16(v, sh01), m3);
+    *c23 = _mm512_and_si512(_mm512_srlv_epi16(v, sh23), m3);
+}
+
+/* epi16 shift counts: 16-bit lanes 0..15 (low half) and 16..31 (high half). */
+BN_AVX512 static __m512i shifts(int lo, int hi)
+{
+    return _mm512_inserti64x4(_mm512_set1_epi16((short)lo), _mm256_set1_epi16((short)hi), 1);
+}
+
+/* Four weight rows against one activation row (decode): four independent streams, the
+ * activation block read once from L1 for all four. */
+BN_AVX512 static void dot_4rows(const uint8_t *w0, size_t row_bytes, const int8_t *q, size_t k,
+                                int32_t out[4])
+{
+    const __m512i sh01 = shifts(6, 4), sh23 = shifts(2, 0);
+    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                      _mm512_setzero_si512()};
+    for (size_t b = 0; b < k / 128; b++) {
+        const __m512i q01 = _mm512_loadu_si512(q + 128 * b);
+        const __m512i q23 = _mm512_loadu_si512(q + 128 * b + 64);
+        for (int r = 0; r < 4; r++) {
+            __m512i c01, c23;
+            unpack_block(w0 + r * row_bytes + 32 * b, sh01, sh23, &c01, &c23);
+            acc[r] = _mm512_dpbusd_epi32(acc[r], c01, q01);
+            acc[r] = _mm512_dpbusd_epi32(acc[r], c23, q23);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        out[r] = _mm512_reduce_add_epi32(acc[r]);
+}
+
+BN_AVX512 static int32_t dot_1row(const uint8_t *w, const int8_t *q, size_t k)
+{
+    const __m512i sh01 = shifts(6, 4), sh23 = shifts(2, 0);
+    __m512i acc = _mm512_setzero_si512();
+    for (size_t b = 0; b < k / 128; b++) {
+        __m512i c01, c23;
+        unpack_block(w + 32 * b, sh01, sh23, &c01, &c23);
+        acc = _mm512_dpbusd_epi32(acc, c01, _mm512_loadu_si512(q + 128 * b));
+        acc = _mm512_dpbusd_epi32(acc, c23, _mm512_loadu_si512(q + 128 * b + 64));
+    }
+    return _mm512_reduce_add_epi32(acc);
+}
+
+/* A 4 x 4 tile (prefill): four weight rows unpacked once per block, each code vector used for
+ * four activation rows; 16 accumulators + 8 code vectors fit the 32 zmm registers. */
+BN_AVX512 static void dot_4x4(const uint8_t *w0, size_t row_bytes, const int8_t *q, size_t k,
+                              int32_t out[4][4])
+{
+    const __m512i sh01 = shifts(6, 4), sh23 = shifts(2, 0);
+    __m512i acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int a = 0; a < 4; a++)
+            acc[r][a] = _mm512_setzero_si512();
+    for (size_t b = 0; b < k / 128; b++) {
+        __m512i c01[4], c23[4];
+        for (int r = 0; r < 4; r++)
+            unpack_block(w0 + r * row_bytes + 32 * b, sh01, sh23, &c01[r], &c23[r]);
+        for (int a = 0; a < 4; a++) {
+            const int8_t *qb = q + a * k + 128 * b;
+            const __m512i q01 = _mm512_loadu_si512(qb), q23 = _mm512_loadu_si512(qb + 64);
+            for (int r = 0; r < 4; r++) {
+                acc[r][a] = _mm512_dpbusd_epi32(acc[r][a], c01[r], q01);
+                acc[r][a] = _mm512_dpbusd_epi32(acc[r][a], c23[r], q23);
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int a = 0; a < 4; a++)
+            out[r][a] = _mm512_reduce_add_epi32(acc[r][a]);
+}
+
+BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begin,
+                                            size_t row_end, const int8_t *q,
+                                            const float *act_scale, size_t n_act, float *y,
+                                            size_t ldy)
+{
+    const size_t k = w->k, row_bytes = k / 4;
+    const float beta = w->scale;
+    size_t r = 0;
+    /* groups of four activation rows x four weight rows */
+    for (; r + 4 <= n_act; r += 4) {
+        const int8_t *qr = q + r * k;
+        int32_t sq[4];
+        for (int a = 0; a < 4; a++)
+            sq[a] = sum_q(qr + a * k, k);
+        size_t i = row_begin;
+        for (; i + 4 <= row_end; i += 4) {
+            int32_t d[4][4];
+            dot_4x4(w->packed + i * row_bytes, row_bytes, qr, k, d);
+            for (int a = 0; a < 4; a++)
+                for (int t = 0; t < 4; t++)
+                    y[(r + a) * ldy + i + t] =
+                        ((float)(d[t][a] - sq[a]) / act_scale[r + a]) * beta;
+        }
+        for (; i < row_end; i++)
+            for (int a = 0; a < 4; a++)
+                y[(r + a) * ldy + i] =
+                    ((float)(dot_1row(w->packed + i * row_bytes, qr + a * k, k) - sq[a]) /
+                     act_scale[r + a]) * beta;
+    }
+    /* leftover activation rows (all of them when decoding) */
+    for (; r < n_act; r++) {
+        const int8_t *qr = q + r * k;
+        const int32_t sq = sum_q(qr, k);
+        const float s = act_scale[r];
+        size_t i = row_begin;
+        for (; i + 4 <= row_end; i += 4) {
+            int32_t d[4];
+            dot_4rows(w->packed + i * row_bytes, row_bytes, qr, k, d);
+            for (int t = 0; t < 4; t++)
+                y[r * ldy + i + t] = ((float)(d[t] - sq) / s) * beta;
+        }
+        for (; i < row_end; i++)
+            y[r * ldy + i] = ((float)(dot_1row(w->packed + i * row_bytes, qr, k) - sq) / s) * beta;
+    }
+}
+
+/* ---------------------------------------------------------------- f16 dot products */
+
+/* The scalar twin's order: 64 float accumulators acc[l] (zmm g holds acc[16g + lane]) over
+ * steps of 64; v[l] = (acc[l] + acc[32+l]) + (acc[16+l] + acc[48+l]); lanes folded l+8, l+4,
+ * l+2, l+1; tail in double. Products of halves are exact in float, so fma == mul + add. */
+BN_AVX512 static float reduce64(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
+{
+    __m512 v = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+    __m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(v),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
+    __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
+    __m128 v1 = _mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1));
+    return _mm_cvtss_f32(v1);
+}
+
+BN_AVX512 static __m512 load_f16(const uint16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+BN_AVX512 static float tail_f16(const uint16_t *a, const uint16_t *b, size_t np, size_t n,
+                                double sum)
+{
+    for (size_t i = np; i < n; i++) {
+        float x = _cvtsh_ss(a[i]), z = _cvtsh_ss(b[i]);
+        sum += (double)(x * z);
+    }
+    return (float)sum;
+}
+
+BN_AVX512 static float avx512_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
+{
+    const size_t np = n & ~(size_t)63;
+    double sum = 0.0;
+    if (np) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t i = 0; i < np; i += 64) {
+            a0 = _mm512_fmadd_ps(load_f16(a + i), load_f16(b + i), a0);
+            a1 = _mm512_fmadd_ps(load_f16(a + i + 16), load_f16(b + i + 16), a1);
+            a2 = _mm512_fmadd_ps(load_f16(a + i + 32), load_f16(b + i + 32), a2);
+            a3 = _mm512_fmadd_ps(load_f16(a + i + 48), load_f16(b + i + 48), a3);
+        }
+        sum = reduce64(a0, a1, a2, a3);
+    }
+    return tail_f16(a, b, np, n, sum);
+}
+
+/* LM head: four rows at a time share each converted step of x; the rows' sums are the same
+ * per-lane sequences as avx512_dot_f16, so results are identical. */
+BN_AVX512 static void avx512_matvec_f16(const uint16_t *w, size_t k, size_t row_begin,
+                                        size_t row_end, const uint16_t *x, float *y)
+{
+    const size_t np = k & ~(size_t)63;
+    size_t i = row_begin;
+    for (; i + 4 <= row_end && np; i += 4) {
+        const uint16_t *w0 = w + i * k;
+        __m512 acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int g = 0; g < 4; g++)
+                acc[r][g] = _mm512_setzero_ps();
+        for (size_t j = 0; j < np; j += 64) {
+            __m512 xv[4];
+            for (int g = 0; g < 4; g++)
+                xv[g] = load_f16(x + j + 16 * g);
+            for (int r = 0; r < 4; r++)
+                for (int g = 0; g < 4; g++)
+                    acc[r][g] = _mm512_fmadd_ps(load_f16(w0 + r * k + j + 16 * g), xv[g],
+                                                acc[r][g]);
+        }
+        for (int r = 0; r < 4; r++)
+            y[i + r] = tail_f16(w0 + r * k, x, np, k,
+                                reduce64(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+    }
+    for (; i < row_end; i++)
+        y[i] = avx512_dot_f16(w + i * k, x, k);
+}
+
+const bn_kernels bn_kernels_avx512vnni = {
+    .name = "avx512vnni",
+    .row_block = 4,
+    .quantize_row = bn_x86_avx2_quantize_row,
+    .ternary_matmul = avx512_ternary_matmul,
+    .prepare = NULL,
+    .release = NULL,
+    .dot_f16 = avx512_dot_f16,
+    .matvec_f16 = avx512_matvec_f16,
+};
+
+const bn_kernel_path bn_path_avx512vnni = {&bn_kernels_avx512vnni, bn_x86_has_avx512vnni, 0};

@@ -1,0 +1,26 @@
+/* Internal to kernels/x86/: pieces shared by the AVX2 and AVX-512 paths, and the CPU checks.
+ * Every function here is compiled with a per-function target attribute, so the library stays
+ * runnable on any x86_64; callers must check bn_x86_has_*() first. */
+#ifndef BN_KERNELS_X86_H
+#define BN_KERNELS_X86_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+#include "kernels_registry.h"
+
+/* AVX2 + FMA + F16C, with the OS saving the ymm state. */
+int bn_x86_has_avx2(void);
+/* AVX-512 F/BW/VL/VNNI (+ the AVX2 set), with the OS saving the zmm state. */
+int bn_x86_has_avx512vnni(void);
+
+/* Bit-identical to bn_scalar_quantize_row (needs AVX2). */
+float bn_x86_avx2_quantize_row(const float *x, size_t n, int8_t *q);
+
+extern const bn_kernels bn_kernels_avx2;
+extern const bn_kernels bn_kernels_avx512vnni;
+extern const bn_kernel_path bn_path_avx2;
+extern const bn_kernel_path bn_path_avx512vnni;
+
+#endif
