@@ -1,19 +1,45 @@
+/* Workers wait for a new "generation" of work: first spinning briefly on an atomic (the next
+ * matmul usually comes a few microseconds after the last one, and a condition-variable wake-up
+ * costs ~5-10 us on this kind of machine), then sleeping on a condition variable, so that an
+ * idle pool (between requests, or a frozen Lambda environment) uses no CPU. The caller waits
+ * for the workers the same way. Spinning is off when there are more threads than CPUs: a
+ * spinning thread would then steal the CPU from the one doing the work.
+ *
+ * Sleeping is race-free by a store/load pair on both sides (seq_cst): the waiter counts
+ * itself in `sleepers` and then re-checks the condition under the mutex; the waker changes
+ * the condition and then reads `sleepers`, taking the mutex to signal only when needed. */
 #include "threadpool.h"
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+static void cpu_relax(void) { _mm_pause(); }
+#elif defined(__aarch64__)
+static void cpu_relax(void) { __asm__ __volatile__("yield"); }
+#else
+static void cpu_relax(void) {}
+#endif
+
+enum { default_spin_us = 100 };
 
 struct bn_threadpool {
     int n;
     pthread_t *threads;
+    atomic_uint generation; /* bumped once per run (and at stop) */
+    atomic_int pending;     /* workers still running the current generation */
+    atomic_int stop;
+    atomic_int sleepers;        /* workers asleep (or about to sleep) on `wake` */
+    atomic_int caller_sleeping; /* the caller asleep (or about to) on `done` */
+    atomic_long spin_ns;
     pthread_mutex_t mu;
-    pthread_cond_t wake;  /* workers wait for a new generation */
-    pthread_cond_t done;  /* the caller waits for pending == 0 */
-    unsigned generation;
-    int pending;
-    int stop;
-    bn_parallel_fn fn;
+    pthread_cond_t wake;
+    pthread_cond_t done;
+    bn_parallel_fn fn; /* written before the generation bump, read after it */
     void *arg;
 };
 
@@ -22,29 +48,66 @@ typedef struct worker_arg {
     int ith;
 } worker_arg;
 
+static long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Spins up to tp->spin_ns until *gen != seen (or stop); returns 1 if it changed. */
+static int spin_for_generation(bn_threadpool *tp, unsigned seen)
+{
+    long budget = atomic_load_explicit(&tp->spin_ns, memory_order_relaxed);
+    if (budget <= 0)
+        return 0;
+    long t0 = now_ns();
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(&tp->generation, memory_order_acquire) != seen)
+            return 1;
+        cpu_relax();
+        if ((i & 63) == 0 && now_ns() - t0 > budget)
+            return 0;
+    }
+}
+
 static void *worker(void *p)
 {
     worker_arg wa = *(worker_arg *)p;
     free(p);
     bn_threadpool *tp = wa.tp;
     unsigned seen = 0;
-    pthread_mutex_lock(&tp->mu);
     for (;;) {
-        while (!tp->stop && tp->generation == seen)
-            pthread_cond_wait(&tp->wake, &tp->mu);
-        if (tp->stop)
+        if (!spin_for_generation(tp, seen)) {
+            pthread_mutex_lock(&tp->mu);
+            atomic_fetch_add(&tp->sleepers, 1);
+            while (atomic_load(&tp->generation) == seen)
+                pthread_cond_wait(&tp->wake, &tp->mu);
+            atomic_fetch_sub(&tp->sleepers, 1);
+            pthread_mutex_unlock(&tp->mu);
+        }
+        seen = atomic_load_explicit(&tp->generation, memory_order_acquire);
+        if (atomic_load(&tp->stop))
             break;
-        seen = tp->generation;
-        bn_parallel_fn fn = tp->fn;
-        void *arg = tp->arg;
-        pthread_mutex_unlock(&tp->mu);
-        fn(arg, wa.ith, tp->n);
-        pthread_mutex_lock(&tp->mu);
-        if (--tp->pending == 0)
+        tp->fn(tp->arg, wa.ith, tp->n);
+        if (atomic_fetch_sub(&tp->pending, 1) == 1 && atomic_load(&tp->caller_sleeping)) {
+            pthread_mutex_lock(&tp->mu);
             pthread_cond_signal(&tp->done);
+            pthread_mutex_unlock(&tp->mu);
+        }
     }
-    pthread_mutex_unlock(&tp->mu);
     return NULL;
+}
+
+/* Starts a new generation and wakes sleeping workers. */
+static void publish(bn_threadpool *tp)
+{
+    atomic_fetch_add(&tp->generation, 1);
+    if (atomic_load(&tp->sleepers) > 0) {
+        pthread_mutex_lock(&tp->mu);
+        pthread_cond_broadcast(&tp->wake);
+        pthread_mutex_unlock(&tp->mu);
+    }
 }
 
 bn_threadpool *bn_threadpool_create(int n_threads, bn_err *err)
@@ -59,11 +122,20 @@ bn_threadpool *bn_threadpool_create(int n_threads, bn_err *err)
         return NULL;
     }
     tp->n = n_threads;
+    atomic_init(&tp->generation, 0);
+    atomic_init(&tp->pending, 0);
+    atomic_init(&tp->stop, 0);
+    atomic_init(&tp->sleepers, 0);
+    atomic_init(&tp->caller_sleeping, 0);
+    atomic_init(&tp->spin_ns, n_threads <= bn_cpu_count() ? default_spin_us * 1000L : 0);
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->wake, NULL);
     pthread_cond_init(&tp->done, NULL);
     tp->threads = calloc((size_t)n_threads, sizeof *tp->threads);
     if (!tp->threads) {
+        pthread_mutex_destroy(&tp->mu);
+        pthread_cond_destroy(&tp->wake);
+        pthread_cond_destroy(&tp->done);
         free(tp);
         bn_fail(err, "out of memory");
         return NULL;
@@ -85,10 +157,8 @@ void bn_threadpool_free(bn_threadpool *tp)
 {
     if (!tp)
         return;
-    pthread_mutex_lock(&tp->mu);
-    tp->stop = 1;
-    pthread_cond_broadcast(&tp->wake);
-    pthread_mutex_unlock(&tp->mu);
+    atomic_store(&tp->stop, 1);
+    publish(tp);
     for (int i = 1; i < tp->n; i++)
         pthread_join(tp->threads[i], NULL);
     pthread_mutex_destroy(&tp->mu);
@@ -100,23 +170,38 @@ void bn_threadpool_free(bn_threadpool *tp)
 
 int bn_threadpool_size(const bn_threadpool *tp) { return tp ? tp->n : 1; }
 
+void bn_threadpool_set_spin_us(bn_threadpool *tp, int us)
+{
+    if (tp)
+        atomic_store(&tp->spin_ns, us > 0 ? us * 1000L : 0);
+}
+
 void bn_threadpool_run(bn_threadpool *tp, bn_parallel_fn fn, void *arg)
 {
     if (!tp || tp->n == 1) {
         fn(arg, 0, 1);
         return;
     }
-    pthread_mutex_lock(&tp->mu);
     tp->fn = fn;
     tp->arg = arg;
-    tp->pending = tp->n - 1;
-    tp->generation++;
-    pthread_cond_broadcast(&tp->wake);
-    pthread_mutex_unlock(&tp->mu);
+    atomic_store(&tp->pending, tp->n - 1);
+    publish(tp);
     fn(arg, 0, tp->n);
+
+    long budget = atomic_load_explicit(&tp->spin_ns, memory_order_relaxed);
+    long t0 = budget > 0 ? now_ns() : 0;
+    for (unsigned i = 1; budget > 0; i++) {
+        if (atomic_load_explicit(&tp->pending, memory_order_acquire) == 0)
+            return;
+        cpu_relax();
+        if ((i & 63) == 0 && now_ns() - t0 > budget)
+            break;
+    }
     pthread_mutex_lock(&tp->mu);
-    while (tp->pending > 0)
+    atomic_store(&tp->caller_sleeping, 1);
+    while (atomic_load(&tp->pending) != 0)
         pthread_cond_wait(&tp->done, &tp->mu);
+    atomic_store(&tp->caller_sleeping, 0);
     pthread_mutex_unlock(&tp->mu);
 }
 
@@ -124,6 +209,8 @@ void bn_split_range(size_t n, size_t block, int ith, int nth, size_t *begin, siz
 {
     if (block == 0)
         block = 1;
+    if (nth < 1)
+        nth = 1;
     size_t blocks = (n + block - 1) / block;
     size_t per = blocks / (size_t)nth, extra = blocks % (size_t)nth;
     size_t b0 = (size_t)ith * per + ((size_t)ith < extra ? (size_t)ith : extra);

@@ -1,7 +1,8 @@
 /* A fixed pool of worker threads for data-parallel loops (no OpenMP). The caller takes part as
  * thread 0; work is split by the callback from (ith, nth), so which thread computes which
- * output is fixed and results do not depend on timing. Idle workers sleep on a condition
- * variable: a frozen Lambda environment must not spin. */
+ * output is fixed and results do not depend on timing. Between runs workers spin briefly
+ * (100 us by default; never when threads outnumber CPUs), then sleep on a condition variable:
+ * an idle pool, e.g. a frozen Lambda environment, does not spin. */
 #ifndef BN_THREADPOOL_H
 #define BN_THREADPOOL_H
 
@@ -17,6 +18,9 @@ typedef void (*bn_parallel_fn)(void *arg, int ith, int nth);
 bn_threadpool *bn_threadpool_create(int n_threads, bn_err *err);
 void bn_threadpool_free(bn_threadpool *tp);
 int bn_threadpool_size(const bn_threadpool *tp); /* 1 for NULL */
+/* How long workers (and the caller waiting for them) spin before sleeping; 0 = sleep at once.
+ * For measurements; the default suits the forward pass. */
+void bn_threadpool_set_spin_us(bn_threadpool *tp, int us);
 
 /* Runs fn(arg, ith, nth) for ith = 0..nth-1 (ith 0 on the calling thread) and returns when all
  * are done. A NULL pool runs fn(arg, 0, 1). Not reentrant: one run at a time per pool. */

@@ -1,0 +1,250 @@
+/* The thread pool and the work split: every item computed exactly once whatever the thread
+ * count, bn_split_range's shares cover [0, n) without overlap at multiples of the block,
+ * thousands of consecutive runs (spinning and sleeping hand-offs), repeated create/free, and
+ * bad thread counts rejected with a message. */
+#include "testutil.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "threadpool.h"
+
+static const int thread_counts[] = {1, 2, 3, 7};
+enum { n_counts = sizeof thread_counts / sizeof thread_counts[0] };
+
+/* ---------------------------------------------------------------- bn_split_range */
+
+static void check_split(size_t n, size_t block, int nth)
+{
+    size_t expect_begin = 0;
+    size_t eff_block = block ? block : 1;
+    size_t blocks = (n + eff_block - 1) / eff_block;
+    for (int ith = 0; ith < nth; ith++) {
+        size_t b = 99, e = 99;
+        bn_split_range(n, block, ith, nth, &b, &e);
+        /* contiguous, in thread order: coverage without overlap */
+        assert_int_equal(b, expect_begin);
+        assert_true(b <= e);
+        assert_true(e <= n);
+        /* boundaries at multiples of the block, except at n (a range ending there, or an
+         * empty one of a thread that has no block left) */
+        assert_true(b % eff_block == 0 || b == n);
+        assert_true(e % eff_block == 0 || e == n);
+        /* balanced: shares differ by at most one block */
+        size_t my_blocks = (e - b + eff_block - 1) / eff_block;
+        assert_true(my_blocks == blocks / (size_t)nth || my_blocks == blocks / (size_t)nth + 1);
+        expect_begin = e;
+    }
+    assert_int_equal(expect_begin, n);
+}
+
+static void test_split_range_properties(void **state)
+{
+    (void)state;
+    const size_t ns[] = {0, 1, 3, 4, 5, 7, 64, 100, 640, 2560, 6912, 128256, 128257};
+    const size_t blocks[] = {0, 1, 2, 4, 8, 16, 64, 1000};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        for (size_t j = 0; j < sizeof blocks / sizeof blocks[0]; j++)
+            for (int nth = 1; nth <= 9; nth++)
+                check_split(ns[i], blocks[j], nth);
+}
+
+static void test_split_range_examples(void **state)
+{
+    (void)state;
+    /* worked by hand: 10 items, block 4 -> blocks [0,4) [4,8) [8,10) */
+    size_t b, e;
+    bn_split_range(10, 4, 0, 2, &b, &e);
+    assert_int_equal(b, 0);
+    assert_int_equal(e, 8);
+    bn_split_range(10, 4, 1, 2, &b, &e);
+    assert_int_equal(b, 8);
+    assert_int_equal(e, 10);
+    /* more threads than blocks: the last ones get empty ranges at n */
+    bn_split_range(10, 4, 3, 4, &b, &e);
+    assert_int_equal(b, 10);
+    assert_int_equal(e, 10);
+    /* one thread takes everything */
+    bn_split_range(2560, 4, 0, 1, &b, &e);
+    assert_int_equal(b, 0);
+    assert_int_equal(e, 2560);
+}
+
+/* ---------------------------------------------------------------- runs */
+
+typedef struct count_job {
+    size_t n, block;
+    atomic_int *hits;     /* per item: how many threads computed it */
+    int *owner;           /* per item: which thread */
+    atomic_int calls[16]; /* per ith: how many times fn ran */
+    atomic_int bad_nth;
+    int nth_expected;
+} count_job;
+
+static void count_fn(void *arg, int ith, int nth)
+{
+    count_job *job = arg;
+    if (nth != job->nth_expected || ith < 0 || ith >= nth)
+        atomic_fetch_add(&job->bad_nth, 1);
+    atomic_fetch_add(&job->calls[ith & 15], 1);
+    size_t b, e;
+    bn_split_range(job->n, job->block, ith, nth, &b, &e);
+    for (size_t i = b; i < e; i++) {
+        atomic_fetch_add(&job->hits[i], 1);
+        job->owner[i] = ith;
+    }
+}
+
+static void run_count_job(bn_threadpool *tp, int nth, size_t n, size_t block)
+{
+    count_job job;
+    memset(&job, 0, sizeof job);
+    job.n = n;
+    job.block = block;
+    job.nth_expected = nth;
+    job.hits = calloc(n + 1, sizeof *job.hits);
+    job.owner = calloc(n + 1, sizeof *job.owner);
+    assert_true(job.hits && job.owner);
+    bn_threadpool_run(tp, count_fn, &job);
+    assert_int_equal(atomic_load(&job.bad_nth), 0);
+    for (int t = 0; t < nth && t < 16; t++)
+        assert_int_equal(atomic_load(&job.calls[t]), 1);
+    for (size_t i = 0; i < n; i++) {
+        if (atomic_load(&job.hits[i]) != 1)
+            fail_msg("nth=%d n=%zu: item %zu computed %d times", nth, n, i,
+                     atomic_load(&job.hits[i]));
+        /* the owner is fixed by the split, not by timing */
+        size_t b, e;
+        bn_split_range(n, block, job.owner[i], nth, &b, &e);
+        assert_true(i >= b && i < e);
+    }
+    free(job.hits);
+    free(job.owner);
+}
+
+static void test_every_index_once(void **state)
+{
+    (void)state;
+    for (int c = 0; c < n_counts; c++) {
+        int nth = thread_counts[c];
+        bn_err err = {{0}};
+        bn_threadpool *tp = bn_threadpool_create(nth, &err);
+        assert_non_null(tp);
+        assert_int_equal(bn_threadpool_size(tp), nth);
+        const size_t ns[] = {0, 1, 5, 64, 2560, 6913};
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            run_count_job(tp, nth, ns[i], 1);
+            run_count_job(tp, nth, ns[i], 4);
+        }
+        bn_threadpool_free(tp);
+    }
+    /* a NULL pool runs inline as thread 0 of 1 */
+    run_count_job(NULL, 1, 100, 4);
+    assert_int_equal(bn_threadpool_size(NULL), 1);
+}
+
+typedef struct sum_job {
+    atomic_long total;
+} sum_job;
+
+static void sum_fn(void *arg, int ith, int nth)
+{
+    sum_job *job = arg;
+    size_t b, e;
+    bn_split_range(1000, 1, ith, nth, &b, &e);
+    long s = 0;
+    for (size_t i = b; i < e; i++)
+        s += (long)i;
+    atomic_fetch_add(&job->total, s);
+}
+
+/* Many back-to-back runs: each must see all threads finish before the next starts. With the
+ * spin disabled, every hand-off goes through the condition variables. */
+static void test_many_consecutive_runs(void **state)
+{
+    (void)state;
+    for (int c = 0; c < n_counts; c++)
+        for (int spin = 0; spin < 2; spin++) {
+            int nth = thread_counts[c];
+            bn_err err = {{0}};
+            bn_threadpool *tp = bn_threadpool_create(nth, &err);
+            assert_non_null(tp);
+            if (!spin)
+                bn_threadpool_set_spin_us(tp, 0);
+            int runs = spin ? 5000 : 500;
+            for (int r = 0; r < runs; r++) {
+                sum_job job;
+                atomic_init(&job.total, 0);
+                bn_threadpool_run(tp, sum_fn, &job);
+                if (atomic_load(&job.total) != 999L * 1000 / 2)
+                    fail_msg("nth=%d spin=%d run %d: total %ld", nth, spin, r,
+                             atomic_load(&job.total));
+            }
+            bn_threadpool_free(tp);
+        }
+}
+
+/* Runs separated by pauses longer than the spin: workers go to sleep and must wake up. */
+static void test_runs_after_sleep(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_threadpool *tp = bn_threadpool_create(2, &err);
+    assert_non_null(tp);
+    for (int r = 0; r < 5; r++) {
+        struct timespec ts = {0, 2 * 1000 * 1000}; /* 2 ms > the 100 us spin */
+        nanosleep(&ts, NULL);
+        run_count_job(tp, 2, 2560, 4);
+    }
+    bn_threadpool_free(tp);
+}
+
+static void test_create_free_repeatedly(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 200; i++) {
+        bn_err err = {{0}};
+        int nth = thread_counts[i % n_counts];
+        bn_threadpool *tp = bn_threadpool_create(nth, &err);
+        assert_non_null(tp);
+        if (i % 2) /* free right after a run, and without any run */
+            run_count_job(tp, nth, 17, 1);
+        bn_threadpool_free(tp);
+    }
+    bn_threadpool_free(NULL);
+}
+
+static void test_thread_count_errors(void **state)
+{
+    (void)state;
+    const int bad[] = {0, -1, -100, 1025, 1 << 30};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bn_err err = {{0}};
+        assert_null(bn_threadpool_create(bad[i], &err));
+        assert_non_null(strstr(err.msg, "thread count"));
+    }
+}
+
+static void test_cpu_count(void **state)
+{
+    (void)state;
+    int n = bn_cpu_count();
+    assert_true(n >= 1 && n <= 4096);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_range_properties),
+        cmocka_unit_test(test_split_range_examples),
+        cmocka_unit_test(test_every_index_once),
+        cmocka_unit_test(test_many_consecutive_runs),
+        cmocka_unit_test(test_runs_after_sleep),
+        cmocka_unit_test(test_create_free_repeatedly),
+        cmocka_unit_test(test_thread_count_errors),
+        cmocka_unit_test(test_cpu_count),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
