@@ -203,6 +203,22 @@ static const char *tensor_name(const bn_gguf *g, uint32_t i) { return g->tensors
 
 /* ---------------------------------------------------------------- parsing */
 
+/* Grows *arr (elements of size sz, zeroed) so that index i fits. Arrays grow as entries are
+ * actually parsed, so a header claiming a huge count costs nothing until the file backs it. */
+static int grow(void **arr, size_t *cap, uint64_t i, size_t sz)
+{
+    if (i < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    void *p = realloc(*arr, ncap * sz);
+    if (!p)
+        return -1;
+    memset((char *)p + *cap * sz, 0, (ncap - *cap) * sz);
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
 static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
 {
     const char *key = kv->key;
@@ -271,28 +287,49 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
     if (kv->arr_len > left(c) / 8)
         return bn_fail(err, "key '%s': array of %llu strings cannot fit in the %zu bytes left",
                        key, (unsigned long long)kv->arr_len, left(c));
-    kv->arr_strs = malloc((kv->arr_len ? kv->arr_len : 1) * sizeof *kv->arr_strs);
-    if (!kv->arr_strs)
-        return bn_fail(err, "key '%s': out of memory for %llu strings", key,
-                       (unsigned long long)kv->arr_len);
-    for (uint64_t i = 0; i < kv->arr_len; i++)
+    size_t cap = 0;
+    for (uint64_t i = 0; i < kv->arr_len; i++) {
+        if (grow((void **)&kv->arr_strs, &cap, i, sizeof *kv->arr_strs))
+            return bn_fail(err, "key '%s': out of memory for %llu strings", key,
+                           (unsigned long long)kv->arr_len);
         if (read_str(c, &kv->arr_strs[i], "array string", err))
             return bn_fail_prefix(err, "key '%s' element %llu", key, (unsigned long long)i);
+    }
+    /* callers may index an empty array's views: keep a valid pointer */
+    if (!kv->arr_strs && !(kv->arr_strs = calloc(1, sizeof *kv->arr_strs)))
+        return bn_fail(err, "out of memory");
     return 0;
 }
 
-static int parse_kvs(bn_gguf *g, cursor *c, bn_err *err)
+/* Builds a name table after parsing (sized by what was parsed); reports duplicates. */
+static int build_table(bn_gguf *g, uint64_t n, uint32_t **table, size_t *cap,
+                       const char *(*name_of)(const bn_gguf *, uint32_t), const char *what,
+                       bn_err *err)
+{
+    *cap = table_cap(n);
+    *table = calloc(*cap, sizeof **table);
+    if (!*table)
+        return bn_fail(err, "out of memory for the %s table", what);
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t dup = table_insert(*table, *cap, name_of(g, (uint32_t)i), (uint32_t)i, name_of, g);
+        if (dup >= 0)
+            return bn_fail(err, "duplicate %s '%s' (#%lld and #%llu)", what, name_of(g, (uint32_t)i),
+                           (long long)dup, (unsigned long long)i);
+    }
+    return 0;
+}
+
+static int parse_kvs(bn_gguf *g, cursor *c, uint64_t n_kv, bn_err *err)
 {
     /* smallest entry: key length (8) + 1-byte key + type (4) + 1-byte value */
-    if (g->n_kv > left(c) / 14)
+    if (n_kv > left(c) / 14)
         return bn_fail(err, "header claims %llu metadata keys, which cannot fit in the %zu bytes "
-                       "left", (unsigned long long)g->n_kv, left(c));
-    g->kv = calloc(g->n_kv ? g->n_kv : 1, sizeof *g->kv);
-    g->kv_hash_cap = table_cap(g->n_kv);
-    g->kv_hash = calloc(g->kv_hash_cap, sizeof *g->kv_hash);
-    if (!g->kv || !g->kv_hash)
-        return bn_fail(err, "out of memory for %llu keys", (unsigned long long)g->n_kv);
-    for (uint64_t i = 0; i < g->n_kv; i++) {
+                       "left", (unsigned long long)n_kv, left(c));
+    size_t cap = 0;
+    for (uint64_t i = 0; i < n_kv; i++) {
+        if (grow((void **)&g->kv, &cap, i, sizeof *g->kv))
+            return bn_fail(err, "out of memory for %llu keys", (unsigned long long)n_kv);
+        g->n_kv = i + 1; /* entries up to here are freed by bn_gguf_close */
         bn_gguf_kv *kv = &g->kv[i];
         bn_gguf_str key;
         kv->file_offset = c->pos;
@@ -309,27 +346,22 @@ static int parse_kvs(bn_gguf *g, cursor *c, bn_err *err)
             return bn_fail(err, "out of memory");
         if (parse_value(c, kv, err))
             return -1;
-        int64_t dup = table_insert(g->kv_hash, g->kv_hash_cap, kv->key, (uint32_t)i, kv_name, g);
-        if (dup >= 0)
-            return bn_fail(err, "duplicate metadata key '%s' (#%lld and #%llu)", kv->key,
-                           (long long)dup, (unsigned long long)i);
     }
-    return 0;
+    return build_table(g, n_kv, &g->kv_hash, &g->kv_hash_cap, kv_name, "metadata key", err);
 }
 
-static int parse_tensor_infos(bn_gguf *g, cursor *c, bn_err *err)
+static int parse_tensor_infos(bn_gguf *g, cursor *c, uint64_t n_tensors, bn_err *err)
 {
     /* smallest entry: name length (8) + 1-byte name + n_dims (4) + one dim (8) + type (4) +
      * offset (8) */
-    if (g->n_tensors > left(c) / 33)
+    if (n_tensors > left(c) / 33)
         return bn_fail(err, "header claims %llu tensors, which cannot fit in the %zu bytes left",
-                       (unsigned long long)g->n_tensors, left(c));
-    g->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *g->tensors);
-    g->tensor_hash_cap = table_cap(g->n_tensors);
-    g->tensor_hash = calloc(g->tensor_hash_cap, sizeof *g->tensor_hash);
-    if (!g->tensors || !g->tensor_hash)
-        return bn_fail(err, "out of memory for %llu tensors", (unsigned long long)g->n_tensors);
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
+                       (unsigned long long)n_tensors, left(c));
+    size_t cap = 0;
+    for (uint64_t i = 0; i < n_tensors; i++) {
+        if (grow((void **)&g->tensors, &cap, i, sizeof *g->tensors))
+            return bn_fail(err, "out of memory for %llu tensors", (unsigned long long)n_tensors);
+        g->n_tensors = i + 1;
         bn_gguf_tensor *t = &g->tensors[i];
         bn_gguf_str name;
         size_t at = c->pos;
@@ -363,13 +395,9 @@ static int parse_tensor_infos(bn_gguf *g, cursor *c, bn_err *err)
             return bn_fail(err, "tensor '%s': unknown ggml type %u", t->name, t->type);
         if (!(t->nbytes = bn_ggml_nbytes(t->type, n, err)))
             return bn_fail_prefix(err, "tensor '%s'", t->name);
-        int64_t dup = table_insert(g->tensor_hash, g->tensor_hash_cap, t->name, (uint32_t)i,
-                                   tensor_name, g);
-        if (dup >= 0)
-            return bn_fail(err, "duplicate tensor name '%s' (#%lld and #%llu)", t->name,
-                           (long long)dup, (unsigned long long)i);
     }
-    return 0;
+    return build_table(g, n_tensors, &g->tensor_hash, &g->tensor_hash_cap, tensor_name,
+                       "tensor name", err);
 }
 
 static int cmp_by_offset(const void *a, const void *b)
@@ -428,33 +456,37 @@ static int place_tensors(bn_gguf *g, size_t info_end, bn_err *err)
 static int parse(bn_gguf *g, bn_err *err)
 {
     cursor c = {g->base, g->size, 0};
-    char magic[4];
-    if (g->size < 24)
-        return bn_fail(err, "file is %zu bytes, too small for a GGUF header (24 bytes)", g->size);
+    uint8_t magic[4];
+    uint64_t n_tensors, n_kv;
+    if (g->size < 4)
+        return bn_fail(err, "truncated: file is %zu bytes, too small for a GGUF header (24 bytes)",
+                       g->size);
     if (read_bytes(&c, magic, 4, "magic", err))
         return -1;
     if (memcmp(magic, "GGUF", 4) != 0)
         return bn_fail(err, "bad magic %02x %02x %02x %02x (expected 'GGUF'): not a GGUF file",
-                       (uint8_t)magic[0], (uint8_t)magic[1], (uint8_t)magic[2], (uint8_t)magic[3]);
+                       magic[0], magic[1], magic[2], magic[3]);
     if (read_u32(&c, &g->version, "version", err))
         return -1;
     if (g->version != 2 && g->version != 3)
         return bn_fail(err, "unsupported GGUF version %u (this reader handles 2 and 3%s)",
                        g->version, g->version > 0xffff ? "; big-endian file?" : "");
-    if (read_u64(&c, &g->n_tensors, "tensor count", err) ||
-        read_u64(&c, &g->n_kv, "key count", err))
+    if (read_u64(&c, &n_tensors, "tensor count", err) || read_u64(&c, &n_kv, "key count", err))
         return -1;
-    if (parse_kvs(g, &c, err))
+    if (parse_kvs(g, &c, n_kv, err))
         return -1;
     g->alignment = BN_GGUF_DEFAULT_ALIGNMENT;
     const bn_gguf_kv *al = bn_gguf_find(g, "general.alignment");
     if (al) {
         if (al->type != BN_GGUF_U32 || al->num.u64 == 0 || (al->num.u64 & (al->num.u64 - 1)) ||
             al->num.u64 > (1u << 20))
-            return bn_fail(err, "general.alignment must be a u32 power of two up to 1 MiB");
+            return bn_fail(err, "general.alignment must be a u32 power of two up to 1 MiB (got "
+                           "%s %llu)", bn_gguf_type_name(al->type),
+                           al->type == BN_GGUF_STRING || al->type == BN_GGUF_ARRAY
+                               ? 0ull : (unsigned long long)al->num.u64);
         g->alignment = (uint32_t)al->num.u64;
     }
-    if (parse_tensor_infos(g, &c, err))
+    if (parse_tensor_infos(g, &c, n_tensors, err))
         return -1;
     return place_tensors(g, c.pos, err);
 }
@@ -494,9 +526,8 @@ bn_gguf *bn_gguf_open(const char *path, bn_err *err)
         close(fd);
         return NULL;
     }
-    if (st.st_size < 24) {
-        bn_fail(err, "%s: file is %lld bytes, too small for a GGUF header (24 bytes)", path,
-                (long long)st.st_size);
+    if (st.st_size == 0) {
+        bn_fail(err, "%s: truncated: the file is empty", path);
         close(fd);
         return NULL;
     }
