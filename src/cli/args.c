@@ -1,0 +1,283 @@
+/* bitnet-run flags: one table drives parsing, range checks and --help (llama-cli's dialect). */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef enum kind { K_FLAG, K_INT, K_FLOAT, K_STR, K_STOP } kind;
+
+typedef struct opt_def {
+    const char *name, *alias; /* alias may be NULL */
+    kind k;
+    size_t off;               /* field in cli_opts */
+    const char *meta, *help;
+    double lo, hi;            /* K_INT / K_FLOAT range, inclusive */
+    bool lo_open;             /* lo itself excluded: (lo, hi] */
+    bool show_default;
+} opt_def;
+
+#define F(field) offsetof(cli_opts, field)
+
+static const opt_def OPTS[] = {
+    {"-m", "--model", K_STR, F(model), "FILE", "model GGUF (a vocab-only GGUF is enough for --tokenize/--detokenize)", 0, 0, false, false},
+    {"-p", "--prompt", K_STR, F(prompt), "TEXT", "prompt (special-token names are parsed, as llama-cli does)", 0, 0, false, false},
+    {"-f", "--file", K_STR, F(prompt_file), "FILE", "read the prompt from a file (one trailing newline dropped)", 0, 0, false, false},
+    {"-n", "--n-predict", K_INT, F(n_predict), "N", "tokens to generate, -1 = until a stop condition", -1, 2147483647, false, true},
+    {"-c", "--ctx-size", K_INT, F(n_ctx), "N", "context length, 0 = the model's (at most 4096)", 0, 1 << 20, false, true},
+    {"-t", "--threads", K_INT, F(n_threads), "N", "threads (default: the CPUs this process may use)", 1, 1024, false, false},
+    {"-b", "--batch-size", K_INT, F(n_batch), "N", "prompt tokens evaluated together, 1 = token by token", 1, 1 << 20, false, true},
+    {"--temp", NULL, K_FLOAT, F(temp), "T", "temperature, 0 = greedy (argmax, lowest id on ties)", 0, 1e9, false, true},
+    {"--top-k", NULL, K_INT, F(top_k), "N", "keep the N most likely tokens, 0 = off", 0, 2147483647, false, true},
+    {"--top-p", NULL, K_FLOAT, F(top_p), "P", "keep the smallest set of mass >= P, in (0, 1]; 1 = off", 0, 1, true, true},
+    {"--min-p", NULL, K_FLOAT, F(min_p), "P", "drop tokens below P x the best one's probability, 0 = off", 0, 1, false, true},
+    {"--repeat-penalty", NULL, K_FLOAT, F(repeat_penalty), "X", "penalty for tokens in the last-n window, 1 = off", 0, 1e9, true, true},
+    {"--repeat-last-n", NULL, K_INT, F(repeat_last_n), "N", "penalty window, 0 = off, -1 = the whole context", -1, 2147483647, false, true},
+    {"--seed", NULL, K_INT, F(seed), "N", "sampling seed, -1 = random", -1, 9.2e18, false, true},
+    {"-cnv", "--conversation", K_FLAG, F(cnv), NULL, "chat interactively on stdin (-p or -sys = system prompt)", 0, 0, false, false},
+    {"-sys", "--system-prompt", K_STR, F(system), "TEXT", "system prompt; with -p alone, formats -p as a chat turn", 0, 0, false, false},
+    {"--stop", NULL, K_STOP, F(stop), "STR", "stop when the output contains STR (repeatable)", 0, 0, false, false},
+    {"--no-bos", NULL, K_FLAG, F(no_bos), NULL, "do not prepend BOS to the prompt", 0, 0, false, false},
+    {"--json", NULL, K_FLAG, F(json), NULL, "print one JSON object (prompt_tokens, tokens, text, stop_reason, timings)", 0, 0, false, false},
+    {"--tokens", NULL, K_STR, F(tokens), "ID,...", "evaluate these token ids as the prompt (as given, no BOS)", 0, 0, false, false},
+    {"--dump-logits", NULL, K_STR, F(dump_logits), "FILE", "write the logits of every evaluated position (f32 LE rows of n_vocab)", 0, 0, false, false},
+    {"--tokenize", NULL, K_STR, F(tokenize), "TEXT", "print the ids of TEXT as a JSON array and exit", 0, 0, false, false},
+    {"--tokenize-file", NULL, K_STR, F(tokenize_file), "FILE", "same for the contents of FILE", 0, 0, false, false},
+    {"--detokenize", NULL, K_STR, F(detokenize), "ID,...", "print the bytes of these ids and exit", 0, 0, false, false},
+    {"--bos", NULL, K_FLAG, F(bos), NULL, "--tokenize: prepend BOS", 0, 0, false, false},
+    {"--special", NULL, K_FLAG, F(special), NULL, "--tokenize: parse special-token names", 0, 0, false, false},
+    {"--pre-tokenizer", NULL, K_STR, F(pre_tokenizer), "NAME", "llama3 (default, the model's) or default (bitnet.cpp's, for parity)", 0, 0, false, false},
+    {"--inspect", NULL, K_FLAG, F(inspect), NULL, "print a model summary and exit", 0, 0, false, false},
+    {"--verbose", NULL, K_FLAG, F(verbose), NULL, "diagnostics on stderr (kernel path, seed, context, threads)", 0, 0, false, false},
+    {"-h", "--help", K_FLAG, F(help), NULL, "this help", 0, 0, false, false},
+    {"--version", NULL, K_FLAG, F(version), NULL, "print the version", 0, 0, false, false},
+};
+#undef F
+
+enum { N_OPTS = sizeof OPTS / sizeof OPTS[0] };
+
+static void defaults(cli_opts *o)
+{
+    bn_sampling_params sp = bn_sampling_default();
+    memset(o, 0, sizeof *o);
+    o->n_predict = -1;
+    o->n_ctx = 0;
+    o->n_threads = 0;
+    o->n_batch = 512;
+    o->temp = sp.temp;
+    o->top_k = sp.top_k;
+    o->top_p = sp.top_p;
+    o->min_p = sp.min_p;
+    o->repeat_penalty = sp.repeat_penalty;
+    o->repeat_last_n = sp.repeat_last_n;
+    o->seed = -1;
+}
+
+static const opt_def *find_opt(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const opt_def *d = &OPTS[i];
+        if ((strlen(d->name) == len && strncmp(d->name, name, len) == 0) ||
+            (d->alias && strlen(d->alias) == len && strncmp(d->alias, name, len) == 0))
+            return d;
+    }
+    return NULL;
+}
+
+static int range_error(const opt_def *d, const char *flag, const char *val, char *err,
+                       size_t errlen)
+{
+    if (d->k == K_INT && d->hi >= 2147483647.0)
+        snprintf(err, errlen, "option '%s' must be >= %.0f, got '%s'", flag, d->lo, val);
+    else if (d->k == K_INT)
+        snprintf(err, errlen, "option '%s' must be in [%.0f, %.0f], got '%s'", flag, d->lo,
+                 d->hi, val);
+    else if (d->hi >= 1e9)
+        snprintf(err, errlen, "option '%s' must be %s %g, got '%s'", flag,
+                 d->lo_open ? ">" : ">=", d->lo, val);
+    else
+        snprintf(err, errlen, "option '%s' must be in %c%g, %g], got '%s'", flag,
+                 d->lo_open ? '(' : '[', d->lo, d->hi, val);
+    return -1;
+}
+
+static int set_value(cli_opts *o, const opt_def *d, const char *flag, const char *val,
+                     char *err, size_t errlen)
+{
+    char *field = (char *)o + d->off;
+    char *end = NULL;
+    errno = 0;
+    switch (d->k) {
+    case K_FLAG:
+        *(bool *)field = true;
+        return 0;
+    case K_STR:
+        *(const char **)field = val;
+        return 0;
+    case K_STOP:
+        if (o->n_stop == CLI_MAX_STOP) {
+            snprintf(err, errlen, "at most %d --stop strings", CLI_MAX_STOP);
+            return -1;
+        }
+        if (!*val) {
+            snprintf(err, errlen, "option '%s' needs a non-empty string", flag);
+            return -1;
+        }
+        o->stop[o->n_stop++] = val;
+        return 0;
+    case K_INT: {
+        long long v = strtoll(val, &end, 10);
+        if (end == val || *end || errno == ERANGE) {
+            snprintf(err, errlen, "option '%s' expects an integer, got '%s'", flag, val);
+            return -1;
+        }
+        if ((double)v < d->lo || (double)v > d->hi)
+            return range_error(d, flag, val, err, errlen);
+        *(int64_t *)field = v;
+        return 0;
+    }
+    case K_FLOAT: {
+        float v = strtof(val, &end);
+        if (end == val || *end || errno == ERANGE || !isfinite(v)) {
+            snprintf(err, errlen, "option '%s' expects a number, got '%s'", flag, val);
+            return -1;
+        }
+        if (v < d->lo || v > d->hi || (d->lo_open && v == d->lo))
+            return range_error(d, flag, val, err, errlen);
+        *(float *)field = v;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
+{
+    defaults(o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *eq = strncmp(a, "--", 2) == 0 ? strchr(a, '=') : NULL;
+        size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+        const opt_def *d = find_opt(a, nlen);
+        if (!d) {
+            snprintf(err, errlen, "unknown option '%.*s' (see --help)", (int)nlen, a);
+            return -1;
+        }
+        char flag[64];
+        snprintf(flag, sizeof flag, "%.*s", (int)nlen, a);
+        const char *val = NULL;
+        if (d->k == K_FLAG) {
+            if (eq) {
+                snprintf(err, errlen, "option '%s' takes no value", flag);
+                return -1;
+            }
+        } else if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            snprintf(err, errlen, "option '%s' needs a value (%s)", flag, d->meta);
+            return -1;
+        }
+        if (set_value(o, d, flag, val, err, errlen))
+            return -1;
+    }
+    if (o->pre_tokenizer && strcmp(o->pre_tokenizer, "llama3") != 0 &&
+        strcmp(o->pre_tokenizer, "llama-bpe") != 0 && strcmp(o->pre_tokenizer, "default") != 0) {
+        snprintf(err, errlen, "option '--pre-tokenizer' must be llama3 or default, got '%s'",
+                 o->pre_tokenizer);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_usage(FILE *f)
+{
+    cli_opts d;
+    defaults(&d);
+    fprintf(f, "usage: bitnet-run -m MODEL [-p PROMPT | -f FILE | --tokens IDS | -cnv] [options]\n"
+               "       bitnet-run -m MODEL --tokenize TEXT | --detokenize IDS | --inspect\n\n"
+               "Runs a BitNet b1.58 GGUF model (i2_s) on the CPU. Text streams to stdout;\n"
+               "diagnostics and a timings line go to stderr. Bad input exits with status 2.\n\n");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const opt_def *o = &OPTS[i];
+        char names[64];
+        snprintf(names, sizeof names, "%s%s%s%s%s", o->name, o->alias ? ", " : "",
+                 o->alias ? o->alias : "", o->meta ? " " : "", o->meta ? o->meta : "");
+        fprintf(f, "  %-28s %s", names, o->help);
+        if (o->show_default) {
+            const char *field = (const char *)&d + o->off;
+            if (o->k == K_INT)
+                fprintf(f, " (default: %lld)", (long long)*(const int64_t *)field);
+            else
+                fprintf(f, " (default: %g)", (double)*(const float *)field);
+        }
+        fputc('\n', f);
+    }
+    fprintf(f, "\nSampling chain (llama.cpp's order): repeat penalty -> top-k -> top-p -> min-p ->\n"
+               "temperature -> softmax -> draw (SplitMix64 seeded by --seed); --temp 0 = greedy.\n");
+}
+
+int cli_parse_ids(const char *s, int32_t **ids, size_t *n, char *err, size_t errlen)
+{
+    size_t cap = 16, cnt = 0;
+    int32_t *v = malloc(cap * sizeof *v);
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *p = s;
+    while (*p == ' ' || *p == '[')
+        p++;
+    while (*p && *p != ']') {
+        char *end = NULL;
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        if (end == p || errno == ERANGE || x < 0 || x > 2147483647) {
+            snprintf(err, errlen, "bad token id list at '%.20s' (expected ids like 1,2,3)", p);
+            free(v);
+            return -1;
+        }
+        if (cnt == cap) {
+            int32_t *w = realloc(v, (cap *= 2) * sizeof *v);
+            if (!w) {
+                free(v);
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            v = w;
+        }
+        v[cnt++] = (int32_t)x;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',') {
+            p++;
+            while (*p == ' ')
+                p++;
+            if (!*p || *p == ']') {
+                snprintf(err, errlen, "bad token id list: trailing comma");
+                free(v);
+                return -1;
+            }
+        } else if (*p && *p != ']') {
+            snprintf(err, errlen, "bad token id list at '%.20s' (expected ids like 1,2,3)", p);
+            free(v);
+            return -1;
+        }
+    }
+    if (*p == ']')
+        p++;
+    while (*p == ' ' || *p == '\n')
+        p++;
+    if (*p || cnt == 0) {
+        snprintf(err, errlen, cnt ? "bad token id list: text after ']'" : "empty token id list");
+        free(v);
+        return -1;
+    }
+    *ids = v;
+    *n = cnt;
+    return 0;
+}
