@@ -404,7 +404,10 @@ static int cmp_by_offset(const void *a, const void *b)
 {
     const bn_gguf_tensor *x = *(const bn_gguf_tensor *const *)a;
     const bn_gguf_tensor *y = *(const bn_gguf_tensor *const *)b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
+    /* ties by table position, so an overlap message names the same pair on every libc */
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    return x < y ? -1 : x > y;
 }
 
 static int place_tensors(bn_gguf *g, size_t info_end, bn_err *err)
