@@ -156,12 +156,12 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-size_t bn_utf8_seq_len(const char *s, size_t n)
+size_t bn_json_utf8_len(const char *s, size_t n)
 {
     return utf8_seq((const unsigned char *)s, n);
 }
 
-size_t bn_utf8_valid_prefix(const char *s, size_t n)
+size_t bn_json_utf8_prefix(const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {

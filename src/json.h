@@ -77,9 +77,9 @@ bool bn_json_equal(const bn_json *a, const bn_json *b);
 
 /* Length of the valid UTF-8 sequence starting at s (n bytes available), 0 when invalid or
  * truncated. */
-size_t bn_utf8_seq_len(const char *s, size_t n);
+size_t bn_json_utf8_len(const char *s, size_t n);
 /* Length of the longest prefix of s[0..n) made of whole valid UTF-8 sequences. */
-size_t bn_utf8_valid_prefix(const char *s, size_t n);
+size_t bn_json_utf8_prefix(const char *s, size_t n);
 
 /* ------------------------------------------------------------------ growable byte buffer */
 typedef struct bn_buf {

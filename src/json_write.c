@@ -79,7 +79,7 @@ void bn_json_escape(bn_buf *b, const char *s, size_t n)
                 run++;
                 continue;
             }
-            size_t k = bn_utf8_seq_len(s + run, n - run);
+            size_t k = bn_json_utf8_len(s + run, n - run);
             if (!k)
                 break;
             run += k;

@@ -258,11 +258,11 @@ static void test_writer(void **state)
 static void test_utf8_helpers(void **state)
 {
     (void)state;
-    assert_int_equal(bn_utf8_valid_prefix("ab\xC3\xA9", 4), 4);
-    assert_int_equal(bn_utf8_valid_prefix("ab\xC3", 3), 2);      /* truncated: held back */
-    assert_int_equal(bn_utf8_valid_prefix("\xF0\x9F\x98", 3), 0);
-    assert_int_equal(bn_utf8_seq_len("\xF0\x9F\x98\x80", 4), 4);
-    assert_int_equal(bn_utf8_seq_len("\xC0\x80", 2), 0);
+    assert_int_equal(bn_json_utf8_prefix("ab\xC3\xA9", 4), 4);
+    assert_int_equal(bn_json_utf8_prefix("ab\xC3", 3), 2);      /* truncated: held back */
+    assert_int_equal(bn_json_utf8_prefix("\xF0\x9F\x98", 3), 0);
+    assert_int_equal(bn_json_utf8_len("\xF0\x9F\x98\x80", 4), 4);
+    assert_int_equal(bn_json_utf8_len("\xC0\x80", 2), 0);
     bn_buf b = {0};
     bn_buf_printf(&b, "%d-%s", 7, "x");
     bn_buf_append(&b, "yz", 2);
