@@ -3,7 +3,7 @@
 #
 #   cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
 #         [-DARM64_CC=gcc|clang|clang-19] [-DQEMU_CPU=neoverse-n1|max|cortex-a53] \
-#         [-DBITNET_ARM_CPU=neoverse-n1]
+#         [-DBITNET_ARM_MCPU=neoverse-n1]   (default: Armv8.0 + runtime kernel dispatch)
 #
 # QEMU_CPU: neoverse-n1 (Graviton2: dotprod, fp16; i8mm/SVE raise SIGILL), max (everything,
 # i8mm included), cortex-a53 (Armv8.0: no dotprod). libcmocka/libcurl come from Debian's

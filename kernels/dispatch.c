@@ -14,6 +14,12 @@
 
 /* In order of preference: automatic choice takes the first supported one. */
 static const bn_kernel_path *const paths[] = {
+#if defined(__aarch64__)
+#if BN_NEON_HAVE_TARGET_ATTR
+    &bn_path_neon_dotprod,
+#endif
+    &bn_path_neon,
+#endif
 #if defined(__x86_64__)
     &bn_path_avx512vnni,
     &bn_path_avx2,

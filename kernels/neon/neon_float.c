@@ -1,0 +1,127 @@
+/* Activation quantization and the f16 dot products on NEON (plain Armv8.0), bit-identical to
+ * the scalar twins:
+ * - quantize_row: the same float multiply, FCVTNS (round half to even, like nearbyintf in the
+ *   default mode), saturating narrows (= the clamp to [-128, 127]); FMAXNM ignores NaN like
+ *   the scalar's `a > amax` does.
+ * - dot_f16: the scalar reproduces ggml's AVX-512 order: 64 float lanes, lane l accumulating
+ *   elements i+l. Here those 64 lanes are 16 float32x4 registers, so the additions happen in
+ *   the same order and the result is the same bit for bit (FMA = multiply-then-add, because
+ *   a product of two halves is exact in float). */
+#include "neon_common.h"
+
+#include <math.h>
+
+float bn_neon_quantize_row(const float *x, size_t n, int8_t *q)
+{
+    float32x4_t m = vdupq_n_f32(0.0f);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(x + i)));
+    float amax = vmaxnmvq_f32(m);
+    for (; i < n; i++) {
+        float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;
+    }
+    double dmax = (double)amax > 1e-5 ? (double)amax : 1e-5;
+    float s = (float)(127.0 / dmax);
+    const float32x4_t vs = vdupq_n_f32(s);
+    for (i = 0; i + 16 <= n; i += 16) {
+        int32x4_t a = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + i), vs));
+        int32x4_t b = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + i + 4), vs));
+        int32x4_t c = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + i + 8), vs));
+        int32x4_t d = vcvtnq_s32_f32(vmulq_f32(vld1q_f32(x + i + 12), vs));
+        int16x8_t ab = vcombine_s16(vqmovn_s32(a), vqmovn_s32(b));
+        int16x8_t cd = vcombine_s16(vqmovn_s32(c), vqmovn_s32(d));
+        vst1q_s8(q + i, vcombine_s8(vqmovn_s16(ab), vqmovn_s16(cd)));
+    }
+    for (; i < n; i++) {
+        float v = nearbyintf(x[i] * s);
+        v = v > 127.0f ? 127.0f : v;
+        v = v < -128.0f ? -128.0f : v;
+        q[i] = (int8_t)v;
+    }
+    return s;
+}
+
+/* The scalar's final reduction of the 64 lanes (see scalar.c) and the tail in double. */
+static float finish(const float32x4_t acc[16], const uint16_t *a, const uint16_t *b, size_t np,
+                    size_t n)
+{
+    double sum = 0.0;
+    if (np) {
+        float32x4_t v[4];
+        for (int j = 0; j < 4; j++) /* lanes 4j..4j+3 of v: (acc[l]+acc[32+l]) + (acc[16+l]+acc[48+l]) */
+            v[j] = vaddq_f32(vaddq_f32(acc[j], acc[8 + j]), vaddq_f32(acc[4 + j], acc[12 + j]));
+        v[0] = vaddq_f32(v[0], v[2]); /* l + 8 */
+        v[1] = vaddq_f32(v[1], v[3]);
+        v[0] = vaddq_f32(v[0], v[1]); /* l + 4 */
+        float l0 = vgetq_lane_f32(v[0], 0) + vgetq_lane_f32(v[0], 2); /* l + 2 */
+        float l1 = vgetq_lane_f32(v[0], 1) + vgetq_lane_f32(v[0], 3);
+        sum = l0 + l1; /* l + 1 */
+    }
+    for (size_t i = np; i < n; i++)
+        sum += (double)(bn_f16_to_f32(a[i]) * bn_f16_to_f32(b[i]));
+    return (float)sum;
+}
+
+static float32x4_t cvt_lo(uint16x8_t h)
+{
+    return vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h)));
+}
+
+static float32x4_t cvt_hi(uint16x8_t h)
+{
+    return vcvt_high_f32_f16(vreinterpretq_f16_u16(h));
+}
+
+float bn_neon_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
+{
+    const size_t np = n & ~(size_t)63;
+    float32x4_t acc[16];
+    for (int j = 0; j < 16; j++)
+        acc[j] = vdupq_n_f32(0.0f);
+    for (size_t i = 0; i < np; i += 64)
+        for (int j = 0; j < 8; j++) {
+            uint16x8_t ha = vld1q_u16(a + i + 8 * j), hb = vld1q_u16(b + i + 8 * j);
+            acc[2 * j] = vfmaq_f32(acc[2 * j], cvt_lo(ha), cvt_lo(hb));
+            acc[2 * j + 1] = vfmaq_f32(acc[2 * j + 1], cvt_hi(ha), cvt_hi(hb));
+        }
+    return finish(acc, a, b, np, n);
+}
+
+/* One row against activations already widened to float (the LM head converts them once). */
+static float dot_f16_f32(const uint16_t *a, const float *xf, const uint16_t *b, size_t n)
+{
+    const size_t np = n & ~(size_t)63;
+    float32x4_t acc[16];
+    for (int j = 0; j < 16; j++)
+        acc[j] = vdupq_n_f32(0.0f);
+    for (size_t i = 0; i < np; i += 64)
+        for (int j = 0; j < 8; j++) {
+            uint16x8_t ha = vld1q_u16(a + i + 8 * j);
+            acc[2 * j] = vfmaq_f32(acc[2 * j], cvt_lo(ha), vld1q_f32(xf + i + 8 * j));
+            acc[2 * j + 1] = vfmaq_f32(acc[2 * j + 1], cvt_hi(ha), vld1q_f32(xf + i + 8 * j + 4));
+        }
+    return finish(acc, a, b, np, n);
+}
+
+enum { XF_MAX = 8192 }; /* widened activations on the stack: 32 KB */
+
+void bn_neon_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
+                        const uint16_t *x, float *y)
+{
+    if (k > XF_MAX) {
+        for (size_t i = row_begin; i < row_end; i++)
+            y[i] = bn_neon_dot_f16(w + i * k, x, k);
+        return;
+    }
+    float xf[XF_MAX];
+    const size_t np = k & ~(size_t)63;
+    for (size_t i = 0; i < np; i += 8) {
+        uint16x8_t h = vld1q_u16(x + i);
+        vst1q_f32(xf + i, cvt_lo(h));
+        vst1q_f32(xf + i + 4, cvt_hi(h));
+    }
+    for (size_t i = row_begin; i < row_end; i++)
+        y[i] = dot_f16_f32(w + i * k, xf, x, k);
+}

@@ -1,0 +1,395 @@
+/* Every kernel path this CPU can run against the scalar twins (the definition of the results):
+ * - ternary matmul bit-identical (memcmp of the float outputs, and of the untouched outputs
+ *   around the row range) on every shape of the real model, decode (1 activation row) and a
+ *   small prefill (3 rows), split into row ranges the way the thread pool splits them, plus odd
+ *   shapes with every row range, and extreme activations that would overflow an int16 sum;
+ * - paths with prepare() (repacked weights) go through prepare/matmul/release;
+ * - quantize_row and the f16 dot products bit-identical.
+ * Code 3 (never written by the reference) is not part of the contract: kernels.h lets each
+ * path treat it as anything, so the weights here use codes 0..2 only.
+ * On x86 this covers scalar and the x86 paths; on aarch64 scalar and every NEON path the
+ * emulated/real CPU supports (ctest runs it under qemu -cpu neoverse-n1, max and cortex-a53). */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
+
+#include "kernels.h"
+#include "threadpool.h"
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+static float rnd_float(float amp) { return ((float)(rnd() % 2000001) / 1000000.0f - 1.0f) * amp; }
+
+/* The runnable paths other than scalar (NULL-terminated). */
+static const bn_kernels *paths[16];
+static int n_paths;
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *const *names = bn_kernels_all_names();
+    n_paths = 0;
+    for (int i = 0; names[i] && n_paths < 15; i++) {
+        const bn_kernels *k = bn_kernels_by_name(names[i]);
+        if (!k)
+            print_message("note: path %s is compiled in but this CPU cannot run it\n", names[i]);
+        else if (strcmp(k->name, "scalar") != 0)
+            paths[n_paths++] = k;
+    }
+    paths[n_paths] = NULL;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- ternary matmul */
+
+enum { w_random, w_plus, w_minus, w_zero };
+enum { x_random, x_max, x_min, x_alternating, x_small };
+
+static uint8_t *make_weights(size_t m, size_t k, int kind)
+{
+    uint8_t *p = malloc(m * k / 4);
+    assert_non_null(p);
+    for (size_t i = 0; i < m * k / 4; i++) {
+        uint8_t b = 0;
+        for (int f = 0; f < 4; f++) {
+            uint8_t c = kind == w_plus ? 2 : kind == w_minus ? 0 : kind == w_zero ? 1 : rnd() % 3;
+            b = (uint8_t)(b << 2 | c);
+        }
+        p[i] = b;
+    }
+    return p;
+}
+
+static int8_t *make_acts(size_t n_act, size_t k, int kind)
+{
+    int8_t *q = malloc(n_act * k);
+    assert_non_null(q);
+    for (size_t i = 0; i < n_act * k; i++)
+        q[i] = kind == x_max           ? 127
+               : kind == x_min         ? -128
+               : kind == x_alternating ? (i % 2 ? 127 : -128)
+               : kind == x_small       ? (int8_t)((int)(rnd() % 7) - 3)
+                                       : (int8_t)((int)(rnd() % 256) - 128);
+    return q;
+}
+
+/* Runs [rb, re) on the scalar twin and on kern (after its prepare, when it has one) into
+ * outputs pre-filled with the same sentinel, and compares the whole buffers byte for byte. */
+static void check_range(const bn_kernels *kern, bn_ternary *w, const int8_t *q,
+                        const float *scales, size_t n_act, size_t rb, size_t re)
+{
+    const size_t ldy = w->m + 3;
+    float *ya = malloc(n_act * ldy * sizeof *ya), *yb = malloc(n_act * ldy * sizeof *yb);
+    assert_true(ya && yb);
+    for (size_t i = 0; i < n_act * ldy; i++)
+        ya[i] = yb[i] = -777.25f;
+    bn_kernels_scalar.ternary_matmul(w, rb, re, q, scales, n_act, ya, ldy);
+    kern->ternary_matmul(w, rb, re, q, scales, n_act, yb, ldy);
+    if (memcmp(ya, yb, n_act * ldy * sizeof *ya)) {
+        for (size_t i = 0; i < n_act * ldy; i++)
+            if (memcmp(&ya[i], &yb[i], sizeof *ya))
+                fail_msg("%s: k=%zu m=%zu n_act=%zu rows [%zu,%zu): y[%zu] scalar %.9g, got %.9g",
+                         kern->name, w->k, w->m, n_act, rb, re, i, ya[i], yb[i]);
+    }
+    free(ya);
+    free(yb);
+}
+
+static void with_prepare(const bn_kernels *kern, bn_ternary *w)
+{
+    w->repacked = NULL;
+    if (kern->prepare)
+        assert_int_equal(kern->prepare(w), 0);
+}
+
+static void without_prepare(const bn_kernels *kern, bn_ternary *w)
+{
+    if (kern->release && w->repacked)
+        kern->release(w);
+    w->repacked = NULL;
+}
+
+/* One matrix, one activation set: the whole range, then the shares of nth threads. */
+static void check_shape(size_t k, size_t m, size_t n_act, int wkind, int xkind, int nth)
+{
+    uint8_t *packed = make_weights(m, k, wkind);
+    int8_t *q = make_acts(n_act, k, xkind);
+    float scales[8];
+    for (size_t r = 0; r < n_act; r++)
+        scales[r] = 1.0f + (float)(rnd() % 1000) / 7.0f;
+    bn_ternary w = {.packed = packed, .k = k, .m = m, .scale = 0.8125f + rnd_float(0.1f)};
+    for (int p = 0; p < n_paths; p++) {
+        with_prepare(paths[p], &w);
+        check_range(paths[p], &w, q, scales, n_act, 0, m);
+        for (int ith = 0; ith < nth; ith++) {
+            size_t b, e;
+            bn_split_range(m, paths[p]->row_block, ith, nth, &b, &e);
+            if (b < e)
+                check_range(paths[p], &w, q, scales, n_act, b, e);
+        }
+        without_prepare(paths[p], &w);
+    }
+    free(packed);
+    free(q);
+}
+
+/* The real model's matrices (K x M): attention q/o 2560x2560, k/v 2560x640, gate/up
+ * 2560x6912, down 6912x2560; decode and a 3-row prefill, split over 3 threads. */
+static void test_real_shapes(void **state)
+{
+    (void)state;
+    const size_t shapes[][2] = {{2560, 2560}, {2560, 640}, {2560, 6912}, {6912, 2560}};
+    for (int s = 0; s < 4; s++) {
+        check_shape(shapes[s][0], shapes[s][1], 1, w_random, x_random, 3);
+        check_shape(shapes[s][0], shapes[s][1], 3, w_random, x_random, 3);
+    }
+}
+
+/* Small K, M around every row_block, and every row range [rb, re) of them. */
+static void test_odd_shapes_every_range(void **state)
+{
+    (void)state;
+    const size_t ks[] = {128, 384};
+    const size_t ms[] = {1, 3, 5, 17};
+    const size_t acts[] = {1, 2, 5};
+    for (int ki = 0; ki < 2; ki++)
+        for (int mi = 0; mi < 4; mi++)
+            for (int ai = 0; ai < 3; ai++) {
+                size_t k = ks[ki], m = ms[mi], n_act = acts[ai];
+                uint8_t *packed = make_weights(m, k, w_random);
+                int8_t *q = make_acts(n_act, k, x_random);
+                float scales[5] = {3.5f, 127.0f, 0.25f, 9.0f, 1.0f};
+                bn_ternary w = {.packed = packed, .k = k, .m = m, .scale = 1.5f};
+                for (int p = 0; p < n_paths; p++) {
+                    with_prepare(paths[p], &w);
+                    for (size_t rb = 0; rb <= m; rb++)
+                        for (size_t re = rb; re <= m; re++)
+                            check_range(paths[p], &w, q, scales, n_act, rb, re);
+                    without_prepare(paths[p], &w);
+                }
+                free(packed);
+                free(q);
+            }
+}
+
+/* Every product at its largest magnitude and of one sign: an int16 partial sum that could
+ * overflow does; also rows of one code and tiny activations. */
+static void test_extreme_activations(void **state)
+{
+    (void)state;
+    const int xk[] = {x_max, x_min, x_alternating, x_small};
+    const int wk[] = {w_plus, w_minus, w_zero, w_random};
+    for (int a = 0; a < 4; a++)
+        for (int c = 0; c < 4; c++) {
+            check_shape(6912, 20, 1, wk[c], xk[a], 2);
+            check_shape(6912, 7, 4, wk[c], xk[a], 1);
+            check_shape(128, 9, 2, wk[c], xk[a], 1);
+        }
+}
+
+/* Independent of the scalar twin: all weights +1 and q = -128 give T = -128 k; all -1 and
+ * q = 127 give T = -127 k; zero weights give 0. */
+static void test_known_answers(void **state)
+{
+    (void)state;
+    const size_t k = 6912, m = 6;
+    const struct { int w, x; double t; } cases[] = {
+        {w_plus, x_min, -128.0 * 6912}, {w_minus, x_max, -127.0 * 6912}, {w_zero, x_min, 0.0}};
+    const bn_kernels *all[17] = {&bn_kernels_scalar};
+    for (int p = 0; p < n_paths; p++)
+        all[p + 1] = paths[p];
+    for (int c = 0; c < 3; c++) {
+        uint8_t *packed = make_weights(m, k, cases[c].w);
+        int8_t *q = make_acts(1, k, cases[c].x);
+        bn_ternary w = {.packed = packed, .k = k, .m = m, .scale = 0.5f};
+        const float s = 2.0f;
+        for (int p = 0; p <= n_paths; p++) {
+            float y[6];
+            with_prepare(all[p], &w);
+            all[p]->ternary_matmul(&w, 0, m, q, &s, 1, y, m);
+            without_prepare(all[p], &w);
+            for (size_t i = 0; i < m; i++)
+                if (y[i] != (float)(cases[c].t / 2.0 * 0.5))
+                    fail_msg("%s: case %d row %zu: %.9g", all[p]->name, c, i, y[i]);
+        }
+        free(packed);
+        free(q);
+    }
+}
+
+/* ---------------------------------------------------------------- quantize_row */
+
+static void test_quantize_identical(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {0, 1, 3, 4, 15, 16, 17, 100, 2560, 6912, 6913};
+    float *x = malloc(7000 * sizeof *x);
+    int8_t *qa = malloc(7000), *qb = malloc(7000);
+    assert_true(x && qa && qb);
+    for (int p = 0; p < n_paths; p++)
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+            for (int kind = 0; kind < 5; kind++) {
+                size_t n = sizes[si];
+                for (size_t i = 0; i < n; i++) {
+                    float v = rnd_float(kind == 1 ? 1e-7f : kind == 2 ? 3e4f : 4.0f);
+                    /* exact .5 ties: amax 63.5 makes s = 2, so x*s = m/2 */
+                    if (kind == 3)
+                        v = (float)((int)(rnd() % 255) - 127) / 4.0f;
+                    x[i] = kind == 4 ? 0.0f : v;
+                }
+                if (kind == 3 && n)
+                    x[0] = 63.5f;
+                float sa = bn_kernels_scalar.quantize_row(x, n, qa);
+                float sb = paths[p]->quantize_row(x, n, qb);
+                if (memcmp(&sa, &sb, sizeof sa))
+                    fail_msg("%s: n=%zu kind %d: scale %.9g vs %.9g", paths[p]->name, n, kind, sa,
+                             sb);
+                if (n && memcmp(qa, qb, n))
+                    fail_msg("%s: n=%zu kind %d: quantized rows differ", paths[p]->name, n, kind);
+            }
+    free(x);
+    free(qa);
+    free(qb);
+}
+
+/* ---------------------------------------------------------------- f16 */
+
+static uint16_t rnd_half(int kind)
+{
+    if (kind == 1) /* any finite half, subnormals included */
+        for (;;) {
+            uint16_t h = (uint16_t)rnd();
+            if ((h & 0x7c00u) != 0x7c00u)
+                return h;
+        }
+    return bn_f32_to_f16(rnd_float(kind == 2 ? 60000.0f : 2.0f));
+}
+
+/* Every path reproduces the scalar's summation order, so the results are bit-identical
+ * (no tolerance). */
+static void test_dot_f16_identical(void **state)
+{
+    (void)state;
+    const size_t ns[] = {0, 1, 63, 64, 65, 128, 1000, 2560, 6912};
+    uint16_t *a = malloc(7000 * 2), *b = malloc(7000 * 2);
+    assert_true(a && b);
+    for (int p = 0; p < n_paths; p++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+            for (int kind = 0; kind < 3; kind++) {
+                for (size_t i = 0; i < ns[ni]; i++) {
+                    a[i] = rnd_half(kind);
+                    b[i] = rnd_half(kind == 2 ? 0 : kind);
+                }
+                float da = bn_kernels_scalar.dot_f16(a, b, ns[ni]);
+                float db = paths[p]->dot_f16(a, b, ns[ni]);
+                if (memcmp(&da, &db, sizeof da))
+                    fail_msg("%s: n=%zu kind %d: scalar %.9g vs %.9g", paths[p]->name, ns[ni],
+                             kind, da, db);
+            }
+    free(a);
+    free(b);
+}
+
+static void test_matvec_f16_identical(void **state)
+{
+    (void)state;
+    const size_t ks[] = {64, 100, 2560, 8256};
+    const size_t m = 9;
+    uint16_t *w = malloc(m * 8256 * 2), *x = malloc(8256 * 2);
+    float ya[9], yb[9];
+    assert_true(w && x);
+    for (int p = 0; p < n_paths; p++)
+        for (size_t ki = 0; ki < 4; ki++) {
+            size_t k = ks[ki];
+            for (size_t i = 0; i < m * k; i++)
+                w[i] = rnd_half(ki == 1);
+            for (size_t i = 0; i < k; i++)
+                x[i] = rnd_half(0);
+            const size_t ranges[][2] = {{0, 9}, {1, 9}, {4, 8}, {3, 3}};
+            for (int r = 0; r < 4; r++) {
+                for (size_t i = 0; i < m; i++)
+                    ya[i] = yb[i] = -3.0f;
+                bn_kernels_scalar.matvec_f16(w, k, ranges[r][0], ranges[r][1], x, ya);
+                paths[p]->matvec_f16(w, k, ranges[r][0], ranges[r][1], x, yb);
+                if (memcmp(ya, yb, sizeof ya))
+                    fail_msg("%s: matvec k=%zu range %d differs", paths[p]->name, k, r);
+            }
+        }
+    free(w);
+    free(x);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+/* Which paths exist follows the CPU's features exactly; unknown names are refused. */
+static void test_dispatch(void **state)
+{
+    (void)state;
+    assert_null(bn_kernels_by_name("no-such-path"));
+    assert_int_equal(bn_kernels_select("no-such-path"), -1);
+    assert_non_null(bn_kernels_by_name("scalar"));
+    const char *const *names = bn_kernels_all_names();
+    for (int i = 0; names[i]; i++) {
+        const bn_kernels *k = bn_kernels_by_name(names[i]);
+        if (k) {
+            assert_string_equal(k->name, names[i]);
+            assert_true(k->row_block >= 1);
+            assert_true(k->quantize_row && k->ternary_matmul && k->dot_f16 && k->matvec_f16);
+            assert_true(!k->prepare == !k->release);
+        }
+    }
+#if defined(__aarch64__)
+    int have_neon = 0, have_dp = 0, have_mm = 0;
+    for (int i = 0; names[i]; i++) {
+        have_neon |= strcmp(names[i], "neon") == 0;
+        have_dp |= strcmp(names[i], "neon-dotprod") == 0;
+        have_mm |= strcmp(names[i], "neon-i8mm") == 0;
+    }
+    assert_true(have_neon);
+    assert_non_null(bn_kernels_by_name("neon"));
+    const int dp = (getauxval(AT_HWCAP) & (1UL << 20)) != 0;  /* HWCAP_ASIMDDP */
+    const int mm = (getauxval(AT_HWCAP2) & (1UL << 13)) != 0; /* HWCAP2_I8MM */
+    print_message("cpu: dotprod=%d i8mm=%d\n", dp, mm);
+    if (have_dp)
+        assert_int_equal(bn_kernels_by_name("neon-dotprod") != NULL, dp);
+    if (have_mm)
+        assert_int_equal(bn_kernels_by_name("neon-i8mm") != NULL, dp && mm);
+    /* BITNET_KERNELS is set by main() to "neon", which every aarch64 CPU runs */
+    assert_string_equal(bn_kernels_get()->name, "neon");
+    assert_int_equal(bn_kernels_select("scalar"), 0);
+    assert_string_equal(bn_kernels_get()->name, "scalar");
+#else
+    assert_string_equal(bn_kernels_get()->name, "scalar");
+#endif
+}
+
+int main(void)
+{
+    /* pins the path bn_kernels_get() chooses (the variable is read once, on first use) */
+#if defined(__aarch64__)
+    setenv("BITNET_KERNELS", "neon", 1);
+#else
+    setenv("BITNET_KERNELS", "scalar", 1);
+#endif
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dispatch),
+        cmocka_unit_test(test_known_answers),
+        cmocka_unit_test(test_quantize_identical),
+        cmocka_unit_test(test_dot_f16_identical),
+        cmocka_unit_test(test_matvec_f16_identical),
+        cmocka_unit_test(test_odd_shapes_every_range),
+        cmocka_unit_test(test_extreme_activations),
+        cmocka_unit_test(test_real_shapes),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
