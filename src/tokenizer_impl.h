@@ -1,0 +1,85 @@
+/* Internals shared by tokenizer.c (loading), pretokenize.c, bpe.c, tokenize.c and
+ * detokenize.c. Not part of the public API (tests may use it). */
+#ifndef BN_TOKENIZER_IMPL_H
+#define BN_TOKENIZER_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenizer.h"
+
+/* GGUF token types (llama.cpp's llama_token_type). */
+enum {
+    BN_TOK_UNDEFINED = 0,
+    BN_TOK_NORMAL = 1,
+    BN_TOK_UNKNOWN = 2,
+    BN_TOK_CONTROL = 3,
+    BN_TOK_USER_DEFINED = 4,
+    BN_TOK_UNUSED = 5,
+    BN_TOK_BYTE = 6,
+};
+
+/* Limits that keep the packed tables below valid (checked at load). */
+#define BN_TOK_MAX_VOCAB (1 << 20)
+#define BN_TOK_MAX_MERGES ((1 << 24) - 2)
+
+struct bn_tokenizer {
+    int32_t n_vocab;
+    const bn_gguf_str *text; /* token strings in the GGUF (views) */
+    uint8_t *type;           /* token types */
+    uint32_t *off;           /* n_vocab + 1 offsets into bytes: a token's raw bytes (byte-level
+                                form undone for ordinary tokens, stored text for the others) */
+    uint8_t *bytes;
+    size_t max_piece;        /* longest entry of bytes */
+    size_t max_text;         /* longest token text in the GGUF */
+    /* raw bytes -> id of ordinary tokens; slot = hash32 << 32 | (id + 1), 0 = empty */
+    uint64_t *tok_slots;
+    uint64_t tok_mask;
+    int32_t byte_tok[256];   /* the token of each single byte */
+    /* merge pair -> rank; slot = left << 44 | right << 24 | (rank + 1), 0 = empty */
+    uint64_t *pair_slots;
+    uint64_t pair_mask;
+    int32_t *merge_result;   /* by rank: the token left+right makes */
+    uint32_t n_merges;
+    uint32_t *byte_pair_rank; /* 65536: rank + 1 of merging byte tokens a,b (0 = none) */
+    /* tokens split out of the text before pre-tokenization: sorted by first byte, longest
+       first; first_lo/first_hi index them by first byte */
+    int32_t *specials;
+    uint32_t n_specials;
+    uint32_t first_lo[256], first_hi[256];
+    bool has_user_defined;
+    int32_t bos, eos, eot;
+    bool add_bos;
+    bn_pretokenizer pre;
+};
+
+/* Hash of a byte string (the token table's; also used by the per-call piece cache). */
+uint64_t bn_tok_hash(const uint8_t *p, size_t n);
+/* Id of the ordinary token whose raw bytes are P[0..N), or -1. */
+int32_t bn_tok_lookup(const bn_tokenizer *t, const uint8_t *p, size_t n);
+/* Rank of merging tokens L and R, or UINT32_MAX. */
+uint32_t bn_tok_pair_rank(const bn_tokenizer *t, int32_t l, int32_t r);
+
+/* Pre-tokenizers: call EMIT for each piece of TEXT[0..N), in order, covering every byte. */
+typedef void (*bn_piece_fn)(void *ctx, const uint8_t *p, size_t n);
+void bn_pretokenize_llama3(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx);
+void bn_pretokenize_default(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx);
+
+/* BPE of one piece: scratch grows as needed. */
+typedef struct bn_bpe_scratch {
+    int32_t *id;
+    uint32_t *rank;
+    int32_t *prev, *next;
+    void *heap;
+    size_t cap, heap_cap;
+    uint64_t ops; /* merge steps + heap pops done, for tests of the complexity bound */
+} bn_bpe_scratch;
+
+enum { BN_BPE_AUTO = 0, BN_BPE_SCAN, BN_BPE_HEAP };
+/* Appends the ids of P[0..N) (n >= 1) to OUT (room for n ids); returns how many, or -1 on
+ * out-of-memory. ALGO forces the quadratic scan or the heap (tests); AUTO picks by length. */
+long bn_bpe_encode(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t *out,
+                   bn_bpe_scratch *s, int algo);
+void bn_bpe_scratch_free(bn_bpe_scratch *s);
+
+#endif

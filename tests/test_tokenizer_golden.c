@@ -1,0 +1,359 @@
+/* The tokenizer against the shared golden data (skipped when ../shared is absent):
+ *  - tokenizer/golden.jsonl: Llama-3 ids (plain and with special-token parsing), decode round trip;
+ *  - tokenizer/decode.jsonl: bytes with special tokens rendered and skipped, whole and streamed;
+ *  - both 1 MB bench texts against their .ids.txt;
+ *  - llama.cpp's "default" pre-tokenizer: reference/golden/tokenize-2b4t-default-pre.jsonl and
+ *    tokenize-bench-*.default-pre.ids.txt;
+ *  - the `tokenize` arrays of reference/golden/tiny-{a,b}.json (synthetic vocabularies). */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonl.h"
+#include "tokenizer.h"
+
+typedef struct vocab {
+    bn_gguf *g;
+    bn_tokenizer *t;
+} vocab;
+
+static int open_vocab(const char *rel, vocab *v)
+{
+    char *path = bn_test_shared(rel);
+    if (!path)
+        return -1;
+    bn_err err = {{0}};
+    v->g = bn_gguf_open(path, &err);
+    free(path);
+    if (!v->g)
+        fail_msg("%s: %s", rel, err.msg);
+    v->t = bn_tokenizer_load(v->g, &err);
+    if (!v->t)
+        fail_msg("%s: %s", rel, err.msg);
+    return 0;
+}
+
+static void close_vocab(vocab *v)
+{
+    bn_tokenizer_free(v->t);
+    bn_gguf_close(v->g);
+}
+
+static void tokenize(const bn_tokenizer *t, const uint8_t *text, size_t len, bn_tokenize_opts o,
+                     int32_t **ids, size_t *n)
+{
+    bn_err err = {{0}};
+    if (bn_tokenize(t, (const char *)text, len, &o, ids, n, &err))
+        fail_msg("tokenize: %s", err.msg);
+}
+
+/* Compares and prints the first difference; returns true when equal. */
+static bool same_ids(const char *what, const char *id, const int32_t *got, size_t ng,
+                     const int32_t *want, size_t nw)
+{
+    if (ng == nw && memcmp(got, want, ng * sizeof *got) == 0)
+        return true;
+    size_t i = 0;
+    while (i < ng && i < nw && got[i] == want[i])
+        i++;
+    print_message("%s %s: %zu ids, expected %zu; first difference at %zu: got %d, want %d\n", what,
+                  id, ng, nw, i, i < ng ? got[i] : -1, i < nw ? want[i] : -1);
+    return false;
+}
+
+static bool decodes_to(const bn_tokenizer *t, const int32_t *ids, size_t n, bool special,
+                       const uint8_t *want, size_t wn)
+{
+    char *out;
+    size_t len;
+    bn_err err = {{0}};
+    if (bn_detokenize(t, ids, n, special, &out, &len, &err))
+        fail_msg("detokenize: %s", err.msg);
+    bool ok = len == wn && memcmp(out, want, wn) == 0;
+    free(out);
+    /* the streaming decoder must give the same bytes in total */
+    bn_detokenizer d;
+    if (bn_detok_init(&d, t, special, &err))
+        fail_msg("%s", err.msg);
+    uint8_t *acc = malloc(wn + 64 * n + 8);
+    size_t an = 0, l;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = bn_detok_push(&d, ids[i], &l);
+        memcpy(acc + an, p, l);
+        an += l;
+    }
+    const char *p = bn_detok_flush(&d, &l);
+    memcpy(acc + an, p, l);
+    an += l;
+    ok = ok && an == wn && memcmp(acc, want, wn) == 0;
+    free(acc);
+    bn_detok_free(&d);
+    return ok;
+}
+
+typedef void (*line_fn)(const bn_tj *obj, void *ctx, int *failures);
+
+static void each_line(const char *rel, line_fn fn, void *ctx, int *failures, int *count)
+{
+    char *path = bn_test_shared(rel);
+    size_t len;
+    char *data = (char *)bn_test_read_file(path, &len);
+    free(path);
+    if (!data)
+        fail_msg("cannot read %s", rel);
+    char *line = data, *end = data + len;
+    while (line < end) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t ll = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        if (ll > 0) {
+            bn_tj *obj = bn_tj_parse(line, ll);
+            if (!obj)
+                fail_msg("%s: bad JSON line %d", rel, *count + 1);
+            fn(obj, ctx, failures);
+            bn_tj_free(obj);
+            (*count)++;
+        }
+        line += ll + 1;
+    }
+    free(data);
+}
+
+typedef struct golden_ctx {
+    const bn_tokenizer *t;
+    bn_pretokenizer pre;
+    bool round_trip;
+} golden_ctx;
+
+static void golden_line(const bn_tj *obj, void *vctx, int *failures)
+{
+    golden_ctx *c = vctx;
+    const bn_tj *hex = bn_tj_get(obj, "hex"), *jid = bn_tj_get(obj, "id");
+    const char *id = jid && jid->type == BN_TJ_STR ? jid->str : "?";
+    uint8_t *text;
+    size_t tn;
+    assert_non_null(hex);
+    assert_int_equal(bn_tj_unhex(hex->str, hex->len, &text, &tn), 0);
+    int32_t *want, *want_sp, *got;
+    size_t nw, nws, ng;
+    assert_int_equal(bn_tj_ids(bn_tj_get(obj, "ids"), &want, &nw), 0);
+    const bn_tj *sp = bn_tj_get(obj, "ids_special");
+    if (sp)
+        assert_int_equal(bn_tj_ids(sp, &want_sp, &nws), 0);
+    tokenize(c->t, text, tn, (bn_tokenize_opts){BN_BOS_NEVER, false, c->pre}, &got, &ng);
+    if (!same_ids("ids", id, got, ng, want, nw))
+        (*failures)++;
+    free(got);
+    /* special parsing: where the file gives no ids_special, the result is the same as ids */
+    tokenize(c->t, text, tn, (bn_tokenize_opts){BN_BOS_NEVER, true, c->pre}, &got, &ng);
+    if (!same_ids("ids_special", id, got, ng, sp ? want_sp : want, sp ? nws : nw))
+        (*failures)++;
+    free(got);
+    if (c->round_trip) {
+        if (!decodes_to(c->t, want, nw, true, text, tn)) {
+            print_message("decode %s: not the input bytes\n", id);
+            (*failures)++;
+        }
+        if (sp && !decodes_to(c->t, want_sp, nws, true, text, tn)) {
+            print_message("decode ids_special %s: not the input bytes\n", id);
+            (*failures)++;
+        }
+    }
+    if (sp)
+        free(want_sp);
+    free(want);
+    free(text);
+}
+
+static void test_golden_llama3(void **state)
+{
+    (void)state;
+    vocab v;
+    if (open_vocab("tokenizer/llama3-vocab.gguf", &v))
+        BN_SKIP_IF_MISSING(NULL, "tokenizer/llama3-vocab.gguf");
+    assert_int_equal(bn_tokenizer_pre(v.t), BN_PRE_LLAMA3);
+    golden_ctx c = {v.t, BN_PRE_AUTO, true};
+    int failures = 0, count = 0;
+    each_line("tokenizer/golden.jsonl", golden_line, &c, &failures, &count);
+    print_message("golden.jsonl: %d cases, %d failures\n", count, failures);
+    assert_int_equal(count, 387);
+    assert_int_equal(failures, 0);
+    close_vocab(&v);
+}
+
+static void decode_line(const bn_tj *obj, void *vctx, int *failures)
+{
+    const bn_tokenizer *t = vctx;
+    int32_t *ids;
+    size_t n;
+    assert_int_equal(bn_tj_ids(bn_tj_get(obj, "ids"), &ids, &n), 0);
+    const char *keys[2] = {"hex", "hex_skip_special"};
+    for (int k = 0; k < 2; k++) {
+        const bn_tj *h = bn_tj_get(obj, keys[k]);
+        uint8_t *want;
+        size_t wn;
+        assert_non_null(h);
+        assert_int_equal(bn_tj_unhex(h->str, h->len, &want, &wn), 0);
+        if (!decodes_to(t, ids, n, k == 0, want, wn)) {
+            const bn_tj *note = bn_tj_get(obj, "note");
+            print_message("decode.jsonl %s (%s): wrong bytes\n", note ? note->str : "?", keys[k]);
+            (*failures)++;
+        }
+        free(want);
+    }
+    free(ids);
+}
+
+static void test_decode_cases(void **state)
+{
+    (void)state;
+    vocab v;
+    if (open_vocab("tokenizer/llama3-vocab.gguf", &v))
+        BN_SKIP_IF_MISSING(NULL, "tokenizer/llama3-vocab.gguf");
+    int failures = 0, count = 0;
+    each_line("tokenizer/decode.jsonl", decode_line, v.t, &failures, &count);
+    print_message("decode.jsonl: %d cases, %d failures\n", count, failures);
+    assert_int_equal(count, 40);
+    assert_int_equal(failures, 0);
+    close_vocab(&v);
+}
+
+static int32_t *read_ids_txt(const char *rel, size_t *n)
+{
+    char *path = bn_test_shared(rel);
+    size_t len;
+    char *data = (char *)bn_test_read_file(path, &len);
+    free(path);
+    if (!data)
+        fail_msg("cannot read %s", rel);
+    int32_t *ids = malloc((len / 2 + 1) * sizeof *ids);
+    size_t k = 0;
+    char *p = data;
+    for (;;) {
+        char *e;
+        long v = strtol(p, &e, 10);
+        if (e == p)
+            break;
+        ids[k++] = (int32_t)v;
+        p = e;
+    }
+    free(data);
+    *n = k;
+    return ids;
+}
+
+static void check_bench(const bn_tokenizer *t, bn_pretokenizer pre, const char *text_rel,
+                        const char *ids_rel, size_t expect_n)
+{
+    char *path = bn_test_shared(text_rel);
+    size_t len;
+    uint8_t *text = bn_test_read_file(path, &len);
+    free(path);
+    assert_non_null(text);
+    size_t nw, ng;
+    int32_t *want = read_ids_txt(ids_rel, &nw), *got;
+    assert_int_equal(nw, expect_n);
+    tokenize(t, text, len, (bn_tokenize_opts){BN_BOS_NEVER, false, pre}, &got, &ng);
+    assert_true(same_ids("bench", text_rel, got, ng, want, nw));
+    assert_true(decodes_to(t, got, ng, true, text, len));
+    free(got);
+    free(want);
+    free(text);
+}
+
+static void test_bench_texts(void **state)
+{
+    (void)state;
+    vocab v;
+    if (open_vocab("tokenizer/llama3-vocab.gguf", &v))
+        BN_SKIP_IF_MISSING(NULL, "tokenizer/llama3-vocab.gguf");
+    check_bench(v.t, BN_PRE_AUTO, "tokenizer/bench/english-1mb.txt",
+                "tokenizer/bench/english-1mb.ids.txt", 244387);
+    check_bench(v.t, BN_PRE_AUTO, "tokenizer/bench/mixed-1mb.txt",
+                "tokenizer/bench/mixed-1mb.ids.txt", 353320);
+    close_vocab(&v);
+}
+
+static void test_default_pre(void **state)
+{
+    (void)state;
+    vocab v;
+    if (open_vocab("tokenizer/llama3-vocab.gguf", &v))
+        BN_SKIP_IF_MISSING(NULL, "tokenizer/llama3-vocab.gguf");
+    char *ref = bn_test_shared("reference/golden/tokenize-2b4t-default-pre.jsonl");
+    BN_SKIP_IF_MISSING(ref, "reference/golden/tokenize-2b4t-default-pre.jsonl");
+    free(ref);
+    golden_ctx c = {v.t, BN_PRE_DEFAULT, false};
+    int failures = 0, count = 0;
+    each_line("reference/golden/tokenize-2b4t-default-pre.jsonl", golden_line, &c, &failures,
+              &count);
+    print_message("default pre-tokenizer: %d cases, %d failures\n", count, failures);
+    assert_int_equal(count, 387);
+    assert_int_equal(failures, 0);
+    check_bench(v.t, BN_PRE_DEFAULT, "tokenizer/bench/english-1mb.txt",
+                "reference/golden/tokenize-bench-english-1mb.default-pre.ids.txt", 276392);
+    check_bench(v.t, BN_PRE_DEFAULT, "tokenizer/bench/mixed-1mb.txt",
+                "reference/golden/tokenize-bench-mixed-1mb.default-pre.ids.txt", 384392);
+    close_vocab(&v);
+}
+
+static void test_tiny_models(void **state)
+{
+    (void)state;
+    const char *models[2] = {"reference/models/tiny-a.gguf", "reference/models/tiny-b.gguf"};
+    const char *golden[2] = {"reference/golden/tiny-a.json", "reference/golden/tiny-b.json"};
+    for (int m = 0; m < 2; m++) {
+        vocab v;
+        if (open_vocab(models[m], &v))
+            BN_SKIP_IF_MISSING(NULL, models[m]);
+        char *path = bn_test_shared(golden[m]);
+        BN_SKIP_IF_MISSING(path, golden[m]);
+        size_t len;
+        char *data = (char *)bn_test_read_file(path, &len);
+        free(path);
+        bn_tj *doc = bn_tj_parse(data, len);
+        assert_non_null(doc);
+        const bn_tj *cases = bn_tj_get(doc, "tokenize");
+        assert_non_null(cases);
+        assert_true(cases->n > 0);
+        const bn_tj *bos = bn_tj_get(doc, "bos"), *eos = bn_tj_get(doc, "eos"),
+                    *eot = bn_tj_get(doc, "eot");
+        assert_int_equal(bn_tokenizer_bos(v.t), (int32_t)bos->num);
+        assert_int_equal(bn_tokenizer_eos(v.t), (int32_t)eos->num);
+        assert_int_equal(bn_tokenizer_eot(v.t), (int32_t)eot->num);
+        int failures = 0;
+        for (size_t i = 0; i < cases->n; i++) {
+            const bn_tj *c = &cases->items[i], *text = bn_tj_get(c, "text");
+            const char *keys[3] = {"ids_add_bos", "ids_no_bos", "ids_parse_special"};
+            const bn_tokenize_opts opts[3] = {{BN_BOS_DEFAULT, false, BN_PRE_DEFAULT},
+                                              {BN_BOS_NEVER, false, BN_PRE_DEFAULT},
+                                              {BN_BOS_NEVER, true, BN_PRE_DEFAULT}};
+            for (int k = 0; k < 3; k++) {
+                int32_t *want, *got;
+                size_t nw, ng;
+                assert_int_equal(bn_tj_ids(bn_tj_get(c, keys[k]), &want, &nw), 0);
+                tokenize(v.t, (const uint8_t *)text->str, text->len, opts[k], &got, &ng);
+                if (!same_ids(keys[k], golden[m], got, ng, want, nw))
+                    failures++;
+                free(want);
+                free(got);
+            }
+        }
+        print_message("%s: %zu texts x 3 modes, %d failures\n", golden[m], cases->n, failures);
+        assert_int_equal(failures, 0);
+        bn_tj_free(doc);
+        free(data);
+        close_vocab(&v);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_llama3), cmocka_unit_test(test_decode_cases),
+        cmocka_unit_test(test_bench_texts),   cmocka_unit_test(test_default_pre),
+        cmocka_unit_test(test_tiny_models),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
