@@ -1,0 +1,508 @@
+/* Engine API (bitnet.h) on the project's own synthetic model: generation against a hand-driven
+ * forward loop, stop conditions (callback, stop strings across token boundaries, context
+ * full, n_predict), KV-cache reuse and -cnv appending (same tokens as evaluating everything
+ * afresh), vocab-only files, thread-count independence. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bitnet.h"
+#include "forward.h"
+#include "gguf_writer.h"
+#include "model.h"
+#include "synthetic_model.h"
+#include "testutil.h"
+
+static char *model_path, *vocab_path;
+
+static bn_engine *open_engine(void)
+{
+    bn_err err = {{0}};
+    bn_engine *e = bn_engine_open(model_path, NULL, &err);
+    if (!e)
+        fail_msg("bn_engine_open: %s", err.msg);
+    return e;
+}
+
+static bn_session *new_session(bn_engine *e, uint32_t n_ctx, int threads)
+{
+    bn_err err = {{0}};
+    bn_session_params sp = {n_ctx, threads, 0};
+    bn_session *s = bn_session_create(e, &sp, &err);
+    if (!s)
+        fail_msg("bn_session_create: %s", err.msg);
+    return s;
+}
+
+/* A vocab-only GGUF: the model file's tokenizer keys, no tensors. */
+static int write_vocab_only(const char *src, const char *dst)
+{
+    bn_err err = {{0}};
+    bn_gguf *g = bn_gguf_open(src, &err);
+    if (!g)
+        return -1;
+    bn_gguf_writer *w = bn_gguf_writer_new();
+    for (uint64_t i = 0; i < g->n_kv; i++)
+        if (strncmp(g->kv[i].key, "tokenizer.", 10) == 0 ||
+            strcmp(g->kv[i].key, "general.architecture") == 0)
+            bn_gguf_writer_add_kv(w, g->kv[i].key, &g->kv[i]);
+    FILE *f = fopen(dst, "wb");
+    int rc = !f || bn_gguf_writer_begin(w, f, &err) || bn_gguf_writer_finish(w, &err);
+    if (f)
+        rc |= fclose(f) != 0;
+    bn_gguf_writer_free(w);
+    bn_gguf_close(g);
+    return rc ? -1 : 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_synth_params p;
+    if (bn_synth_preset("tiny", &p, &err))
+        return -1;
+    model_path = bn_test_tmpfile(".gguf");
+    vocab_path = bn_test_tmpfile("-vocab.gguf");
+    if (bn_synth_write(&p, model_path, &err)) {
+        print_error("bn_synth_write: %s\n", err.msg);
+        return -1;
+    }
+    return write_vocab_only(model_path, vocab_path);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(model_path);
+    unlink(vocab_path);
+    free(model_path);
+    free(vocab_path);
+    return 0;
+}
+
+static const int32_t PROMPT[6] = {1, 60, 7, 200, 33, 9};
+
+static bn_generate_params greedy(int32_t n)
+{
+    bn_generate_params g = bn_generate_default();
+    g.prompt_ids = PROMPT;
+    g.n_prompt_ids = 6;
+    g.n_predict = n;
+    g.sampling.temp = 0.0f;
+    return g;
+}
+
+static int32_t argmax(const float *l, uint32_t n)
+{
+    uint32_t b = 0;
+    for (uint32_t i = 1; i < n; i++)
+        if (l[i] > l[b])
+            b = i;
+    return (int32_t)b;
+}
+
+/* Greedy generation through the engine equals a loop written directly on bn_forward. */
+static void test_greedy_matches_forward_loop(void **state)
+{
+    (void)state;
+    enum { N = 12 };
+    bn_err err = {{0}};
+    bn_model *m = bn_model_load(model_path, &err);
+    assert_non_null(m);
+    bn_context *c = bn_context_create(m, 64, 8, NULL, &err);
+    assert_non_null(c);
+    uint32_t V = m->hp.n_vocab;
+    float *l = malloc(V * sizeof *l);
+    int32_t want[N];
+    assert_int_equal(bn_forward(c, PROMPT, 6, l, 1, &err), 0);
+    for (int i = 0; i < N; i++) {
+        want[i] = argmax(l, V);
+        if (i + 1 < N)
+            assert_int_equal(bn_forward(c, &want[i], 1, l, 1, &err), 0);
+    }
+    free(l);
+    bn_context_free(c);
+    bn_model_free(m);
+
+    bn_engine *e = open_engine();
+    bn_engine_info info;
+    bn_engine_get_info(e, &info);
+    bn_session *s = new_session(e, 64, 1);
+    bn_generate_params g = greedy(N);
+    bn_stats st;
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    size_t n = 0;
+    const int32_t *got = bn_session_output_ids(s, &n);
+    int eog_at = -1; /* a synthetic model may pick an end token: the engine then stops */
+    for (int i = 0; i < N && eog_at < 0; i++)
+        if (want[i] == info.eos || want[i] == info.eot)
+            eog_at = i;
+    assert_int_equal(n, eog_at < 0 ? N : eog_at + 1);
+    assert_memory_equal(got, want, n * sizeof *got);
+    if (eog_at < 0)
+        assert_int_equal(st.stop_reason, BN_STOP_LENGTH);
+    else
+        assert_int_equal(st.stop_reason, want[eog_at] == info.eot ? BN_STOP_EOT : BN_STOP_EOS);
+    assert_int_equal(st.prompt_tokens, 6);
+    assert_int_equal(st.gen_tokens, n);
+    assert_int_equal(st.gen_eval, n - 1);
+    bn_session_free(s);
+    bn_engine_free(e);
+}
+
+typedef struct collect {
+    char text[8192];
+    size_t len;
+    int calls, stop_after;
+    int32_t last_id;
+} collect;
+
+static int collect_cb(void *user, int32_t id, const char *text, size_t len)
+{
+    collect *c = user;
+    assert_true(c->len + len < sizeof c->text);
+    memcpy(c->text + c->len, text, len);
+    c->len += len;
+    c->text[c->len] = 0;
+    c->last_id = id;
+    return ++c->calls == c->stop_after;
+}
+
+static void test_callback_stops(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_engine *e = open_engine();
+    bn_session *s = new_session(e, 64, 1);
+    collect c = {.stop_after = 3};
+    bn_generate_params g = greedy(20);
+    g.on_token = collect_cb;
+    g.user = &c;
+    bn_stats st;
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    size_t n = 0;
+    bn_session_output_ids(s, &n);
+    if (st.stop_reason != BN_STOP_EOS && st.stop_reason != BN_STOP_EOT) {
+        assert_int_equal(st.stop_reason, BN_STOP_CALLBACK);
+        assert_int_equal(n, 3);
+        assert_int_equal(c.calls, 3); /* no call after the callback said stop */
+    }
+    bn_session_free(s);
+    bn_engine_free(e);
+}
+
+/* Byte offset where the text of token j starts (decoding ids[0..j) as a whole). */
+static size_t text_offset(bn_engine *e, const int32_t *ids, size_t j)
+{
+    bn_err err = {{0}};
+    size_t len = 0;
+    char *t = bn_engine_detokenize(e, ids, j, false, &len, &err);
+    assert_non_null(t);
+    free(t);
+    return len;
+}
+
+static void test_stop_string_across_tokens(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_engine *e = open_engine();
+    bn_session *s = new_session(e, 128, 1);
+    bn_generate_params g = greedy(40);
+    g.sampling.temp = 0.9f; /* varied text, still deterministic */
+    g.sampling.seed = 3;
+    assert_int_equal(bn_generate(s, &g, NULL, &err), 0);
+    size_t n = 0, tlen = 0;
+    const int32_t *ids0 = bn_session_output_ids(s, &n);
+    int32_t *ids = malloc(n * sizeof *ids);
+    memcpy(ids, ids0, n * sizeof *ids);
+    char *full = strdup(bn_session_output_text(s, &tlen));
+
+    /* a boundary with at least 2 bytes of text on each side */
+    size_t b = 0;
+    for (size_t j = 1; j + 1 < n && !b; j++) {
+        size_t o0 = text_offset(e, ids, j - 1), o1 = text_offset(e, ids, j),
+               o2 = text_offset(e, ids, j + 1);
+        if (o1 - o0 >= 2 && o2 - o1 >= 2)
+            b = o1;
+    }
+    if (!b) {
+        print_message("SKIP: no token boundary with 2+ bytes each side in this output\n");
+        goto done;
+    }
+    char stop[5];
+    memcpy(stop, full + b - 2, 4);
+    stop[4] = 0;
+    if (strlen(stop) != 4) /* a NUL byte in the output: not usable as a C string */
+        goto done;
+    const char *hit = memmem(full, tlen, stop, 4);
+    size_t want_len = (size_t)(hit - full);
+
+    collect c = {.stop_after = -1};
+    const char *stops[2] = {"\x01never\x02", stop};
+    g.stop = stops;
+    g.n_stop = 2;
+    g.on_token = collect_cb;
+    g.user = &c;
+    bn_stats st;
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    assert_int_equal(st.stop_reason, BN_STOP_STRING);
+    assert_int_equal(st.stop_index, 1);
+    size_t len = 0;
+    const char *text = bn_session_output_text(s, &len);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(text, full, want_len);
+    /* what the callback saw is exactly the output text: the stop string never leaked */
+    assert_int_equal(c.len, want_len);
+    assert_memory_equal(c.text, full, want_len);
+done:
+    free(ids);
+    free(full);
+    bn_session_free(s);
+    bn_engine_free(e);
+}
+
+static void test_context_full_and_limits(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_engine *e = open_engine();
+    /* 6 prompt tokens in 9 positions: 3 tokens are fed back, the 4th sampled has no room */
+    bn_session *s = new_session(e, 9, 1);
+    bn_generate_params g = greedy(-1);
+    g.sampling.temp = 1.0f;
+    g.sampling.top_k = 5;
+    g.sampling.seed = 1;
+    bn_stats st;
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    if (st.stop_reason != BN_STOP_EOS && st.stop_reason != BN_STOP_EOT) {
+        assert_int_equal(st.stop_reason, BN_STOP_CONTEXT_FULL);
+        assert_int_equal(st.gen_tokens, 4);
+        assert_int_equal(st.gen_eval, 3);
+    }
+    /* n_predict 0: the prompt is evaluated, nothing sampled */
+    g.n_predict = 0;
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    assert_int_equal(st.stop_reason, BN_STOP_LENGTH);
+    assert_int_equal(st.gen_tokens, 0);
+    bn_session_free(s);
+
+    /* a prompt longer than the context is refused with both lengths in the message */
+    s = new_session(e, 4, 1);
+    g = greedy(4);
+    assert_int_equal(bn_generate(s, &g, &st, &err), -1);
+    assert_non_null(strstr(err.msg, "prompt is 6 tokens"));
+    assert_non_null(strstr(err.msg, "holds only 4"));
+    /* bad requests */
+    g.prompt = "x";
+    assert_int_equal(bn_generate(s, &g, &st, &err), -1);
+    assert_non_null(strstr(err.msg, "exactly one"));
+    g = greedy(4);
+    const int32_t bad[1] = {100000};
+    g.prompt_ids = bad;
+    g.n_prompt_ids = 1;
+    assert_int_equal(bn_generate(s, &g, &st, &err), -1);
+    assert_non_null(strstr(err.msg, "out of range"));
+    bn_session_free(s);
+    bn_engine_free(e);
+}
+
+/* A second request sharing the prompt reuses the KV cache and gives the same tokens. */
+static void test_prefix_reuse_is_exact(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_engine *e = open_engine();
+    bn_session *s = new_session(e, 64, 1);
+    bn_generate_params g = greedy(8);
+    bn_stats st;
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    assert_int_equal(st.prompt_eval, 6);
+    size_t n1 = 0, n2 = 0;
+    int32_t first[8];
+    const int32_t *ids = bn_session_output_ids(s, &n1);
+    assert_true(n1 <= 8);
+    memcpy(first, ids, n1 * sizeof *first);
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    assert_int_equal(st.prompt_eval, 1); /* only the last prompt token is evaluated again */
+    const int32_t *second = bn_session_output_ids(s, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(first, second, n1 * sizeof *first);
+    bn_session_free(s);
+    bn_engine_free(e);
+}
+
+/* -cnv: turns appended to the session evaluate only their own tokens (plus the last sampled
+ * token of the previous turn), and continue exactly like one fresh evaluation of the whole
+ * conversation. */
+static void test_append_turns(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_engine *e = open_engine();
+    bn_session *s = new_session(e, 256, 1);
+    bn_stats st;
+    bn_chat_msg sys = {"system", "be kind"};
+    bn_generate_params g = greedy(0);
+    g.prompt_ids = NULL;
+    g.n_prompt_ids = 0;
+    g.messages = &sys;
+    g.n_messages = 1;
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    size_t n_sys = 0;
+    const int32_t *p = bn_session_prompt_ids(s, &n_sys);
+    int32_t all[256];
+    size_t n_all = 0;
+    memcpy(all, p, n_sys * sizeof *p);
+    n_all = n_sys;
+
+    bn_chat_msg u1 = {"user", "hello there"};
+    g = greedy(4);
+    g.prompt_ids = NULL;
+    g.n_prompt_ids = 0;
+    g.messages = &u1;
+    g.n_messages = 1;
+    g.append = true;
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    size_t n = 0;
+    p = bn_session_prompt_ids(s, &n);
+    assert_int_equal(st.prompt_eval, n); /* nothing pending after a 0-token turn */
+    memcpy(all + n_all, p, n * sizeof *p);
+    n_all += n;
+    p = bn_session_output_ids(s, &n);
+    memcpy(all + n_all, p, n * sizeof *p);
+    n_all += n;
+    int eog = st.stop_reason == BN_STOP_EOS || st.stop_reason == BN_STOP_EOT;
+
+    bn_chat_msg u2 = {"user", "more"};
+    g.messages = &u2;
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    p = bn_session_prompt_ids(s, &n);
+    assert_int_equal(st.prompt_eval, n + 1); /* the previous turn's last token first */
+    (void)eog;
+    memcpy(all + n_all, p, n * sizeof *p);
+    n_all += n;
+    int32_t turn2[4];
+    size_t n_turn2 = 0;
+    p = bn_session_output_ids(s, &n_turn2);
+    memcpy(turn2, p, n_turn2 * sizeof *turn2);
+
+    /* the same conversation as one prompt in a fresh session */
+    bn_session *f = new_session(e, 256, 1);
+    g = greedy(4);
+    g.prompt_ids = all;
+    g.n_prompt_ids = n_all;
+    assert_int_equal(bn_generate(f, &g, &st, &err), 0);
+    p = bn_session_output_ids(f, &n);
+    assert_int_equal(n, n_turn2);
+    assert_memory_equal(p, turn2, n_turn2 * sizeof *turn2);
+    bn_session_free(f);
+    bn_session_free(s);
+    bn_engine_free(e);
+}
+
+static void test_threads_do_not_change_tokens(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_engine *e = open_engine();
+    int32_t out[2][24];
+    size_t n[2];
+    for (int t = 0; t < 2; t++) {
+        bn_session *s = new_session(e, 64, t + 1);
+        bn_generate_params g = greedy(24);
+        g.sampling = bn_sampling_default();
+        g.sampling.seed = 7;
+        assert_int_equal(bn_generate(s, &g, NULL, &err), 0);
+        const int32_t *ids = bn_session_output_ids(s, &n[t]);
+        memcpy(out[t], ids, n[t] * sizeof(int32_t));
+        bn_session_free(s);
+    }
+    assert_int_equal(n[0], n[1]);
+    assert_memory_equal(out[0], out[1], n[0] * sizeof(int32_t));
+    bn_engine_free(e);
+}
+
+static void test_text_prompt_and_tokenize(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_engine *e = open_engine();
+    bn_engine_info info;
+    bn_engine_get_info(e, &info);
+    assert_true(info.has_weights);
+    assert_int_equal(info.n_vocab, 384);
+    assert_int_equal(info.n_layer, 2);
+    int32_t *ids = NULL;
+    size_t n = 0, len = 0;
+    const char *text = "the cat sat on the mat";
+    assert_int_equal(bn_engine_tokenize(e, text, strlen(text), true, false, &ids, &n, &err), 0);
+    assert_int_equal(ids[0], info.bos);
+    char *back = bn_engine_detokenize(e, ids + 1, n - 1, false, &len, &err);
+    assert_string_equal(back, text);
+    free(back);
+    /* a text prompt = BOS + its tokens */
+    bn_session *s = new_session(e, 64, 1);
+    bn_generate_params g = greedy(2);
+    g.prompt_ids = NULL;
+    g.n_prompt_ids = 0;
+    g.prompt = text;
+    assert_int_equal(bn_generate(s, &g, NULL, &err), 0);
+    size_t np = 0;
+    const int32_t *p = bn_session_prompt_ids(s, &np);
+    assert_int_equal(np, n);
+    assert_memory_equal(p, ids, n * sizeof *ids);
+    g.add_bos = false;
+    assert_int_equal(bn_generate(s, &g, NULL, &err), 0);
+    p = bn_session_prompt_ids(s, &np);
+    assert_int_equal(np, n - 1);
+    assert_memory_equal(p, ids + 1, (n - 1) * sizeof *ids);
+    free(ids);
+    bn_session_free(s);
+    bn_engine_free(e);
+}
+
+static void test_vocab_only_and_bad_files(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_engine *e = bn_engine_open(vocab_path, NULL, &err);
+    if (!e)
+        fail_msg("vocab-only open: %s", err.msg);
+    bn_engine_info info;
+    bn_engine_get_info(e, &info);
+    assert_false(info.has_weights);
+    assert_int_equal(info.n_vocab, 384);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(bn_engine_tokenize(e, "hi", 2, false, false, &ids, &n, &err), 0);
+    assert_true(n >= 1);
+    free(ids);
+    assert_null(bn_session_create(e, NULL, &err));
+    assert_non_null(strstr(err.msg, "vocab-only"));
+    bn_engine_free(e);
+
+    assert_null(bn_engine_open("/nonexistent/model.gguf", NULL, &err));
+    assert_non_null(strstr(err.msg, "/nonexistent/model.gguf"));
+    bn_open_opts o = {.pre_tokenizer = "gpt4"};
+    assert_null(bn_engine_open(model_path, &o, &err));
+    assert_non_null(strstr(err.msg, "pre-tokenizer"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_greedy_matches_forward_loop),
+        cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_stop_string_across_tokens),
+        cmocka_unit_test(test_context_full_and_limits),
+        cmocka_unit_test(test_prefix_reuse_is_exact),
+        cmocka_unit_test(test_append_turns),
+        cmocka_unit_test(test_threads_do_not_change_tokens),
+        cmocka_unit_test(test_text_prompt_and_tokenize),
+        cmocka_unit_test(test_vocab_only_and_bad_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
