@@ -171,6 +171,8 @@ static void test_ternary_identical(void **state)
          * prefill block */
         check_matmul(kern, 1284, 2560, 1, act_random, 0, 640, 1284);
         check_matmul(kern, 68, 6912, 6, act_random, 0, 4, 68);
+        /* rows longer than the decode kernel's 8192-block accumulation chunks */
+        check_matmul(kern, 2, 128 * 8195, 1, act_random, 0, 0, 2);
     }
 }
 
@@ -270,16 +272,17 @@ static void test_matvec_f16_identical(void **state)
     (void)state;
     if (!n_runnable())
         skip();
-    const size_t ks[] = {64, 100, 2560};
+    /* 4160 and 4200: longer than the converted-x buffer of the AVX-512 path */
+    const size_t ks[] = {64, 100, 2560, 4160, 4200};
     const size_t m = 11;
-    uint16_t *w = malloc(m * 2560 * 2), *x = malloc(2560 * 2);
+    uint16_t *w = malloc(m * 4200 * 2), *x = malloc(4200 * 2);
     float ya[11], yb[11];
     assert_true(w && x);
     for (int p = 0; p < n_x86_paths; p++) {
         const bn_kernels *kern = bn_kernels_by_name(x86_paths[p]);
         if (!kern)
             continue;
-        for (size_t ki = 0; ki < 3; ki++) {
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
             size_t k = ks[ki];
             for (size_t i = 0; i < m * k; i++)
                 w[i] = rnd_half(0);
