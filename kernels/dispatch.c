@@ -16,6 +16,7 @@
 static const bn_kernel_path *const paths[] = {
 #if defined(__aarch64__)
 #if BN_NEON_HAVE_TARGET_ATTR
+    &bn_path_neon_i8mm,
     &bn_path_neon_dotprod,
 #endif
     &bn_path_neon,

@@ -39,6 +39,13 @@ void bn_neon_matmul_rows4(const bn_ternary *w, size_t row_begin, size_t row_end,
                           const int8_t *q, const float *act_scale, size_t n_act, float *y,
                           size_t ldy, bn_neon_rows4_fn fn);
 
+#if BN_NEON_HAVE_TARGET_ATTR
+/* The neon-dotprod matmul (the i8mm path falls back to it for decode). */
+void bn_neon_dotprod_matmul(const bn_ternary *w, size_t row_begin, size_t row_end,
+                            const int8_t *q, const float *act_scale, size_t n_act, float *y,
+                            size_t ldy);
+#endif
+
 /* The scalar twin's float epilogue, written once so that every path rounds identically. */
 static inline float bn_neon_epilogue(int32_t t, float act_scale, float beta)
 {

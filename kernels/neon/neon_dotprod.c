@@ -10,45 +10,61 @@
  *   v & 0x03    = c        (AND)   -> acc1      with arithmetic shifts is exact.
  *
  * (0xC0 cannot be masked the same way: 2*64 = 128 is not an int8.) That is 4 extraction ops +
- * 4 SDOT per 64 weights. Four rows share each activation load. Bounds: |16*c*x| <= 6144
+ * 4 SDOT per 64 weights. Bounds: |16*c*x| <= 6144
  * (code 3 included), 8 products per lane per block, so int32 holds K up to ~5e6. */
 #include "neon_common.h"
 #include "kernels_registry.h"
 
 #if BN_NEON_HAVE_TARGET_ATTR
 
+/* Two rows per pass: 6 accumulators + 8 activation registers + 3 masks leave gcc enough
+ * registers; with four rows it spills. The activation loads it repeats go to the load pipes,
+ * which have room (10 loads per 32 vector ops). */
+BN_TARGET_DOTPROD
+static void rows2_dotprod(const uint8_t *w0, const uint8_t *w1, const int8_t *x, size_t k,
+                          int32_t out[2])
+{
+    const uint8x16_t m03 = vdupq_n_u8(0x03), m0c = vdupq_n_u8(0x0c), m30 = vdupq_n_u8(0x30);
+    int32x4_t a1 = vdupq_n_s32(0), a4 = a1, a16 = a1, b1 = a1, b4 = a1, b16 = a1;
+    for (size_t b = 0; b < k / 128; b++) {
+        const int8_t *xb = x + 128 * b;
+        uint8x16_t v = vld1q_u8(w0 + 32 * b), u = vld1q_u8(w0 + 32 * b + 16);
+        uint8x16_t V = vld1q_u8(w1 + 32 * b), U = vld1q_u8(w1 + 32 * b + 16);
+        int8x16_t xa = vld1q_s8(xb), xc = vld1q_s8(xb + 16);
+        a1 = vdotq_s32(a1, vreinterpretq_s8_u8(vshrq_n_u8(v, 6)), xa);
+        b1 = vdotq_s32(b1, vreinterpretq_s8_u8(vshrq_n_u8(V, 6)), xa);
+        a1 = vdotq_s32(a1, vreinterpretq_s8_u8(vshrq_n_u8(u, 6)), xc);
+        b1 = vdotq_s32(b1, vreinterpretq_s8_u8(vshrq_n_u8(U, 6)), xc);
+        xa = vld1q_s8(xb + 32), xc = vld1q_s8(xb + 48);
+        a16 = vdotq_s32(a16, vreinterpretq_s8_u8(vandq_u8(v, m30)), xa);
+        b16 = vdotq_s32(b16, vreinterpretq_s8_u8(vandq_u8(V, m30)), xa);
+        a16 = vdotq_s32(a16, vreinterpretq_s8_u8(vandq_u8(u, m30)), xc);
+        b16 = vdotq_s32(b16, vreinterpretq_s8_u8(vandq_u8(U, m30)), xc);
+        xa = vld1q_s8(xb + 64), xc = vld1q_s8(xb + 80);
+        a4 = vdotq_s32(a4, vreinterpretq_s8_u8(vandq_u8(v, m0c)), xa);
+        b4 = vdotq_s32(b4, vreinterpretq_s8_u8(vandq_u8(V, m0c)), xa);
+        a4 = vdotq_s32(a4, vreinterpretq_s8_u8(vandq_u8(u, m0c)), xc);
+        b4 = vdotq_s32(b4, vreinterpretq_s8_u8(vandq_u8(U, m0c)), xc);
+        xa = vld1q_s8(xb + 96), xc = vld1q_s8(xb + 112);
+        a1 = vdotq_s32(a1, vreinterpretq_s8_u8(vandq_u8(v, m03)), xa);
+        b1 = vdotq_s32(b1, vreinterpretq_s8_u8(vandq_u8(V, m03)), xa);
+        a1 = vdotq_s32(a1, vreinterpretq_s8_u8(vandq_u8(u, m03)), xc);
+        b1 = vdotq_s32(b1, vreinterpretq_s8_u8(vandq_u8(U, m03)), xc);
+    }
+    int32x4_t s0 = vaddq_s32(a1, vaddq_s32(vshrq_n_s32(a4, 2), vshrq_n_s32(a16, 4)));
+    int32x4_t s1 = vaddq_s32(b1, vaddq_s32(vshrq_n_s32(b4, 2), vshrq_n_s32(b16, 4)));
+    out[0] = vaddvq_s32(s0);
+    out[1] = vaddvq_s32(s1);
+}
+
 BN_TARGET_DOTPROD
 static void rows4_dotprod(const uint8_t *const w[4], const int8_t *x, size_t k, int32_t out[4])
 {
-    const uint8x16_t m03 = vdupq_n_u8(0x03), m0c = vdupq_n_u8(0x0c), m30 = vdupq_n_u8(0x30);
-    int32x4_t a1[4], a4[4], a16[4];
-    for (int r = 0; r < 4; r++)
-        a1[r] = a4[r] = a16[r] = vdupq_n_s32(0);
-    for (size_t b = 0; b < k / 128; b++) {
-        const int8_t *xb = x + 128 * b;
-        int8x16_t x0a = vld1q_s8(xb), x0b = vld1q_s8(xb + 16);
-        int8x16_t x1a = vld1q_s8(xb + 32), x1b = vld1q_s8(xb + 48);
-        int8x16_t x2a = vld1q_s8(xb + 64), x2b = vld1q_s8(xb + 80);
-        int8x16_t x3a = vld1q_s8(xb + 96), x3b = vld1q_s8(xb + 112);
-        for (int r = 0; r < 4; r++) {
-            uint8x16_t v = vld1q_u8(w[r] + 32 * b), u = vld1q_u8(w[r] + 32 * b + 16);
-            a1[r] = vdotq_s32(a1[r], vreinterpretq_s8_u8(vshrq_n_u8(v, 6)), x0a);
-            a1[r] = vdotq_s32(a1[r], vreinterpretq_s8_u8(vshrq_n_u8(u, 6)), x0b);
-            a16[r] = vdotq_s32(a16[r], vreinterpretq_s8_u8(vandq_u8(v, m30)), x1a);
-            a16[r] = vdotq_s32(a16[r], vreinterpretq_s8_u8(vandq_u8(u, m30)), x1b);
-            a4[r] = vdotq_s32(a4[r], vreinterpretq_s8_u8(vandq_u8(v, m0c)), x2a);
-            a4[r] = vdotq_s32(a4[r], vreinterpretq_s8_u8(vandq_u8(u, m0c)), x2b);
-            a1[r] = vdotq_s32(a1[r], vreinterpretq_s8_u8(vandq_u8(v, m03)), x3a);
-            a1[r] = vdotq_s32(a1[r], vreinterpretq_s8_u8(vandq_u8(u, m03)), x3b);
-        }
-    }
-    int32x4_t s[4];
-    for (int r = 0; r < 4; r++)
-        s[r] = vaddq_s32(a1[r], vaddq_s32(vshrq_n_s32(a4[r], 2), vshrq_n_s32(a16[r], 4)));
-    vst1q_s32(out, vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3])));
+    rows2_dotprod(w[0], w[1], x, k, out);
+    rows2_dotprod(w[2], w[3], x, k, out + 2);
 }
 
-static void dotprod_matmul(const bn_ternary *w, size_t row_begin, size_t row_end,
+void bn_neon_dotprod_matmul(const bn_ternary *w, size_t row_begin, size_t row_end,
                            const int8_t *q, const float *act_scale, size_t n_act, float *y,
                            size_t ldy)
 {
@@ -59,7 +75,7 @@ static const bn_kernels kernels_dotprod = {
     .name = "neon-dotprod",
     .row_block = 4,
     .quantize_row = bn_neon_quantize_row,
-    .ternary_matmul = dotprod_matmul,
+    .ternary_matmul = bn_neon_dotprod_matmul,
     .prepare = NULL,
     .release = NULL,
     .dot_f16 = bn_neon_dot_f16,
