@@ -1,0 +1,75 @@
+/* bootstrap: the AWS Lambda custom runtime. One process: open the model during init (mmap),
+ * then serve the Runtime API loop (src/lambda/loop.h) until Lambda stops it.
+ *
+ * Environment: AWS_LAMBDA_RUNTIME_API (set by Lambda), BITNET_MODEL (default below, where the
+ * Dockerfile puts the model), BITNET_THREADS, BITNET_CTX (KV cache positions, default the
+ * engine's), BITNET_STREAM=1, BITNET_DEADLINE_MARGIN_MS (250), BITNET_EXTENSION=0 (do not
+ * register the no-op extension that makes Lambda send SIGTERM), AWS_LAMBDA_LOG_FORMAT. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_handler.h"
+#include "log.h"
+#include "loop.h"
+
+#define DEFAULT_MODEL "/opt/bitnet/model.gguf"
+
+int main(void)
+{
+    double t0 = bn_now_ms();
+    bn_log_init();
+    bn_lambda_install_signals();
+    bn_err err = {{0}};
+    const char *endpoint = getenv("AWS_LAMBDA_RUNTIME_API");
+    bn_rt *rt = bn_rt_open(endpoint, &err);
+    if (!rt) {
+        bn_log("ERROR", "%s", err.msg); /* nowhere to report it but the log */
+        return 1;
+    }
+    const char *ext = getenv("BITNET_EXTENSION");
+    if (!ext || strcmp(ext, "0")) {
+        /* must happen before the first GET /next; failure only costs the SIGTERM */
+        if (bn_rt_register_extension(endpoint, "bitnet-sigterm", &err))
+            bn_log("WARN", "SIGTERM extension not registered: %s", err.msg);
+    }
+    const char *model = getenv("BITNET_MODEL");
+    if (!model || !*model)
+        model = DEFAULT_MODEL;
+    int threads = bn_lambda_threads(&err);
+    uint32_t n_ctx = 0;
+    const char *ctx = getenv("BITNET_CTX");
+    if (threads > 0 && ctx && *ctx) {
+        char *end;
+        long v = strtol(ctx, &end, 10);
+        if (*end || v < 16 || v > 1 << 20)
+            threads = bn_fail(&err, "BITNET_CTX=\"%.32s\": expected an integer in [16, 1048576]", ctx);
+        n_ctx = (uint32_t)v;
+    }
+    bn_engine_handler eh;
+    if (threads < 0 || bn_engine_handler_open(&eh, model, threads, n_ctx, &err)) {
+        long status = 0;
+        bn_err perr = {{0}};
+        char msg[sizeof err.msg + 64];
+        snprintf(msg, sizeof msg, "%s", err.msg);
+        bn_log("ERROR", "init failed: %s", msg);
+        if (bn_rt_post_error(rt, NULL, threads < 0 ? "Runtime.ConfigInvalid" : "Runtime.ModelLoadError",
+                             msg, &status, &perr))
+            bn_log("ERROR", "%s", perr.msg);
+        bn_rt_close(rt);
+        return 1;
+    }
+    bn_engine_info info;
+    bn_engine_get_info(eh.engine, &info);
+    bn_log("INFO", "init: model %s mapped in %.1f ms (%u layers, kernels %s), session in %.1f ms, "
+                   "%d threads, process start to ready %.1f ms",
+           model, eh.open_ms, info.n_layer, info.kernels ? info.kernels : "?", eh.session_ms,
+           bn_session_n_threads(eh.session), bn_now_ms() - t0);
+    bn_lambda_config cfg;
+    bn_lambda_config_from_env(&cfg);
+    bn_lambda_handler h = bn_engine_handler_iface(&eh);
+    int rc = bn_lambda_run(rt, &h, &cfg);
+    bn_engine_handler_close(&eh);
+    bn_rt_close(rt);
+    return rc;
+}

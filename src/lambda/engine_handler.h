@@ -1,0 +1,25 @@
+/* The real handler: a bn_engine opened once at init and one session reused by every
+ * invocation (the KV cache keeps the longest common prompt prefix between calls). */
+#ifndef BN_LAMBDA_ENGINE_HANDLER_H
+#define BN_LAMBDA_ENGINE_HANDLER_H
+
+#include "bitnet.h"
+#include "loop.h"
+
+typedef struct bn_engine_handler {
+    bn_engine *engine;
+    bn_session *session;
+    char model[128];        /* file name of the model, for responses */
+    double open_ms;         /* bn_engine_open */
+    double session_ms;      /* bn_session_create */
+} bn_engine_handler;
+
+/* Opens PATH (mmap) and creates a session with n_threads and n_ctx (0 = the engine's
+ * default). -1 + err on a missing or corrupt model. */
+int bn_engine_handler_open(bn_engine_handler *eh, const char *path, int n_threads, uint32_t n_ctx,
+                           bn_err *err);
+void bn_engine_handler_close(bn_engine_handler *eh);
+/* The loop's view of it. */
+bn_lambda_handler bn_engine_handler_iface(bn_engine_handler *eh);
+
+#endif

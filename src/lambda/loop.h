@@ -1,0 +1,80 @@
+/* The Runtime API loop, decoupled from the engine by a small handler interface so that it can
+ * be tested with a fake handler, and the deadline rule generation follows.
+ *
+ * Error policy (RUNTIME-API.md section 11):
+ *  - invalid request (bad JSON, unknown field, wrong type, out of range): direct invoke ->
+ *    POST /error with errorType "InvalidRequest" (header Function.InvalidRequest) and a
+ *    message naming the field; proxy event -> a normal /response {"statusCode":400,...} whose
+ *    body is {"errorMessage","errorType":"InvalidRequest"} (an HTTP client gets a 400, not a
+ *    502). The loop continues.
+ *  - generation failure: errorType "GenerationFailed" the same way (proxy: statusCode 500);
+ *    mid-stream: the error trailers.
+ *  - 413 on /response: POST /error "ResponseSizeTooLarge" for that request, keep serving.
+ *  - 400/403 on /response or /error: logged, keep serving.
+ *  - any 500, 403 on /next, a transport failure on a POST, 3 consecutive transport failures
+ *    on /next: stop (the caller exits non-zero; Lambda restarts the runtime).
+ *  - SIGTERM: exit 0 at once when idle, else after answering the current request (the
+ *    generation stops at the next token with stop_reason "shutdown"). */
+#ifndef BN_LAMBDA_LOOP_H
+#define BN_LAMBDA_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "runtime_api.h"
+
+/* ------------------------------------------------------------------ deadline */
+typedef struct bn_deadline {
+    int64_t deadline_ms;  /* Unix epoch ms; 0 = none */
+    double margin_ms;     /* kept free for posting the answer */
+    double last_ms;       /* epoch ms of the previous tick */
+    double est_ms;        /* expected duration of the next token */
+    int ticks;
+    const char *reason;   /* "deadline" or "shutdown" once tick said stop */
+} bn_deadline;
+
+double bn_epoch_ms(void);
+void bn_deadline_start(bn_deadline *d, int64_t deadline_ms, double margin_ms);
+/* Call after each generated token: true when generation must stop because the next token
+ * plus the margin would not fit before the deadline, or SIGTERM arrived. The first token's
+ * time includes the prompt, so the per-token estimate starts from the second. */
+bool bn_deadline_tick(bn_deadline *d);
+
+/* ------------------------------------------------------------------ handler */
+/* Receives output text as it becomes final; non-zero = the consumer is gone, stop. */
+typedef int (*bn_lambda_piece_fn)(void *user, const char *text, size_t len);
+
+typedef struct bn_lambda_handler {
+    void *self;
+    const char *model; /* "model" field of responses */
+    /* Runs one request. on_piece is NULL when the answer is buffered. On success fills res
+     * (res->text stays valid until the next call). On failure returns -1, fills err and sets
+     * *error_type ("InvalidRequest" when the request cannot be served as asked, e.g. a prompt
+     * longer than the context; else "GenerationFailed"). */
+    int (*generate)(void *self, const bn_lambda_request *req, bn_deadline *dl,
+                    bn_lambda_piece_fn on_piece, void *piece_user, bn_lambda_result *res,
+                    const char **error_type, bn_err *err);
+} bn_lambda_handler;
+
+typedef struct bn_lambda_config {
+    bool force_stream;  /* BITNET_STREAM=1: stream every answer */
+    double margin_ms;   /* BITNET_DEADLINE_MARGIN_MS, default 250 */
+} bn_lambda_config;
+
+/* Fills cfg from the environment. */
+void bn_lambda_config_from_env(bn_lambda_config *cfg);
+
+/* Threads for generation: BITNET_THREADS when set (1..256), else
+ * round(AWS_LAMBDA_FUNCTION_MEMORY_SIZE / 1769) (>= 1; Lambda gives one vCPU per 1769 MB),
+ * capped by the CPUs this process may use; without either variable, all visible CPUs. */
+int bn_lambda_threads(bn_err *err);
+
+/* SIGTERM handling (see above). Call once before bn_lambda_run. */
+void bn_lambda_install_signals(void);
+bool bn_lambda_terminating(void);
+
+/* Serves invocations until a fatal condition or SIGTERM; returns the exit status. */
+int bn_lambda_run(bn_rt *rt, const bn_lambda_handler *h, const bn_lambda_config *cfg);
+
+#endif
