@@ -116,6 +116,13 @@ static const bn_gguf_tensor *want(const bn_gguf *g, const char *name, uint32_t t
         bn_fail(err, "%s: expected %s, got %s", name, exp, got);
         return NULL;
     }
+    /* float views are dereferenced directly: a file with general.alignment 1 could misalign them */
+    size_t align = type == BN_GGML_F32 ? 4 : type == BN_GGML_F16 ? 2 : 1;
+    if ((uintptr_t)t->data % align) {
+        bn_fail(err, "%s: data at file offset %llu is not %zu-byte aligned", name,
+                (unsigned long long)((const uint8_t *)t->data - g->base), align);
+        return NULL;
+    }
     return t;
 }
 

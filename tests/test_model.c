@@ -26,6 +26,8 @@ typedef struct edit {
     const char *tensor; /* tensor edit: dropped when n_dims == 0, else retyped/reshaped */
     uint32_t type, n_dims;
     uint64_t ne[2];
+    uint32_t alignment; /* non-zero: a general.alignment key first */
+    const char *pad;    /* non-NULL: an extra string key, to move the data section */
 } edit;
 
 static uint8_t *tiny_model(size_t *len)
@@ -74,6 +76,10 @@ static bn_model *load_edited(const edit *e, bn_err *err, uint8_t **keep)
     bn_gguf *g = bn_gguf_open_memory(buf, len, err);
     assert_non_null(g);
     bn_gguf_writer *w = bn_gguf_writer_new();
+    if (e->alignment)
+        bn_gguf_writer_add_u32(w, "general.alignment", e->alignment);
+    if (e->pad)
+        bn_gguf_writer_add_str(w, "pad", e->pad);
     for (uint64_t i = 0; i < g->n_kv; i++) {
         const bn_gguf_kv *kv = &g->kv[i];
         if (!e->key || strcmp(kv->key, e->key) != 0 || e->kind == KEEP)
@@ -220,6 +226,35 @@ static void test_architecture_and_hparams(void **state)
     expect_refused(&e, "context_length must be positive");
 }
 
+/* With general.alignment 1 the data section may start at any offset: float views would be
+ * misaligned, so the loader refuses them. Of four pad lengths exactly one puts the data section
+ * at a multiple of 4. */
+static void test_misaligned_floats(void **state)
+{
+    (void)state;
+    int refused = 0, loaded = 0;
+    const char *pads[] = {"", "a", "aa", "aaa"};
+    for (int i = 0; i < 4; i++) {
+        edit e = {.alignment = 1, .pad = pads[i]};
+        bn_err err = {{0}};
+        uint8_t *buf;
+        bn_model *m = load_edited(&e, &err, &buf);
+        if (m) {
+            loaded++;
+            bn_model_free(m);
+        } else {
+            if (!strstr(err.msg, ".weight: data at file offset ") ||
+                (!strstr(err.msg, " is not 2-byte aligned") &&
+                 !strstr(err.msg, " is not 4-byte aligned")))
+                fail_msg("unexpected error '%s'", err.msg);
+            refused++;
+        }
+        free(buf);
+    }
+    assert_int_equal(refused, 3);
+    assert_int_equal(loaded, 1);
+}
+
 /* The scale after the packed codes must be a finite float. */
 static void test_non_finite_scale(void **state)
 {
@@ -276,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_tiny_loads),
         cmocka_unit_test(test_wrong_tensors),
         cmocka_unit_test(test_architecture_and_hparams),
+        cmocka_unit_test(test_misaligned_floats),
         cmocka_unit_test(test_non_finite_scale),
         cmocka_unit_test(test_load_from_path),
     };
