@@ -22,22 +22,65 @@ static inline uint64_t mix64(uint64_t h)
     return h;
 }
 
+/* The first min(n, 8) bytes as a little-endian word (zero-padded): a token's "head". */
+static inline uint64_t head8(const uint8_t *p, size_t n)
+{
+    uint64_t w = 0;
+    size_t k = n < 8 ? n : 8;
+    for (size_t i = 0; i < k; i++)
+        w |= (uint64_t)p[i] << (8 * i);
+    return w;
+}
+
+static inline uint64_t hash_with_head(uint64_t head, const uint8_t *p, size_t n)
+{
+    uint64_t h = (head ^ (0x9E3779B97F4A7C15ull * (n + 1))) * 0x94d049bb133111ebull;
+    for (size_t i = 8; i < n; i += 8) {
+        uint64_t w = head8(p + i, n - i);
+        h = (h ^ (h >> 32) ^ w) * 0x94d049bb133111ebull;
+    }
+    return mix64(h);
+}
+
 uint64_t bn_tok_hash(const uint8_t *p, size_t n)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ull * (n + 1);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x94d049bb133111ebull;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
+    return hash_with_head(head8(p, n), p, n);
+}
+
+/* Slot probe: the head and length stored in the slot settle tokens of up to 8 bytes without
+ * touching the byte arena (most lookups at load and tokenize time). */
+static inline bool slot_matches(const bn_tokenizer *t, const bn_tok_slot *s, uint64_t head,
+                                uint32_t meta, const uint8_t *p, size_t n)
+{
+    if (s->meta != meta || s->head != head)
+        return false;
+    return n <= 8 || memcmp(t->bytes + t->off[s->id1 - 1] + 8, p + 8, n - 8) == 0;
+}
+
+static inline uint32_t slot_meta(uint64_t h, size_t n)
+{
+    return (uint32_t)(h >> 56) << 24 | (uint32_t)n; /* n < 2^24 (checked at load) */
+}
+
+static inline int32_t tok_find(const bn_tokenizer *t, const uint8_t *p, size_t n, uint64_t head,
+                               uint64_t h)
+{
+    uint32_t meta = slot_meta(h, n);
+    for (uint64_t i = h & t->tok_mask;; i = (i + 1) & t->tok_mask) {
+        const bn_tok_slot *s = &t->tok_slots[i];
+        if (!s->id1)
+            return -1;
+        if (slot_matches(t, s, head, meta, p, n))
+            return (int32_t)s->id1 - 1;
     }
-    uint64_t w = 0;
-    for (size_t i = 0; i < n; i++)
-        w |= (uint64_t)p[i] << (8 * i);
-    h = (h ^ w) * 0x94d049bb133111ebull;
-    return mix64(h);
+}
+
+int32_t bn_tok_lookup(const bn_tokenizer *t, const uint8_t *p, size_t n)
+{
+    if (n > t->max_piece)
+        return -1;
+    uint64_t head = head8(p, n);
+    return tok_find(t, p, n, head, hash_with_head(head, p, n));
 }
 
 static inline uint64_t pair_key(int32_t l, int32_t r)
@@ -45,29 +88,15 @@ static inline uint64_t pair_key(int32_t l, int32_t r)
     return (uint64_t)(uint32_t)l << 20 | (uint32_t)r; /* both < 2^20 */
 }
 
-int32_t bn_tok_lookup(const bn_tokenizer *t, const uint8_t *p, size_t n)
+static inline uint64_t pair_hash(uint64_t k)
 {
-    if (n > t->max_piece)
-        return -1;
-    uint64_t h = bn_tok_hash(p, n);
-    uint64_t tag = h >> 32;
-    for (uint64_t i = h & t->tok_mask;; i = (i + 1) & t->tok_mask) {
-        uint64_t s = t->tok_slots[i];
-        if (!s)
-            return -1;
-        if ((s >> 32) == tag) {
-            int32_t id = (int32_t)(uint32_t)s - 1;
-            uint32_t o = t->off[id];
-            if (t->off[id + 1] - o == n && memcmp(t->bytes + o, p, n) == 0)
-                return id;
-        }
-    }
+    return mix64(k * 0x9E3779B97F4A7C15ull);
 }
 
 uint32_t bn_tok_pair_rank(const bn_tokenizer *t, int32_t l, int32_t r)
 {
     uint64_t k = pair_key(l, r);
-    for (uint64_t i = mix64(k * 0x9E3779B97F4A7C15ull) & t->pair_mask;; i = (i + 1) & t->pair_mask) {
+    for (uint64_t i = pair_hash(k) & t->pair_mask;; i = (i + 1) & t->pair_mask) {
         uint64_t s = t->pair_slots[i];
         if (!s)
             return UINT32_MAX;
@@ -78,23 +107,16 @@ uint32_t bn_tok_pair_rank(const bn_tokenizer *t, int32_t l, int32_t r)
 
 /* Inserts id for its bytes; a later token with the same bytes replaces the earlier one
  * (llama.cpp's token_to_id keeps the last). */
-static void tok_insert(bn_tokenizer *t, int32_t id)
+static void tok_insert(bn_tokenizer *t, int32_t id, uint64_t h)
 {
-    uint32_t o = t->off[id];
-    size_t n = t->off[id + 1] - o;
-    uint64_t h = bn_tok_hash(t->bytes + o, n);
+    const uint8_t *p = t->bytes + t->off[id];
+    size_t n = t->off[id + 1] - t->off[id];
+    uint64_t head = head8(p, n);
+    uint32_t meta = slot_meta(h, n);
     for (uint64_t i = h & t->tok_mask;; i = (i + 1) & t->tok_mask) {
-        uint64_t s = t->tok_slots[i];
-        if (s && (s >> 32) == (h >> 32)) {
-            int32_t other = (int32_t)(uint32_t)s - 1;
-            uint32_t oo = t->off[other];
-            if (t->off[other + 1] - oo == n && memcmp(t->bytes + oo, t->bytes + o, n) == 0) {
-                t->tok_slots[i] = (h >> 32) << 32 | (uint32_t)(id + 1);
-                return;
-            }
-        }
-        if (!s) {
-            t->tok_slots[i] = (h >> 32) << 32 | (uint32_t)(id + 1);
+        bn_tok_slot *s = &t->tok_slots[i];
+        if (!s->id1 || slot_matches(t, s, head, meta, p, n)) {
+            *s = (bn_tok_slot){head, (uint32_t)id + 1, meta};
             return;
         }
     }
@@ -105,7 +127,7 @@ static void tok_insert(bn_tokenizer *t, int32_t id)
 static bool pair_insert(bn_tokenizer *t, int32_t l, int32_t r, uint32_t rank)
 {
     uint64_t k = pair_key(l, r);
-    for (uint64_t i = mix64(k * 0x9E3779B97F4A7C15ull) & t->pair_mask;; i = (i + 1) & t->pair_mask) {
+    for (uint64_t i = pair_hash(k) & t->pair_mask;; i = (i + 1) & t->pair_mask) {
         uint64_t s = t->pair_slots[i];
         if (!s) {
             t->pair_slots[i] = k << 24 | (rank + 1);
@@ -140,8 +162,19 @@ static size_t unbyte_text(const int16_t *unbyte, const uint8_t *s, size_t n, uin
 {
     size_t o = 0;
     for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
         uint32_t cp;
-        size_t l = bn_utf8_decode(s + i, n - i, &cp);
+        size_t l;
+        /* fast paths: the map only uses U+0021..U+0143, i.e. ASCII and two-byte C2..C5 */
+        if (c < 0x80) {
+            cp = c;
+            l = 1;
+        } else if (c >= 0xC2 && c <= 0xC5 && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
+            cp = (uint32_t)(c & 0x1F) << 6 | (s[i + 1] & 0x3F);
+            l = 2;
+        } else {
+            l = bn_utf8_decode(s + i, n - i, &cp);
+        }
         if (cp < 0x144 && unbyte[cp] >= 0)
             dst[o++] = (uint8_t)unbyte[cp];
         else
@@ -284,7 +317,7 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     t->type = malloc((size_t)n);
     t->off = malloc(((size_t)n + 1) * sizeof *t->off);
     t->bytes = malloc(total ? total : 1);
-    t->tok_mask = pow2_at_least(2 * (uint64_t)n) - 1;
+    t->tok_mask = pow2_at_least(2 * (uint64_t)n) - 1; /* load <= 1/2 */
     t->tok_slots = calloc(t->tok_mask + 1, sizeof *t->tok_slots);
     if (!t->type || !t->off || !t->bytes || !t->tok_slots)
         return bn_fail(err, "out of memory loading %d tokens", n);
@@ -311,9 +344,22 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     }
     t->off[n] = o;
     t->max_piece = max_piece;
-    for (int32_t i = 0; i < n; i++)
-        if (byte_level(t->type[i]) && t->off[i + 1] > t->off[i])
-            tok_insert(t, i);
+    if (max_piece >= (1u << 24))
+        return bn_fail(err, "tokenizer.ggml.tokens: a token of %zu bytes is too long", max_piece);
+    /* insert in batches whose slots are prefetched first (random access into the table) */
+    for (int32_t i0 = 0; i0 < n; i0 += 32) {
+        int32_t nb = n - i0 < 32 ? n - i0 : 32;
+        uint64_t hs[32];
+        for (int32_t k = 0; k < nb; k++) {
+            const uint8_t *p = t->bytes + t->off[i0 + k];
+            size_t len = t->off[i0 + k + 1] - t->off[i0 + k];
+            hs[k] = hash_with_head(head8(p, len), p, len);
+            __builtin_prefetch(&t->tok_slots[hs[k] & t->tok_mask], 1);
+        }
+        for (int32_t k = 0; k < nb; k++)
+            if (byte_level(t->type[i0 + k]) && t->off[i0 + k + 1] > t->off[i0 + k])
+                tok_insert(t, i0 + k, hs[k]);
+    }
     for (int b = 0; b < 256; b++) {
         uint8_t c = (uint8_t)b;
         t->byte_tok[b] = bn_tok_lookup(t, &c, 1);
@@ -323,6 +369,15 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     }
     return 0;
 }
+
+#define MERGE_BATCH 32
+
+typedef struct merge_job {
+    uint8_t *p;     /* left bytes then right bytes */
+    size_t lb, rb;
+    uint64_t head[3], h[3]; /* left, right, left+right */
+    int32_t id[3];
+} merge_job;
 
 static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
 {
@@ -335,43 +390,82 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     uint32_t n = (uint32_t)merges->arr_len;
     t->n_merges = n;
     t->merge_result = malloc((n ? n : 1) * sizeof *t->merge_result);
-    t->pair_mask = pow2_at_least(2 * (uint64_t)n) - 1;
+    t->pair_mask = pow2_at_least((uint64_t)n + n / 2) - 1; /* load <= 2/3 */
     t->pair_slots = calloc(t->pair_mask + 1, sizeof *t->pair_slots);
     t->byte_pair_rank = calloc(65536, sizeof *t->byte_pair_rank);
-    uint8_t *buf = malloc(2 * t->max_text + 8); /* raw bytes are never longer than text */
+    /* raw bytes are never longer than their text */
+    uint8_t *buf = malloc(MERGE_BATCH * (2 * t->max_text + 8));
     if (!t->merge_result || !t->pair_slots || !t->byte_pair_rank || !buf) {
         free(buf);
         return bn_fail(err, "out of memory loading %u merges", n);
     }
     int16_t unbyte[0x144];
     build_unbyte(unbyte);
-    for (uint32_t i = 0; i < n; i++) {
-        const uint8_t *s = (const uint8_t *)merges->arr_strs[i].ptr;
-        size_t len = merges->arr_strs[i].len;
-        const uint8_t *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
-        /* both halves must be tokens, so a longer merge cannot be valid (and fits buf) */
-        if (!sp || len > 2 * t->max_text + 1) {
-            free(buf);
-            return bn_fail(err, "tokenizer.ggml.merges[%u] \"%.*s\" is not \"left right\"", i,
-                           (int)(len > 80 ? 80 : len), (const char *)s);
+    /* Merges are resolved in batches: first every text is decoded and hashed and its table
+       slots prefetched, then looked up, then the pairs are inserted in rank order. The table
+       accesses are random; overlapping their cache misses is what keeps the load fast. */
+    for (uint32_t i0 = 0; i0 < n; i0 += MERGE_BATCH) {
+        uint32_t nb = n - i0 < MERGE_BATCH ? n - i0 : MERGE_BATCH;
+        merge_job jobs[MERGE_BATCH];
+        size_t boff = 0;
+        for (uint32_t k = 0; k < nb; k++) {
+            uint32_t i = i0 + k;
+            const uint8_t *s = (const uint8_t *)merges->arr_strs[i].ptr;
+            size_t len = merges->arr_strs[i].len;
+            const uint8_t *sp = NULL; /* the first space after the first byte */
+            for (size_t q = 1; q < len; q++)
+                if (s[q] == ' ') {
+                    sp = s + q;
+                    break;
+                }
+            /* both halves must be tokens, so a longer merge cannot be valid (and fits buf) */
+            if (!sp || len > 2 * t->max_text + 1) {
+                free(buf);
+                return bn_fail(err, "tokenizer.ggml.merges[%u] \"%.*s\" is not \"left right\"",
+                               i, (int)(len > 80 ? 80 : len), (const char *)s);
+            }
+            merge_job *j = &jobs[k];
+            size_t ll = (size_t)(sp - s);
+            j->p = buf + boff;
+            j->lb = unbyte_text(unbyte, s, ll, j->p);
+            j->rb = unbyte_text(unbyte, sp + 1, len - ll - 1, j->p + j->lb);
+            boff += j->lb + j->rb;
+            j->head[0] = head8(j->p, j->lb);
+            j->head[1] = head8(j->p + j->lb, j->rb);
+            j->head[2] = head8(j->p, j->lb + j->rb);
+            j->h[0] = hash_with_head(j->head[0], j->p, j->lb);
+            j->h[1] = hash_with_head(j->head[1], j->p + j->lb, j->rb);
+            j->h[2] = hash_with_head(j->head[2], j->p, j->lb + j->rb);
+            for (int q = 0; q < 3; q++)
+                __builtin_prefetch(&t->tok_slots[j->h[q] & t->tok_mask]);
         }
-        size_t ll = (size_t)(sp - s), rl = len - ll - 1;
-        int32_t l = -1, r = -1, res = -1;
-        size_t lb = unbyte_text(unbyte, s, ll, buf);
-        size_t rb = unbyte_text(unbyte, sp + 1, rl, buf + lb);
-        l = bn_tok_lookup(t, buf, lb);
-        r = bn_tok_lookup(t, buf + lb, rb);
-        if (l >= 0 && r >= 0)
-            res = bn_tok_lookup(t, buf, lb + rb);
-        if (res >= 0 && pair_insert(t, l, r, i) && lb == 1 && rb == 1)
-            t->byte_pair_rank[(size_t)buf[0] << 8 | buf[1]] = i + 1;
-        if (res < 0) {
-            free(buf);
-            return bn_fail(err, "tokenizer.ggml.merges[%u] \"%.*s\": %s is not a token", i,
-                           (int)(len > 80 ? 80 : len), (const char *)s,
-                           l < 0 ? "the left part" : r < 0 ? "the right part" : "the merged text");
+        for (uint32_t k = 0; k < nb; k++) {
+            merge_job *j = &jobs[k];
+            size_t lens[3] = {j->lb, j->rb, j->lb + j->rb};
+            const uint8_t *ps[3] = {j->p, j->p + j->lb, j->p};
+            for (int q = 0; q < 3; q++)
+                j->id[q] = lens[q] <= t->max_piece ? tok_find(t, ps[q], lens[q], j->head[q], j->h[q])
+                                                   : -1;
+            if (j->id[0] >= 0 && j->id[1] >= 0)
+                __builtin_prefetch(&t->pair_slots[pair_hash(pair_key(j->id[0], j->id[1])) &
+                                                  t->pair_mask]);
         }
-        t->merge_result[i] = res;
+        for (uint32_t k = 0; k < nb; k++) {
+            merge_job *j = &jobs[k];
+            uint32_t i = i0 + k;
+            if (j->id[0] < 0 || j->id[1] < 0 || j->id[2] < 0) {
+                const bn_gguf_str *m = &merges->arr_strs[i];
+                free(buf);
+                return bn_fail(err, "tokenizer.ggml.merges[%u] \"%.*s\": %s is not a token", i,
+                               (int)(m->len > 80 ? 80 : m->len), m->ptr,
+                               j->id[0] < 0   ? "the left part"
+                               : j->id[1] < 0 ? "the right part"
+                                              : "the merged text");
+            }
+            if (pair_insert(t, j->id[0], j->id[1], i) && j->lb == 1 && j->rb == 1)
+                t->byte_pair_rank[(size_t)j->p[0] << 8 | j->p[1]] = i + 1;
+            t->merge_result[i] = j->id[2];
+        }
     }
     free(buf);
     return 0;

@@ -23,6 +23,12 @@ enum {
 #define BN_TOK_MAX_VOCAB (1 << 20)
 #define BN_TOK_MAX_MERGES ((1 << 24) - 2)
 
+typedef struct bn_tok_slot {
+    uint64_t head; /* first 8 bytes of the token, zero-padded */
+    uint32_t id1;  /* id + 1; 0 = empty */
+    uint32_t meta; /* 8 hash bits << 24 | length */
+} bn_tok_slot;
+
 struct bn_tokenizer {
     int32_t n_vocab;
     const bn_gguf_str *text; /* token strings in the GGUF (views) */
@@ -32,8 +38,8 @@ struct bn_tokenizer {
     uint8_t *bytes;
     size_t max_piece;        /* longest entry of bytes */
     size_t max_text;         /* longest token text in the GGUF */
-    /* raw bytes -> id of ordinary tokens; slot = hash32 << 32 | (id + 1), 0 = empty */
-    uint64_t *tok_slots;
+    /* raw bytes -> id of ordinary tokens (open addressing, linear probing) */
+    bn_tok_slot *tok_slots;
     uint64_t tok_mask;
     int32_t byte_tok[256];   /* the token of each single byte */
     /* merge pair -> rank; slot = left << 44 | right << 24 | (rank + 1), 0 = empty */
