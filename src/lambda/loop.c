@@ -280,7 +280,8 @@ int bn_lambda_run(bn_rt *rt, const bn_lambda_handler *h, const bn_lambda_config 
         bn_log_set_request(iv.inv.request_id);
         set_trace_env(iv.inv.trace_id);
         int64_t left = iv.inv.deadline_ms ? iv.inv.deadline_ms - (int64_t)bn_epoch_ms() : -1;
-        bn_log("INFO", "invocation: %zu bytes, %lld ms left", iv.inv.len, (long long)left);
+        bn_log("INFO", "invocation: %zu bytes, %lld ms left, trace %s", iv.inv.len,
+               (long long)left, iv.inv.trace_id ? iv.inv.trace_id : "-");
         int stop;
         if (bn_lambda_parse_event(iv.inv.body, iv.inv.len, &iv.req, &iv.http, &err)) {
             stop = answer_error(&iv, "InvalidRequest", err.msg);
