@@ -19,6 +19,7 @@ static const bn_kernel_path *const paths[] = {
     &bn_path_neon_i8mm,
     &bn_path_neon_dotprod,
 #endif
+    &bn_path_neon_lut, /* manual only */
     &bn_path_neon,
 #endif
 #if defined(__x86_64__)

@@ -349,14 +349,16 @@ static void test_dispatch(void **state)
         }
     }
 #if defined(__aarch64__)
-    int have_neon = 0, have_dp = 0, have_mm = 0;
+    int have_neon = 0, have_dp = 0, have_mm = 0, have_lut = 0;
     for (int i = 0; names[i]; i++) {
         have_neon |= strcmp(names[i], "neon") == 0;
         have_dp |= strcmp(names[i], "neon-dotprod") == 0;
         have_mm |= strcmp(names[i], "neon-i8mm") == 0;
+        have_lut |= strcmp(names[i], "neon-lut") == 0;
     }
-    assert_true(have_neon);
+    assert_true(have_neon && have_lut);
     assert_non_null(bn_kernels_by_name("neon"));
+    assert_non_null(bn_kernels_by_name("neon-lut"));
     const int dp = (getauxval(AT_HWCAP) & (1UL << 20)) != 0;  /* HWCAP_ASIMDDP */
     const int mm = (getauxval(AT_HWCAP2) & (1UL << 13)) != 0; /* HWCAP2_I8MM */
     print_message("cpu: dotprod=%d i8mm=%d\n", dp, mm);
