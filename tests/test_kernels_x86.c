@@ -173,6 +173,8 @@ static void test_ternary_identical(void **state)
         check_matmul(kern, 68, 6912, 6, act_random, 0, 4, 68);
         /* rows longer than the decode kernel's 8192-block accumulation chunks */
         check_matmul(kern, 2, 128 * 8195, 1, act_random, 0, 0, 2);
+        /* prefill rows longer than the AVX-512 tile's activation buffer (8192) */
+        check_matmul(kern, 5, 128 * 65, 5, act_random, 0, 0, 5);
     }
 }
 

@@ -25,6 +25,7 @@
  * interleaving several rows did not.
  */
 #include <immintrin.h>
+#include <string.h>
 
 #include "x86.h"
 
@@ -104,45 +105,83 @@ BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_
     return _mm512_reduce_add_epi32(total);
 }
 
-BN_AVX512 static int32_t dot_1row(const uint8_t *w, const int8_t *q, size_t k)
+/* Prefill tiles read the weights 64 bytes (two blocks) at a time, shifted by a constant:
+ * field f of both blocks, (v >> (6 - 2f)) & 3, pairs with activations gathered as
+ *
+ *   qp[128b + 64f + 0..32) = q[128b + 32f ..]   qp[128b + 64f + 32..64) = q[128(b+1) + 32f ..]
+ *
+ * for each even b; a last odd block keeps q's order and takes the diagram's broadcast form. */
+enum { tile_max_k = 8192 };
+
+BN_AVX512 static void permute_q(const int8_t *q, size_t k, int8_t *qp)
 {
-    const __m512i sh01 = shifts(6, 4), sh23 = shifts(2, 0);
-    __m512i acc = _mm512_setzero_si512();
-    for (size_t b = 0; b < k / 128; b++) {
-        __m512i c01, c23;
-        unpack_block(w + 32 * b, sh01, sh23, &c01, &c23);
-        acc = _mm512_dpbusd_epi32(acc, c01, _mm512_loadu_si512(q + 128 * b));
-        acc = _mm512_dpbusd_epi32(acc, c23, _mm512_loadu_si512(q + 128 * b + 64));
-    }
-    return _mm512_reduce_add_epi32(acc);
+    const size_t n_blocks = k / 128;
+    size_t b = 0;
+    for (; b + 2 <= n_blocks; b += 2)
+        for (int f = 0; f < 4; f++) {
+            memcpy(qp + 128 * b + 64 * f, q + 128 * b + 32 * f, 32);
+            memcpy(qp + 128 * b + 64 * f + 32, q + 128 * (b + 1) + 32 * f, 32);
+        }
+    if (b < n_blocks)
+        memcpy(qp + 128 * b, q + 128 * b, 128);
 }
 
-/* A 4 x 4 tile (prefill): four weight rows unpacked once per block, each code vector used for
- * four activation rows; 16 accumulators + 8 code vectors fit the 32 zmm registers. */
-BN_AVX512 static void dot_4x4(const uint8_t *w0, size_t row_bytes, const int8_t *q, size_t k,
-                              int32_t out[4][4])
+/* Sixteen int32 vectors -> one vector of their sixteen lane sums (lane i = sum of x[i]). */
+BN_AVX512 static __m512i reduce16(const __m512i x[16])
 {
-    const __m512i sh01 = shifts(6, 4), sh23 = shifts(2, 0);
-    __m512i acc[4][4];
-    for (int r = 0; r < 4; r++)
-        for (int a = 0; a < 4; a++)
-            acc[r][a] = _mm512_setzero_si512();
-    for (size_t b = 0; b < k / 128; b++) {
-        __m512i c01[4], c23[4];
-        for (int r = 0; r < 4; r++)
-            unpack_block(w0 + r * row_bytes + 32 * b, sh01, sh23, &c01[r], &c23[r]);
-        for (int a = 0; a < 4; a++) {
-            const int8_t *qb = q + a * k + 128 * b;
-            const __m512i q01 = _mm512_loadu_si512(qb), q23 = _mm512_loadu_si512(qb + 64);
+    __m512i y[8], z[4];
+    for (int i = 0; i < 8; i++) /* 128-bit lane: [x2i 0+2, x2i+1 0+2, x2i 1+3, x2i+1 1+3] */
+        y[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(x[2 * i], x[2 * i + 1]),
+                                _mm512_unpackhi_epi32(x[2 * i], x[2 * i + 1]));
+    for (int j = 0; j < 4; j++) /* 128-bit lane: partial sums of x4j .. x4j+3 */
+        z[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(y[2 * j], y[2 * j + 1]),
+                                _mm512_unpackhi_epi64(y[2 * j], y[2 * j + 1]));
+    __m512i w0 = _mm512_add_epi32(_mm512_shuffle_i32x4(z[0], z[1], 0x44),
+                                  _mm512_shuffle_i32x4(z[0], z[1], 0xEE));
+    __m512i w1 = _mm512_add_epi32(_mm512_shuffle_i32x4(z[2], z[3], 0x44),
+                                  _mm512_shuffle_i32x4(z[2], z[3], 0xEE));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(w0, w1, 0x88),
+                            _mm512_shuffle_i32x4(w0, w1, 0xDD));
+}
+
+/* A 4 x 4 tile: four weight rows x four activation rows (qp: permuted, rows k apart); each
+ * code vector serves four activation rows. out[4r + a] = sum(code * q) of row r, activation a. */
+BN_AVX512 static void dot_4x4(const uint8_t *w0, size_t row_bytes, const int8_t *qp, size_t k,
+                              int32_t out[16])
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const size_t n_blocks = k / 128;
+    __m512i acc[16];
+    for (int i = 0; i < 16; i++)
+        acc[i] = _mm512_setzero_si512();
+    size_t b = 0;
+    for (; b + 2 <= n_blocks; b += 2)
+        for (int f = 0; f < 4; f++) {
+            __m512i c[4];
             for (int r = 0; r < 4; r++) {
-                acc[r][a] = _mm512_dpbusd_epi32(acc[r][a], c01[r], q01);
-                acc[r][a] = _mm512_dpbusd_epi32(acc[r][a], c23[r], q23);
+                __m512i v = _mm512_loadu_si512(w0 + r * row_bytes + 32 * b);
+                c[r] = _mm512_and_si512(_mm512_srli_epi16(v, (unsigned)(6 - 2 * f)), m3);
+            }
+            for (int a = 0; a < 4; a++) {
+                const __m512i qv = _mm512_loadu_si512(qp + a * k + 128 * b + 64 * f);
+                for (int r = 0; r < 4; r++)
+                    acc[4 * r + a] = _mm512_dpbusd_epi32(acc[4 * r + a], c[r], qv);
+            }
+        }
+    if (b < n_blocks) {
+        const __m512i sh01 = shifts(6, 4), sh23 = shifts(2, 0);
+        for (int r = 0; r < 4; r++) {
+            __m512i c01, c23;
+            unpack_block(w0 + r * row_bytes + 32 * b, sh01, sh23, &c01, &c23);
+            for (int a = 0; a < 4; a++) {
+                const int8_t *qb = qp + a * k + 128 * b;
+                acc[4 * r + a] = _mm512_dpbusd_epi32(acc[4 * r + a], c01, _mm512_loadu_si512(qb));
+                acc[4 * r + a] =
+                    _mm512_dpbusd_epi32(acc[4 * r + a], c23, _mm512_loadu_si512(qb + 64));
             }
         }
     }
-    for (int r = 0; r < 4; r++)
-        for (int a = 0; a < 4; a++)
-            out[r][a] = _mm512_reduce_add_epi32(acc[r][a]);
+    _mm512_storeu_si512(out, reduce16(acc));
 }
 
 BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begin,
@@ -153,25 +192,29 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
     const size_t k = w->k, row_bytes = k / 4;
     const float beta = w->scale;
     size_t r = 0;
-    /* groups of four activation rows x four weight rows */
-    for (; r + 4 <= n_act; r += 4) {
+    /* groups of four activation rows x four weight rows (rows longer than the permutation
+     * buffer, which the 2B-4T shapes never have, go one activation row at a time) */
+    int8_t qp[4 * tile_max_k];
+    for (; k <= tile_max_k && r + 4 <= n_act; r += 4) {
         const int8_t *qr = q + r * k;
         int32_t sq[4];
-        for (int a = 0; a < 4; a++)
+        for (int a = 0; a < 4; a++) {
             sq[a] = sum_q(qr + a * k, k);
+            permute_q(qr + a * k, k, qp + a * k);
+        }
         size_t i = row_begin;
         for (; i + 4 <= row_end; i += 4) {
-            int32_t d[4][4];
-            dot_4x4(w->packed + i * row_bytes, row_bytes, qr, k, d);
+            int32_t d[16];
+            dot_4x4(w->packed + i * row_bytes, row_bytes, qp, k, d);
             for (int a = 0; a < 4; a++)
                 for (int t = 0; t < 4; t++)
                     y[(r + a) * ldy + i + t] =
-                        ((float)(d[t][a] - sq[a]) / act_scale[r + a]) * beta;
+                        ((float)(d[4 * t + a] - sq[a]) / act_scale[r + a]) * beta;
         }
         for (; i < row_end; i++)
             for (int a = 0; a < 4; a++)
                 y[(r + a) * ldy + i] =
-                    ((float)(dot_1row(w->packed + i * row_bytes, qr + a * k, k) - sq[a]) /
+                    ((float)(dot_row_masked(w->packed + i * row_bytes, qr + a * k, k) - sq[a]) /
                      act_scale[r + a]) * beta;
     }
     /* leftover activation rows (all of them when decoding) */
