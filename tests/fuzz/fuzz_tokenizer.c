@@ -1,0 +1,139 @@
+/* libFuzzer target for the tokenizer: for any bytes, tokenize -> decode gives the bytes back
+ * exactly (whole and streamed), ids are in range and never more than the input length, and
+ * the streaming decoder never cuts a valid UTF-8 sequence of the output between two chunks.
+ *
+ * Input: byte 0 picks the mode (bit 0: llama.cpp "default" pre-tokenizer instead of Llama 3,
+ * bit 1: parse special-token names), the rest is the text. The vocabulary is the project's
+ * synthetic byte-level BPE one (2048 tokens, 16 Llama-3-named specials), or the GGUF named by
+ * $BN_FUZZ_VOCAB (e.g. ../shared/tokenizer/llama3-vocab.gguf). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf.h"
+#include "gguf_writer.h"
+#include "synthetic_model.h"
+#include "tokenizer.h"
+#include "unicode.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static bn_gguf *gguf;
+static bn_tokenizer *tok;
+static char *membuf;
+
+static void die(const char *what, const char *msg)
+{
+    fprintf(stderr, "fuzz_tokenizer: %s: %s\n", what, msg);
+    abort();
+}
+
+static bn_gguf *synthetic_vocab(void)
+{
+    bn_err err = {{0}};
+    bn_synth_vocab v;
+    if (bn_synth_vocab_make(2048, 7, &v, &err))
+        die("synthetic vocabulary", err.msg);
+    bn_gguf_writer *w = bn_gguf_writer_new();
+    bn_gguf_writer_add_str(w, "general.architecture", "bitnet-b1.58");
+    bn_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
+    bn_gguf_writer_add_arr_strv(w, "tokenizer.ggml.tokens", v.tokens, v.n_tokens);
+    bn_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", BN_GGUF_I32, v.types, v.n_tokens);
+    bn_gguf_writer_add_arr_strv(w, "tokenizer.ggml.merges", v.merges, v.n_merges);
+    bn_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", v.bos);
+    bn_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", v.eos);
+    size_t n = 0;
+    FILE *f = open_memstream(&membuf, &n);
+    if (!f || bn_gguf_writer_begin(w, f, &err) || bn_gguf_writer_finish(w, &err))
+        die("writing the vocabulary", err.msg);
+    fclose(f);
+    bn_gguf_writer_free(w);
+    bn_synth_vocab_free(&v);
+    bn_gguf *g = bn_gguf_open_memory(membuf, n, &err);
+    if (!g)
+        die("reading the vocabulary", err.msg);
+    return g;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    bn_err err = {{0}};
+    const char *path = getenv("BN_FUZZ_VOCAB");
+    gguf = path && *path ? bn_gguf_open(path, &err) : synthetic_vocab();
+    if (!gguf)
+        die(path, err.msg);
+    tok = bn_tokenizer_load(gguf, &err);
+    if (!tok)
+        die("loading the tokenizer", err.msg);
+    return 0;
+}
+
+/* unit_start[i] = 1 where a UTF-8 unit (a valid sequence or one invalid byte) of S starts. */
+static uint8_t *unit_starts(const uint8_t *s, size_t n)
+{
+    uint8_t *m = calloc(n + 1, 1);
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        m[i] = 1;
+        i += bn_utf8_decode(s + i, n - i, &cp);
+    }
+    m[n] = 1;
+    return m;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    uint8_t mode = data[0];
+    const char *text = (const char *)data + 1;
+    size_t len = size - 1;
+    bn_tokenize_opts o = {BN_BOS_NEVER, (mode & 2) != 0,
+                          (mode & 1) ? BN_PRE_DEFAULT : BN_PRE_LLAMA3};
+    bn_err err = {{0}};
+    int32_t *ids;
+    size_t n;
+    if (bn_tokenize(tok, text, len, &o, &ids, &n, &err))
+        die("tokenize", err.msg);
+    if (n > len)
+        die("tokenize", "more ids than bytes");
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= bn_tokenizer_n_vocab(tok))
+            die("tokenize", "id out of range");
+    char *out;
+    size_t ol;
+    if (bn_detokenize(tok, ids, n, true, &out, &ol, &err))
+        die("detokenize", err.msg);
+    if (ol != len || memcmp(out, text, len) != 0)
+        die("round trip", "decoded bytes differ from the input");
+    free(out);
+    bn_detokenizer d;
+    if (bn_detok_init(&d, tok, true, &err))
+        die("detok_init", err.msg);
+    uint8_t *acc = malloc(len + 1), *starts = unit_starts(data + 1, len);
+    size_t an = 0, l;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = bn_detok_push(&d, ids[i], &l);
+        if (an + l > len)
+            die("stream", "more bytes than the input");
+        memcpy(acc + an, p, l);
+        an += l;
+        if (l && !starts[an])
+            die("stream", "a chunk ends inside a UTF-8 sequence");
+    }
+    const char *p = bn_detok_flush(&d, &l);
+    if (an + l != len)
+        die("stream", "wrong total length");
+    memcpy(acc + an, p, l);
+    if (memcmp(acc, text, len) != 0)
+        die("stream", "bytes differ from the input");
+    free(acc);
+    free(starts);
+    bn_detok_free(&d);
+    free(ids);
+    return 0;
+}
