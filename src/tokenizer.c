@@ -213,6 +213,15 @@ static uint64_t pow2_at_least(uint64_t n)
 
 int32_t bn_tokenizer_find(const bn_tokenizer *t, const char *text, size_t len)
 {
+    /* special tokens (what chat templates ask for) through their first-byte index */
+    if (len > 0) {
+        uint8_t b = (uint8_t)text[0];
+        for (uint32_t k = t->first_lo[b]; k < t->first_hi[b]; k++) {
+            int32_t id = t->specials[k];
+            if (t->text[id].len == len && memcmp(t->text[id].ptr, text, len) == 0)
+                return id;
+        }
+    }
     for (int32_t i = 0; i < t->n_vocab; i++)
         if (t->text[i].len == len && memcmp(t->text[i].ptr, text, len) == 0)
             return i;
@@ -515,11 +524,8 @@ bn_tokenizer *bn_tokenizer_load(const bn_gguf *g, bn_err *err)
         return NULL;
     }
     (void)bn_unicode_bmp(); /* build the class table now, off the first tokenize call */
-    if (load_tokens(g, t, err) || load_merges(g, t, err) || load_meta(g, t, err)) {
-        bn_tokenizer_free(t);
-        return NULL;
-    }
-    if (load_specials(t, err)) {
+    if (load_tokens(g, t, err) || load_merges(g, t, err) || load_specials(t, err) ||
+        load_meta(g, t, err)) {
         bn_tokenizer_free(t);
         return NULL;
     }
