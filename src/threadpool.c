@@ -26,6 +26,7 @@ static void cpu_relax(void) {}
 #endif
 
 enum { default_spin_us = 100 };
+static const long yield_after_ns = 5000;
 
 struct bn_threadpool {
     int n;
@@ -55,6 +56,23 @@ static long now_ns(void)
     return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
+/* One step of a bounded spin that started at t0: returns 0 once the budget is spent. After the
+ * first few microseconds each step also yields the CPU, so that on a loaded machine (more
+ * runnable threads than CPUs) the waiting thread lets the others run, one of which may be the
+ * pool thread it waits for. */
+static int spin_step(unsigned i, long t0, long budget)
+{
+    cpu_relax();
+    if ((i & 63) != 0)
+        return 1;
+    long dt = now_ns() - t0;
+    if (dt > budget)
+        return 0;
+    if (dt > yield_after_ns)
+        sched_yield();
+    return 1;
+}
+
 /* Spins up to tp->spin_ns until *gen != seen (or stop); returns 1 if it changed. */
 static int spin_for_generation(bn_threadpool *tp, unsigned seen)
 {
@@ -65,8 +83,7 @@ static int spin_for_generation(bn_threadpool *tp, unsigned seen)
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(&tp->generation, memory_order_acquire) != seen)
             return 1;
-        cpu_relax();
-        if ((i & 63) == 0 && now_ns() - t0 > budget)
+        if (!spin_step(i, t0, budget))
             return 0;
     }
 }
@@ -193,8 +210,7 @@ void bn_threadpool_run(bn_threadpool *tp, bn_parallel_fn fn, void *arg)
     for (unsigned i = 1; budget > 0; i++) {
         if (atomic_load_explicit(&tp->pending, memory_order_acquire) == 0)
             return;
-        cpu_relax();
-        if ((i & 63) == 0 && now_ns() - t0 > budget)
+        if (!spin_step(i, t0, budget))
             break;
     }
     pthread_mutex_lock(&tp->mu);
