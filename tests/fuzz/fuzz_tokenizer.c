@@ -3,7 +3,9 @@
  * the streaming decoder never cuts a valid UTF-8 sequence of the output between two chunks.
  *
  * Input: byte 0 picks the mode (bit 0: llama.cpp "default" pre-tokenizer instead of Llama 3,
- * bit 1: parse special-token names), the rest is the text. The vocabulary is the project's
+ * bit 1: parse special-token names), the rest is the text. Byte 0 = 0xFF instead makes the
+ * rest a GGUF file: loading it as a vocabulary must fail cleanly or give a tokenizer for which
+ * the same round trip holds (corpus seed: vocab-gguf). The vocabulary is the project's
  * synthetic byte-level BPE one (2048 tokens, 16 Llama-3-named specials), or the GGUF named by
  * $BN_FUZZ_VOCAB (e.g. ../shared/tokenizer/llama3-vocab.gguf). */
 #include <stdint.h>
@@ -85,36 +87,32 @@ static uint8_t *unit_starts(const uint8_t *s, size_t n)
     return m;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void round_trip(const bn_tokenizer *tk, uint8_t mode, const uint8_t *data, size_t len)
 {
-    if (size == 0)
-        return 0;
-    uint8_t mode = data[0];
-    const char *text = (const char *)data + 1;
-    size_t len = size - 1;
+    const char *text = (const char *)data;
     bn_tokenize_opts o = {BN_BOS_NEVER, (mode & 2) != 0,
                           (mode & 1) ? BN_PRE_DEFAULT : BN_PRE_LLAMA3};
     bn_err err = {{0}};
     int32_t *ids;
     size_t n;
-    if (bn_tokenize(tok, text, len, &o, &ids, &n, &err))
+    if (bn_tokenize(tk, text, len, &o, &ids, &n, &err))
         die("tokenize", err.msg);
     if (n > len)
         die("tokenize", "more ids than bytes");
     for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= bn_tokenizer_n_vocab(tok))
+        if (ids[i] < 0 || ids[i] >= bn_tokenizer_n_vocab(tk))
             die("tokenize", "id out of range");
     char *out;
     size_t ol;
-    if (bn_detokenize(tok, ids, n, true, &out, &ol, &err))
+    if (bn_detokenize(tk, ids, n, true, &out, &ol, &err))
         die("detokenize", err.msg);
     if (ol != len || memcmp(out, text, len) != 0)
         die("round trip", "decoded bytes differ from the input");
     free(out);
     bn_detokenizer d;
-    if (bn_detok_init(&d, tok, true, &err))
+    if (bn_detok_init(&d, tk, true, &err))
         die("detok_init", err.msg);
-    uint8_t *acc = malloc(len + 1), *starts = unit_starts(data + 1, len);
+    uint8_t *acc = malloc(len + 1), *starts = unit_starts(data, len);
     size_t an = 0, l;
     for (size_t i = 0; i < n; i++) {
         const char *p = bn_detok_push(&d, ids[i], &l);
@@ -135,5 +133,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(starts);
     bn_detok_free(&d);
     free(ids);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    if (data[0] != 0xFF) {
+        round_trip(tok, data[0], data + 1, size - 1);
+        return 0;
+    }
+    bn_err err = {{0}};
+    bn_gguf *g = bn_gguf_open_memory(data + 1, size - 1, &err);
+    if (!g)
+        return 0;
+    bn_tokenizer *t = bn_tokenizer_load(g, &err);
+    if (t) {
+        static const char sample[] = "Hello world, it's 2024!\n\t<|eot_id|> \xe4\xb8\xad\xff";
+        for (uint8_t mode = 0; mode < 4; mode++)
+            round_trip(t, mode, (const uint8_t *)sample, sizeof sample - 1);
+        bn_tokenizer_free(t);
+    } else if (!err.msg[0] || strchr(err.msg, '\n')) {
+        die("load", "failure without a one-line message");
+    }
+    bn_gguf_close(g);
     return 0;
 }
