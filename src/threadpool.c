@@ -221,6 +221,37 @@ void bn_threadpool_run(bn_threadpool *tp, bn_parallel_fn fn, void *arg)
     pthread_mutex_unlock(&tp->mu);
 }
 
+typedef struct chunk_job {
+    atomic_size_t next;
+    size_t n;
+    bn_chunk_fn fn;
+    void *arg;
+} chunk_job;
+
+static void chunk_worker(void *p, int ith, int nth)
+{
+    (void)nth;
+    chunk_job *job = p;
+    for (;;) {
+        size_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (c >= job->n)
+            return;
+        job->fn(job->arg, c, ith);
+    }
+}
+
+void bn_threadpool_run_chunks(bn_threadpool *tp, size_t n_chunks, bn_chunk_fn fn, void *arg)
+{
+    if (n_chunks == 0)
+        return;
+    chunk_job job = {.n = n_chunks, .fn = fn, .arg = arg};
+    atomic_init(&job.next, 0);
+    if (n_chunks == 1) /* nothing to share */
+        fn(arg, 0, 0);
+    else
+        bn_threadpool_run(tp, chunk_worker, &job);
+}
+
 void bn_split_range(size_t n, size_t block, int ith, int nth, size_t *begin, size_t *end)
 {
     if (block == 0)

@@ -26,6 +26,15 @@ void bn_threadpool_set_spin_us(bn_threadpool *tp, int us);
  * are done. A NULL pool runs fn(arg, 0, 1). Not reentrant: one run at a time per pool. */
 void bn_threadpool_run(bn_threadpool *tp, bn_parallel_fn fn, void *arg);
 
+/* Dynamic variant for a machine whose CPUs may be busy with other work (shared hosts, Lambda's
+ * fractional vCPUs): fn(arg, chunk, ith) runs exactly once for each chunk in [0, n_chunks),
+ * chunks taken in increasing order by whichever thread is free, so a descheduled thread's
+ * share is not waited for. ith (0..size-1) names the thread running the chunk, for per-thread
+ * scratch. Results stay independent of the thread count and of timing as long as what a chunk
+ * computes depends only on the chunk. */
+typedef void (*bn_chunk_fn)(void *arg, size_t chunk, int ith);
+void bn_threadpool_run_chunks(bn_threadpool *tp, size_t n_chunks, bn_chunk_fn fn, void *arg);
+
 /* The half-open share [*begin, *end) of n items for thread ith of nth, in chunks that are
  * multiples of `block` (the last chunk may end at n). */
 void bn_split_range(size_t n, size_t block, int ith, int nth, size_t *begin, size_t *end);

@@ -1,7 +1,8 @@
 /* The thread pool and the work split: every item computed exactly once whatever the thread
  * count, bn_split_range's shares cover [0, n) without overlap at multiples of the block,
- * thousands of consecutive runs (spinning and sleeping hand-offs), repeated create/free, and
- * bad thread counts rejected with a message. */
+ * thousands of consecutive runs (spinning and sleeping hand-offs), dynamic chunks each run once
+ * and taken over from a stalled thread, repeated create/free, and bad thread counts rejected
+ * with a message. */
 #include "testutil.h"
 
 #include <stdatomic.h>
@@ -201,6 +202,93 @@ static void test_runs_after_sleep(void **state)
     bn_threadpool_free(tp);
 }
 
+typedef struct chunk_count {
+    size_t n_chunks;
+    atomic_int *hits;
+    atomic_int bad_ith;
+    int nth;
+} chunk_count;
+
+static void chunk_fn(void *arg, size_t chunk, int ith)
+{
+    chunk_count *cc = arg;
+    if (ith < 0 || ith >= cc->nth || chunk >= cc->n_chunks)
+        atomic_fetch_add(&cc->bad_ith, 1);
+    else
+        atomic_fetch_add(&cc->hits[chunk], 1);
+}
+
+/* Dynamic chunks: each exactly once, for every thread count, also with the spin off and with
+ * one thread kept busy (its chunks are taken by the others). */
+static void test_run_chunks_each_once(void **state)
+{
+    (void)state;
+    const size_t counts[] = {0, 1, 2, 7, 100, 1003};
+    for (int c = 0; c < n_counts; c++) {
+        int nth = thread_counts[c];
+        bn_err err = {{0}};
+        bn_threadpool *tp = bn_threadpool_create(nth, &err);
+        assert_non_null(tp);
+        for (int spin = 0; spin < 2; spin++) {
+            bn_threadpool_set_spin_us(tp, spin ? 100 : 0);
+            for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+                for (int rep = 0; rep < 20; rep++) {
+                    chunk_count cc = {.n_chunks = counts[i], .nth = nth};
+                    atomic_init(&cc.bad_ith, 0);
+                    cc.hits = calloc(counts[i] + 1, sizeof *cc.hits);
+                    assert_non_null(cc.hits);
+                    bn_threadpool_run_chunks(tp, counts[i], chunk_fn, &cc);
+                    assert_int_equal(atomic_load(&cc.bad_ith), 0);
+                    for (size_t k = 0; k < counts[i]; k++)
+                        if (atomic_load(&cc.hits[k]) != 1)
+                            fail_msg("nth=%d n=%zu: chunk %zu ran %d times", nth, counts[i], k,
+                                     atomic_load(&cc.hits[k]));
+                    free(cc.hits);
+                }
+        }
+        bn_threadpool_free(tp);
+    }
+    chunk_count cc = {.n_chunks = 5, .nth = 1};
+    atomic_init(&cc.bad_ith, 0);
+    cc.hits = calloc(5, sizeof *cc.hits);
+    assert_non_null(cc.hits);
+    bn_threadpool_run_chunks(NULL, 5, chunk_fn, &cc); /* a NULL pool runs inline */
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(atomic_load(&cc.hits[k]), 1);
+    free(cc.hits);
+}
+
+typedef struct slow_chunks {
+    atomic_int by_thread[2];
+} slow_chunks;
+
+static void slow_chunk_fn(void *arg, size_t chunk, int ith)
+{
+    slow_chunks *sc = arg;
+    (void)chunk;
+    atomic_fetch_add(&sc->by_thread[ith & 1], 1);
+    if (ith == 1) { /* thread 1 is "descheduled" for 20 ms on its first chunk */
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* A thread that stalls does not hold its share: the other takes the remaining chunks. */
+static void test_run_chunks_balances(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_threadpool *tp = bn_threadpool_create(2, &err);
+    assert_non_null(tp);
+    slow_chunks sc;
+    atomic_init(&sc.by_thread[0], 0);
+    atomic_init(&sc.by_thread[1], 0);
+    bn_threadpool_run_chunks(tp, 200, slow_chunk_fn, &sc);
+    assert_int_equal(atomic_load(&sc.by_thread[0]) + atomic_load(&sc.by_thread[1]), 200);
+    assert_true(atomic_load(&sc.by_thread[1]) <= 2); /* asleep for the whole run */
+    bn_threadpool_free(tp);
+}
+
 static void test_create_free_repeatedly(void **state)
 {
     (void)state;
@@ -242,6 +330,8 @@ int main(void)
         cmocka_unit_test(test_every_index_once),
         cmocka_unit_test(test_many_consecutive_runs),
         cmocka_unit_test(test_runs_after_sleep),
+        cmocka_unit_test(test_run_chunks_each_once),
+        cmocka_unit_test(test_run_chunks_balances),
         cmocka_unit_test(test_create_free_repeatedly),
         cmocka_unit_test(test_thread_count_errors),
         cmocka_unit_test(test_cpu_count),
