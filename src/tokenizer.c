@@ -54,7 +54,15 @@ static inline bool slot_matches(const bn_tokenizer *t, const bn_tok_slot *s, uin
 {
     if (s->meta != meta || s->head != head)
         return false;
-    return n <= 8 || memcmp(t->bytes + t->off[s->id1 - 1] + 8, p + 8, n - 8) == 0;
+    if (n <= 8)
+        return true;
+    const uint8_t *q = t->bytes + t->off[s->id1 - 1];
+    for (size_t i = 8; i < n; i += 8) { /* word compares: tokens are short, a call is not */
+        uint64_t a = head8(q + i, n - i), b = head8(p + i, n - i);
+        if (a != b)
+            return false;
+    }
+    return true;
 }
 
 static inline uint32_t slot_meta(uint64_t h, size_t n)
@@ -163,23 +171,27 @@ static size_t unbyte_text(const int16_t *unbyte, const uint8_t *s, size_t n, uin
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
+        /* ASCII maps to itself (printable) or is kept as is (not in the map): either way c */
+        if (c < 0x80) {
+            dst[o++] = c;
+            i++;
+            continue;
+        }
         uint32_t cp;
         size_t l;
-        /* fast paths: the map only uses U+0021..U+0143, i.e. ASCII and two-byte C2..C5 */
-        if (c < 0x80) {
-            cp = c;
-            l = 1;
-        } else if (c >= 0xC2 && c <= 0xC5 && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
+        /* the rest of the map is U+00A1..U+0143: two-byte sequences C2..C5 */
+        if (c >= 0xC2 && c <= 0xC5 && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
             cp = (uint32_t)(c & 0x1F) << 6 | (s[i + 1] & 0x3F);
             l = 2;
         } else {
             l = bn_utf8_decode(s + i, n - i, &cp);
         }
-        if (cp < 0x144 && unbyte[cp] >= 0)
+        if (cp < 0x144 && unbyte[cp] >= 0) {
             dst[o++] = (uint8_t)unbyte[cp];
-        else
-            for (size_t k = 0; k < l; k++)
-                dst[o++] = s[i + k];
+        } else {
+            memcpy(dst + o, s + i, l);
+            o += l;
+        }
         i += l;
     }
     return o;
