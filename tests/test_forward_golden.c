@@ -26,10 +26,14 @@ static uint32_t argmax(const float *x, uint32_t n)
 
 static double rel_err(const float *ours, const float *ref, uint32_t n)
 {
+    /* plain comparisons: gcc 12's aarch64 vectoriser fails on an fmax reduction here */
     double num = 0, den = 0;
     for (uint32_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)ours[i] - (double)ref[i]));
-        den = fmax(den, fabs((double)ref[i]));
+        const double d = fabs((double)ours[i] - (double)ref[i]), r = fabs((double)ref[i]);
+        if (d > num)
+            num = d;
+        if (r > den)
+            den = r;
     }
     return den > 0 ? num / den : num;
 }
