@@ -205,6 +205,13 @@ bn_session *bn_session_create(bn_engine *e, const bn_session_params *p, bn_err *
     if (s->n_ctx == 0)
         s->n_ctx = hp->n_ctx_train && hp->n_ctx_train < BN_DEFAULT_CTX ? hp->n_ctx_train
                                                                      : BN_DEFAULT_CTX;
+    if (hp->n_ctx_train && s->n_ctx > hp->n_ctx_train) {
+        /* positions past the training length only give noise, and the KV cache of a huge
+         * context is a huge allocation */
+        bn_fail(err, "context %u exceeds the model's training context %u", s->n_ctx,
+                hp->n_ctx_train);
+        goto fail;
+    }
     s->n_batch = p->n_batch ? p->n_batch : BN_DEFAULT_BATCH;
     if (s->n_batch > s->n_ctx)
         s->n_batch = s->n_ctx;

@@ -115,6 +115,7 @@ static void test_bad_inputs_exit_2(void **state)
     E("vocab-only", "-m", vocab, "-p", "x");
     E("prompt is", "-m", model, "-p", long_prompt, "-c", "8");
     E("the context holds only 8", "-m", model, "-p", long_prompt, "-c", "8");
+    E("exceeds the model's training context 4096", "-m", model, "-p", "x", "-c", "100000");
     E("nothing to do", "-m", model);
     E("give only one of -p, -f, --tokens", "-m", model, "-p", "x", "--tokens", "1,2");
     E("bad token id list", "-m", model, "--tokens", "1,two,3");
