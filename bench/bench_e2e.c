@@ -233,6 +233,10 @@ int main(int argc, char **argv)
         printf("| %s | %d | %.0f | %.2f ± %.2f (%.2f) | %.2f ± %.2f (%.2f) | %.0f |\n",
                res[i].kernels, res[i].threads, res[i].load_ms, res[i].pp_mean, res[i].pp_sd,
                res[i].pp_best, res[i].tg_mean, res[i].tg_sd, res[i].tg_best, res[i].rss_mb);
+    /* FORMAT.md section 7: bitnet.cpp (I2_S, AVX2/AVX-512 build, llama-bench -p 64 -n 32) on
+     * this machine type with the same kind of file, for comparison */
+    printf("\nreference (bitnet.cpp, FORMAT.md 7): 1 thread pp64 25.4 (runs 25.7, 28.8), "
+           "tg32 5.17 (5.58, 5.77); 2 threads pp64 23.3 (32.5), tg32 4.25 (4.38) tok/s\n");
     for (int i = 1; i < n_threads; i++)
         if (res[i].tokens_hash != res[0].tokens_hash) {
             fprintf(stderr, "bench-e2e: greedy tokens differ between %d and %d threads\n",
