@@ -40,7 +40,8 @@ typedef enum bn_pretokenizer {
 } bn_pretokenizer;
 
 typedef enum bn_bos_mode {
-    BN_BOS_DEFAULT = 0, /* prepend BOS when the file's add_bos_token says so (default true) */
+    BN_BOS_DEFAULT = 0, /* prepend BOS when the file's add_bos_token says so (default true);
+                           never when the vocabulary has no BOS token */
     BN_BOS_NEVER,
     BN_BOS_ALWAYS,
 } bn_bos_mode;
