@@ -4,12 +4,15 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static char *join(const char *a, const char *b)
 {
@@ -110,15 +113,26 @@ int bn_test_run(const char *const *argv, const char *stdin_data, char **out, cha
     int pin[2], pout[2], perr[2];
     if (pipe(pin) || pipe(pout) || pipe(perr))
         return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pin[0], 0);
-        dup2(pout[1], 1);
-        dup2(perr[1], 2);
-        close(pin[0]); close(pin[1]); close(pout[0]); close(pout[1]); close(perr[0]); close(perr[1]);
-        execvp(args[0], (char *const *)args);
-        fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
-        _exit(127);
+    /* posix_spawn, not fork: a fork()ed child of a dynamically linked program hangs under
+     * qemu-aarch64 7.2 (Debian 12), while posix_spawn (CLONE_VFORK) works there. */
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pin[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
+    int fds_to_close[6] = {pin[0], pin[1], pout[0], pout[1], perr[0], perr[1]};
+    for (int i = 0; i < 6; i++)
+        posix_spawn_file_actions_addclose(&fa, fds_to_close[i]);
+    pid_t pid;
+    int spawn_rc = posix_spawnp(&pid, args[0], &fa, NULL, (char *const *)args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (spawn_rc != 0) {
+        fprintf(stderr, "spawn %s: %s\n", args[0], strerror(spawn_rc));
+        for (int i = 0; i < 6; i++)
+            close(fds_to_close[i]);
+        free(prog);
+        free(emu_copy);
+        return 127;
     }
     close(pin[0]);
     close(pout[1]);
