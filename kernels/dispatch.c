@@ -18,6 +18,7 @@ static const bn_kernel_path *const paths[] = {
 #if BN_NEON_HAVE_TARGET_ATTR
     &bn_path_neon_i8mm,
     &bn_path_neon_dotprod,
+    &bn_path_neon_dotprod_rp, /* manual only */
 #endif
     &bn_path_neon_lut, /* manual only */
     &bn_path_neon,

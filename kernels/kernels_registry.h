@@ -25,6 +25,7 @@ extern const bn_kernel_path bn_path_neon;
 extern const bn_kernel_path bn_path_neon_lut;
 #if BN_NEON_HAVE_TARGET_ATTR
 extern const bn_kernel_path bn_path_neon_dotprod;
+extern const bn_kernel_path bn_path_neon_dotprod_rp;
 extern const bn_kernel_path bn_path_neon_i8mm;
 #endif
 #endif
