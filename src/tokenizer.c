@@ -8,6 +8,7 @@
  *   - the special tokens indexed by first byte, for splitting them out of text. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tokenizer_impl.h"
 #include "unicode.h"
@@ -215,6 +216,23 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* A zeroed table. Big ones are 2 MB aligned and asked to be backed by huge pages: lookups
+ * hit them at random, and with 4 KB pages every probe would also miss the TLB. */
+static void *alloc_table(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < huge)
+        return calloc(1, bytes);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes))
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+    memset(p, 0, bytes);
+    return p;
+}
+
 static uint64_t pow2_at_least(uint64_t n)
 {
     uint64_t c = 16;
@@ -339,7 +357,7 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     t->off = malloc(((size_t)n + 1) * sizeof *t->off);
     t->bytes = malloc(total ? total : 1);
     t->tok_mask = pow2_at_least(2 * (uint64_t)n) - 1; /* load <= 1/2 */
-    t->tok_slots = calloc(t->tok_mask + 1, sizeof *t->tok_slots);
+    t->tok_slots = alloc_table((t->tok_mask + 1) * sizeof *t->tok_slots);
     if (!t->type || !t->off || !t->bytes || !t->tok_slots)
         return bn_fail(err, "out of memory loading %d tokens", n);
     int16_t unbyte[0x144];
@@ -412,7 +430,7 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     t->n_merges = n;
     t->merge_result = malloc((n ? n : 1) * sizeof *t->merge_result);
     t->pair_mask = pow2_at_least((uint64_t)n + n / 2) - 1; /* load <= 2/3 */
-    t->pair_slots = calloc(t->pair_mask + 1, sizeof *t->pair_slots);
+    t->pair_slots = alloc_table((t->pair_mask + 1) * sizeof *t->pair_slots);
     t->byte_pair_rank = calloc(65536, sizeof *t->byte_pair_rank);
     /* raw bytes are never longer than their text */
     uint8_t *buf = malloc(MERGE_BATCH * (2 * t->max_text + 8));
