@@ -369,16 +369,23 @@ int bn_synth_write(const bn_synth_params *p, const char *path, bn_err *err)
 {
     if (bn_synth_check(p, err))
         return -1;
-    FILE *f = fopen(path, "wb");
+    /* write beside the target and rename: a reader that has the old file mapped keeps a valid
+     * map (truncating it in place would SIGBUS it), and a failed run leaves no partial file */
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= sizeof tmp)
+        return bn_fail(err, "%s: path too long", path);
+    FILE *f = fopen(tmp, "wb");
     if (!f)
         return bn_fail(err, "%s: cannot create: %s", path, strerror(errno));
     setvbuf(f, NULL, _IOFBF, 1 << 22);
     int rc = bn_synth_write_stream(p, f, err);
     if (fclose(f) != 0 && rc == 0)
         rc = bn_fail(err, "%s: write failed: %s", path, strerror(errno));
-    if (rc) {
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = bn_fail(err, "cannot rename to %s: %s", path, strerror(errno));
+    else if (rc)
         bn_fail_prefix(err, "%s", path);
-        unlink(path);
-    }
+    if (rc)
+        unlink(tmp);
     return rc;
 }

@@ -47,7 +47,8 @@ const char *const *bn_synth_preset_names(void); /* NULL-terminated */
 /* Shape rules of the reference kernels (multiples of 128, heads dividing, ...). */
 int bn_synth_check(const bn_synth_params *p, bn_err *err);
 
-/* Writes the model to PATH (removed again on failure) or to an open stream. */
+/* Writes the model to PATH (through a temporary file renamed at the end, so a failure leaves
+ * nothing and readers mapping an old PATH are unaffected) or to an open stream. */
 int bn_synth_write(const bn_synth_params *p, const char *path, bn_err *err);
 int bn_synth_write_stream(const bn_synth_params *p, FILE *f, bn_err *err);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gguf.h"
 #include "kernels.h"
@@ -427,6 +428,9 @@ static void test_tiny_preset_loads(void **state)
     assert_non_null(data);
     assert_true(len > 100000 && len < 400000);
     free(data);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    assert_null(bn_test_read_file(tmp, &len)); /* renamed into place, nothing left over */
     bn_model *m = bn_model_load(path, &err);
     if (!m)
         fail_msg("%s", err.msg);
