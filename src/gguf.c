@@ -1,5 +1,6 @@
 /* GGUF v3 reader. Every read goes through a bounds-checked cursor; counts are checked against
- * the bytes left before anything is allocated for them. */
+ * the bytes left, and tables grow only as entries actually parse, so a claimed count never
+ * drives an allocation. */
 #include "gguf.h"
 
 #include <errno.h>
