@@ -47,7 +47,8 @@ test-arm64:
 	cmake --build build-arm64 -j $(JOBS); \
 	cd build-arm64 && ctest --output-on-failure -j $(JOBS)
 
-# Short fixed-time libFuzzer smoke runs (clang only).
+# Short fixed-time libFuzzer smoke runs (clang only). New inputs go to a scratch corpus in
+# build-fuzz/ (libFuzzer writes into its first corpus directory), never into tests/fuzz/corpus.
 test-fuzz:
 	@if ! command -v clang >/dev/null; then echo "test-fuzz: SKIPPED (needs clang)"; exit 0; fi; \
 	set -e; \
@@ -58,7 +59,8 @@ test-fuzz:
 	  [ -x "$$f" ] || continue; \
 	  corpus=tests/fuzz/corpus/$$(basename $$f | sed 's/^fuzz_//'); \
 	  echo "test-fuzz: $$f (20 s)"; \
-	  "$$f" -max_total_time=20 -timeout=10 -rss_limit_mb=2048 $$( [ -d $$corpus ] && echo $$corpus ) \
+	  scratch=build-fuzz/corpus-$$(basename $$f); mkdir -p $$scratch; \
+	  "$$f" -max_total_time=20 -timeout=10 -rss_limit_mb=2048 $$scratch $$( [ -d $$corpus ] && echo $$corpus ) \
 	    > build-fuzz/$$(basename $$f).log 2>&1 || { tail -40 build-fuzz/$$(basename $$f).log; exit 1; }; \
 	  tail -1 build-fuzz/$$(basename $$f).log; \
 	done
