@@ -25,5 +25,17 @@ endif()
 if(NOT DEFINED QEMU_CPU)
   set(QEMU_CPU neoverse-n1)
 endif()
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -cpu ${QEMU_CPU} -L /usr/aarch64-linux-gnu)
+# qemu's -L prefix decides which ld.so runs; ld.so then finds libc through the host's ld.so.cache,
+# i.e. in /lib/aarch64-linux-gnu when Debian's arm64 multiarch libc6 is installed (libcmocka-dev:arm64
+# and libcurl4-openssl-dev:arm64 pull it in). ld.so from libc6-arm64-cross (2.36-8) with libc from
+# libc6:arm64 (2.36-9+deb12uN) hangs in the first pthread_create, so take both from the same place.
+if(EXISTS /lib/ld-linux-aarch64.so.1)
+  set(BITNET_QEMU_LD_PREFIX /)
+else()
+  set(BITNET_QEMU_LD_PREFIX /usr/aarch64-linux-gnu)
+endif()
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -cpu ${QEMU_CPU} -L ${BITNET_QEMU_LD_PREFIX})
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+# FindCURL asks pkg-config first: point it at the arm64 .pc files, not the host's (otherwise
+# the x86_64 curl headers and library are picked and the lambda targets fail to build).
+set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
