@@ -7,10 +7,11 @@ PROMPT    ?= The capital of France is
 SHARED    ?= $(abspath ../shared)
 DEB_PACKAGES = build-essential cmake pkg-config libcurl4-openssl-dev libcmocka-dev \
                clang libclang-rt-14-dev llvm shellcheck unicode-data curl ca-certificates \
-               gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+               gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
+               podman debootstrap
 DEB_ARM64_PACKAGES = libcmocka-dev:arm64 libcurl4-openssl-dev:arm64
 
-.PHONY: all build run test test-native test-arm64 test-fuzz test-scripts deps clean bench
+.PHONY: all build run test test-native test-arm64 test-fuzz test-scripts test-container deps clean bench
 
 all: build
 
@@ -26,7 +27,7 @@ run: build
 	  exit 1; }; fi
 	$(BUILD)/bin/bitnet-run -m "$(MODEL)" -p "$(PROMPT)" -n 32
 
-test: test-native test-scripts test-arm64 test-fuzz
+test: test-native test-scripts test-arm64 test-fuzz test-container
 	@echo "make test: all test suites passed"
 
 test-native:
@@ -67,8 +68,14 @@ test-fuzz:
 
 test-scripts:
 	@if ! command -v shellcheck >/dev/null; then echo "test-scripts: SKIPPED (needs shellcheck)"; exit 0; fi; \
-	files=$$(ls tools/*.sh deploy/*.sh .ci/run 2>/dev/null); \
+	files=$$(ls tools/*.sh deploy/*.sh tests/container/*.sh .ci/run 2>/dev/null); \
 	if [ -n "$$files" ]; then shellcheck $$files && echo "test-scripts: shellcheck clean: $$files"; fi
+
+# The Lambda image built without Docker (podman build --isolation chroot on a debootstrap'd
+# bookworm base) and its entrypoint run under chroot against the test Runtime API server.
+# Uses build-asan/bin/test_container (from test-native); skips without root/podman/debootstrap.
+test-container:
+	BN_SHARED_DIR=$(SHARED) tests/container/run.sh build-asan
 
 bench: build
 	@ls $(BUILD)/bin/bench-* 2>/dev/null

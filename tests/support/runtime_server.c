@@ -560,7 +560,7 @@ extern char **environ;
 
 pid_t bn_rs_spawn(const char *prog, const char *const *env, const char *stderr_path)
 {
-    /* everything is prepared before fork: the parent has threads, the child may only exec */
+    /* bin/PROG, through the emulator's words when cross-testing */
     const char *emu = getenv("BN_EMULATOR");
     char *emu_copy = emu && *emu ? strdup(emu) : NULL;
     const char *argv[20];
@@ -572,8 +572,17 @@ pid_t bn_rs_spawn(const char *prog, const char *const *env, const char *stderr_p
     snprintf(path, sizeof path, "%s/%s", BN_BIN_DIR, prog);
     argv[n++] = path;
     argv[n] = NULL;
+    pid_t pid = bn_rs_spawn_cmd(argv, env, false, stderr_path);
+    free(emu_copy);
+    return pid;
+}
+
+pid_t bn_rs_spawn_cmd(const char *const *argv, const char *const *env, bool clean_env,
+                      const char *stderr_path)
+{
+    /* everything is prepared before fork: the parent has threads, the child may only exec */
     size_t ne = 0, nx = 0;
-    while (environ[ne])
+    while (!clean_env && environ[ne])
         ne++;
     while (env && env[nx])
         nx++;
@@ -583,8 +592,8 @@ pid_t bn_rs_spawn(const char *prog, const char *const *env, const char *stderr_p
         bool overridden = false;
         for (size_t j = 0; j < nx; j++) {
             const char *eq = strchr(env[j], '=');
-            size_t kl = eq ? (size_t)(eq - env[j]) + 1 : strlen(env[j]);
-            if (!strncmp(environ[i], env[j], kl))
+            size_t kl = eq ? (size_t)(eq - env[j]) : strlen(env[j]);
+            if (!strncmp(environ[i], env[j], kl) && environ[i][kl] == '=')
                 overridden = true;
         }
         if (!overridden)
@@ -609,7 +618,6 @@ pid_t bn_rs_spawn(const char *prog, const char *const *env, const char *stderr_p
         close(errfd);
     close(nullfd);
     free(envp);
-    free(emu_copy);
     return pid;
 }
 

@@ -60,6 +60,10 @@ char *bn_rs_header(const char *block, const char *name);
  * ("K=V" strings, NULL-terminated; they override), stdout to /dev/null and stderr appended to
  * STDERR_PATH (or inherited when NULL). Returns the pid or -1. */
 pid_t bn_rs_spawn(const char *prog, const char *const *env, const char *stderr_path);
+/* Starts argv (searched in PATH) with ENV added to the current environment, or with ENV
+ * alone when clean_env; stdout to /dev/null, stderr appended to STDERR_PATH. */
+pid_t bn_rs_spawn_cmd(const char *const *argv, const char *const *env, bool clean_env,
+                      const char *stderr_path);
 /* Waits up to timeout_ms for pid: its exit status, 128+signal, or -1 on timeout (then the
  * process is killed). */
 int bn_rs_wait_exit(pid_t pid, int timeout_ms);
