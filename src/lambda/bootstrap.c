@@ -4,7 +4,8 @@
  * Environment: AWS_LAMBDA_RUNTIME_API (set by Lambda), BITNET_MODEL (default below, where the
  * Dockerfile puts the model), BITNET_THREADS, BITNET_CTX (KV cache positions, default the
  * engine's), BITNET_STREAM=1, BITNET_DEADLINE_MARGIN_MS (250), BITNET_EXTENSION=0 (do not
- * register the no-op extension that makes Lambda send SIGTERM), AWS_LAMBDA_LOG_FORMAT. */
+ * register the no-op extension that makes Lambda send SIGTERM), BITNET_WARMUP=0 (skip the
+ * one-token warm-up that pages the model in during init), AWS_LAMBDA_LOG_FORMAT. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,12 +60,15 @@ int main(void)
         bn_rt_close(rt);
         return 1;
     }
+    const char *warm = getenv("BITNET_WARMUP");
+    if ((!warm || strcmp(warm, "0")) && bn_engine_handler_warmup(&eh, &err))
+        bn_log("WARN", "warm-up failed (serving anyway): %s", err.msg);
     bn_engine_info info;
     bn_engine_get_info(eh.engine, &info);
     bn_log("INFO", "init: model %s mapped in %.1f ms (%u layers, kernels %s), session in %.1f ms, "
-                   "%d threads, process start to ready %.1f ms",
+                   "warm-up %.1f ms, %d threads, process start to ready %.1f ms",
            model, eh.open_ms, info.n_layer, info.kernels ? info.kernels : "?", eh.session_ms,
-           bn_session_n_threads(eh.session), bn_now_ms() - t0);
+           eh.warmup_ms, bn_session_n_threads(eh.session), bn_now_ms() - t0);
     bn_lambda_config cfg;
     bn_lambda_config_from_env(&cfg);
     bn_lambda_handler h = bn_engine_handler_iface(&eh);

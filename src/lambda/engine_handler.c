@@ -109,6 +109,19 @@ int bn_engine_handler_open(bn_engine_handler *eh, const char *path, int n_thread
     return 0;
 }
 
+int bn_engine_handler_warmup(bn_engine_handler *eh, bn_err *err)
+{
+    double t0 = bn_now_ms();
+    bn_generate_params g = bn_generate_default();
+    g.prompt = "Hello";
+    g.n_predict = 1;
+    g.sampling.temp = 0;
+    int rc = bn_generate(eh->session, &g, NULL, err);
+    bn_session_reset(eh->session);
+    eh->warmup_ms = bn_now_ms() - t0;
+    return rc;
+}
+
 void bn_engine_handler_close(bn_engine_handler *eh)
 {
     bn_session_free(eh->session);

@@ -12,6 +12,7 @@ typedef struct bn_engine_handler {
     char model[128];        /* file name of the model, for responses */
     double open_ms;         /* bn_engine_open */
     double session_ms;      /* bn_session_create */
+    double warmup_ms;       /* bn_engine_handler_warmup */
 } bn_engine_handler;
 
 /* Opens PATH (mmap) and creates a session with n_threads and n_ctx (0 = the engine's
@@ -19,6 +20,9 @@ typedef struct bn_engine_handler {
 int bn_engine_handler_open(bn_engine_handler *eh, const char *path, int n_threads, uint32_t n_ctx,
                            bn_err *err);
 void bn_engine_handler_close(bn_engine_handler *eh);
+/* Generates one token from a short prompt and forgets it: pages in every weight, the KV cache
+ * and the scratch buffers during Lambda's init phase instead of during the first request. */
+int bn_engine_handler_warmup(bn_engine_handler *eh, bn_err *err);
 /* The loop's view of it. */
 bn_lambda_handler bn_engine_handler_iface(bn_engine_handler *eh);
 

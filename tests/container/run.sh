@@ -66,7 +66,7 @@ if ! podman image exists debian:bookworm-slim; then
         rm -rf "$CACHE/rootfs"
         echo "test-container: base filesystem in $(( $(date +%s) - t0 )) s"
     fi
-    podman import "$base_tar" debian:bookworm-slim >/dev/null
+    podman import --quiet "$base_tar" debian:bookworm-slim >/dev/null
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bitnet-container.XXXXXX")
