@@ -175,7 +175,7 @@ static void test_golden_tiny_a(void **state)
     assert_non_null(gg);
     char *prompt = ids_arg(gp);
     const char *argv[] = {"bitnet-run", "-m", m, "--tokens", prompt, "-n", "32", "--temp", "0",
-                          "--json", NULL};
+                          "--json", "-t", "1", NULL};
     bn_json_doc *d = run_json(argv, NULL);
     const bn_json *root = bn_json_root(d);
     assert_true(bn_json_equal(bn_json_get(root, "prompt_tokens"), gp));
@@ -195,7 +195,8 @@ static void test_golden_tiny_a(void **state)
     free(m);
 }
 
-/* Same seed and settings: identical output, also with another thread count. */
+/* Same seed and settings: identical output, also with another thread count. (The other
+ * runs pin -t 1: one process per run is slow under qemu, and threads are tested here.) */
 static void test_seed_reproducible(void **state)
 {
     (void)state;
@@ -235,7 +236,7 @@ static void test_dump_logits(void **state)
     enum { V = 384, P = 6 };
     char *f1 = bn_test_tmpfile(".f32"), *f2 = bn_test_tmpfile(".f32");
     const char *argv[] = {"bitnet-run", "-m", model, "--tokens", "1,60,7,200,33,9", "-n", "10",
-                          "--temp", "0", "--json", "--dump-logits", f1, NULL};
+                          "--temp", "0", "--json", "--dump-logits", f1, "-t", "1", NULL};
     bn_json_doc *d = run_json(argv, NULL);
     const bn_json *toks = bn_json_get(bn_json_root(d), "tokens");
     size_t n_gen = toks->len, len = 0;
@@ -248,7 +249,7 @@ static void test_dump_logits(void **state)
         assert_int_equal(argmax(rows + (P - 1 + i) * V, V), t->i64);
 
     const char *argv1[] = {"bitnet-run", "-m", model, "--tokens", "1,60,7,200,33,9", "-n", "10",
-                           "--temp", "0", "-b", "1", "--dump-logits", f2, NULL};
+                           "--temp", "0", "-b", "1", "--dump-logits", f2, "-t", "1", NULL};
     char *out = NULL, *err = NULL;
     assert_int_equal(run(argv1, NULL, &out, &err), 0);
     size_t len2 = 0;
@@ -257,7 +258,7 @@ static void test_dump_logits(void **state)
     assert_memory_equal(rows2, rows, len);
     /* -n 0: the prompt rows only */
     const char *argv0[] = {"bitnet-run", "-m", model, "--tokens", "1,60,7,200,33,9", "-n", "0",
-                           "--dump-logits", f2, NULL};
+                           "--dump-logits", f2, "-t", "1", NULL};
     free(out);
     free(err);
     assert_int_equal(run(argv0, NULL, &out, &err), 0);
@@ -365,12 +366,12 @@ static void test_stream_file_and_stop(void **state)
     (void)state;
     char *streamed = NULL, *err = NULL;
     const char *a1[] = {"bitnet-run", "-m", model, "-p", "hello world", "-n", "16", "--temp",
-                        "0.7", "--seed", "3", NULL};
+                        "0.7", "--seed", "3", "-t", "1", NULL};
     assert_int_equal(run(a1, NULL, &streamed, &err), 0);
     assert_non_null(strstr(err, "stop: length"));
     free(err);
     const char *a2[] = {"bitnet-run", "-m", model, "-p", "hello world", "-n", "16", "--temp",
-                        "0.7", "--seed", "3", "--json", NULL};
+                        "0.7", "--seed", "3", "--json", "-t", "1", NULL};
     bn_json_doc *d = run_json(a2, NULL);
     const bn_json *text = bn_json_get(bn_json_root(d), "text");
     /* the JSON writer replaces invalid UTF-8 by U+FFFD; compare when the text is clean */
@@ -380,7 +381,7 @@ static void test_stream_file_and_stop(void **state)
     char *pf = bn_test_tmpfile(".txt");
     bn_test_write_file(pf, "hello world\n", 12);
     const char *a3[] = {"bitnet-run", "-m", model, "-f", pf, "-n", "16", "--temp", "0.7",
-                        "--seed", "3", "--json", NULL};
+                        "--seed", "3", "--json", "-t", "1", NULL};
     bn_json_doc *d3 = run_json(a3, NULL);
     assert_true(bn_json_equal(bn_json_root(d3), bn_json_root(d)) ||
                 (bn_json_equal(bn_json_get(bn_json_root(d3), "tokens"),
@@ -395,7 +396,7 @@ static void test_stream_file_and_stop(void **state)
         if (strlen(stop) == 3) {
             const char *a4[] = {"bitnet-run", "-m", model, "-p", "hello world", "-n", "16",
                                 "--temp", "0.7", "--seed", "3", "--stop", "\x01zz", "--stop",
-                                stop, NULL};
+                                stop, "-t", "1", NULL};
             char *out4 = NULL;
             assert_int_equal(run(a4, NULL, &out4, &err), 0);
             assert_non_null(strstr(err, "stop: stop_string"));
@@ -419,7 +420,7 @@ static void test_conversation(void **state)
 {
     (void)state;
     const char *argv[] = {"bitnet-run", "-m", model, "-cnv", "-sys", "be kind", "-n", "4",
-                          "--temp", "0", NULL};
+                          "--temp", "0", "-t", "1", NULL};
     char *out = NULL, *err = NULL;
     assert_int_equal(run(argv, "hi there\n\nhow are you\n", &out, &err), 0);
     int prompts = 0, timings = 0;
