@@ -74,18 +74,53 @@ static float32x4_t cvt_hi(uint16x8_t h)
     return vcvt_high_f32_f16(vreinterpretq_f16_u16(h));
 }
 
+/* Elements 8j..8j+7 of a 64-element step into accumulators lo (lanes 8j..8j+3) and hi; the
+ * second operand is f16 (b) or already float (bf). */
+static inline void step8(float32x4_t *lo, float32x4_t *hi, const uint16_t *a, const uint16_t *b,
+                         const float *bf)
+{
+    uint16x8_t ha = vld1q_u16(a);
+    float32x4_t bl, bh;
+    if (bf) {
+        bl = vld1q_f32(bf);
+        bh = vld1q_f32(bf + 4);
+    } else {
+        uint16x8_t hb = vld1q_u16(b);
+        bl = cvt_lo(hb);
+        bh = cvt_hi(hb);
+    }
+    *lo = vfmaq_f32(*lo, cvt_lo(ha), bl);
+    *hi = vfmaq_f32(*hi, cvt_hi(ha), bh);
+}
+
+/* The 64 lanes over the first np elements (np % 64 == 0). Named accumulators, not an array:
+ * with an array gcc stores all 16 to the stack on every iteration. */
+static inline void lanes64(const uint16_t *a, const uint16_t *b, const float *bf, size_t np,
+                           float32x4_t acc[16])
+{
+    float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0;
+    float32x4_t c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0, c14 = c0;
+    float32x4_t c15 = c0;
+    for (size_t i = 0; i < np; i += 64) {
+        step8(&c0, &c1, a + i, b + i, bf ? bf + i : NULL);
+        step8(&c2, &c3, a + i + 8, b + i + 8, bf ? bf + i + 8 : NULL);
+        step8(&c4, &c5, a + i + 16, b + i + 16, bf ? bf + i + 16 : NULL);
+        step8(&c6, &c7, a + i + 24, b + i + 24, bf ? bf + i + 24 : NULL);
+        step8(&c8, &c9, a + i + 32, b + i + 32, bf ? bf + i + 32 : NULL);
+        step8(&c10, &c11, a + i + 40, b + i + 40, bf ? bf + i + 40 : NULL);
+        step8(&c12, &c13, a + i + 48, b + i + 48, bf ? bf + i + 48 : NULL);
+        step8(&c14, &c15, a + i + 56, b + i + 56, bf ? bf + i + 56 : NULL);
+    }
+    acc[0] = c0, acc[1] = c1, acc[2] = c2, acc[3] = c3, acc[4] = c4, acc[5] = c5;
+    acc[6] = c6, acc[7] = c7, acc[8] = c8, acc[9] = c9, acc[10] = c10, acc[11] = c11;
+    acc[12] = c12, acc[13] = c13, acc[14] = c14, acc[15] = c15;
+}
+
 float bn_neon_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
 {
     const size_t np = n & ~(size_t)63;
     float32x4_t acc[16];
-    for (int j = 0; j < 16; j++)
-        acc[j] = vdupq_n_f32(0.0f);
-    for (size_t i = 0; i < np; i += 64)
-        for (int j = 0; j < 8; j++) {
-            uint16x8_t ha = vld1q_u16(a + i + 8 * j), hb = vld1q_u16(b + i + 8 * j);
-            acc[2 * j] = vfmaq_f32(acc[2 * j], cvt_lo(ha), cvt_lo(hb));
-            acc[2 * j + 1] = vfmaq_f32(acc[2 * j + 1], cvt_hi(ha), cvt_hi(hb));
-        }
+    lanes64(a, b, NULL, np, acc);
     return finish(acc, a, b, np, n);
 }
 
@@ -94,14 +129,7 @@ static float dot_f16_f32(const uint16_t *a, const float *xf, const uint16_t *b, 
 {
     const size_t np = n & ~(size_t)63;
     float32x4_t acc[16];
-    for (int j = 0; j < 16; j++)
-        acc[j] = vdupq_n_f32(0.0f);
-    for (size_t i = 0; i < np; i += 64)
-        for (int j = 0; j < 8; j++) {
-            uint16x8_t ha = vld1q_u16(a + i + 8 * j);
-            acc[2 * j] = vfmaq_f32(acc[2 * j], cvt_lo(ha), vld1q_f32(xf + i + 8 * j));
-            acc[2 * j + 1] = vfmaq_f32(acc[2 * j + 1], cvt_hi(ha), vld1q_f32(xf + i + 8 * j + 4));
-        }
+    lanes64(a, b, xf, np, acc);
     return finish(acc, a, b, np, n);
 }
 
