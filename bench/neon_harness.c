@@ -6,6 +6,9 @@
  *
  *   neon_harness PATH K M N_ACT REPS        (PATH = neon | neon-dotprod | neon-i8mm | neon-lut |
  *                                            lmhead, the last with the default path's f16 dot)
+ *
+ * PATH+prepare (e.g. neon-lut+prepare) reports the repacking of a path with prepare() instead
+ * (work unit = one weight repacked).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +82,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s PATH K M N_ACT REPS\n", argv[0]);
         return 2;
     }
-    const char *path = argv[1];
+    char path[64];
+    snprintf(path, sizeof path, "%s", argv[1]);
+    char *plus = strchr(path, '+');
+    const int count_prepare = plus && !strcmp(plus, "+prepare");
+    if (plus)
+        *plus = 0;
     size_t k = strtoul(argv[2], NULL, 10), m = strtoul(argv[3], NULL, 10);
     size_t n_act = strtoul(argv[4], NULL, 10);
     int reps = atoi(argv[5]);
@@ -123,6 +131,13 @@ int main(int argc, char **argv)
     printf("ok %s k=%zu m=%zu n_act=%zu\n", path, k, m, n_act);
     char syms[256];
     snprintf(syms, sizeof syms, "%s", symbols(path));
+    if (count_prepare) {
+        snprintf(syms, sizeof syms, "%s", !strcmp(path, "neon-lut") ? "lut_prepare group_index"
+                                          : "rp_prepare decode_row");
+        for (char *s = strtok(syms, " "); s; s = strtok(NULL, " "))
+            printf("NEON_MEASURE %s %llu\n", s, (unsigned long long)m * k);
+        syms[0] = 0;
+    }
     for (char *s = strtok(syms, " "); s; s = strtok(NULL, " "))
         printf("NEON_MEASURE %s %llu\n", s, (unsigned long long)m * k * n_act * reps);
     if (kern->release)
