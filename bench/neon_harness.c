@@ -42,7 +42,7 @@ static const char *symbols(const char *path)
     if (!strcmp(path, "neon"))
         return "rows4_v80 bn_neon_matmul_rows4 bn_neon_sum_s8";
     if (!strcmp(path, "neon-dotprod"))
-        return "rows2_dotprod rows4_dotprod bn_neon_matmul_rows4 bn_neon_sum_s8";
+        return "rows2_dotprod rows4_dotprod bn_neon_matmul_rows4 bn_neon_sum_s8 row1_x4_dotprod bn_neon_dotprod_matmul";
     if (!strcmp(path, "neon-dotprod-rp"))
         return "quads3_rp rp_matmul bn_neon_sum_s8";
     if (!strcmp(path, "neon-i8mm"))

@@ -64,11 +64,68 @@ static void rows4_dotprod(const uint8_t *const w[4], const int8_t *x, size_t k, 
     rows2_dotprod(w[2], w[3], x, k, out + 2);
 }
 
+/* Prefill: one weight row against four activation rows, so that each unpacked field feeds
+ * four SDOTs (4 unpack ops per 16 SDOTs instead of 4 per 4). One field of one half: */
+BN_TARGET_DOTPROD
+static inline void field_x4(int32x4_t *a, int32x4_t *b, int32x4_t *c, int32x4_t *d,
+                            uint8x16_t codes, const int8_t *const x[4], size_t at)
+{
+    int8x16_t s = vreinterpretq_s8_u8(codes);
+    *a = vdotq_s32(*a, s, vld1q_s8(x[0] + at));
+    *b = vdotq_s32(*b, s, vld1q_s8(x[1] + at));
+    *c = vdotq_s32(*c, s, vld1q_s8(x[2] + at));
+    *d = vdotq_s32(*d, s, vld1q_s8(x[3] + at));
+}
+
+/* out[j] = C of weight row w against activation row x[j]. Named accumulators (12) so that gcc
+ * keeps them in registers. */
+BN_TARGET_DOTPROD
+static void row1_x4_dotprod(const uint8_t *w, const int8_t *const x[4], size_t k, int32_t out[4])
+{
+    const uint8x16_t m03 = vdupq_n_u8(0x03), m0c = vdupq_n_u8(0x0c), m30 = vdupq_n_u8(0x30);
+    int32x4_t a1 = vdupq_n_s32(0), a4 = a1, a16 = a1, b1 = a1, b4 = a1, b16 = a1;
+    int32x4_t c1 = a1, c4 = a1, c16 = a1, d1 = a1, d4 = a1, d16 = a1;
+    for (size_t blk = 0; blk < k / 128; blk++) {
+        const size_t o = 128 * blk;
+        uint8x16_t v = vld1q_u8(w + 32 * blk), u = vld1q_u8(w + 32 * blk + 16);
+        field_x4(&a1, &b1, &c1, &d1, vshrq_n_u8(v, 6), x, o);
+        field_x4(&a1, &b1, &c1, &d1, vshrq_n_u8(u, 6), x, o + 16);
+        field_x4(&a16, &b16, &c16, &d16, vandq_u8(v, m30), x, o + 32);
+        field_x4(&a16, &b16, &c16, &d16, vandq_u8(u, m30), x, o + 48);
+        field_x4(&a4, &b4, &c4, &d4, vandq_u8(v, m0c), x, o + 64);
+        field_x4(&a4, &b4, &c4, &d4, vandq_u8(u, m0c), x, o + 80);
+        field_x4(&a1, &b1, &c1, &d1, vandq_u8(v, m03), x, o + 96);
+        field_x4(&a1, &b1, &c1, &d1, vandq_u8(u, m03), x, o + 112);
+    }
+    int32x4_t s0 = vaddq_s32(a1, vaddq_s32(vshrq_n_s32(a4, 2), vshrq_n_s32(a16, 4)));
+    int32x4_t s1 = vaddq_s32(b1, vaddq_s32(vshrq_n_s32(b4, 2), vshrq_n_s32(b16, 4)));
+    int32x4_t s2 = vaddq_s32(c1, vaddq_s32(vshrq_n_s32(c4, 2), vshrq_n_s32(c16, 4)));
+    int32x4_t s3 = vaddq_s32(d1, vaddq_s32(vshrq_n_s32(d4, 2), vshrq_n_s32(d16, 4)));
+    vst1q_s32(out, vpaddq_s32(vpaddq_s32(s0, s1), vpaddq_s32(s2, s3)));
+}
+
+/* Activation rows in groups of four (prefill), the rest one at a time (decode). */
 void bn_neon_dotprod_matmul(const bn_ternary *w, size_t row_begin, size_t row_end,
                            const int8_t *q, const float *act_scale, size_t n_act, float *y,
                            size_t ldy)
 {
-    bn_neon_matmul_rows4(w, row_begin, row_end, q, act_scale, n_act, y, ldy, rows4_dotprod);
+    const size_t k = w->k, rs = k / 4, n4 = n_act / 4 * 4;
+    for (size_t r = 0; r < n4; r += 4) {
+        const int8_t *x[4] = {q + r * k, q + (r + 1) * k, q + (r + 2) * k, q + (r + 3) * k};
+        int32_t asum[4];
+        for (int j = 0; j < 4; j++)
+            asum[j] = bn_neon_sum_s8(x[j], k);
+        for (size_t i = row_begin; i < row_end; i++) {
+            int32_t c[4];
+            row1_x4_dotprod(w->packed + i * rs, x, k, c);
+            for (size_t j = 0; j < 4; j++)
+                y[(r + j) * ldy + i] = bn_neon_epilogue(c[j] - asum[j], act_scale[r + j],
+                                                        w->scale);
+        }
+    }
+    if (n4 < n_act)
+        bn_neon_matmul_rows4(w, row_begin, row_end, q + n4 * k, act_scale + n4, n_act - n4,
+                             y + n4 * ldy, ldy, rows4_dotprod);
 }
 
 static const bn_kernels kernels_dotprod = {
