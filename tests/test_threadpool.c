@@ -289,6 +289,31 @@ static void test_run_chunks_balances(void **state)
     bn_threadpool_free(tp);
 }
 
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* An idle pool sleeps: after a run, its threads stop spinning within the spin budget (100 us),
+ * so 300 ms of idleness cost (nearly) no CPU time. A frozen or idle Lambda must not burn CPU. */
+static void test_idle_pool_uses_no_cpu(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_threadpool *tp = bn_threadpool_create(2, &err);
+    assert_non_null(tp);
+    run_count_job(tp, 2, 1000, 4);
+    double c0 = process_cpu_s();
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    double used = process_cpu_s() - c0;
+    bn_threadpool_free(tp);
+    if (used > 0.05)
+        fail_msg("an idle pool used %.3f s of CPU in 0.3 s", used);
+}
+
 static void test_create_free_repeatedly(void **state)
 {
     (void)state;
@@ -332,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_runs_after_sleep),
         cmocka_unit_test(test_run_chunks_each_once),
         cmocka_unit_test(test_run_chunks_balances),
+        cmocka_unit_test(test_idle_pool_uses_no_cpu),
         cmocka_unit_test(test_create_free_repeatedly),
         cmocka_unit_test(test_thread_count_errors),
         cmocka_unit_test(test_cpu_count),
