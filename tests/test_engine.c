@@ -35,24 +35,40 @@ static bn_session *new_session(bn_engine *e, uint32_t n_ctx, int threads)
     return s;
 }
 
-/* A vocab-only GGUF: the model file's tokenizer keys, no tensors. */
-static int write_vocab_only(const char *src, const char *dst)
+/* A copy of SRC: with its tensors or vocab-only (tokenizer keys, no tensors); with the u32 key
+ * SET_KEY set to SET_VAL when SET_KEY is not NULL. */
+static int copy_gguf(const char *src, const char *dst, int tensors, const char *set_key,
+                     uint32_t set_val)
 {
     bn_err err = {{0}};
     bn_gguf *g = bn_gguf_open(src, &err);
     if (!g)
         return -1;
     bn_gguf_writer *w = bn_gguf_writer_new();
-    for (uint64_t i = 0; i < g->n_kv; i++)
-        if (strncmp(g->kv[i].key, "tokenizer.", 10) == 0 ||
-            strcmp(g->kv[i].key, "general.architecture") == 0)
-            bn_gguf_writer_add_kv(w, g->kv[i].key, &g->kv[i]);
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const char *k = g->kv[i].key;
+        if (set_key && strcmp(k, set_key) == 0)
+            continue;
+        if (tensors || strncmp(k, "tokenizer.", 10) == 0 ||
+            strcmp(k, "general.architecture") == 0)
+            bn_gguf_writer_add_kv(w, k, &g->kv[i]);
+    }
+    if (set_key)
+        bn_gguf_writer_add_u32(w, set_key, set_val);
+    for (uint64_t i = 0; tensors && i < g->n_tensors; i++)
+        bn_gguf_writer_add_tensor(w, g->tensors[i].name, g->tensors[i].type,
+                                  g->tensors[i].n_dims, g->tensors[i].ne);
     FILE *f = fopen(dst, "wb");
-    int rc = !f || bn_gguf_writer_begin(w, f, &err) || bn_gguf_writer_finish(w, &err);
+    int rc = !f || bn_gguf_writer_begin(w, f, &err);
+    for (uint64_t i = 0; !rc && tensors && i < g->n_tensors; i++)
+        rc = bn_gguf_writer_data(w, g->tensors[i].data, g->tensors[i].nbytes, &err);
+    rc = rc || bn_gguf_writer_finish(w, &err);
     if (f)
         rc |= fclose(f) != 0;
     bn_gguf_writer_free(w);
     bn_gguf_close(g);
+    if (rc)
+        print_error("copy_gguf: %s\n", err.msg);
     return rc ? -1 : 0;
 }
 
@@ -69,7 +85,7 @@ static int setup(void **state)
         print_error("bn_synth_write: %s\n", err.msg);
         return -1;
     }
-    return write_vocab_only(model_path, vocab_path);
+    return copy_gguf(model_path, vocab_path, 0, NULL, 0);
 }
 
 static int teardown(void **state)
@@ -464,6 +480,51 @@ static void test_text_prompt_and_tokenize(void **state)
     bn_engine_free(e);
 }
 
+/* End-of-generation stops: a copy of the model whose eos (then eot) id is the token greedy
+ * decoding picks first must stop right after sampling it, printing nothing. */
+static void test_eos_and_eot_stop(void **state)
+{
+    (void)state;
+    bn_err err = {{0}};
+    bn_engine *e = open_engine();
+    bn_session *s = new_session(e, 64, 1);
+    bn_generate_params g = greedy(1);
+    assert_int_equal(bn_generate(s, &g, NULL, &err), 0);
+    size_t n = 0;
+    int32_t first = bn_session_output_ids(s, &n)[0];
+    assert_int_equal(n, 1);
+    bn_session_free(s);
+    bn_engine_free(e);
+
+    const char *keys[2] = {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"};
+    const bn_stop_reason want[2] = {BN_STOP_EOS, BN_STOP_EOT};
+    for (int k = 0; k < 2; k++) {
+        char *path = bn_test_tmpfile(".gguf");
+        assert_int_equal(copy_gguf(model_path, path, 1, keys[k], (uint32_t)first), 0);
+        e = bn_engine_open(path, NULL, &err);
+        if (!e)
+            fail_msg("open the edited copy: %s", err.msg);
+        s = new_session(e, 64, 1);
+        collect c = {.stop_after = -1};
+        g = greedy(10);
+        g.on_token = collect_cb;
+        g.user = &c;
+        bn_stats st;
+        assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+        assert_int_equal(st.stop_reason, want[k]);
+        assert_int_equal(bn_session_output_ids(s, &n)[0], first);
+        assert_int_equal(n, 1);
+        assert_int_equal(st.gen_eval, 0);
+        assert_int_equal(c.calls, 1); /* the callback sees the token, with no text */
+        assert_int_equal(c.last_id, first);
+        assert_int_equal(c.len, 0);
+        bn_session_free(s);
+        bn_engine_free(e);
+        unlink(path);
+        free(path);
+    }
+}
+
 static void test_vocab_only_and_bad_files(void **state)
 {
     (void)state;
@@ -502,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_append_turns),
         cmocka_unit_test(test_threads_do_not_change_tokens),
         cmocka_unit_test(test_text_prompt_and_tokenize),
+        cmocka_unit_test(test_eos_and_eot_stop),
         cmocka_unit_test(test_vocab_only_and_bad_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
