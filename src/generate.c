@@ -245,8 +245,10 @@ static int decode_loop(gen *g, bn_sampler *smp, const float *logits, double t_st
         size_t n = 0;
         const char *bytes = bn_detok_push(&dt, tok, &n);
         int e = emit(g, tok, bytes, n);
-        if (e)
+        if (e) {
+            rc = e < 0 ? -1 : 0;
             break;
+        }
         if (p->n_predict >= 0 && s->out.n >= (size_t)p->n_predict) {
             st->stop_reason = BN_STOP_LENGTH;
             break;
@@ -273,8 +275,11 @@ static int decode_loop(gen *g, bn_sampler *smp, const float *logits, double t_st
     if (rc == 0 && st->stop_reason != BN_STOP_STRING && st->stop_reason != BN_STOP_CALLBACK) {
         size_t n = 0;
         const char *bytes = bn_detok_flush(&dt, &n);
+        bn_stop_reason before = st->stop_reason;
         if (emit(g, -1, bytes, n) < 0)
             rc = -1;
+        else if (st->stop_reason == BN_STOP_CALLBACK) /* the run had already ended */
+            st->stop_reason = before;
     }
     bn_detok_free(&dt);
     st->gen_tokens = (uint32_t)s->out.n;
