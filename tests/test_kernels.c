@@ -182,6 +182,16 @@ static void test_odd_shapes_every_range(void **state)
             }
 }
 
+/* K above what some paths keep on the stack (lookup tables, interleaved activations): those
+ * paths fall back to an in-place kernel and must still agree. */
+static void test_large_k(void **state)
+{
+    (void)state;
+    check_shape(8320, 13, 1, w_random, x_random, 2);
+    check_shape(8320, 13, 5, w_random, x_random, 2);
+    check_shape(8320, 13, 8, w_random, x_min, 1);
+}
+
 /* Every product at its largest magnitude and of one sign: an int16 partial sum that could
  * overflow does; also rows of one code and tiny activations. */
 static void test_extreme_activations(void **state)
@@ -391,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_matvec_f16_identical),
         cmocka_unit_test(test_odd_shapes_every_range),
         cmocka_unit_test(test_extreme_activations),
+        cmocka_unit_test(test_large_k),
         cmocka_unit_test(test_real_shapes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
