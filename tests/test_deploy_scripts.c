@@ -11,8 +11,7 @@
 
 static char *root(void)
 {
-    /* tests/data/../.. is the repository */
-    return bn_test_data("../..");
+    return bn_test_source(".");
 }
 
 /* Runs `bash deploy/<script> <args>` (stderr merged); returns the exit status. */
@@ -166,7 +165,7 @@ static int defined(const char *tpl, const char *name)
 static void test_template_references(void **state)
 {
     (void)state;
-    char *path = bn_test_data("../../deploy/template.yaml");
+    char *path = bn_test_source("deploy/template.yaml");
     char *tpl = (char *)bn_test_read_file(path, NULL);
     assert_non_null(tpl);
     const char *kinds[] = {"!Ref ", "!GetAtt ", "!Condition ", "Condition: ", "${"};

@@ -35,6 +35,7 @@ char *bn_test_shared(const char *rel)
 }
 
 char *bn_test_data(const char *rel) { return join(BN_TEST_DATA_DIR, rel); }
+char *bn_test_source(const char *rel) { return join(BN_SOURCE_DIR, rel); }
 char *bn_test_bin(const char *prog) { return join(BN_BIN_DIR, prog); }
 
 char *bn_test_tmpfile(const char *suffix)

@@ -14,6 +14,8 @@
 char *bn_test_shared(const char *rel);
 /* Path of REL under tests/data (always returned; may not exist). malloc'd. */
 char *bn_test_data(const char *rel);
+/* Path of REL under the source tree (e.g. "deploy/template.yaml"). malloc'd. */
+char *bn_test_source(const char *rel);
 /* Path of a built program in bin/. malloc'd. */
 char *bn_test_bin(const char *prog);
 /* A fresh path in the temporary directory ending in SUFFIX (the file is not created). */
