@@ -451,6 +451,63 @@ static void test_next_failures(void **state)
     assert_null(bn_rt_open("http://x/y", &err));
 }
 
+static void test_protocol_robustness(void **state)
+{
+    (void)state;
+    /* proxy variables are ignored (CURLOPT_PROXY ""): the Runtime API is always direct */
+    setenv("http_proxy", "http://127.0.0.1:9", 1);
+    setenv("HTTP_PROXY", "http://127.0.0.1:9", 1);
+    setenv("ALL_PROXY", "http://127.0.0.1:9", 1);
+    fixture *f = start(250);
+    /* GET /next held longer than the 1 s connect timeout: no total timeout applies */
+    assert_true(bn_rs_wait_idle(f->rs, 10000));
+    usleep(1500000);
+    queue(f, "held", "{\"prompt\":\"TRACE\"}", "Root=1-held");
+    bn_json_doc *d = parse_body(wait_record(f, 0));
+    assert_string_equal(bn_json_get(bn_json_root(d), "text")->str, "Root=1-held");
+    bn_json_free(d);
+    /* lower-case header names are fine; an empty trace header counts as absent */
+    bn_rs_event ev = {.request_id = "lower", .body = "{\"prompt\":\"TRACE\"}", .trace_id = "",
+                      .lowercase = true};
+    bn_rs_queue(f->rs, &ev);
+    const bn_rs_record *r = wait_record(f, 1);
+    assert_string_equal(r->request_id, "lower");
+    d = parse_body(r);
+    assert_string_equal(bn_json_get(bn_json_root(d), "text")->str, "(unset)");
+    bn_json_free(d);
+    /* no request id: that event cannot be answered; the loop asks again and serves the next */
+    bn_rs_event noid = {.request_id = "x", .body = "{\"prompt\":\"lost\"}", .no_request_id = true};
+    bn_rs_queue(f->rs, &noid);
+    queue(f, "after-noid", "{\"prompt\":\"ok\"}", NULL);
+    r = wait_record(f, 2);
+    assert_string_equal(r->request_id, "after-noid");
+    /* a handler failure is a function error, and the loop goes on */
+    queue(f, "fail", "{\"prompt\":\"FAIL\"}", NULL);
+    r = wait_record(f, 3);
+    assert_string_equal(r->kind, "error");
+    assert_header(r, "Lambda-Runtime-Function-Error-Type", "Function.GenerationFailed");
+    assert_header(r, "Content-Type", "application/vnd.aws.lambda.error+json");
+    assert_string_equal(r->body, "{\"errorMessage\":\"fake failure\",\"errorType\":"
+                                 "\"GenerationFailed\",\"stackTrace\":[]}");
+    /* 403 on /response (e.g. answered twice): logged, keep serving */
+    bn_rs_fail_response(f->rs, 403);
+    queue(f, "r403", "{\"prompt\":\"a\"}", NULL);
+    assert_int_equal(wait_record(f, 4)->status, 403);
+    queue(f, "after403", "{\"prompt\":\"b\"}", NULL);
+    assert_int_equal(wait_record(f, 5)->status, 202);
+    /* a POST that gets no answer at all: exit */
+    bn_rs_fail_response(f->rs, -1);
+    queue(f, "dropped", "{\"prompt\":\"c\"}", NULL);
+    pthread_join(f->thread, NULL);
+    assert_int_equal(f->rc, 1);
+    bn_rt_close(f->rt);
+    bn_rs_stop(f->rs);
+    free(f);
+    unsetenv("http_proxy");
+    unsetenv("HTTP_PROXY");
+    unsetenv("ALL_PROXY");
+}
+
 static void test_threads_from_env(void **state)
 {
     (void)state;
@@ -500,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_trace_id),
         cmocka_unit_test(test_deadline),
         cmocka_unit_test(test_next_failures),
+        cmocka_unit_test(test_protocol_robustness),
         cmocka_unit_test(test_threads_from_env),
         cmocka_unit_test(test_base64),
     };

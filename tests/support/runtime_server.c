@@ -3,6 +3,7 @@
 #include "runtime_server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -29,6 +30,7 @@ typedef struct queued {
     char *body;
     int64_t deadline_ms;
     char *trace;
+    bool lowercase, no_id;
 } queued;
 
 struct bn_rs {
@@ -259,12 +261,19 @@ static void serve_next(bn_rs *rs, int fd)
     queued ev = rs->q[rs->q_head++ % MAX_QUEUE];
     pthread_mutex_unlock(&rs->mu);
     char hdr[1024];
-    int n = snprintf(hdr, sizeof hdr,
-                     "Lambda-Runtime-Aws-Request-Id: %s\r\nLambda-Runtime-Deadline-Ms: %lld\r\n"
-                     "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:bitnet\r\n",
-                     ev.id, (long long)ev.deadline_ms);
+    int n = 0;
+    if (!ev.no_id)
+        n = snprintf(hdr, sizeof hdr, "Lambda-Runtime-Aws-Request-Id: %s\r\n", ev.id);
+    n += snprintf(hdr + n, sizeof hdr - (size_t)n,
+                  "Lambda-Runtime-Deadline-Ms: %lld\r\n"
+                  "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:bitnet\r\n",
+                  (long long)ev.deadline_ms);
     if (ev.trace)
         snprintf(hdr + n, sizeof hdr - (size_t)n, "Lambda-Runtime-Trace-Id: %s\r\n", ev.trace);
+    if (ev.lowercase) /* header names are case-insensitive (RFC 9110) */
+        for (char *p = hdr; *p; p = strstr(p, "\r\n") + 2)
+            for (char *c = p; *c && *c != ':'; c++)
+                *c = (char)tolower((unsigned char)*c);
     reply(fd, 200, hdr, ev.body);
     free(ev.body);
     free(ev.trace);
@@ -352,7 +361,9 @@ static bool serve_one(conn *c)
                 status = rs->fail_response;
                 body = error_body(status);
             }
-            rs->fail_response = 0;
+            if (rs->fail_response > 0) /* a dropped connection stays dropped: curl retries
+                                          * a request whose reused connection died once */
+                rs->fail_response = 0;
             pthread_mutex_unlock(&rs->mu);
         }
     } else {
@@ -362,6 +373,8 @@ static bool serve_one(conn *c)
     }
     rec->status = status;
     add_record(rs, rec);
+    if (status < 0)
+        return false; /* drop the connection without an answer */
     reply(c->fd, status, extra, body);
     return keep;
 }
@@ -371,6 +384,8 @@ static void *conn_thread(void *arg)
     conn *c = arg;
     while (serve_one(c)) {
     }
+    /* the peer sees the close now; the fd itself is closed by bn_rs_stop */
+    shutdown(c->fd, SHUT_RDWR);
     free(c->buf);
     free(c);
     return NULL;
@@ -462,6 +477,8 @@ void bn_rs_queue(bn_rs *rs, const bn_rs_event *ev)
     q->body = strdup(ev->body);
     q->deadline_ms = ev->deadline_ms ? ev->deadline_ms : now_ms() + 300000;
     q->trace = ev->trace_id ? strdup(ev->trace_id) : NULL;
+    q->lowercase = ev->lowercase;
+    q->no_id = ev->no_request_id;
     pthread_cond_broadcast(&rs->cv);
     pthread_mutex_unlock(&rs->mu);
 }

@@ -17,7 +17,9 @@ typedef struct bn_rs_event {
     const char *request_id;
     const char *body;       /* NUL-terminated */
     int64_t deadline_ms;    /* epoch ms; 0 = now + 300 s */
-    const char *trace_id;   /* NULL = no Lambda-Runtime-Trace-Id header */
+    const char *trace_id;   /* NULL = no Lambda-Runtime-Trace-Id header ("" = empty header) */
+    bool lowercase;         /* send the header names in lower case */
+    bool no_request_id;     /* omit Lambda-Runtime-Aws-Request-Id (a protocol failure) */
 } bn_rs_event;
 
 typedef struct bn_rs_record {
@@ -39,7 +41,8 @@ int bn_rs_port(const bn_rs *rs);
 void bn_rs_queue(bn_rs *rs, const bn_rs_event *ev);
 /* The next GET /next is answered with this status (403, 500) instead of an event. */
 void bn_rs_fail_next(bn_rs *rs, int status);
-/* The next POST .../response is answered with this status (413, 500) after reading it. */
+/* The next POST .../response is answered with this status (413, 500) after reading it;
+ * -1 = every later response's connection is closed without an answer. */
 void bn_rs_fail_response(bn_rs *rs, int status);
 
 /* Waits until at least n records exist; false on timeout. */
