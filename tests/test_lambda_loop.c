@@ -164,6 +164,7 @@ static void test_normal_and_keepalive(void **state)
     const bn_rs_record *r = wait_record(f, 0);
     assert_string_equal(r->kind, "response");
     assert_string_equal(r->request_id, "req-1");
+    assert_string_equal(r->version, "HTTP/1.1");
     assert_false(r->chunked);
     assert_header(r, "Content-Type", "application/json");
     char *cl = bn_rs_header(r->headers, "Content-Length");
@@ -343,6 +344,8 @@ static void test_streaming(void **state)
     assert_int_equal(r->n_chunks, 3);
     assert_string_equal(r->body, "echo:streamed|n=256|t=0.80|stop=0");
     assert_header(r, "Lambda-Runtime-Function-Response-Mode", "streaming");
+    assert_header(r, "Connection", "close");
+    assert_string_equal(r->version, "HTTP/1.1");
     assert_header(r, "Trailer", "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body");
     assert_string_equal(r->trailers, "");
     /* mid-stream failure: the partial body plus the error trailers */

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bitnet.h"
 #include "log.h"
 #include "threadpool.h"
 
@@ -179,9 +180,10 @@ static int answer_error(invocation *iv, const char *type, const char *msg)
 static void log_result(const bn_lambda_result *r)
 {
     bn_log("INFO", "done: %u prompt tokens in %.1f ms (%.2f tok/s), %u tokens in %.1f ms "
-                   "(%.2f tok/s), stop %s",
+                   "(%.2f tok/s), stop %s, peak RSS %llu MB",
            r->prompt_tokens, r->prompt_ms, r->prompt_tok_s, r->tokens_generated, r->gen_ms,
-           r->gen_tok_s, r->stop_reason ? r->stop_reason : "none");
+           r->gen_tok_s, r->stop_reason ? r->stop_reason : "none",
+           (unsigned long long)(bn_peak_rss_kib() / 1024));
 }
 
 static int serve_buffered(invocation *iv, bn_deadline *dl)

@@ -303,8 +303,8 @@ static bool serve_one(conn *c)
     char *line = read_line(c);
     if (!line)
         return false;
-    char method[16] = {0}, path[512] = {0};
-    sscanf(line, "%15s %511s", method, path);
+    char method[16] = {0}, path[512] = {0}, version[16] = {0};
+    sscanf(line, "%15s %511s %15s", method, path, version);
     free(line);
     char *headers = read_block(c);
     if (!headers)
@@ -328,6 +328,7 @@ static bool serve_one(conn *c)
     }
     bn_rs_record *rec = calloc(1, sizeof *rec);
     rec->headers = headers;
+    memcpy(rec->version, version, sizeof rec->version);
     if (!read_body(c, headers, rec)) {
         free_record(rec);
         return false;

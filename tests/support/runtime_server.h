@@ -24,6 +24,7 @@ typedef struct bn_rs_event {
 
 typedef struct bn_rs_record {
     char kind[16];          /* "response", "error", "init_error" */
+    char version[16];       /* of the request line, e.g. "HTTP/1.1" */
     char request_id[128];
     char *headers;          /* the raw header block */
     char *body;             /* NUL-terminated (body may contain NULs: use len) */
