@@ -251,9 +251,10 @@ static void test_500_exits(void **state)
     free(model);
 }
 
-static void check_init_error(const char *model, const char *want)
+static void check_init_error(const char *model, const char *const *env, const char *want_type,
+                             const char *want)
 {
-    proc p = start(model, NULL);
+    proc p = start(model, env);
     int rc = bn_rs_wait_exit(p.pid, 60000);
     assert_int_equal(rc, 1);
     assert_int_equal(bn_rs_n_records(p.rs), 1);
@@ -261,10 +262,10 @@ static void check_init_error(const char *model, const char *want)
     assert_string_equal(r->kind, "init_error");
     char *type = bn_rs_header(r->headers, "Lambda-Runtime-Function-Error-Type");
     assert_non_null(type);
-    assert_string_equal(type, "Runtime.ModelLoadError");
+    assert_string_equal(type, want_type);
     free(type);
     bn_json_doc *d = parse(r->body, r->len);
-    assert_string_equal(bn_json_get(bn_json_root(d), "errorType")->str, "Runtime.ModelLoadError");
+    assert_string_equal(bn_json_get(bn_json_root(d), "errorType")->str, want_type);
     const char *msg = bn_json_get(bn_json_root(d), "errorMessage")->str;
     if (!strstr(msg, want))
         fail_msg("init error \"%s\" lacks \"%s\"", msg, want);
@@ -277,10 +278,17 @@ static void check_init_error(const char *model, const char *want)
 static void test_init_errors(void **state)
 {
     (void)state;
-    check_init_error("/nonexistent/model.gguf", "/nonexistent/model.gguf");
+    check_init_error("/nonexistent/model.gguf", NULL, "Runtime.ModelLoadError",
+                     "/nonexistent/model.gguf");
     char *bad = bn_test_tmpfile(".gguf");
     bn_test_write_file(bad, "GGUF\x03\0\0\0garbage", 15);
-    check_init_error(bad, bad);
+    check_init_error(bad, NULL, "Runtime.ModelLoadError", bad);
+    const char *threads[] = {"BITNET_THREADS=many", NULL};
+    check_init_error(bad, threads, "Runtime.ConfigInvalid",
+                     "BITNET_THREADS=\"many\": expected an integer in [1, 256]");
+    const char *ctx[] = {"BITNET_CTX=5", NULL};
+    check_init_error(bad, ctx, "Runtime.ConfigInvalid",
+                     "BITNET_CTX=\"5\": expected an integer in [16, 1048576]");
     unlink(bad);
     free(bad);
 }

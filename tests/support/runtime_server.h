@@ -61,7 +61,8 @@ int bn_rs_n_connections(bn_rs *rs);
 char *bn_rs_header(const char *block, const char *name);
 
 /* Starts bin/PROG (through $BN_EMULATOR when set) with the current environment plus ENV
- * ("K=V" strings, NULL-terminated; they override), stdout to /dev/null and stderr appended to
+ * ("K=V" strings, NULL-terminated; they override, the last of one name wins; "K" alone
+ * removes K), stdout to /dev/null and stderr appended to
  * STDERR_PATH (or inherited when NULL). Returns the pid or -1. */
 pid_t bn_rs_spawn(const char *prog, const char *const *env, const char *stderr_path);
 /* Starts argv (searched in PATH) with ENV added to the current environment, or with ENV

@@ -4,6 +4,7 @@
 #include "runtime_server.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,9 +55,16 @@ pid_t bn_rs_spawn_cmd(const char *const *argv, const char *const *env, bool clea
         if (!overridden)
             envp[k++] = environ[i];
     }
-    for (size_t j = 0; j < nx; j++)
-        if (strchr(env[j], '=')) /* "K" alone = remove K */
+    for (size_t j = 0; j < nx; j++) {
+        const char *eq = strchr(env[j], '=');
+        if (!eq) /* "K" alone = remove K */
+            continue;
+        bool later = false; /* a later K=... in ENV wins */
+        for (size_t l = j + 1; l < nx; l++)
+            later |= !strncmp(env[l], env[j], (size_t)(eq - env[j]) + 1);
+        if (!later)
             envp[k++] = env[j];
+    }
     envp[k] = NULL;
     int errfd = stderr_path ? open(stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
     int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
