@@ -28,7 +28,8 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBITNET_ARM_CPU=neoverse-n1 
 
 ARG MODEL_SOURCE=context
 ARG MODEL_FILE=ggml-model-i2_s.gguf
-# models/ may hold only a .keep file when MODEL_SOURCE=download
+# models/ must exist in the context (it may be empty when MODEL_SOURCE=download;
+# deploy/build-push.sh creates it)
 COPY models /src/models
 RUN set -e; \
     if [ "$MODEL_SOURCE" = download ]; then \
