@@ -9,12 +9,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "engine_handler.h"
 #include "log.h"
 #include "loop.h"
 
 #define DEFAULT_MODEL "/opt/bitnet/model.gguf"
+
+/* Milliseconds since the kernel started this process (exec and dynamic loading included),
+ * from /proc/self/stat's start time; -1 when unknown. */
+static double process_age_ms(void)
+{
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f)
+        return -1;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may contain spaces */
+    unsigned long long start = 0;
+    /* after ")": state is field 3, starttime field 22 */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                            "%*d %*d %llu", &start) != 1)
+        return -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    long hz = sysconf(_SC_CLK_TCK);
+    return (double)ts.tv_sec * 1e3 + ts.tv_nsec / 1e6 - (double)start * 1e3 / (double)hz;
+}
 
 int main(void)
 {
@@ -66,9 +91,10 @@ int main(void)
     bn_engine_info info;
     bn_engine_get_info(eh.engine, &info);
     bn_log("INFO", "init: model %s mapped in %.1f ms (%u layers, kernels %s), session in %.1f ms, "
-                   "warm-up %.1f ms, %d threads, process start to ready %.1f ms",
+                   "warm-up %.1f ms, %d threads, main() to ready %.1f ms, process start to ready "
+                   "%.0f ms",
            model, eh.open_ms, info.n_layer, info.kernels ? info.kernels : "?", eh.session_ms,
-           eh.warmup_ms, bn_session_n_threads(eh.session), bn_now_ms() - t0);
+           eh.warmup_ms, bn_session_n_threads(eh.session), bn_now_ms() - t0, process_age_ms());
     bn_lambda_config cfg;
     bn_lambda_config_from_env(&cfg);
     bn_lambda_handler h = bn_engine_handler_iface(&eh);
