@@ -93,6 +93,28 @@ static inline void step8(float32x4_t *lo, float32x4_t *hi, const uint16_t *a, co
     *hi = vfmaq_f32(*hi, cvt_hi(ha), bh);
 }
 
+/* Elements 8j..8j+7 against activations pre-scaled by 2^112, with the weights widened by
+ * integer ops instead of FCVTL: the half's bits moved to their float places
+ *   u32 = sign << 31 | (h & 0x7fff) << 13   (SHL #13 gives the low 16 bits, SSHR #3 & 0x8fff
+ *                                             the high 16, ZIP interleaves them)
+ * are the float w * 2^-112 exactly (normal halves and subnormals alike; zero stays zero), and
+ * (w * 2^-112) * (x * 2^112) is the exact product w*x inside the FMA, so the sum is unchanged.
+ * Why: on Neoverse N1 FCVTL issues on V0 only, once per 2 cycles, and bounds the LM head at
+ * 0.5 cycles per weight; these ops use both vector pipes (0.41 cycles per weight, llvm-mca).
+ * Only for finite weights: an f16 inf/NaN would read as a finite float here. */
+static inline void step8_int(float32x4_t *lo, float32x4_t *hi, const uint16_t *a,
+                             const float *bf_scaled)
+{
+    uint16x8_t h = vld1q_u16(a);
+    uint16x8_t l16 = vshlq_n_u16(h, 13);
+    uint16x8_t h16 = vandq_u16(vreinterpretq_u16_s16(vshrq_n_s16(vreinterpretq_s16_u16(h), 3)),
+                               vdupq_n_u16(0x8fff));
+    float32x4_t wl = vreinterpretq_f32_u16(vzip1q_u16(l16, h16));
+    float32x4_t wh = vreinterpretq_f32_u16(vzip2q_u16(l16, h16));
+    *lo = vfmaq_f32(*lo, wl, vld1q_f32(bf_scaled));
+    *hi = vfmaq_f32(*hi, wh, vld1q_f32(bf_scaled + 4));
+}
+
 /* The 64 lanes over the first np elements (np % 64 == 0). Named accumulators, not an array:
  * with an array gcc stores all 16 to the stack on every iteration. */
 static inline void lanes64(const uint16_t *a, const uint16_t *b, const float *bf, size_t np,
@@ -101,16 +123,28 @@ static inline void lanes64(const uint16_t *a, const uint16_t *b, const float *bf
     float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0;
     float32x4_t c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0, c14 = c0;
     float32x4_t c15 = c0;
-    for (size_t i = 0; i < np; i += 64) {
-        step8(&c0, &c1, a + i, b + i, bf ? bf + i : NULL);
-        step8(&c2, &c3, a + i + 8, b + i + 8, bf ? bf + i + 8 : NULL);
-        step8(&c4, &c5, a + i + 16, b + i + 16, bf ? bf + i + 16 : NULL);
-        step8(&c6, &c7, a + i + 24, b + i + 24, bf ? bf + i + 24 : NULL);
-        step8(&c8, &c9, a + i + 32, b + i + 32, bf ? bf + i + 32 : NULL);
-        step8(&c10, &c11, a + i + 40, b + i + 40, bf ? bf + i + 40 : NULL);
-        step8(&c12, &c13, a + i + 48, b + i + 48, bf ? bf + i + 48 : NULL);
-        step8(&c14, &c15, a + i + 56, b + i + 56, bf ? bf + i + 56 : NULL);
-    }
+    if (bf) /* odd 8-element groups: integer widening against x * 2^112 (see step8_int) */
+        for (size_t i = 0; i < np; i += 64) {
+            step8(&c0, &c1, a + i, NULL, bf + i);
+            step8_int(&c2, &c3, a + i + 8, bf + i + 8);
+            step8(&c4, &c5, a + i + 16, NULL, bf + i + 16);
+            step8_int(&c6, &c7, a + i + 24, bf + i + 24);
+            step8(&c8, &c9, a + i + 32, NULL, bf + i + 32);
+            step8_int(&c10, &c11, a + i + 40, bf + i + 40);
+            step8(&c12, &c13, a + i + 48, NULL, bf + i + 48);
+            step8_int(&c14, &c15, a + i + 56, bf + i + 56);
+        }
+    else
+        for (size_t i = 0; i < np; i += 64) {
+            step8(&c0, &c1, a + i, b + i, NULL);
+            step8(&c2, &c3, a + i + 8, b + i + 8, NULL);
+            step8(&c4, &c5, a + i + 16, b + i + 16, NULL);
+            step8(&c6, &c7, a + i + 24, b + i + 24, NULL);
+            step8(&c8, &c9, a + i + 32, b + i + 32, NULL);
+            step8(&c10, &c11, a + i + 40, b + i + 40, NULL);
+            step8(&c12, &c13, a + i + 48, b + i + 48, NULL);
+            step8(&c14, &c15, a + i + 56, b + i + 56, NULL);
+        }
     acc[0] = c0, acc[1] = c1, acc[2] = c2, acc[3] = c3, acc[4] = c4, acc[5] = c5;
     acc[6] = c6, acc[7] = c7, acc[8] = c8, acc[9] = c9, acc[10] = c10, acc[11] = c11;
     acc[12] = c12, acc[13] = c13, acc[14] = c14, acc[15] = c15;
@@ -124,7 +158,8 @@ float bn_neon_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
     return finish(acc, a, b, np, n);
 }
 
-/* One row against activations already widened to float (the LM head converts them once). */
+/* One row against activations already widened to float (the LM head converts them once; odd
+ * 8-element groups pre-scaled by 2^112). */
 static float dot_f16_f32(const uint16_t *a, const float *xf, const uint16_t *b, size_t n)
 {
     const size_t np = n & ~(size_t)63;
@@ -145,10 +180,12 @@ void bn_neon_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, size_t ro
     }
     float xf[XF_MAX];
     const size_t np = k & ~(size_t)63;
+    /* odd 8-element groups scaled by 2^112 (exact: |x| <= 65504 stays below 2^128) */
     for (size_t i = 0; i < np; i += 8) {
         uint16x8_t h = vld1q_u16(x + i);
-        vst1q_f32(xf + i, cvt_lo(h));
-        vst1q_f32(xf + i + 4, cvt_hi(h));
+        const float32x4_t scale = vdupq_n_f32((i / 8) % 2 ? 0x1p112f : 1.0f);
+        vst1q_f32(xf + i, vmulq_f32(cvt_lo(h), scale));
+        vst1q_f32(xf + i + 4, vmulq_f32(cvt_hi(h), scale));
     }
     for (size_t i = row_begin; i < row_end; i++)
         y[i] = dot_f16_f32(w + i * k, xf, x, k);
