@@ -525,6 +525,98 @@ static void test_eos_and_eot_stop(void **state)
     }
 }
 
+/* Length of the incomplete but so-far valid UTF-8 sequence at the end of t[0..n) (0 if none). */
+static size_t incomplete_tail(const char *t, size_t n)
+{
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = (unsigned char)t[n - back];
+        if ((c & 0xC0) == 0x80)
+            continue; /* a continuation byte: look further back for the lead */
+        size_t need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 1;
+        return need > back ? back : 0;
+    }
+    return 0;
+}
+
+typedef struct pieces {
+    char *all;
+    size_t len, cap, n_calls, bad;
+} pieces;
+
+static int piece_cb(void *user, int32_t id, const char *text, size_t len)
+{
+    pieces *p = user;
+    if (id >= 0 && incomplete_tail(text, len))
+        p->bad++; /* a character cut in two reached the caller */
+    if (p->len + len + 1 > p->cap) {
+        p->cap = (p->len + len + 1) * 2;
+        p->all = realloc(p->all, p->cap);
+    }
+    memcpy(p->all + p->len, text, len);
+    p->len += len;
+    p->n_calls++;
+    return 0;
+}
+
+/* Streaming is UTF-8 safe with the real Llama-3 vocabulary (byte tokens, characters split
+ * over tokens): no piece ends inside a character, and the pieces add up to the whole decode. */
+static void test_utf8_streaming_llama3_vocab(void **state)
+{
+    (void)state;
+    char *vocab = bn_test_shared("tokenizer/llama3-vocab.gguf");
+    BN_SKIP_IF_MISSING(vocab, "tokenizer/llama3-vocab.gguf");
+    bn_err err = {{0}};
+    bn_synth_params sp;
+    assert_int_equal(bn_synth_preset("tiny", &sp, &err), 0);
+    sp.n_vocab = 0;
+    sp.vocab_gguf = vocab;
+    char *path = bn_test_tmpfile("-llama3.gguf");
+    if (bn_synth_write(&sp, path, &err))
+        fail_msg("bn_synth_write: %s", err.msg);
+    bn_engine *e = bn_engine_open(path, NULL, &err);
+    if (!e)
+        fail_msg("open: %s", err.msg);
+    bn_session *s = new_session(e, 256, 1);
+    bn_generate_params g = bn_generate_default();
+    g.prompt = "Grüße aus Köln, 東京 и Москва!";
+    g.n_predict = 160;
+    g.sampling.temp = 2.0f; /* wander over the vocabulary */
+    g.sampling.top_k = 0;
+    g.sampling.top_p = 1.0f;
+    g.sampling.min_p = 0.0f;
+    g.sampling.seed = 11;
+    pieces p = {0};
+    g.on_token = piece_cb;
+    g.user = &p;
+    bn_stats st;
+    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
+    size_t n = 0, len = 0;
+    const int32_t *ids = bn_session_output_ids(s, &n);
+    size_t n_text = n - (st.stop_reason == BN_STOP_EOS || st.stop_reason == BN_STOP_EOT);
+    char *whole = bn_engine_detokenize(e, ids, n_text, false, &len, &err);
+    assert_non_null(whole);
+    /* the run did split characters over tokens (else this test would prove nothing) */
+    size_t split = 0;
+    for (size_t i = 0; i < n_text; i++) {
+        size_t tl = 0;
+        char *t = bn_engine_detokenize(e, &ids[i], 1, false, &tl, &err);
+        split += incomplete_tail(t, tl) > 0;
+        free(t);
+    }
+    print_message("%zu of %zu tokens end inside a character\n", split, n_text);
+    assert_true(split > 0);
+    assert_int_equal(p.bad, 0);
+    assert_int_equal(p.len, len);
+    assert_memory_equal(p.all, whole, len);
+    free(whole);
+    free(p.all);
+    bn_session_free(s);
+    bn_engine_free(e);
+    unlink(path);
+    free(path);
+    free(vocab);
+}
+
 static void test_vocab_only_and_bad_files(void **state)
 {
     (void)state;
@@ -564,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_threads_do_not_change_tokens),
         cmocka_unit_test(test_text_prompt_and_tokenize),
         cmocka_unit_test(test_eos_and_eot_stop),
+        cmocka_unit_test(test_utf8_streaming_llama3_vocab),
         cmocka_unit_test(test_vocab_only_and_bad_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
