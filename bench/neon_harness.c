@@ -44,7 +44,7 @@ static const char *symbols(const char *path)
     if (!strcmp(path, "neon-dotprod"))
         return "rows2_dotprod rows4_dotprod bn_neon_matmul_rows4 bn_neon_sum_s8 row1_x4_dotprod bn_neon_dotprod_matmul";
     if (!strcmp(path, "neon-dotprod-rp"))
-        return "quads3_rp rp_matmul bn_neon_sum_s8";
+        return "quads3_rp quad_x4_rp rp_matmul bn_neon_sum_s8";
     if (!strcmp(path, "neon-i8mm"))
         return "i8mm_tile i8mm_matmul interleave_pair bn_neon_sum_s8 rows2_dotprod bn_neon_matmul_rows4";
     if (!strcmp(path, "neon-lut"))

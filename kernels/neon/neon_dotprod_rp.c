@@ -128,6 +128,39 @@ static void quads3_rp(const int8_t *q0, const int8_t *q1, const int8_t *q2, cons
     vst1q_s32(s[2], vpaddq_s32(vpaddq_s32(c0, c1), vpaddq_s32(c2, c3)));
 }
 
+/* Prefill: one quad against four activation rows, each masked byte vector feeding four SDOTs
+ * (3 ANDs per 16 SDOTs). s[j][0..3] = S0..S3 of the quad for activation row x[j]. */
+BN_TARGET_DOTPROD
+static inline void masks_x4(int32x4_t *a, int32x4_t *b, int32x4_t *c, int32x4_t *d, int8x16_t w,
+                            int8x16_t x0, int8x16_t x1, int8x16_t x2, int8x16_t x3)
+{
+    *a = vdotq_s32(*a, w, x0);
+    *b = vdotq_s32(*b, w, x1);
+    *c = vdotq_s32(*c, w, x2);
+    *d = vdotq_s32(*d, w, x3);
+}
+
+BN_TARGET_DOTPROD
+static void quad_x4_rp(const int8_t *qd, const int8_t *const x[4], size_t k, int32_t s[4][4])
+{
+    const int8x16_t m3f = vdupq_n_s8(0x3f), m0f = vdupq_n_s8(0x0f), m03 = vdupq_n_s8(0x03);
+    int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    int32x4_t c0 = a0, c1 = a0, c2 = a0, c3 = a0, d0 = a0, d1 = a0, d2 = a0, d3 = a0;
+    for (size_t j = 0; j < k; j += 16) {
+        int8x16_t v = vld1q_s8(qd + j);
+        int8x16_t x0 = vld1q_s8(x[0] + j), x1 = vld1q_s8(x[1] + j);
+        int8x16_t x2 = vld1q_s8(x[2] + j), x3 = vld1q_s8(x[3] + j);
+        masks_x4(&a0, &b0, &c0, &d0, v, x0, x1, x2, x3);
+        masks_x4(&a1, &b1, &c1, &d1, vandq_s8(v, m3f), x0, x1, x2, x3);
+        masks_x4(&a2, &b2, &c2, &d2, vandq_s8(v, m0f), x0, x1, x2, x3);
+        masks_x4(&a3, &b3, &c3, &d3, vandq_s8(v, m03), x0, x1, x2, x3);
+    }
+    vst1q_s32(s[0], vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3)));
+    vst1q_s32(s[1], vpaddq_s32(vpaddq_s32(b0, b1), vpaddq_s32(b2, b3)));
+    vst1q_s32(s[2], vpaddq_s32(vpaddq_s32(c0, c1), vpaddq_s32(c2, c3)));
+    vst1q_s32(s[3], vpaddq_s32(vpaddq_s32(d0, d1), vpaddq_s32(d2, d3)));
+}
+
 /* T of the four rows of a quad from S0..S3 (arithmetic shifts of exact multiples). */
 static void quad_sums(const int32_t s[4], int32_t asum, int32_t t[4])
 {
@@ -146,7 +179,25 @@ static void rp_matmul(const bn_ternary *w, size_t row_begin, size_t row_end, con
         return;
     }
     const size_t k = w->k, g_begin = row_begin / 4, g_end = (row_end + 3) / 4;
-    for (size_t r = 0; r < n_act; r++) {
+    const size_t n4 = n_act / 4 * 4;
+    for (size_t r = 0; r < n4; r += 4) { /* prefill: activation rows four at a time */
+        const int8_t *x[4] = {q + r * k, q + (r + 1) * k, q + (r + 2) * k, q + (r + 3) * k};
+        int32_t asum[4];
+        for (int j = 0; j < 4; j++)
+            asum[j] = bn_neon_sum_s8(x[j], k);
+        for (size_t g = g_begin; g < g_end; g++) {
+            int32_t s[4][4], t[4];
+            quad_x4_rp(rw->data + g * k, x, k, s);
+            for (size_t j = 0; j < 4; j++) {
+                quad_sums(s[j], asum[j], t);
+                for (size_t i = 4 * g; i < 4 * g + 4; i++)
+                    if (i >= row_begin && i < row_end)
+                        y[(r + j) * ldy + i] = bn_neon_epilogue(t[i % 4], act_scale[r + j],
+                                                                w->scale);
+            }
+        }
+    }
+    for (size_t r = n4; r < n_act; r++) {
         const int8_t *x = q + r * k;
         const int32_t asum = bn_neon_sum_s8(x, k);
         for (size_t g = g_begin; g < g_end; g += 3) {
