@@ -311,5 +311,7 @@ int main(void)
         cmocka_unit_test(test_set_pos_rollback),
         cmocka_unit_test(test_refusals),
     };
+    if (getenv("BN_TEST_FILTER")) /* e.g. BN_TEST_FILTER='test_naive*' */
+        cmocka_set_test_filter(getenv("BN_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,17 +110,30 @@ float bn_naive_quantize(const float *x, uint32_t n, int8_t *q)
     return s;
 }
 
-/* y = W a (FORMAT.md 4.3): integer dot of codes with q, minus the sum of q, / s, * beta. */
-static void ternary(const bn_ternary *w, const float *a, float *y, int8_t *q)
+/* The weights of an I2_S matrix as -1/0/+1 bytes, row after row (decoded once per call of
+ * bn_naive_forward: the naive path is meant for small models). */
+static int8_t *decode(const bn_ternary *w)
+{
+    int8_t *t = malloc(w->k * w->m);
+    if (t)
+        for (uint64_t r = 0; r < w->m; r++)
+            for (uint64_t i = 0; i < w->k; i++)
+                t[r * w->k + i] = (int8_t)bn_naive_ternary_at(w->packed, w->k, r, i);
+    return t;
+}
+
+/* y = W a (FORMAT.md 4.3): integer dot of codes (t + 1 = 0, 1, 2) with q, minus the sum of
+ * q, / s, * beta. */
+static void ternary(const bn_ternary *w, const int8_t *t, const float *a, float *y, int8_t *q)
 {
     const float s = bn_naive_quantize(a, (uint32_t)w->k, q);
     int32_t sum_q = 0;
     for (uint64_t i = 0; i < w->k; i++)
         sum_q += q[i];
     for (uint64_t r = 0; r < w->m; r++) {
-        int32_t d = 0; /* sum of codes (0, 1, 2) times q */
+        int32_t d = 0;
         for (uint64_t i = 0; i < w->k; i++)
-            d += (bn_naive_ternary_at(w->packed, w->k, r, i) + 1) * q[i];
+            d += (t[r * w->k + i] + 1) * q[i];
         y[r] = (((float)d - (float)sum_q) / s) * w->scale;
     }
 }
@@ -167,7 +180,21 @@ int bn_naive_forward(const bn_model *m, const int32_t *tokens, uint32_t n, float
     /* caches hold the f16-rounded values, as floats: [layer][pos][kvd] */
     float *kc = malloc((size_t)hp->n_layer * n * kvd * sizeof *kc);
     float *vc = malloc((size_t)hp->n_layer * n * kvd * sizeof *vc);
+    int8_t **dec = calloc(7 * (size_t)hp->n_layer, sizeof *dec);
+    float *embd = malloc((size_t)hp->n_vocab * e * sizeof *embd);
     int rc = -1;
+    if (!dec || !embd)
+        goto out;
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        const bn_layer *L = &m->layers[l];
+        const bn_ternary *w[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up,
+                                  &L->w_down};
+        for (int i = 0; i < 7; i++)
+            if (!(dec[7 * (size_t)l + i] = decode(w[i])))
+                goto out;
+    }
+    for (size_t i = 0; i < (size_t)hp->n_vocab * e; i++)
+        embd[i] = bn_f16_to_f32(m->token_embd[i]);
     if (!x || !h || !o || !q || !k || !v || !g || !u || !att || !col || !qh || !qa || !kc || !vc)
         goto out;
     for (uint32_t p = 0; p < n; p++)
@@ -175,15 +202,15 @@ int bn_naive_forward(const bn_model *m, const int32_t *tokens, uint32_t n, float
             goto out;
 
     for (uint32_t p = 0; p < n; p++) {
-        for (uint32_t i = 0; i < e; i++)
-            x[i] = bn_f16_to_f32(m->token_embd[(size_t)tokens[p] * e + i]);
+        memcpy(x, embd + (size_t)tokens[p] * e, e * sizeof *x);
         for (uint32_t l = 0; l < hp->n_layer; l++) {
             const bn_layer *L = &m->layers[l];
+            int8_t *const *T = dec + 7 * (size_t)l;
             float *kl = kc + (size_t)l * n * kvd, *vl = vc + (size_t)l * n * kvd;
             rmsnorm(h, x, L->attn_norm, e, hp->rms_eps);
-            ternary(&L->wq, h, q, qa);
-            ternary(&L->wk, h, k, qa);
-            ternary(&L->wv, h, v, qa);
+            ternary(&L->wq, T[0], h, q, qa);
+            ternary(&L->wk, T[1], h, k, qa);
+            ternary(&L->wv, T[2], h, v, qa);
             rope(q, hp->n_head, hd, p, hp->rope_theta);
             rope(k, hp->n_head_kv, hd, p, hp->rope_theta);
             for (uint32_t i = 0; i < kvd; i++) {
@@ -209,33 +236,35 @@ int bn_naive_forward(const bn_model *m, const int32_t *tokens, uint32_t n, float
                 }
             }
             rmsnorm(o, o, L->attn_sub_norm, e, hp->rms_eps);
-            ternary(&L->wo, o, h, qa);
+            ternary(&L->wo, T[3], o, h, qa);
             for (uint32_t i = 0; i < e; i++)
                 x[i] += h[i];
 
             rmsnorm(h, x, L->ffn_norm, e, hp->rms_eps);
-            ternary(&L->w_gate, h, g, qa);
-            ternary(&L->w_up, h, u, qa);
+            ternary(&L->w_gate, T[4], h, g, qa);
+            ternary(&L->w_up, T[5], h, u, qa);
             for (uint32_t i = 0; i < ff; i++) {
                 const float r = g[i] > 0.0f ? g[i] : 0.0f;
                 g[i] = (r * r) * u[i];
             }
             rmsnorm(g, g, L->ffn_sub_norm, ff, hp->rms_eps);
-            ternary(&L->w_down, g, h, qa);
+            ternary(&L->w_down, T[6], g, h, qa);
             for (uint32_t i = 0; i < e; i++)
                 x[i] += h[i];
         }
         rmsnorm(h, x, m->output_norm, e, hp->rms_eps);
         for (uint32_t i = 0; i < e; i++)
             h[i] = f16_round(h[i]);
-        for (uint32_t t = 0; t < hp->n_vocab; t++) {
-            for (uint32_t i = 0; i < e; i++)
-                o[i] = bn_f16_to_f32(m->token_embd[(size_t)t * e + i]);
-            logits[(size_t)p * hp->n_vocab + t] = dot(o, h, e, ggml_order);
-        }
+        for (uint32_t t = 0; t < hp->n_vocab; t++)
+            logits[(size_t)p * hp->n_vocab + t] = dot(embd + (size_t)t * e, h, e, ggml_order);
     }
     rc = 0;
 out:
+    if (dec)
+        for (size_t i = 0; i < 7 * (size_t)hp->n_layer; i++)
+            free(dec[i]);
+    free(dec);
+    free(embd);
     free(x);
     free(h);
     free(o);
