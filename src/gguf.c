@@ -91,8 +91,7 @@ const char *bn_gguf_type_name(bn_gguf_type t)
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
-/* Size in bytes of one scalar element; 0 for STRING/ARRAY/unknown. */
-static size_t scalar_size(uint32_t t)
+size_t bn_gguf_scalar_size(uint32_t t)
 {
     switch (t) {
     case BN_GGUF_U8: case BN_GGUF_I8: case BN_GGUF_BOOL: return 1;
@@ -227,7 +226,7 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
     if (read_u32(c, &t, "value type", err))
         return bn_fail_prefix(err, "key '%s'", key);
     kv->type = (bn_gguf_type)t;
-    size_t sz = scalar_size(t);
+    size_t sz = bn_gguf_scalar_size(t);
     if (sz) {
         uint8_t b[8] = {0};
         if (read_bytes(c, b, sz, "value", err))
@@ -267,7 +266,7 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
     kv->arr_type = (bn_gguf_type)et;
     if (et == BN_GGUF_ARRAY)
         return bn_fail(err, "key '%s': arrays of arrays are not supported", key);
-    size_t esz = scalar_size(et);
+    size_t esz = bn_gguf_scalar_size(et);
     if (esz) {
         if (kv->arr_len > left(c) / esz)
             return bn_fail(err, "key '%s': array of %llu %s elements runs past the end of the "

@@ -113,6 +113,8 @@ bn_gguf *bn_gguf_open_memory(const void *data, size_t size, bn_err *err);
 void bn_gguf_close(bn_gguf *g);
 
 const char *bn_gguf_type_name(bn_gguf_type t);
+/* Bytes of one scalar value of type t; 0 for STRING, ARRAY and unknown types. */
+size_t bn_gguf_scalar_size(uint32_t t);
 const char *bn_ggml_type_name(uint32_t t); /* "?" for unknown ids */
 /* Bytes of a tensor of type t with n elements; 0 (and err) when t is unknown or n does not
  * fill whole blocks. */

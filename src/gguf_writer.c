@@ -186,21 +186,10 @@ void bn_gguf_writer_add_str(bn_gguf_writer *w, const char *key, const char *v)
     put_strn(w, &w->kv, v, strlen(v));
 }
 
-static size_t elem_size(bn_gguf_type t)
-{
-    switch (t) {
-    case BN_GGUF_U8: case BN_GGUF_I8: case BN_GGUF_BOOL: return 1;
-    case BN_GGUF_U16: case BN_GGUF_I16: return 2;
-    case BN_GGUF_U32: case BN_GGUF_I32: case BN_GGUF_F32: return 4;
-    case BN_GGUF_U64: case BN_GGUF_I64: case BN_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
 void bn_gguf_writer_add_arr(bn_gguf_writer *w, const char *key, bn_gguf_type elem,
                             const void *data, uint64_t n)
 {
-    size_t es = elem_size(elem);
+    size_t es = bn_gguf_scalar_size(elem);
     if (!es) {
         fail_add(w, "bn_gguf_writer_add_arr: element type must be a number or bool");
         return;
