@@ -10,6 +10,7 @@
  * best run (the best is the least disturbed by other work on a shared machine).
  * The greedy tokens' hash is printed: it must be the same for every thread count (logits do
  * not depend on it). One JSON object per thread count, then a table. */
+#include "bench_clock.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,20 +32,10 @@ typedef struct result {
     unsigned long long tokens_hash;
 } result;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double now_s(void) { return bench_clock_s(CLOCK_MONOTONIC); }
 
 /* CPU time of the whole process (all threads). */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double cpu_s(void) { return bench_clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int32_t argmax(const float *x, size_t n)
 {

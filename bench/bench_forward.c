@@ -7,6 +7,7 @@
  *
  * A one-token warm-up pass (then forgotten) maps the weights in before timing, as llama-bench
  * does. Prints one JSON object per measurement, then a table. */
+#include "bench_clock.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,22 +19,12 @@
 #include "model.h"
 #include "threadpool.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double now_s(void) { return bench_clock_s(CLOCK_MONOTONIC); }
 
 /* CPU time of the whole process: on the shared machine the wall clock also counts the time
  * other jobs held the CPU, so both are reported (with 1 thread, tokens per CPU-second is what an
  * idle machine would show). */
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double cpu_s(void) { return bench_clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static double peak_rss_mib(void)
 {

@@ -10,6 +10,7 @@
  * would have to stream from DRAM). Under qemu the times mean nothing (bench/neon-measure.sh
  * gives instruction counts and llvm-mca cycles instead); --quick runs one call per case to
  * check that everything runs. Every result is also compared with the scalar twin once. */
+#include "bench_clock.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,7 @@
 #include "kernels.h"
 #include "threadpool.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double now_s(void) { return bench_clock_s(CLOCK_MONOTONIC); }
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(void)

@@ -7,6 +7,7 @@
  *
  * Times are the thread's CPU time (the machine is often shared: time spent descheduled is not
  * the kernel's). One JSON object per measurement, then a table. */
+#include "bench_clock.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,7 @@
 
 #include "kernels.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double now_s(void) { return bench_clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
 static uint32_t rng = 1;
 static uint32_t rnd(void)

@@ -6,6 +6,7 @@
  *   bench-threadpool [-t THREADS,...] [-n RUNS]
  *
  * Prints one JSON object per measurement, then a table. */
+#include "bench_clock.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +14,7 @@
 
 #include "threadpool.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double now_s(void) { return bench_clock_s(CLOCK_MONOTONIC); }
 
 typedef struct work {
     volatile int sink[64 * 16]; /* one cache line per thread */

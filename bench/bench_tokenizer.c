@@ -5,6 +5,7 @@
  *   bench-tokenizer [--shared DIR] [--vocab FILE] [--runs N] [--pre llama3|default] [TEXT...]
  * DIR defaults to $BN_SHARED_DIR, else ../shared; TEXT defaults to DIR/tokenizer/bench/
  * english-1mb.txt and mixed-1mb.txt. */
+#include "bench_clock.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,17 +14,11 @@
 #include "gguf.h"
 #include "tokenizer.h"
 
-static double clock_s(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
-static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
+static double now_s(void) { return bench_clock_s(CLOCK_MONOTONIC); }
 /* CPU time of this thread: on a shared machine, wall time also counts time spent waiting for
  * a core; both are reported. */
-static double cpu_s(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
+static double cpu_s(void) { return bench_clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
 static char *read_file(const char *path, size_t *len)
 {
