@@ -149,44 +149,41 @@ static int numbers(scanner *s, double **v, size_t *n, size_t *cap)
     }
 }
 
-static int int_array(scanner *s, int32_t **out, size_t *count)
+/* A number array as doubles, allocated for at least one element. */
+static int number_array(scanner *s, double **out, size_t *count)
 {
-    double *v = NULL;
-    size_t n = 0, cap = 0;
-    if (numbers(s, &v, &n, &cap)) {
-        free(v);
+    size_t cap = 0;
+    *out = NULL;
+    *count = 0;
+    if (numbers(s, out, count, &cap)) {
+        free(*out);
         return -1;
     }
-    *out = malloc((n ? n : 1) * sizeof **out);
-    if (!*out) {
-        free(v);
-        return scan_fail(s, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++)
-        (*out)[i] = (int32_t)v[i];
-    *count = n;
-    free(v);
     return 0;
+}
+
+static int int_array(scanner *s, int32_t **out, size_t *count)
+{
+    double *v;
+    if (number_array(s, &v, count))
+        return -1;
+    *out = malloc((*count ? *count : 1) * sizeof **out);
+    for (size_t i = 0; *out && i < *count; i++)
+        (*out)[i] = (int32_t)v[i];
+    free(v);
+    return *out ? 0 : scan_fail(s, "out of memory");
 }
 
 static int float_array(scanner *s, float **out, size_t *count)
 {
-    double *v = NULL;
-    size_t n = 0, cap = 0;
-    if (numbers(s, &v, &n, &cap)) {
-        free(v);
+    double *v;
+    if (number_array(s, &v, count))
         return -1;
-    }
-    *out = malloc((n ? n : 1) * sizeof **out);
-    if (!*out) {
-        free(v);
-        return scan_fail(s, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++)
+    *out = malloc((*count ? *count : 1) * sizeof **out);
+    for (size_t i = 0; *out && i < *count; i++)
         (*out)[i] = (float)v[i];
-    *count = n;
     free(v);
-    return 0;
+    return *out ? 0 : scan_fail(s, "out of memory");
 }
 
 /* An array of equally long number arrays: rows and their length. */
