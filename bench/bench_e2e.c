@@ -68,7 +68,7 @@ static result run_one(const char *path, int threads, int n_prompt, int n_gen, in
     result r;
     memset(&r, 0, sizeof r);
     r.threads = threads;
-    bn_err err = {{0}};
+    bn_err err = {0};
     double t0 = now_s();
     bn_model *m = bn_model_load(path, &err);
     r.load_ms = (now_s() - t0) * 1e3;

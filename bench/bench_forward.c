@@ -107,7 +107,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    bn_err err = {{0}};
+    bn_err err = {0};
     double t0 = now_s();
     bn_model *m = bn_model_load(path, &err);
     const double load_ms = (now_s() - t0) * 1e3;

@@ -89,7 +89,7 @@ int main(int argc, char **argv)
     result res[16 * 5];
     int n_res = 0;
     for (int t = 0; t < n_list; t++) {
-        bn_err err = {{0}};
+        bn_err err = {0};
         bn_threadpool *tp = bn_threadpool_create(thread_list[t], &err);
         if (!tp) {
             fprintf(stderr, "bench-threadpool: %s\n", err.msg);

@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         texts[n_texts++] = t1;
         texts[n_texts++] = t2;
     }
-    bn_err err = {{0}};
+    bn_err err = {0};
     double best_open = 1e9, best_load = 1e9, best_load_cpu = 1e9;
     bn_gguf *g = NULL;
     bn_tokenizer *t = NULL;

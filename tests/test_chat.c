@@ -31,7 +31,7 @@ static void test_llama_cli_example_bytes(void **state)
                               {"user", "Hello"},
                               {"assistant", "Hi there"},
                               {"user", "How are you?"}};
-    bn_err err = {{0}};
+    bn_err err = {0};
     char *s = bn_chat_format(m, 4, &err);
     assert_non_null(s);
     assert_string_equal(s, "System: You are a helpful assistantUser: Hello<|eot_id|>Assistant: "
@@ -47,7 +47,7 @@ static void test_segments(void **state)
                               {"assistant", "Hello"},
                               {"user", "2+2?"}};
     seglog l = {.abort_at = -1};
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_int_equal(bn_chat_render(m, 4, log_emit, &l, &err), 0);
     assert_int_equal(l.n, 5);
     assert_string_equal(l.text[0], "System: Be brief.User: Hi");
@@ -66,7 +66,7 @@ static void test_segments(void **state)
 static void test_single_turns(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     const bn_chat_msg sys = {"system", "You are a helpful assistant"};
     char *s = bn_chat_format(&sys, 1, &err);
     assert_string_equal(s, "System: You are a helpful assistant");
@@ -86,7 +86,7 @@ static void test_content_specials_stay_text(void **state)
     (void)state;
     const bn_chat_msg m = {"user", "a<|eot_id|>b"};
     seglog l = {.abort_at = -1};
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_int_equal(bn_chat_render(&m, 1, log_emit, &l, &err), 0);
     assert_int_equal(l.n, 3);
     assert_string_equal(l.text[0], "User: a<|eot_id|>b");
@@ -98,7 +98,7 @@ static void test_content_specials_stay_text(void **state)
 static void test_errors(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     const bn_chat_msg bad[2] = {{"user", "hi"}, {"tool", "x"}};
     assert_null(bn_chat_format(bad, 2, &err));
     assert_non_null(strstr(err.msg, "unknown role \"tool\""));

@@ -16,7 +16,7 @@ static char *model, *vocab, *notgguf;
 
 static int write_vocab_only(const char *src, const char *dst)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_gguf *g = bn_gguf_open(src, &err);
     if (!g)
         return -1;
@@ -37,7 +37,7 @@ static int write_vocab_only(const char *src, const char *dst)
 static int setup(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_synth_params p;
     model = bn_test_tmpfile(".gguf");
     vocab = bn_test_tmpfile("-vocab.gguf");
@@ -133,7 +133,7 @@ static bn_json_doc *run_json(const char *const *argv, char **out_text)
     int rc = run(argv, NULL, &out, &err);
     if (rc != 0)
         fail_msg("exit %d: %s", rc, err);
-    bn_err jerr = {{0}};
+    bn_err jerr = {0};
     bn_json_doc *d = bn_json_parse(out, strlen(out), NULL, &jerr);
     if (!d)
         fail_msg("not JSON (%s): %s", jerr.msg, out);
@@ -166,7 +166,7 @@ static void test_golden_tiny_a(void **state)
     BN_SKIP_IF_MISSING(gpath, "tiny-a.b1.json");
     size_t glen = 0;
     char *gtext = (char *)bn_test_read_file(gpath, &glen);
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_json_doc *golden = bn_json_parse(gtext, glen, NULL, &err);
     assert_non_null(golden);
     const bn_json *gp = bn_json_get(bn_json_root(golden), "prompt_ids");
@@ -286,7 +286,7 @@ static void test_tokenize_round_trip(void **state)
         const char *argv[] = {"bitnet-run", "-m", paths[k], "--tokenize", text, NULL};
         char *out = NULL, *err = NULL;
         assert_int_equal(run(argv, NULL, &out, &err), 0);
-        bn_err jerr = {{0}};
+        bn_err jerr = {0};
         bn_json_doc *d = bn_json_parse(out, strlen(out), NULL, &jerr);
         assert_non_null(d);
         const bn_json *ids = bn_json_root(d);

@@ -19,7 +19,7 @@
 
 static char *reference(const char *model)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = bn_engine_open(model, NULL, &err);
     if (!e)
         fail_msg("%s", err.msg);
@@ -97,7 +97,7 @@ static void test_image_entrypoint(void **state)
     }
     const bn_rs_record *r = bn_rs_record_at(rs, 0);
     assert_string_equal(r->kind, "response");
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_json_doc *d = bn_json_parse(r->body, r->len, NULL, &err);
     assert_non_null(d);
     assert_string_equal(bn_json_get(bn_json_root(d), "text")->str, want);

@@ -18,7 +18,7 @@ static char *model_path, *vocab_path;
 
 static bn_engine *open_engine(void)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = bn_engine_open(model_path, NULL, &err);
     if (!e)
         fail_msg("bn_engine_open: %s", err.msg);
@@ -27,7 +27,7 @@ static bn_engine *open_engine(void)
 
 static bn_session *new_session(bn_engine *e, uint32_t n_ctx, int threads)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_session_params sp = {n_ctx, threads, 0};
     bn_session *s = bn_session_create(e, &sp, &err);
     if (!s)
@@ -40,7 +40,7 @@ static bn_session *new_session(bn_engine *e, uint32_t n_ctx, int threads)
 static int copy_gguf(const char *src, const char *dst, int tensors, const char *set_key,
                      uint32_t set_val)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_gguf *g = bn_gguf_open(src, &err);
     if (!g)
         return -1;
@@ -75,7 +75,7 @@ static int copy_gguf(const char *src, const char *dst, int tensors, const char *
 static int setup(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_synth_params p;
     if (bn_synth_preset("tiny", &p, &err))
         return -1;
@@ -124,7 +124,7 @@ static void test_greedy_matches_forward_loop(void **state)
 {
     (void)state;
     enum { N = 12 };
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_model *m = bn_model_load(model_path, &err);
     assert_non_null(m);
     bn_context *c = bn_context_create(m, 64, 8, NULL, &err);
@@ -189,7 +189,7 @@ static int collect_cb(void *user, int32_t id, const char *text, size_t len)
 static void test_callback_stops(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = open_engine();
     bn_session *s = new_session(e, 64, 1);
     collect c = {.stop_after = 3};
@@ -212,7 +212,7 @@ static void test_callback_stops(void **state)
 /* Byte offset where the text of token j starts (decoding ids[0..j) as a whole). */
 static size_t text_offset(bn_engine *e, const int32_t *ids, size_t j)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     size_t len = 0;
     char *t = bn_engine_detokenize(e, ids, j, false, &len, &err);
     assert_non_null(t);
@@ -223,7 +223,7 @@ static size_t text_offset(bn_engine *e, const int32_t *ids, size_t j)
 static void test_stop_string_across_tokens(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = open_engine();
     bn_session *s = new_session(e, 128, 1);
     bn_generate_params g = greedy(40);
@@ -283,7 +283,7 @@ done:
 static void test_context_full_and_limits(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = open_engine();
     /* 6 prompt tokens in 9 positions: 3 tokens are fed back, the 4th sampled has no room */
     bn_session *s = new_session(e, 9, 1);
@@ -329,7 +329,7 @@ static void test_context_full_and_limits(void **state)
 static void test_prefix_reuse_is_exact(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = open_engine();
     bn_session *s = new_session(e, 64, 1);
     bn_generate_params g = greedy(8);
@@ -356,7 +356,7 @@ static void test_prefix_reuse_is_exact(void **state)
 static void test_append_turns(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = open_engine();
     bn_session *s = new_session(e, 256, 1);
     bn_stats st;
@@ -422,7 +422,7 @@ static void test_append_turns(void **state)
 static void test_threads_do_not_change_tokens(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = open_engine();
     int32_t out[2][24];
     size_t n[2];
@@ -444,7 +444,7 @@ static void test_threads_do_not_change_tokens(void **state)
 static void test_text_prompt_and_tokenize(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = open_engine();
     bn_engine_info info;
     bn_engine_get_info(e, &info);
@@ -485,7 +485,7 @@ static void test_text_prompt_and_tokenize(void **state)
 static void test_eos_and_eot_stop(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = open_engine();
     bn_session *s = new_session(e, 64, 1);
     bn_generate_params g = greedy(1);
@@ -565,7 +565,7 @@ static void test_utf8_streaming_llama3_vocab(void **state)
     (void)state;
     char *vocab = bn_test_shared("tokenizer/llama3-vocab.gguf");
     BN_SKIP_IF_MISSING(vocab, "tokenizer/llama3-vocab.gguf");
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_synth_params sp;
     assert_int_equal(bn_synth_preset("tiny", &sp, &err), 0);
     sp.n_vocab = 0;
@@ -620,7 +620,7 @@ static void test_utf8_streaming_llama3_vocab(void **state)
 static void test_vocab_only_and_bad_files(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = bn_engine_open(vocab_path, NULL, &err);
     if (!e)
         fail_msg("vocab-only open: %s", err.msg);

@@ -40,7 +40,7 @@ static char *write_model(const shape *s, uint64_t seed)
     p.n_ctx = 256;
     p.seed = seed;
     char *path = bn_test_tmpfile(".gguf");
-    bn_err err = {{0}};
+    bn_err err = {0};
     if (bn_synth_write(&p, path, &err))
         fail_msg("%s", err.msg);
     return path;
@@ -48,7 +48,7 @@ static char *write_model(const shape *s, uint64_t seed)
 
 static bn_model *load(const char *path)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_model *m = bn_model_load(path, &err);
     if (!m)
         fail_msg("%s", err.msg);
@@ -68,7 +68,7 @@ static void make_tokens(int32_t *t, uint32_t n, uint32_t n_vocab, uint32_t seed)
 static float *run(const bn_model *m, const int32_t *tok, uint32_t n, uint32_t n_batch,
                   int threads)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_threadpool *tp = NULL;
     if (threads > 1 && !(tp = bn_threadpool_create(threads, &err)))
         fail_msg("%s", err.msg);
@@ -227,7 +227,7 @@ static void test_set_pos_rollback(void **state)
     make_tokens(b + 20, 20, nv, 2); /* same first 20 tokens, different tail */
     float *fresh = run(m, b, 40, 40, 1);
 
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_context *c = bn_context_create(m, 64, 8, NULL, &err);
     assert_non_null(c);
     float *out = malloc(20 * nv * sizeof *out);
@@ -258,7 +258,7 @@ static void test_refusals(void **state)
     const shape *s = &shapes[0];
     char *path = write_model(s, 13);
     bn_model *m = load(path);
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_null(bn_context_create(m, 0, 1, NULL, &err));
     assert_non_null(strstr(err.msg, "context length"));
     assert_null(bn_context_create(m, 16, 0, NULL, &err));

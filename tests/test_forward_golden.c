@@ -42,7 +42,7 @@ static bn_model *load_with(const char *kernel, const char *path)
 {
     if (bn_kernels_select(kernel) != 0)
         fail_msg("kernel path %s not selectable", kernel);
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_model *m = bn_model_load(path, &err);
     if (!m)
         fail_msg("%s", err.msg);
@@ -72,7 +72,7 @@ static int close_call(const float *ref, uint32_t n, uint32_t ours)
 static float *teacher_forced(const bn_model *m, const bn_golden *g, uint32_t n_batch,
                              int threads)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_threadpool *tp = NULL;
     if (threads > 1 && !(tp = bn_threadpool_create(threads, &err)))
         fail_msg("%s", err.msg);
@@ -96,7 +96,7 @@ static float *teacher_forced(const bn_model *m, const bn_golden *g, uint32_t n_b
 /* Free greedy run from the prompt: the ids of n tokens (first maximum, as the reference). */
 static void greedy_run(const bn_model *m, const bn_golden *g, int32_t *ids, size_t n)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_context *c = bn_context_create(m, N_CTX, (uint32_t)g->n_prompt, NULL, &err);
     if (!c)
         fail_msg("%s", err.msg);
@@ -212,7 +212,7 @@ static void test_tiny_b_batched(void **state)
 static float *run_all(const bn_model *m, const int32_t *tokens, uint32_t n, uint32_t n_batch,
                       int threads)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_threadpool *tp = NULL;
     if (threads > 1 && !(tp = bn_threadpool_create(threads, &err)))
         fail_msg("%s", err.msg);

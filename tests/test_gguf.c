@@ -13,7 +13,7 @@
 
 static bn_gguf *open_ok(const uint8_t *buf, size_t len)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_gguf *g = bn_gguf_open_memory(buf, len, &err);
     if (!g)
         fail_msg("open failed: %s", err.msg);
@@ -33,7 +33,7 @@ static void test_round_trip_every_type(void **state)
     uint8_t *buf = bn_fixture_gguf(0, &len);
     assert_non_null(buf);
     bn_gguf *g = open_ok(buf, len);
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_int_equal(g->version, 3);
     assert_int_equal(g->n_kv, 23);
     assert_int_equal(g->n_tensors, 3);
@@ -156,7 +156,7 @@ static void test_typed_getters(void **state)
     size_t len;
     uint8_t *buf = bn_fixture_gguf(0, &len);
     bn_gguf *g = open_ok(buf, len);
-    bn_err err = {{0}};
+    bn_err err = {0};
     uint32_t u;
     float f;
     bool b;
@@ -204,7 +204,7 @@ static void test_typed_getters(void **state)
 static void test_type_names_and_sizes(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_string_equal(bn_gguf_type_name(BN_GGUF_F64), "f64");
     assert_string_equal(bn_gguf_type_name((bn_gguf_type)99), "?");
     assert_string_equal(bn_ggml_type_name(BN_GGML_I2_S), "I2_S");
@@ -232,7 +232,7 @@ static int fill_n(bn_gguf_writer *w, uint64_t i, void *ctx, bn_err *err)
 static void test_writer_errors(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     size_t len, n;
     const uint64_t ne[1] = {4};
 
@@ -289,7 +289,7 @@ static void test_copy_kv(void **state)
     for (uint64_t i = 0; i < g->n_kv; i++)
         bn_gguf_writer_add_kv(w, NULL, &g->kv[i]);
     bn_gguf_writer_add_kv(w, "renamed", bn_gguf_find(g, "v.i64"));
-    bn_err err = {{0}};
+    bn_err err = {0};
     size_t zero = 0;
     uint8_t *buf2 = bn_fixture_write(w, 0, fill_n, &zero, &len2, &err);
     assert_non_null(buf2);
@@ -314,7 +314,7 @@ static void test_open_file(void **state)
     uint8_t *buf = bn_fixture_gguf(0, &len);
     char *path = bn_test_tmpfile(".gguf");
     assert_int_equal(bn_test_write_file(path, buf, len), 0);
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_gguf *g = bn_gguf_open(path, &err);
     if (!g)
         fail_msg("%s", err.msg);

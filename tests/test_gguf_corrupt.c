@@ -51,7 +51,7 @@ static int try_open(const uint8_t *buf, size_t n, bn_err *err)
 
 static void expect_fail_n(const uint8_t *buf, size_t n, const char *want)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     if (try_open(buf, n, &err))
         fail_msg("corrupted file (expecting '%s') was accepted", want);
     if (!strstr(err.msg, want))
@@ -99,7 +99,7 @@ static void test_truncation_every_prefix(void **state)
 {
     (void)state;
     fixture f = make(0);
-    bn_err err = {{0}};
+    bn_err err = {0};
     for (size_t n = 0; n < f.len; n++) {
         if (try_open(f.buf, n, &err))
             fail_msg("prefix of %zu bytes (of %zu) was accepted", n, f.len);
@@ -273,7 +273,7 @@ static void test_bad_alignment(void **state)
     (void)state;
     fixture f = make(64);
     size_t v = value_at(&f, "general.alignment");
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_true(try_open(f.buf, f.len, &err));
     bn_fixture_put_u32(f.buf, v, 48);
     expect_fail(&f, "general.alignment must be a u32 power of two up to 1 MiB (got u32 48)");
@@ -354,7 +354,7 @@ static void test_byte_damage_never_crashes(void **state)
 {
     (void)state;
     fixture f = make(64);
-    bn_err err = {{0}};
+    bn_err err = {0};
     const uint8_t vals[] = {0x00, 0xff, 0x80, 0x7f, 0x01, 0x20};
     size_t meta = find(&f, BN_FIX_T2) + 64;
     int accepted = 0;

@@ -16,7 +16,7 @@ static void test_tiny_models_load(void **state)
     for (int i = 0; i < 2; i++) {
         char *path = bn_test_shared(names[i]);
         BN_SKIP_IF_MISSING(path, names[i]);
-        bn_err err = {{0}};
+        bn_err err = {0};
         bn_model *m = bn_model_load(path, &err);
         if (!m)
             fail_msg("%s", err.msg);
@@ -39,7 +39,7 @@ static void test_vocab_file(void **state)
     (void)state;
     char *path = bn_test_shared("tokenizer/llama3-vocab.gguf");
     BN_SKIP_IF_MISSING(path, "tokenizer/llama3-vocab.gguf");
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_gguf *g = bn_gguf_open(path, &err);
     if (!g)
         fail_msg("%s", err.msg);

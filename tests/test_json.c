@@ -12,7 +12,7 @@
 
 static bn_json_doc *parse_ok(const char *s)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_json_doc *d = bn_json_parse(s, strlen(s), NULL, &err);
     if (!d)
         fail_msg("parse of %s failed: %s", s, err.msg);
@@ -21,7 +21,7 @@ static bn_json_doc *parse_ok(const char *s)
 
 static void expect_error(const char *s, size_t len, const bn_json_opts *o, const char *want)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_json_doc *d = bn_json_parse(s, len, o, &err);
     if (d) {
         bn_json_free(d);
@@ -94,7 +94,7 @@ static void test_duplicates_in_large_object(void **state)
     for (int i = 0; i < 200; i++)
         bn_buf_printf(&b, "%s\"k%d\":%d", i ? "," : "", i, i);
     bn_buf_puts(&b, "}");
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_json_doc *d = bn_json_parse(b.data, b.len, NULL, &err);
     assert_non_null(d);
     assert_int_equal(bn_json_root(d)->len, 200);
@@ -122,7 +122,7 @@ static void test_limits(void **state)
     for (int i = 0; i < 65; i++)
         deep[65 + i] = ']';
     expect_error(deep, 130, NULL, "byte 64: nesting deeper than 64 levels");
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_json_doc *d = bn_json_parse(deep + 1, 128, NULL, &err); /* exactly 64 levels */
     assert_non_null(d);
     bn_json_free(d);

@@ -82,7 +82,7 @@ static const bn_rs_record *wait_record(proc *p, size_t i)
 
 static bn_json_doc *parse(const char *s, size_t n)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_json_doc *d = bn_json_parse(s, n, NULL, &err);
     if (!d)
         fail_msg("not JSON (%s): %.300s", err.msg, s);
@@ -93,7 +93,7 @@ static bn_json_doc *parse(const char *s, size_t n)
 static char *reference_text(const char *model, const char *prompt, const bn_chat_msg *msgs,
                             size_t n_msgs, int n_predict, uint32_t *tokens)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_engine *e = bn_engine_open(model, NULL, &err);
     if (!e)
         fail_msg("%s", err.msg);

@@ -31,7 +31,7 @@ static int fake_generate(void *self, const bn_lambda_request *req, bn_deadline *
     res->stop_reason = "length";
     if (!strcmp(p, "FAIL")) {
         *etype = "GenerationFailed";
-        return bn_fail(err, "fake failure");
+        return bn_fail(err, BN_E_INPUT, "fake failure");
     }
     if (!strcmp(p, "BIG")) {
         res->text = g_big;
@@ -63,13 +63,13 @@ static int fake_generate(void *self, const bn_lambda_request *req, bn_deadline *
     size_t len = strlen(text), third = len / 3;
     if (on_piece) {
         if (on_piece(pu, text, third) || on_piece(pu, text + third, third))
-            return bn_fail(err, "consumer gone");
+            return bn_fail(err, BN_E_INPUT, "consumer gone");
         if (!strcmp(p, "FAILMID")) {
             *etype = "GenerationFailed";
-            return bn_fail(err, "failed after two pieces");
+            return bn_fail(err, BN_E_INPUT, "failed after two pieces");
         }
         if (on_piece(pu, text + 2 * third, len - 2 * third))
-            return bn_fail(err, "consumer gone");
+            return bn_fail(err, BN_E_INPUT, "consumer gone");
     }
     res->text = text;
     res->len = len;
@@ -103,7 +103,7 @@ static fixture *start(double margin_ms)
     assert_non_null(f->rs);
     char ep[64];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", bn_rs_port(f->rs));
-    bn_err err = {{0}};
+    bn_err err = {0};
     f->rt = bn_rt_open(ep, &err);
     assert_non_null(f->rt);
     f->h = (bn_lambda_handler){NULL, "fake-model", fake_generate};
@@ -140,7 +140,7 @@ static const bn_rs_record *wait_record(fixture *f, size_t i)
 
 static bn_json_doc *parse_body(const bn_rs_record *r)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_json_doc *d = bn_json_parse(r->body, r->len, NULL, &err);
     if (!d)
         fail_msg("body is not JSON (%s): %s", err.msg, r->body);
@@ -268,7 +268,7 @@ static void test_http_events(void **state)
     assert_int_equal(bn_json_get(o, "statusCode")->i64, 200);
     assert_string_equal(bn_json_get(bn_json_get(o, "headers"), "content-type")->str, "application/json");
     const bn_json *body = bn_json_get(o, "body");
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_json_doc *in = bn_json_parse(body->str, body->len, NULL, &err);
     assert_non_null(in);
     assert_string_equal(bn_json_get(bn_json_root(in), "text")->str, "echo:hello|n=4|t=0.80|stop=0");
@@ -443,7 +443,7 @@ static void test_next_failures(void **state)
     char ep[64];
     snprintf(ep, sizeof ep, "127.0.0.1:%d", bn_rs_port(rs));
     bn_rs_stop(rs); /* nothing listens there now */
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_rt *rt = bn_rt_open(ep, &err);
     bn_lambda_handler h = {NULL, "m", fake_generate};
     bn_lambda_config cfg = {false, 250};
@@ -514,7 +514,7 @@ static void test_protocol_robustness(void **state)
 static void test_threads_from_env(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     int cpus = bn_lambda_threads(&err);
     assert_true(cpus >= 1);
     setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128", 1);

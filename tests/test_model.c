@@ -33,7 +33,7 @@ typedef struct edit {
 static uint8_t *tiny_model(size_t *len)
 {
     bn_synth_params p;
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_int_equal(bn_synth_preset("tiny", &p, &err), 0);
     char *buf = NULL;
     FILE *f = open_memstream(&buf, len);
@@ -118,7 +118,7 @@ static bn_model *load_edited(const edit *e, bn_err *err, uint8_t **keep)
 
 static void expect_refused(const edit *e, const char *want)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     uint8_t *buf;
     bn_model *m = load_edited(e, &err, &buf);
     if (m)
@@ -132,7 +132,7 @@ static void test_tiny_loads(void **state)
 {
     (void)state;
     edit none = {0};
-    bn_err err = {{0}};
+    bn_err err = {0};
     uint8_t *buf;
     bn_model *m = load_edited(&none, &err, &buf);
     if (!m)
@@ -236,7 +236,7 @@ static void test_misaligned_floats(void **state)
     const char *pads[] = {"", "a", "aa", "aaa"};
     for (int i = 0; i < 4; i++) {
         edit e = {.alignment = 1, .pad = pads[i]};
-        bn_err err = {{0}};
+        bn_err err = {0};
         uint8_t *buf;
         bn_model *m = load_edited(&e, &err, &buf);
         if (m) {
@@ -263,7 +263,7 @@ static void test_non_finite_scale(void **state)
     for (int i = 0; i < 3; i++) {
         size_t len;
         uint8_t *buf = tiny_model(&len);
-        bn_err err = {{0}};
+        bn_err err = {0};
         bn_gguf *g = bn_gguf_open_memory(buf, len, &err);
         assert_non_null(g);
         const bn_gguf_tensor *t = bn_gguf_find_tensor(g, "blk.1.attn_v.weight");
@@ -287,7 +287,7 @@ static void test_load_from_path(void **state)
     uint8_t *buf = tiny_model(&len);
     char *path = bn_test_tmpfile(".gguf");
     assert_int_equal(bn_test_write_file(path, buf, len), 0);
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_model *m = bn_model_load(path, &err);
     if (!m)
         fail_msg("%s", err.msg);

@@ -23,7 +23,7 @@ static bn_sampling_params plain(float temp, uint64_t seed)
 
 static bn_sampler *make(const bn_sampling_params *p, uint32_t n_vocab)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_sampler *s = bn_sampler_create(p, n_vocab, 4096, &err);
     if (!s)
         fail_msg("bn_sampler_create: %s", err.msg);
@@ -61,7 +61,7 @@ static void test_defaults_are_llama_cpp(void **state)
 static void test_param_checks(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_sampling_params p = bn_sampling_default();
     p.top_p = 0.0f;
     assert_int_equal(bn_sampling_check(&p, &err), -1);

@@ -17,7 +17,7 @@
 static bn_synth_params preset(const char *name)
 {
     bn_synth_params p;
-    bn_err err = {{0}};
+    bn_err err = {0};
     if (bn_synth_preset(name, &p, &err))
         fail_msg("%s", err.msg);
     return p;
@@ -25,7 +25,7 @@ static bn_synth_params preset(const char *name)
 
 static uint8_t *write_mem(const bn_synth_params *p, size_t *len)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     char *buf = NULL;
     FILE *f = open_memstream(&buf, len);
     assert_non_null(f);
@@ -37,7 +37,7 @@ static uint8_t *write_mem(const bn_synth_params *p, size_t *len)
 
 static bn_gguf *open_mem(const uint8_t *buf, size_t len)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_gguf *g = bn_gguf_open_memory(buf, len, &err);
     if (!g)
         fail_msg("%s", err.msg);
@@ -83,7 +83,7 @@ static void compare_with_reference(const char *name)
     snprintf(rel, sizeof rel, "reference/models/%s.gguf", name);
     char *path = bn_test_shared(rel);
     BN_SKIP_IF_MISSING(path, rel);
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_gguf *ref = bn_gguf_open(path, &err);
     if (!ref)
         fail_msg("%s", err.msg);
@@ -254,7 +254,7 @@ static void test_synthetic_vocabulary(void **state)
     size_t len;
     uint8_t *buf = write_mem(&p, &len);
     bn_gguf *g = open_mem(buf, len);
-    bn_err err = {{0}};
+    bn_err err = {0};
     const bn_gguf_kv *toks, *merges, *types, *scores;
     assert_int_equal(bn_gguf_get_arr(g, "tokenizer.ggml.tokens", BN_GGUF_STRING, &toks, &err), 0);
     assert_int_equal(bn_gguf_get_arr(g, "tokenizer.ggml.merges", BN_GGUF_STRING, &merges, &err), 0);
@@ -304,7 +304,7 @@ static void test_byte_tokens_match_llama3(void **state)
     (void)state;
     char *path = bn_test_shared("tokenizer/llama3-vocab.gguf");
     BN_SKIP_IF_MISSING(path, "tokenizer/llama3-vocab.gguf");
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_synth_vocab ours, llama;
     assert_int_equal(bn_synth_vocab_make(300, 1, &ours, &err), 0);
     if (bn_synth_vocab_load(path, &llama, &err))
@@ -367,7 +367,7 @@ static void test_layer_order_and_shapes(void **state)
 static void test_shape_checks(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_synth_params p = preset("tiny");
     p.n_embd = 200;
     assert_int_equal(bn_synth_check(&p, &err), -1);
@@ -420,7 +420,7 @@ static void test_tiny_preset_loads(void **state)
     (void)state;
     bn_synth_params p = preset("tiny");
     char *path = bn_test_tmpfile(".gguf");
-    bn_err err = {{0}};
+    bn_err err = {0};
     if (bn_synth_write(&p, path, &err))
         fail_msg("%s", err.msg);
     size_t len;

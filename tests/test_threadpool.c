@@ -130,7 +130,7 @@ static void test_every_index_once(void **state)
     (void)state;
     for (int c = 0; c < n_counts; c++) {
         int nth = thread_counts[c];
-        bn_err err = {{0}};
+        bn_err err = {0};
         bn_threadpool *tp = bn_threadpool_create(nth, &err);
         assert_non_null(tp);
         assert_int_equal(bn_threadpool_size(tp), nth);
@@ -169,7 +169,7 @@ static void test_many_consecutive_runs(void **state)
     for (int c = 0; c < n_counts; c++)
         for (int spin = 0; spin < 2; spin++) {
             int nth = thread_counts[c];
-            bn_err err = {{0}};
+            bn_err err = {0};
             bn_threadpool *tp = bn_threadpool_create(nth, &err);
             assert_non_null(tp);
             if (!spin)
@@ -191,7 +191,7 @@ static void test_many_consecutive_runs(void **state)
 static void test_runs_after_sleep(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_threadpool *tp = bn_threadpool_create(2, &err);
     assert_non_null(tp);
     for (int r = 0; r < 5; r++) {
@@ -226,7 +226,7 @@ static void test_run_chunks_each_once(void **state)
     const size_t counts[] = {0, 1, 2, 7, 100, 1003};
     for (int c = 0; c < n_counts; c++) {
         int nth = thread_counts[c];
-        bn_err err = {{0}};
+        bn_err err = {0};
         bn_threadpool *tp = bn_threadpool_create(nth, &err);
         assert_non_null(tp);
         for (int spin = 0; spin < 2; spin++) {
@@ -277,7 +277,7 @@ static void slow_chunk_fn(void *arg, size_t chunk, int ith)
 static void test_run_chunks_balances(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_threadpool *tp = bn_threadpool_create(2, &err);
     assert_non_null(tp);
     slow_chunks sc;
@@ -301,7 +301,7 @@ static double process_cpu_s(void)
 static void test_idle_pool_uses_no_cpu(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_threadpool *tp = bn_threadpool_create(2, &err);
     assert_non_null(tp);
     run_count_job(tp, 2, 1000, 4);
@@ -318,7 +318,7 @@ static void test_create_free_repeatedly(void **state)
 {
     (void)state;
     for (int i = 0; i < 200; i++) {
-        bn_err err = {{0}};
+        bn_err err = {0};
         int nth = thread_counts[i % n_counts];
         bn_threadpool *tp = bn_threadpool_create(nth, &err);
         assert_non_null(tp);
@@ -334,7 +334,7 @@ static void test_thread_count_errors(void **state)
     (void)state;
     const int bad[] = {0, -1, -100, 1025, 1 << 30};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        bn_err err = {{0}};
+        bn_err err = {0};
         assert_null(bn_threadpool_create(bad[i], &err));
         assert_non_null(strstr(err.msg, "thread count"));
     }

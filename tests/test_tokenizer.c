@@ -130,7 +130,7 @@ static uint8_t *build_vocab(const spec *s, size_t *len)
     bn_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", T_EOS);
     if (s->eot_key)
         bn_gguf_writer_add_u32(w, "tokenizer.ggml.eot_token_id", T_EOS);
-    bn_err err = {{0}};
+    bn_err err = {0};
     uint8_t *buf = bn_fixture_write(w, 0, NULL, NULL, len, &err);
     if (!buf)
         fail_msg("writing the vocabulary: %s", err.msg);
@@ -169,7 +169,7 @@ static void unload(fixture *f)
 static int setup(void **state)
 {
     fixture *f = malloc(sizeof *f);
-    bn_err err = {{0}};
+    bn_err err = {0};
     *f = load(&BASE, &err);
     if (!f->t)
         fail_msg("load: %s", err.msg);
@@ -190,7 +190,7 @@ static void expect(const bn_tokenizer *t, const char *text, size_t n, bn_tokeniz
 {
     int32_t *ids;
     size_t k;
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_int_equal(bn_tokenize(t, text, n, &o, &ids, &k, &err), 0);
     size_t nw = 0;
     while (want[nw] >= 0)
@@ -254,7 +254,7 @@ static void test_load_facts(void **state)
 static void test_load_keys_honoured(void **state)
 {
     (void)state;
-    bn_err err = {{0}};
+    bn_err err = {0};
     spec s = BASE;
     s.pre = "default";
     s.add_bos = 0;
@@ -279,7 +279,7 @@ static void test_load_keys_honoured(void **state)
 
 static void expect_load_error(const spec *s, const char *needle)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     fixture f = load(s, &err);
     if (f.t)
         fail_msg("loaded, expected an error mentioning '%s'", needle);
@@ -318,7 +318,7 @@ static void test_load_errors(void **state)
     /* no tokenizer keys at all */
     bn_gguf_writer *w = bn_gguf_writer_new();
     bn_gguf_writer_add_str(w, "general.architecture", "bitnet-b1.58");
-    bn_err err = {{0}};
+    bn_err err = {0};
     size_t len;
     uint8_t *buf = bn_fixture_write(w, 0, NULL, NULL, &len, &err);
     bn_gguf *g = bn_gguf_open_memory(buf, len, &err);
@@ -391,12 +391,12 @@ static void test_bos_modes(void **state)
     /* NULL options = defaults */
     int32_t *ids;
     size_t n;
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_int_equal(bn_tokenize(f->t, "he", 2, NULL, &ids, &n, &err), 0);
     assert_int_equal(n, 2);
     assert_int_equal(ids[0], T_BOS);
     free(ids);
-    bn_err e2 = {{0}};
+    bn_err e2 = {0};
     spec s = BASE;
     s.add_bos = 0;
     fixture g = load(&s, &e2);
@@ -467,7 +467,7 @@ static void test_long_word_linear(void **state)
     /* and through the whole pipeline (one 100 KB letter run = one piece) */
     int32_t *ids;
     size_t nid;
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_int_equal(bn_tokenize(f->t, (const char *)text, n, &PLAIN, &ids, &nid, &err), 0);
     assert_int_equal(nid, 25000);
     assert_int_equal(ids[24999], T_ABAB);
@@ -490,7 +490,7 @@ static void test_cache_consistent(void **state)
     }
     int32_t *ids;
     size_t k;
-    bn_err err = {{0}};
+    bn_err err = {0};
     assert_int_equal(bn_tokenize(f->t, text, n, &PLAIN, &ids, &k, &err), 0);
     /* the same text cut into small calls (no cache below 2 KB) gives the same ids */
     size_t pos = 0, at = 0;
@@ -546,7 +546,7 @@ static void test_decode(void **state)
     assert_int_equal(bn_token_to_piece(t, T_HELLO, false, small, sizeof small), 5);
     assert_memory_equal(small, "hel", 3);
     char *out;
-    bn_err err = {{0}};
+    bn_err err = {0};
     const int32_t ids[] = {T_HELLO, T_EOT, T_SWORLD};
     assert_int_equal(bn_detokenize(t, ids, 3, false, &out, &len, &err), 0);
     assert_string_equal(out, "hello world");
@@ -563,7 +563,7 @@ static void test_stream_decode(void **state)
 {
     fixture *f = *state;
     bn_detokenizer d;
-    bn_err err = {{0}};
+    bn_err err = {0};
     size_t len;
     assert_int_equal(bn_detok_init(&d, f->t, false, &err), 0);
     /* U+20AC split over three byte tokens: nothing until complete */

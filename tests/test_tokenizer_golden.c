@@ -24,7 +24,7 @@ static int open_vocab(const char *rel, vocab *v)
     char *path = bn_test_shared(rel);
     if (!path)
         return -1;
-    bn_err err = {{0}};
+    bn_err err = {0};
     v->g = bn_gguf_open(path, &err);
     free(path);
     if (!v->g)
@@ -44,7 +44,7 @@ static void close_vocab(vocab *v)
 static void tokenize(const bn_tokenizer *t, const uint8_t *text, size_t len, bn_tokenize_opts o,
                      int32_t **ids, size_t *n)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     if (bn_tokenize(t, (const char *)text, len, &o, ids, n, &err))
         fail_msg("tokenize: %s", err.msg);
 }
@@ -68,7 +68,7 @@ static bool decodes_to(const bn_tokenizer *t, const int32_t *ids, size_t n, bool
 {
     char *out;
     size_t len;
-    bn_err err = {{0}};
+    bn_err err = {0};
     if (bn_detokenize(t, ids, n, special, &out, &len, &err))
         fail_msg("detokenize: %s", err.msg);
     bool ok = len == wn && memcmp(out, want, wn) == 0;

@@ -74,7 +74,7 @@ static void test_inspect_json(void **state)
     const char *argv[] = {"gguf-inspect", "--json", path, NULL};
     char *out, *err;
     assert_int_equal(run(argv, &out, &err), 0);
-    bn_err jerr = {{0}};
+    bn_err jerr = {0};
     bn_json_doc *doc = bn_json_parse(out, strlen(out), NULL, &jerr);
     if (!doc)
         fail_msg("--json output is not valid JSON: %s", jerr.msg);
@@ -131,7 +131,7 @@ static void test_inspect_shared_files(void **state)
         expect_contains(out, "\"n_tensors\":0");
         expect_contains(out, "\"key\":\"tokenizer.ggml.merges\",\"type\":\"array\","
                              "\"elem_type\":\"string\",\"len\":280147");
-        bn_err jerr = {{0}};
+        bn_err jerr = {0};
         bn_json_doc *doc = bn_json_parse(out, strlen(out), NULL, &jerr);
         if (!doc)
             fail_msg("--json output is not valid JSON: %s", jerr.msg);

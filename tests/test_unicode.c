@@ -1,4 +1,4 @@
-/* The committed Unicode class table (src/unicode_tables.c) against its source: Debian's
+/* The committed Unicode class table (src/text/unicode_tables.c) against its source: Debian's
  * unicode-data files, parsed here independently of the generator (skipped when absent), for
  * every code point; and the lenient UTF-8 decoder on the boundaries of validity. */
 #include "testutil.h"

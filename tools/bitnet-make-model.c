@@ -1,5 +1,5 @@
 /* bitnet-make-model: writes a synthetic BitNet b1.58 GGUF with the structure of the published
- * 2B-4T file (src/synthetic_model.h) for a preset or any shape. Exit 2 on bad usage, 1 when
+ * 2B-4T file (src/writers/synthetic_model.h) for a preset or any shape. Exit 2 on bad usage, 1 when
  * writing fails. */
 #include <errno.h>
 #include <stdarg.h>
@@ -77,7 +77,7 @@ static int parse_float(const char *s, float *out)
 int main(int argc, char **argv)
 {
     bn_synth_params p;
-    bn_err err = {{0}};
+    bn_err err = {0};
     const char *preset = NULL, *out = NULL;
     int quiet = 0;
     /* first pass: the preset, so that shape flags override it wherever they appear */

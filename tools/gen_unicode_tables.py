@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Generates src/unicode_tables.c: the Unicode classes the pre-tokenizers need, as a run table.
+"""Generates src/text/unicode_tables.c: the Unicode classes the pre-tokenizers need, as a run table.
 
 Reads Debian's unicode-data package (UnicodeData.txt for the general category, PropList.txt for
 White_Space). Each code point gets one flag byte: bits 0-2 the category class (0 other/C*/
 unassigned, 1 L*, 2 N*, 3 P*, 4 M*, 5 S*, 6 Z*), bit 3 White_Space. The table lists the first
 code point of every run of equal flags, so it covers 0..0x10FFFF.
 
-Usage: python3 tools/gen_unicode_tables.py [--data /usr/share/unicode] > src/unicode_tables.c
+Usage: python3 tools/gen_unicode_tables.py [--data /usr/share/unicode] > src/text/unicode_tables.c
 Standard library only; the output depends only on the two input files.
 """
 import argparse

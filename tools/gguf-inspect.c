@@ -265,7 +265,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: gguf-inspect [--json] FILE\n");
         return 2;
     }
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_gguf *g = bn_gguf_open(path, &err);
     if (!g) {
         fprintf(stderr, "gguf-inspect: %s\n", err.msg);

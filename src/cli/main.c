@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "rng.h"
 
 enum { MAX_INPUT = 64 << 20 };
 
@@ -62,20 +61,10 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     return NULL;
 }
 
-/* A seed nobody chose: time and pid through SplitMix64 (printed with --verbose and --json). */
-static uint64_t random_seed(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t x = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^
-                 ((uint64_t)getpid() << 32);
-    return bn_splitmix64(&x) >> 1; /* fits --seed's range */
-}
-
 static int run_tokenize(const cli_opts *o, const bn_engine *e)
 {
     char msg[600] = "";
-    bn_err err = {{0}};
+    bn_err err = {0};
     size_t len = 0;
     char *file = NULL;
     const char *text = o->tokenize;
@@ -100,7 +89,7 @@ static int run_tokenize(const cli_opts *o, const bn_engine *e)
 static int run_detokenize(const cli_opts *o, const bn_engine *e)
 {
     char msg[600] = "";
-    bn_err err = {{0}};
+    bn_err err = {0};
     int32_t *ids = NULL;
     size_t n = 0, len = 0;
     if (cli_parse_ids(o->detokenize, &ids, &n, msg, sizeof msg))
@@ -152,7 +141,7 @@ static int finish_turn(const cli_opts *o, bn_session *s, const bn_stats *st, uin
  * sampled token, fed first). */
 static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_stats st;
     const char *sys = o->system ? o->system : o->prompt;
     bn_chat_msg first = {"system", sys};
@@ -201,14 +190,14 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
 static int run_generate(const cli_opts *o, bn_engine *e)
 {
     char msg[600] = "";
-    bn_err err = {{0}};
+    bn_err err = {0};
     if (!o->prompt && !o->prompt_file && !o->tokens && !o->cnv)
         return fail(CLI_USAGE, "%s", "nothing to do: give -p, -f, --tokens or -cnv (see --help)");
     bn_session_params sp = {(uint32_t)o->n_ctx, (int)o->n_threads, (uint32_t)o->n_batch};
     bn_session *s = bn_session_create(e, &sp, &err);
     if (!s)
         return fail(CLI_USAGE, "%s", err.msg);
-    uint64_t seed = o->seed < 0 ? random_seed() : (uint64_t)o->seed;
+    uint64_t seed = o->seed < 0 ? bn_random_seed() : (uint64_t)o->seed;
     if (o->verbose)
         fprintf(stderr, "bitnet-run: context %u, threads %d, batch %lld, seed %llu\n",
                 bn_session_n_ctx(s), bn_session_n_threads(s), (long long)o->n_batch,
@@ -305,7 +294,7 @@ int main(int argc, char **argv)
     if (n_prompt > 1)
         return fail(CLI_USAGE, "%s", "give only one of -p, -f, --tokens");
 
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_open_opts oo = {.pre_tokenizer = o.pre_tokenizer};
     bn_engine *e = bn_engine_open(o.model, &oo, &err);
     if (!e)

@@ -46,7 +46,7 @@ int main(void)
     double t0 = bn_now_ms();
     bn_log_init();
     bn_lambda_install_signals();
-    bn_err err = {{0}};
+    bn_err err = {0};
     const char *endpoint = getenv("AWS_LAMBDA_RUNTIME_API");
     bn_rt *rt = bn_rt_open(endpoint, &err);
     if (!rt) {
@@ -69,13 +69,13 @@ int main(void)
         char *end;
         long v = strtol(ctx, &end, 10);
         if (*end || v < 16 || v > 1 << 20)
-            threads = bn_fail(&err, "BITNET_CTX=\"%.32s\": expected an integer in [16, 1048576]", ctx);
+            threads = bn_fail(&err, BN_E_INPUT, "BITNET_CTX=\"%.32s\": expected an integer in [16, 1048576]", ctx);
         n_ctx = (uint32_t)v;
     }
     bn_engine_handler eh;
     if (threads < 0 || bn_engine_handler_open(&eh, model, threads, n_ctx, &err)) {
         long status = 0;
-        bn_err perr = {{0}};
+        bn_err perr = {0};
         char msg[sizeof err.msg + 64];
         snprintf(msg, sizeof msg, "%s", err.msg);
         bn_log("ERROR", "init failed: %s", msg);

@@ -62,7 +62,7 @@ static int generate(void *self, const bn_lambda_request *req, bn_deadline *dl,
     }
     if (r.consumer_gone) {
         *error_type = "StreamBroken";
-        return bn_fail(err, "the response stream ended early (the Runtime API closed it)");
+        return bn_fail(err, BN_E_INPUT, "the response stream ended early (the Runtime API closed it)");
     }
     size_t len = 0;
     res->text = bn_session_output_text(eh->session, &len);

@@ -12,7 +12,7 @@
 
 static int field_err(bn_err *err, const char *field, const char *want, const bn_json *v)
 {
-    return bn_fail(err, "field \"%s\": expected %s, got %s", field, want,
+    return bn_fail(err, BN_E_INPUT, "field \"%s\": expected %s, got %s", field, want,
                    v ? bn_json_type_name(v->type) : "nothing");
 }
 
@@ -27,7 +27,7 @@ static int get_number(const bn_json *o, const char *field, double lo, double hi,
     if (v->type != BN_JSON_NUMBER)
         return field_err(err, field, want, v);
     if (v->num > hi || v->num < lo || (lo_open && v->num == lo))
-        return bn_fail(err, "field \"%s\": expected %s, got %g", field, want, v->num);
+        return bn_fail(err, BN_E_INPUT, "field \"%s\": expected %s, got %g", field, want, v->num);
     *out = (float)v->num;
     return 0;
 }
@@ -45,7 +45,7 @@ static int get_int(const bn_json *o, const char *field, int64_t lo, int64_t hi, 
     if (v->type != BN_JSON_NUMBER)
         return field_err(err, field, want, v);
     if (bn_json_int_in(v, lo, hi, out))
-        return bn_fail(err, "field \"%s\": expected %s, got %g", field, want, v->num);
+        return bn_fail(err, BN_E_INPUT, "field \"%s\": expected %s, got %g", field, want, v->num);
     return 0;
 }
 
@@ -57,7 +57,7 @@ static int get_string(const bn_json *o, const char *field, const char **out, bn_
     if (v->type != BN_JSON_STRING)
         return field_err(err, field, "a string", v);
     if (strlen(v->str) != v->len)
-        return bn_fail(err, "field \"%s\": contains a NUL character", field);
+        return bn_fail(err, BN_E_INPUT, "field \"%s\": contains a NUL character", field);
     *out = v->str;
     return 0;
 }
@@ -70,14 +70,14 @@ static int parse_stop(const bn_json *v, bn_lambda_request *r, bn_err *err)
     if (!one && v->type != BN_JSON_ARRAY)
         return field_err(err, "stop", "a string or an array of strings", v);
     if (!one && v->len > BN_LAMBDA_MAX_STOP)
-        return bn_fail(err, "field \"stop\": at most %d strings, got %zu", BN_LAMBDA_MAX_STOP, v->len);
+        return bn_fail(err, BN_E_INPUT, "field \"stop\": at most %d strings, got %zu", BN_LAMBDA_MAX_STOP, v->len);
     size_t i = 0;
     for (const bn_json *s = one ? one : v->child; s; s = one ? NULL : s->next, i++) {
         if (s->type != BN_JSON_STRING)
-            return bn_fail(err, "field \"stop[%zu]\": expected a string, got %s", i,
+            return bn_fail(err, BN_E_INPUT, "field \"stop[%zu]\": expected a string, got %s", i,
                            bn_json_type_name(s->type));
         if (s->len == 0 || s->len > 256 || strlen(s->str) != s->len)
-            return bn_fail(err, "field \"stop[%zu]\": expected 1 to 256 bytes without NUL", i);
+            return bn_fail(err, BN_E_INPUT, "field \"stop[%zu]\": expected 1 to 256 bytes without NUL", i);
         r->stop[r->n_stop++] = s->str;
     }
     return 0;
@@ -89,22 +89,22 @@ static int parse_messages(const bn_json *v, const char *system, bn_lambda_reques
     if (v && v->type != BN_JSON_ARRAY)
         return field_err(err, "messages", "an array of {\"role\",\"content\"} objects", v);
     if (v && (n == 0 || n > BN_LAMBDA_MAX_MESSAGES))
-        return bn_fail(err, "field \"messages\": expected 1 to %d messages, got %zu",
+        return bn_fail(err, BN_E_INPUT, "field \"messages\": expected 1 to %d messages, got %zu",
                        BN_LAMBDA_MAX_MESSAGES, n);
     r->messages = calloc(n + 2, sizeof *r->messages);
     if (!r->messages)
-        return bn_fail(err, "out of memory");
+        return bn_fail(err, BN_E_NOMEM, "out of memory");
     if (system)
         r->messages[r->n_messages++] = (bn_chat_msg){"system", system};
     size_t i = 0;
     for (const bn_json *m = v ? v->child : NULL; m; m = m->next, i++) {
         char f[48];
         if (m->type != BN_JSON_OBJECT)
-            return bn_fail(err, "field \"messages[%zu]\": expected an object, got %s", i,
+            return bn_fail(err, BN_E_INPUT, "field \"messages[%zu]\": expected an object, got %s", i,
                            bn_json_type_name(m->type));
         for (const bn_json *k = m->child; k; k = k->next)
             if (strcmp(k->key, "role") && strcmp(k->key, "content"))
-                return bn_fail(err, "field \"messages[%zu].%.40s\": unknown field", i, k->key);
+                return bn_fail(err, BN_E_INPUT, "field \"messages[%zu].%.40s\": unknown field", i, k->key);
         const char *role = NULL, *content = NULL;
         snprintf(f, sizeof f, "messages[%zu].role", i);
         const bn_json *rv = bn_json_get(m, "role");
@@ -112,14 +112,14 @@ static int parse_messages(const bn_json *v, const char *system, bn_lambda_reques
             return field_err(err, f, "\"system\", \"user\" or \"assistant\"", rv);
         role = rv->str;
         if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
-            return bn_fail(err, "field \"%s\": expected \"system\", \"user\" or \"assistant\", "
+            return bn_fail(err, BN_E_INPUT, "field \"%s\": expected \"system\", \"user\" or \"assistant\", "
                                 "got \"%.40s\"", f, role);
         snprintf(f, sizeof f, "messages[%zu].content", i);
         const bn_json *cv = bn_json_get(m, "content");
         if (!cv || cv->type != BN_JSON_STRING)
             return field_err(err, f, "a string", cv);
         if (strlen(cv->str) != cv->len)
-            return bn_fail(err, "field \"%s\": contains a NUL character", f);
+            return bn_fail(err, BN_E_INPUT, "field \"%s\": contains a NUL character", f);
         content = cv->str;
         r->messages[r->n_messages++] = (bn_chat_msg){role, content};
     }
@@ -134,13 +134,13 @@ static const char *const known_fields[] = {
 static int parse_request(const bn_json *o, bn_lambda_request *r, bn_err *err)
 {
     if (o->type != BN_JSON_OBJECT)
-        return bn_fail(err, "request: expected a JSON object, got %s", bn_json_type_name(o->type));
+        return bn_fail(err, BN_E_INPUT, "request: expected a JSON object, got %s", bn_json_type_name(o->type));
     for (const bn_json *k = o->child; k; k = k->next) {
         int known = 0;
         for (int i = 0; known_fields[i]; i++)
             known |= !strcmp(k->key, known_fields[i]);
         if (!known)
-            return bn_fail(err, "field \"%.60s\": unknown field (known: prompt, messages, system, "
+            return bn_fail(err, BN_E_INPUT, "field \"%.60s\": unknown field (known: prompt, messages, system, "
                                 "n_predict, temperature, top_p, top_k, min_p, repeat_penalty, seed, "
                                 "stop, stream)", k->key);
     }
@@ -167,11 +167,11 @@ static int parse_request(const bn_json *o, bn_lambda_request *r, bn_err *err)
     r->sampling.seed = (uint64_t)seed;
     const bn_json *msgs = bn_json_get(o, "messages");
     if (msgs && r->prompt)
-        return bn_fail(err, "field \"messages\": give either \"prompt\" or \"messages\", not both");
+        return bn_fail(err, BN_E_INPUT, "field \"messages\": give either \"prompt\" or \"messages\", not both");
     if (!msgs && !r->prompt)
-        return bn_fail(err, "field \"prompt\": missing (give \"prompt\" or \"messages\")");
+        return bn_fail(err, BN_E_INPUT, "field \"prompt\": missing (give \"prompt\" or \"messages\")");
     if (r->prompt && !*r->prompt)
-        return bn_fail(err, "field \"prompt\": must not be empty");
+        return bn_fail(err, BN_E_INPUT, "field \"prompt\": must not be empty");
     if (msgs || system) {
         /* "system" with a plain prompt means a one-turn chat */
         r->chat = true;
@@ -188,7 +188,7 @@ static int parse_http_body(const bn_json *ev, bn_lambda_request *r, bn_err *err)
 {
     const bn_json *b = bn_json_get(ev, "body");
     if (!b || b->type == BN_JSON_NULL)
-        return bn_fail(err, "field \"body\": missing (POST the request JSON)");
+        return bn_fail(err, BN_E_INPUT, "field \"body\": missing (POST the request JSON)");
     if (b->type != BN_JSON_STRING)
         return field_err(err, "body", "a string", b);
     const bn_json *b64 = bn_json_get(ev, "isBase64Encoded");
@@ -197,18 +197,18 @@ static int parse_http_body(const bn_json *ev, bn_lambda_request *r, bn_err *err)
     if (b64 && b64->type == BN_JSON_BOOL && b64->boolean) {
         r->decoded = malloc(3 * (b->len / 4) + 4);
         if (!r->decoded)
-            return bn_fail(err, "out of memory");
+            return bn_fail(err, BN_E_NOMEM, "out of memory");
         long n = bn_base64_decode(b->str, b->len, r->decoded);
         if (n < 0)
-            return bn_fail(err, "field \"body\": invalid base64 (isBase64Encoded is true)");
+            return bn_fail(err, BN_E_INPUT, "field \"body\": invalid base64 (isBase64Encoded is true)");
         text = (const char *)r->decoded;
         len = (size_t)n;
     }
-    bn_err jerr = {{0}};
+    bn_err jerr = {0};
     bn_json_opts opts = {.max_size = EVENT_JSON_MAX};
     r->inner = bn_json_parse(text, len, &opts, &jerr);
     if (!r->inner)
-        return bn_fail(err, "body: invalid JSON: %s", jerr.msg);
+        return bn_fail(err, BN_E_INPUT, "body: invalid JSON: %s", jerr.msg);
     return parse_request(bn_json_root(r->inner), r, err);
 }
 
@@ -219,11 +219,11 @@ int bn_lambda_parse_event(const char *body, size_t len, bn_lambda_request *r, bo
     *is_http = false;
     r->sampling = bn_sampling_default();
     r->n_predict = BN_LAMBDA_DEFAULT_N_PREDICT;
-    bn_err jerr = {{0}};
+    bn_err jerr = {0};
     bn_json_opts opts = {.max_size = EVENT_JSON_MAX};
     r->doc = bn_json_parse(body, len, &opts, &jerr);
     if (!r->doc)
-        return bn_fail(err, "event: invalid JSON: %s", jerr.msg);
+        return bn_fail(err, BN_E_INPUT, "event: invalid JSON: %s", jerr.msg);
     const bn_json *ev = bn_json_root(r->doc);
     if (ev->type == BN_JSON_OBJECT &&
         (bn_json_get(ev, "requestContext") || bn_json_get(ev, "httpMethod") ||

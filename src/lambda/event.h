@@ -17,10 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chat.h"
-#include "error.h"
+#include "bitnet.h"
 #include "json.h"
-#include "sampler.h"
 
 #define BN_LAMBDA_MAX_STOP 16
 #define BN_LAMBDA_MAX_MESSAGES 256

@@ -10,7 +10,6 @@
 
 #include "bitnet.h"
 #include "log.h"
-#include "threadpool.h"
 
 #define MAX_NEXT_TRANSPORT_FAILURES 3
 
@@ -103,7 +102,7 @@ int bn_lambda_threads(bn_err *err)
         char *end;
         long n = strtol(t, &end, 10);
         if (*end || n < 1 || n > 256)
-            return bn_fail(err, "BITNET_THREADS=\"%.32s\": expected an integer in [1, 256]", t);
+            return bn_fail(err, BN_E_INPUT, "BITNET_THREADS=\"%.32s\": expected an integer in [1, 256]", t);
         return (int)n;
     }
     const char *m = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
@@ -142,7 +141,7 @@ static int post_outcome(invocation *iv, int rc, long status, const bn_err *err, 
         char msg[200];
         snprintf(msg, sizeof msg, "response of %zu bytes exceeds the Runtime API's payload limit "
                                   "(6 MB buffered; use \"stream\": true for long outputs)", len);
-        bn_err e2 = {{0}};
+        bn_err e2 = {0};
         long st2 = 0;
         if (bn_rt_post_error(iv->rt, iv->inv.request_id, "ResponseSizeTooLarge", msg, &st2, &e2)) {
             bn_log("ERROR", "%s", e2.msg);
@@ -157,7 +156,7 @@ static int post_outcome(invocation *iv, int rc, long status, const bn_err *err, 
 static int answer_error(invocation *iv, const char *type, const char *msg)
 {
     bn_log("ERROR", "%s: %s", type, msg);
-    bn_err err = {{0}};
+    bn_err err = {0};
     long status = 0;
     int rc;
     size_t len = 0;
@@ -190,7 +189,7 @@ static int serve_buffered(invocation *iv, bn_deadline *dl)
 {
     bn_lambda_result res = {0};
     const char *etype = "GenerationFailed";
-    bn_err err = {{0}};
+    bn_err err = {0};
     if (iv->h->generate(iv->h->self, &iv->req, dl, NULL, NULL, &res, &etype, &err))
         return answer_error(iv, etype, err.msg);
     log_result(&res);
@@ -220,7 +219,7 @@ static int stream_piece(void *user, const char *text, size_t len)
 
 static int serve_streaming(invocation *iv, bn_deadline *dl)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_rt_stream *s = bn_rt_stream_open(
         iv->rt, iv->inv.request_id,
         iv->http ? "application/vnd.awslambda.http-integration-response" : "text/plain; charset=utf-8",
@@ -238,7 +237,7 @@ static int serve_streaming(invocation *iv, bn_deadline *dl)
     }
     bn_lambda_result res = {0};
     const char *etype = NULL;
-    bn_err gerr = {{0}};
+    bn_err gerr = {0};
     int grc = iv->h->generate(iv->h->self, &iv->req, dl, stream_piece, s, &res, &etype, &gerr);
     if (grc) {
         if (!etype)
@@ -268,7 +267,7 @@ int bn_lambda_run(bn_rt *rt, const bn_lambda_handler *h, const bn_lambda_config 
         if (g_term)
             return 0;
         invocation iv = {.rt = rt, .h = h, .cfg = cfg};
-        bn_err err = {{0}};
+        bn_err err = {0};
         long status = 0;
         bn_log_set_request(NULL);
         if (bn_rt_next(rt, &iv.inv, &status, &err)) {

@@ -134,10 +134,10 @@ static int perform(bn_rt *rt, const char *what, long *status, bn_err *err)
     CURLcode rc = curl_easy_perform(rt->h);
     *status = 0;
     if (rc != CURLE_OK)
-        return bn_fail(err, "%s: %s", what, curl_easy_strerror(rc));
+        return bn_fail(err, BN_E_IO, "%s: %s", what, curl_easy_strerror(rc));
     curl_easy_getinfo(rt->h, CURLINFO_RESPONSE_CODE, status);
     if (*status < 200 || *status > 299)
-        return bn_fail(err, "%s: HTTP %ld %.200s", what, *status, rt->body.data ? rt->body.data : "");
+        return bn_fail(err, BN_E_IO, "%s: HTTP %ld %.200s", what, *status, rt->body.data ? rt->body.data : "");
     return 0;
 }
 
@@ -146,11 +146,11 @@ static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 bn_rt *bn_rt_open(const char *endpoint, bn_err *err)
 {
     if (!endpoint || !*endpoint) {
-        bn_fail(err, "AWS_LAMBDA_RUNTIME_API is not set (host:port of the Runtime API)");
+        bn_fail(err, BN_E_IO, "AWS_LAMBDA_RUNTIME_API is not set (host:port of the Runtime API)");
         return NULL;
     }
     if (strlen(endpoint) > 200 || strpbrk(endpoint, "/ ?#@")) {
-        bn_fail(err, "AWS_LAMBDA_RUNTIME_API=\"%.64s\" is not a host:port", endpoint);
+        bn_fail(err, BN_E_IO, "AWS_LAMBDA_RUNTIME_API=\"%.64s\" is not a host:port", endpoint);
         return NULL;
     }
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -158,7 +158,7 @@ bn_rt *bn_rt_open(const char *endpoint, bn_err *err)
     bn_rt *rt = calloc(1, sizeof *rt);
     if (!rt || !(rt->h = curl_easy_init())) {
         free(rt);
-        bn_fail(err, "libcurl initialisation failed");
+        bn_fail(err, BN_E_IO, "libcurl initialisation failed");
         return NULL;
     }
     snprintf(rt->base, sizeof rt->base, "http://%s", endpoint);
@@ -199,7 +199,7 @@ int bn_rt_next(bn_rt *rt, bn_rt_invocation *inv, long *status, bn_err *err)
     rt->inv = NULL;
     if (rc == 0 && !usable_request_id(inv->request_id)) {
         *status = 0;
-        rc = bn_fail(err, "GET /runtime/invocation/next: missing or unusable "
+        rc = bn_fail(err, BN_E_IO, "GET /runtime/invocation/next: missing or unusable "
                           "Lambda-Runtime-Aws-Request-Id");
     }
     if (rc == 0) {
@@ -207,7 +207,7 @@ int bn_rt_next(bn_rt *rt, bn_rt_invocation *inv, long *status, bn_err *err)
         inv->body = malloc(inv->len + 1);
         if (!inv->body) {
             *status = 0;
-            rc = bn_fail(err, "event of %zu bytes: out of memory", inv->len);
+            rc = bn_fail(err, BN_E_NOMEM, "event of %zu bytes: out of memory", inv->len);
         } else {
             if (inv->len)
                 memcpy(inv->body, rt->body.data, inv->len);
@@ -327,12 +327,12 @@ bn_rt_stream *bn_rt_stream_open(bn_rt *rt, const char *request_id, const char *c
     curl_easy_setopt(rt->h, CURLOPT_CONNECT_ONLY, 1L);
     CURLcode crc = curl_easy_perform(rt->h);
     if (crc != CURLE_OK) {
-        bn_fail(err, "POST /response (streaming): connect: %s", curl_easy_strerror(crc));
+        bn_fail(err, BN_E_IO, "POST /response (streaming): connect: %s", curl_easy_strerror(crc));
         return NULL;
     }
     bn_rt_stream *s = calloc(1, sizeof *s);
     if (!s) {
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         return NULL;
     }
     s->rt = rt;
@@ -371,7 +371,7 @@ static int read_reply(bn_rt *rt, long *status, bn_err *err)
 {
     curl_socket_t fd;
     if (curl_easy_getinfo(rt->h, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD)
-        return bn_fail(err, "POST /response (streaming): connection lost");
+        return bn_fail(err, BN_E_IO, "POST /response (streaming): connection lost");
     bn_buf *b = &rt->body;
     b->len = 0;
     b->oom = false;
@@ -381,7 +381,7 @@ static int read_reply(bn_rt *rt, long *status, bn_err *err)
         if (end && !need) {
             size_t head = (size_t)(end - b->data) + 4;
             if (sscanf(b->data, "HTTP/1.%*d %ld", status) != 1)
-                return bn_fail(err, "POST /response (streaming): malformed reply");
+                return bn_fail(err, BN_E_IO, "POST /response (streaming): malformed reply");
             size_t cl = 0;
             for (const char *p = b->data; p && p < end; p = strstr(p, "\r\n"), p = p ? p + 2 : p) {
                 if (!strncasecmp(p, "Content-Length:", 15)) {
@@ -403,18 +403,18 @@ static int read_reply(bn_rt *rt, long *status, bn_err *err)
         if (rc == CURLE_AGAIN) {
             struct pollfd p = {fd, POLLIN, 0};
             if (poll(&p, 1, -1) < 0 && errno != EINTR)
-                return bn_fail(err, "POST /response (streaming): poll failed");
+                return bn_fail(err, BN_E_IO, "POST /response (streaming): poll failed");
             continue;
         }
         if (rc != CURLE_OK || got == 0) {
             if (end && need) /* closed early: take what came */
                 return 0;
-            return bn_fail(err, "POST /response (streaming): no reply (%s)",
+            return bn_fail(err, BN_E_IO, "POST /response (streaming): no reply (%s)",
                            rc != CURLE_OK ? curl_easy_strerror(rc) : "connection closed");
         }
         bn_buf_append(b, tmp, got);
         if (b->oom || b->len > (2u << 20))
-            return bn_fail(err, "POST /response (streaming): reply too large");
+            return bn_fail(err, BN_E_IO, "POST /response (streaming): reply too large");
     }
 }
 
@@ -446,7 +446,7 @@ int bn_rt_stream_close(bn_rt_stream *s, const char *error_type, const char *erro
     /* a server that answered early (413) has its reply waiting even when sending failed */
     int rc = read_reply(rt, status, err);
     if (rc == 0 && (*status < 200 || *status > 299))
-        rc = bn_fail(err, "POST /response (streaming): HTTP %ld %.200s", *status,
+        rc = bn_fail(err, BN_E_IO, "POST /response (streaming): HTTP %ld %.200s", *status,
                      rt->body.data ? rt->body.data : "");
     /* drop the connection: the docs ask for it to be closed after a streamed response, and
      * curl_easy_reset would keep (and later leak) the CONNECT_ONLY connection; the next call
@@ -509,13 +509,13 @@ int bn_rt_register_extension(const char *endpoint, const char *name, bn_err *err
     int rc = perform(rt, "POST /extension/register", &status, err);
     curl_slist_free_all(hdr);
     if (rc == 0 && !rt->ext_id[0])
-        rc = bn_fail(err, "POST /extension/register: no Lambda-Extension-Identifier in the reply");
+        rc = bn_fail(err, BN_E_IO, "POST /extension/register: no Lambda-Extension-Identifier in the reply");
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (rc == 0 && pthread_create(&t, &attr, extension_thread, rt))
-        rc = bn_fail(err, "cannot start the extension thread");
+        rc = bn_fail(err, BN_E_INTERNAL, "cannot start the extension thread");
     pthread_attr_destroy(&attr);
     if (rc) {
         bn_rt_close(rt);

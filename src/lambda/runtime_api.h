@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "bitnet.h" /* bn_err */
 
 typedef struct bn_rt bn_rt;
 

@@ -34,7 +34,7 @@ static void die(const char *what, const char *msg)
 
 static bn_gguf *synthetic_vocab(void)
 {
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_synth_vocab v;
     if (bn_synth_vocab_make(2048, 7, &v, &err))
         die("synthetic vocabulary", err.msg);
@@ -63,7 +63,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    bn_err err = {{0}};
+    bn_err err = {0};
     const char *path = getenv("BN_FUZZ_VOCAB");
     gguf = path && *path ? bn_gguf_open(path, &err) : synthetic_vocab();
     if (!gguf)
@@ -92,7 +92,7 @@ static void round_trip(const bn_tokenizer *tk, uint8_t mode, const uint8_t *data
     const char *text = (const char *)data;
     bn_tokenize_opts o = {BN_BOS_NEVER, (mode & 2) != 0,
                           (mode & 1) ? BN_PRE_DEFAULT : BN_PRE_LLAMA3};
-    bn_err err = {{0}};
+    bn_err err = {0};
     int32_t *ids;
     size_t n;
     if (bn_tokenize(tk, text, len, &o, &ids, &n, &err))
@@ -143,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         round_trip(tok, data[0], data + 1, size - 1);
         return 0;
     }
-    bn_err err = {{0}};
+    bn_err err = {0};
     bn_gguf *g = bn_gguf_open_memory(data + 1, size - 1, &err);
     if (!g)
         return 0;

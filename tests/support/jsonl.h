@@ -1,5 +1,5 @@
 /* A minimal JSON reader for test data (golden .jsonl files): parses one document into a small
- * tree. Not the product's parser (src/json.h); tests only. */
+ * tree. Not the product's parser (src/json/json.h); tests only. */
 #ifndef BN_TEST_JSONL_H
 #define BN_TEST_JSONL_H
 

@@ -101,12 +101,12 @@ int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_to
     *ids = NULL;
     *n = 0;
     if (len >= (size_t)INT32_MAX)
-        return bn_fail(err, "tokenize: text of %zu bytes is too long", len);
+        return bn_fail(err, BN_E_INPUT, "tokenize: text of %zu bytes is too long", len);
     bn_pretokenizer pre = o->pre == BN_PRE_AUTO ? t->pre : o->pre;
     run r = {.t = t, .whole_lookup = pre == BN_PRE_LLAMA3};
     r.out = malloc((len + 1) * sizeof *r.out);
     if (!r.out)
-        return bn_fail(err, "tokenize: out of memory for %zu bytes of text", len);
+        return bn_fail(err, BN_E_NOMEM, "tokenize: out of memory for %zu bytes of text", len);
     if (len >= CACHE_MIN_TEXT)
         r.cache = calloc(CACHE_SLOTS, sizeof *r.cache); /* optional: NULL just means no cache */
     bool bos = o->bos == BN_BOS_ALWAYS || (o->bos == BN_BOS_DEFAULT && t->add_bos);
@@ -132,7 +132,7 @@ int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_to
     bn_bpe_scratch_free(&r.scratch);
     if (r.failed) {
         free(r.out);
-        return bn_fail(err, "tokenize: out of memory");
+        return bn_fail(err, BN_E_NOMEM, "tokenize: out of memory");
     }
     int32_t *shrunk = realloc(r.out, (r.n ? r.n : 1) * sizeof *r.out);
     *ids = shrunk ? shrunk : r.out;

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "error.h"
 
 typedef enum bn_json_type {
@@ -80,18 +81,6 @@ bool bn_json_equal(const bn_json *a, const bn_json *b);
 size_t bn_json_utf8_len(const char *s, size_t n);
 /* Length of the longest prefix of s[0..n) made of whole valid UTF-8 sequences. */
 size_t bn_json_utf8_prefix(const char *s, size_t n);
-
-/* ------------------------------------------------------------------ growable byte buffer */
-typedef struct bn_buf {
-    char *data;          /* NUL-terminated when not NULL */
-    size_t len, cap;
-    bool oom;            /* an allocation failed: contents are truncated, stop using it */
-} bn_buf;
-
-void bn_buf_append(bn_buf *b, const void *data, size_t n);
-void bn_buf_puts(bn_buf *b, const char *s);
-void bn_buf_printf(bn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void bn_buf_free(bn_buf *b);
 
 /* ------------------------------------------------------------------ writer
  * Appends compact JSON to a bn_buf and inserts the commas itself:

@@ -24,11 +24,60 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chat.h"    /* bn_chat_msg */
-#include "error.h"   /* bn_err */
-#include "sampler.h" /* bn_sampling_params, bn_sampling_default */
-
 #define BN_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ errors
+ * Every call that can fail fills a bn_err: a code that callers map (exit status, error type)
+ * and one line of text for people. The library's own error.h carries the same definition. */
+#ifndef BN_ERR_TYPE_DEFINED
+#define BN_ERR_TYPE_DEFINED
+typedef enum bn_err_code {
+    BN_OK = 0,
+    BN_E_INPUT,        /* bad input: a setting out of range, a malformed request or prompt */
+    BN_E_FORMAT,       /* a file is not what it claims: not a GGUF, corrupt, wrong shapes */
+    BN_E_IO,           /* a file or connection could not be opened, read, written or mapped */
+    BN_E_NOMEM,        /* an allocation failed */
+    BN_E_CONTEXT_FULL, /* the prompt or conversation does not fit the context */
+    BN_E_UNSUPPORTED,  /* well-formed but not supported (architecture, tensor type, ...) */
+    BN_E_INTERNAL,     /* a broken invariant or a failed system call that is not I/O */
+} bn_err_code;
+
+typedef struct bn_err {
+    bn_err_code code;
+    char msg[512];
+} bn_err;
+#endif
+
+/* "bad input", "format", "I/O", "out of memory", "context full", "unsupported", "internal". */
+const char *bn_err_code_name(bn_err_code code);
+
+/* ------------------------------------------------------------------ sampling and chat types */
+/* The sampler's settings (llama.cpp's semantics; see bn_generate for the chain). */
+typedef struct bn_sampling_params {
+    float temp;            /* <= 0: greedy */
+    int32_t top_k;         /* <= 0: off (all tokens) */
+    float top_p;           /* in (0, 1]; 1: off */
+    float min_p;           /* in [0, 1]; 0: off */
+    float repeat_penalty;  /* > 0; 1: off */
+    int32_t repeat_last_n; /* tokens looked back for the penalty; 0: off, -1: whole context */
+    uint64_t seed;
+} bn_sampling_params;
+
+/* llama-cli's defaults: temp 0.8, top-k 40, top-p 0.95, min-p 0.05, repeat penalty 1.0 over
+ * the last 64 tokens, seed 0 (callers wanting a random seed pick one themselves). */
+bn_sampling_params bn_sampling_default(void);
+
+/* A seed nobody chose (time and pid through SplitMix64), below 2^63. */
+uint64_t bn_random_seed(void);
+
+/* One chat message; the text layer's chat.h carries the same definition. */
+#ifndef BN_CHAT_MSG_DEFINED
+#define BN_CHAT_MSG_DEFINED
+typedef struct bn_chat_msg {
+    const char *role;    /* "system", "user" or "assistant" */
+    const char *content; /* UTF-8 */
+} bn_chat_msg;
+#endif
 
 typedef struct bn_engine bn_engine;
 typedef struct bn_session bn_session;
@@ -168,9 +217,12 @@ const int32_t *bn_session_prompt_ids(const bn_session *s, size_t *n);
 const int32_t *bn_session_output_ids(const bn_session *s, size_t *n);
 const char *bn_session_output_text(const bn_session *s, size_t *len);
 
+/* ------------------------------------------------------------------ process helpers */
 /* Peak resident set size of this process in KiB (getrusage), 0 when unknown. */
 uint64_t bn_peak_rss_kib(void);
 /* Monotonic clock in milliseconds. */
 double bn_now_ms(void);
+/* CPUs this process may run on (sched_getaffinity), at least 1. */
+int bn_cpu_count(void);
 
 #endif

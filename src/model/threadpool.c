@@ -130,12 +130,12 @@ static void publish(bn_threadpool *tp)
 bn_threadpool *bn_threadpool_create(int n_threads, bn_err *err)
 {
     if (n_threads < 1 || n_threads > 1024) {
-        bn_fail(err, "thread count %d is out of range (1..1024)", n_threads);
+        bn_fail(err, BN_E_INPUT, "thread count %d is out of range (1..1024)", n_threads);
         return NULL;
     }
     bn_threadpool *tp = calloc(1, sizeof *tp);
     if (!tp) {
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         return NULL;
     }
     tp->n = n_threads;
@@ -154,7 +154,7 @@ bn_threadpool *bn_threadpool_create(int n_threads, bn_err *err)
         pthread_cond_destroy(&tp->wake);
         pthread_cond_destroy(&tp->done);
         free(tp);
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         return NULL;
     }
     for (int i = 1; i < n_threads; i++) {
@@ -163,7 +163,7 @@ bn_threadpool *bn_threadpool_create(int n_threads, bn_err *err)
             free(wa);
             tp->n = i; /* join what was started */
             bn_threadpool_free(tp);
-            bn_fail(err, "cannot start thread %d of %d", i, n_threads);
+            bn_fail(err, BN_E_INTERNAL, "cannot start thread %d of %d", i, n_threads);
             return NULL;
         }
     }

@@ -226,7 +226,7 @@ int bn_synth_vocab_make(uint32_t n_vocab, uint64_t seed, bn_synth_vocab *v, bn_e
 {
     memset(v, 0, sizeof *v);
     if (n_vocab < 256 + BN_SYNTH_N_SPECIAL + 1)
-        return bn_fail(err, "a synthetic vocabulary needs at least %d tokens, not %u",
+        return bn_fail(err, BN_E_INPUT, "a synthetic vocabulary needs at least %d tokens, not %u",
                        256 + BN_SYNTH_N_SPECIAL + 1, n_vocab);
     builder b = {.v = v};
     b.tok = calloc(n_vocab, sizeof *b.tok);
@@ -237,7 +237,7 @@ int bn_synth_vocab_make(uint32_t n_vocab, uint64_t seed, bn_synth_vocab *v, bn_e
     if (!b.tok || !b.set) {
         free(b.tok);
         free(b.set);
-        return bn_fail(err, "out of memory for a %u-token vocabulary", n_vocab);
+        return bn_fail(err, BN_E_NOMEM, "out of memory for a %u-token vocabulary", n_vocab);
     }
     uint8_t order[256];
     unsigned cp[256];
@@ -259,7 +259,7 @@ int bn_synth_vocab_make(uint32_t n_vocab, uint64_t seed, bn_synth_vocab *v, bn_e
             free(b.tok);
             free(b.set);
             bn_synth_vocab_free(v);
-            return bn_fail(err, "synthetic vocabulary: word stream exhausted");
+            return bn_fail(err, BN_E_INPUT, "synthetic vocabulary: word stream exhausted");
         }
         size_t n = next_word(&corpus_pos, &r, word);
         add_word(&b, word, n, enc, n_normal);
@@ -278,7 +278,7 @@ int bn_synth_vocab_make(uint32_t n_vocab, uint64_t seed, bn_synth_vocab *v, bn_e
         free(b.tok);
         free(b.set);
         bn_synth_vocab_free(v);
-        return bn_fail(err, "out of memory building the synthetic vocabulary");
+        return bn_fail(err, BN_E_NOMEM, "out of memory building the synthetic vocabulary");
     }
     for (uint64_t i = 0; i < n_vocab; i++) {
         v->tokens[i] = (bn_gguf_str){b.tok[i], strlen(b.tok[i])};
@@ -303,7 +303,7 @@ int bn_synth_vocab_load(const char *path, bn_synth_vocab *v, bn_err *err)
         bn_gguf_get_arr(g, "tokenizer.ggml.merges", BN_GGUF_STRING, &merges, err))
         goto fail;
     if (toks->arr_len == 0 || toks->arr_len > UINT32_MAX) {
-        bn_fail(err, "tokenizer.ggml.tokens has %llu entries",
+        bn_fail(err, BN_E_INPUT, "tokenizer.ggml.tokens has %llu entries",
                 (unsigned long long)toks->arr_len);
         goto fail;
     }
@@ -311,7 +311,7 @@ int bn_synth_vocab_load(const char *path, bn_synth_vocab *v, bn_err *err)
         if (bn_gguf_get_arr(g, "tokenizer.ggml.token_type", BN_GGUF_I32, &types, err))
             goto fail;
         if (types->arr_len != toks->arr_len) {
-            bn_fail(err, "tokenizer.ggml.token_type has %llu entries for %llu tokens",
+            bn_fail(err, BN_E_INPUT, "tokenizer.ggml.token_type has %llu entries for %llu tokens",
                     (unsigned long long)types->arr_len, (unsigned long long)toks->arr_len);
             goto fail;
         }
@@ -322,7 +322,7 @@ int bn_synth_vocab_load(const char *path, bn_synth_vocab *v, bn_err *err)
     v->merges = merges->arr_strs;
     v->types = malloc(v->n_tokens * sizeof *v->types);
     if (!v->types) {
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         goto fail;
     }
     for (uint64_t i = 0; i < v->n_tokens; i++)
@@ -335,7 +335,7 @@ int bn_synth_vocab_load(const char *path, bn_synth_vocab *v, bn_err *err)
          bn_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &v->eos, err)))
         goto fail;
     if (v->bos >= v->n_tokens || v->eos >= v->n_tokens) {
-        bn_fail(err, "bos %u / eos %u outside the %llu tokens", v->bos, v->eos,
+        bn_fail(err, BN_E_INPUT, "bos %u / eos %u outside the %llu tokens", v->bos, v->eos,
                 (unsigned long long)v->n_tokens);
         goto fail;
     }

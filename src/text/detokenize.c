@@ -36,14 +36,14 @@ int bn_detokenize(const bn_tokenizer *t, const int32_t *ids, size_t n, bool spec
     size_t total = 0, l;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab)
-            return bn_fail(err, "token id %ld at position %zu is out of range (vocabulary of %d)",
+            return bn_fail(err, BN_E_INPUT, "token id %ld at position %zu is out of range (vocabulary of %d)",
                            (long)ids[i], i, t->n_vocab);
         bn_token_bytes(t, ids[i], special, &l);
         total += l;
     }
     char *s = malloc(total + 1);
     if (!s)
-        return bn_fail(err, "detokenize: out of memory for %zu bytes", total);
+        return bn_fail(err, BN_E_NOMEM, "detokenize: out of memory for %zu bytes", total);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         const char *p = bn_token_bytes(t, ids[i], special, &l);
@@ -64,7 +64,7 @@ int bn_detok_init(bn_detokenizer *d, const bn_tokenizer *t, bool special, bn_err
     d->cap = t->max_piece + 8;
     d->buf = malloc(d->cap);
     if (!d->buf)
-        return bn_fail(err, "out of memory");
+        return bn_fail(err, BN_E_NOMEM, "out of memory");
     return 0;
 }
 

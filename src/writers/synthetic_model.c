@@ -73,36 +73,36 @@ int bn_synth_preset(const char *name, bn_synth_params *p, bn_err *err)
         p->seed = s->seed;
         return 0;
     }
-    return bn_fail(err, "unknown preset '%s' (known: tiny, tiny-a, tiny-b, 2b4t)", name);
+    return bn_fail(err, BN_E_INPUT, "unknown preset '%s' (known: tiny, tiny-a, tiny-b, 2b4t)", name);
 }
 
 int bn_synth_check(const bn_synth_params *p, bn_err *err)
 {
     if (p->n_embd == 0 || p->n_embd % QK_I2_S)
-        return bn_fail(err, "bad shape: n_embd %u must be a positive multiple of 128", p->n_embd);
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_embd %u must be a positive multiple of 128", p->n_embd);
     if (p->n_ff == 0 || p->n_ff % QK_I2_S)
-        return bn_fail(err, "bad shape: n_ff %u must be a positive multiple of 128", p->n_ff);
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_ff %u must be a positive multiple of 128", p->n_ff);
     if (p->n_layer < 1 || p->n_layer > 1024)
-        return bn_fail(err, "bad shape: n_layer %u must be in 1..1024", p->n_layer);
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_layer %u must be in 1..1024", p->n_layer);
     if (p->n_head == 0 || p->n_embd % p->n_head)
-        return bn_fail(err, "bad shape: n_head %u must divide n_embd %u", p->n_head, p->n_embd);
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_head %u must divide n_embd %u", p->n_head, p->n_embd);
     uint32_t hd = p->n_embd / p->n_head;
     if (hd % 2)
-        return bn_fail(err, "bad shape: head_dim %u must be even", hd);
+        return bn_fail(err, BN_E_INPUT, "bad shape: head_dim %u must be even", hd);
     if (p->n_head_kv == 0 || p->n_head % p->n_head_kv)
-        return bn_fail(err, "bad shape: n_head_kv %u must divide n_head %u", p->n_head_kv,
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_head_kv %u must divide n_head %u", p->n_head_kv,
                        p->n_head);
     if ((uint64_t)p->n_head_kv * hd % 4)
-        return bn_fail(err, "bad shape: n_head_kv * head_dim must be a multiple of 4");
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_head_kv * head_dim must be a multiple of 4");
     if (p->n_ctx == 0)
-        return bn_fail(err, "bad shape: n_ctx must be positive");
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_ctx must be positive");
     if (!(p->zero_frac >= 0.0f && p->zero_frac < 1.0f))
-        return bn_fail(err, "zero_frac %g must be in [0, 1)", (double)p->zero_frac);
+        return bn_fail(err, BN_E_INPUT, "zero_frac %g must be in [0, 1)", (double)p->zero_frac);
     if (!(p->rms_eps > 0.0f) || !(p->rope_theta > 0.0f) || !isfinite(p->rms_eps) ||
         !isfinite(p->rope_theta))
-        return bn_fail(err, "rms_eps and rope_theta must be positive");
+        return bn_fail(err, BN_E_INPUT, "rms_eps and rope_theta must be positive");
     if (!isfinite(p->out_gain) || !isfinite(p->embd_std) || p->embd_std < 0.0f)
-        return bn_fail(err, "out_gain and embd_std must be finite (embd_std >= 0)");
+        return bn_fail(err, BN_E_INPUT, "out_gain and embd_std must be finite (embd_std >= 0)");
     return 0;
 }
 
@@ -311,7 +311,7 @@ static int write_model(const bn_synth_params *p, const bn_synth_vocab *v, FILE *
     int8_t *weights = malloc((size_t)CHUNK_BYTES / 32 * QK_I2_S);
     int rc = -1;
     if (!plan || !w || !scores || !chunk || !weights) {
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         goto done;
     }
     add_metadata(w, p, v, scores);
@@ -352,7 +352,7 @@ int bn_synth_write_stream(const bn_synth_params *p, FILE *f, bn_err *err)
         if (bn_synth_vocab_load(p->vocab_gguf, &v, err))
             return -1;
         if (p->n_vocab && p->n_vocab != v.n_tokens) {
-            bn_fail(err, "n_vocab %u does not match the %llu tokens of %s", p->n_vocab,
+            bn_fail(err, BN_E_INPUT, "n_vocab %u does not match the %llu tokens of %s", p->n_vocab,
                     (unsigned long long)v.n_tokens, p->vocab_gguf);
             bn_synth_vocab_free(&v);
             return -1;
@@ -373,16 +373,16 @@ int bn_synth_write(const bn_synth_params *p, const char *path, bn_err *err)
      * map (truncating it in place would SIGBUS it), and a failed run leaves no partial file */
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= sizeof tmp)
-        return bn_fail(err, "%s: path too long", path);
+        return bn_fail(err, BN_E_IO, "%s: path too long", path);
     FILE *f = fopen(tmp, "wb");
     if (!f)
-        return bn_fail(err, "%s: cannot create: %s", path, strerror(errno));
+        return bn_fail(err, BN_E_IO, "%s: cannot create: %s", path, strerror(errno));
     setvbuf(f, NULL, _IOFBF, 1 << 22);
     int rc = bn_synth_write_stream(p, f, err);
     if (fclose(f) != 0 && rc == 0)
-        rc = bn_fail(err, "%s: write failed: %s", path, strerror(errno));
+        rc = bn_fail(err, BN_E_IO, "%s: write failed: %s", path, strerror(errno));
     if (rc == 0 && rename(tmp, path) != 0)
-        rc = bn_fail(err, "cannot rename to %s: %s", path, strerror(errno));
+        rc = bn_fail(err, BN_E_IO, "cannot rename to %s: %s", path, strerror(errno));
     else if (rc)
         bn_fail_prefix(err, "%s", path);
     if (rc)

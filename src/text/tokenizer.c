@@ -268,7 +268,7 @@ static int special_id(const bn_gguf *g, bn_tokenizer *t, const char *key, const 
         if (bn_gguf_get_u32(g, key, &v, err))
             return -1;
         if (v >= (uint32_t)t->n_vocab)
-            return bn_fail(err, "%s = %u is out of range (vocabulary of %d tokens)", key, v,
+            return bn_fail(err, BN_E_FORMAT, "%s = %u is out of range (vocabulary of %d tokens)", key, v,
                            t->n_vocab);
         *out = (int32_t)v;
         return 0;
@@ -299,7 +299,7 @@ static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     if (bn_gguf_get_str(g, "tokenizer.ggml.model", &model, err))
         return -1;
     if (!bn_gguf_str_eq(model, "gpt2"))
-        return bn_fail(err, "tokenizer.ggml.model is \"%.*s\": only \"gpt2\" (byte-level BPE) is "
+        return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.model is \"%.*s\": only \"gpt2\" (byte-level BPE) is "
                        "supported", (int)(model.len > 64 ? 64 : model.len), model.ptr);
     /* A file of this architecture without tokenizer.ggml.pre carries Llama 3's vocabulary: give
        it the split it was trained with (bitnet.cpp's "default" is available on request). */
@@ -313,7 +313,7 @@ static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
         memcpy(name, pre.ptr, n);
         name[n] = 0;
         if (pre.len >= sizeof name || bn_pretokenizer_from_name(name, &t->pre))
-            return bn_fail(err, "tokenizer.ggml.pre \"%s\" is not supported (known: llama-bpe, "
+            return bn_fail(err, BN_E_UNSUPPORTED, "tokenizer.ggml.pre \"%s\" is not supported (known: llama-bpe, "
                            "llama3, default)", name);
     }
     t->add_bos = true;
@@ -335,7 +335,7 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     if (bn_gguf_get_arr(g, "tokenizer.ggml.tokens", BN_GGUF_STRING, &toks, err))
         return -1;
     if (toks->arr_len == 0 || toks->arr_len > BN_TOK_MAX_VOCAB)
-        return bn_fail(err, "tokenizer.ggml.tokens has %llu entries (expected 1..%d)",
+        return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.tokens has %llu entries (expected 1..%d)",
                        (unsigned long long)toks->arr_len, BN_TOK_MAX_VOCAB);
     int32_t n = (int32_t)toks->arr_len;
     t->n_vocab = n;
@@ -344,14 +344,14 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
         if (bn_gguf_get_arr(g, "tokenizer.ggml.token_type", BN_GGUF_I32, &types, err))
             return -1;
         if (types->arr_len != toks->arr_len)
-            return bn_fail(err, "tokenizer.ggml.token_type has %llu entries but tokens has %d",
+            return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.token_type has %llu entries but tokens has %d",
                            (unsigned long long)types->arr_len, n);
     }
     uint64_t total = 0;
     for (int32_t i = 0; i < n; i++)
         total += toks->arr_strs[i].len;
     if (total >= UINT32_MAX)
-        return bn_fail(err, "tokenizer.ggml.tokens: %llu bytes of text is too large",
+        return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.tokens: %llu bytes of text is too large",
                        (unsigned long long)total);
     t->type = malloc((size_t)n);
     t->off = malloc(((size_t)n + 1) * sizeof *t->off);
@@ -359,7 +359,7 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     t->tok_mask = pow2_at_least(2 * (uint64_t)n) - 1; /* load <= 1/2 */
     t->tok_slots = alloc_table((t->tok_mask + 1) * sizeof *t->tok_slots);
     if (!t->type || !t->off || !t->bytes || !t->tok_slots)
-        return bn_fail(err, "out of memory loading %d tokens", n);
+        return bn_fail(err, BN_E_NOMEM, "out of memory loading %d tokens", n);
     int16_t unbyte[0x144];
     build_unbyte(unbyte);
     uint32_t o = 0;
@@ -384,7 +384,7 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     t->off[n] = o;
     t->max_piece = max_piece;
     if (max_piece >= (1u << 24))
-        return bn_fail(err, "tokenizer.ggml.tokens: a token of %zu bytes is too long", max_piece);
+        return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.tokens: a token of %zu bytes is too long", max_piece);
     /* insert in batches whose slots are prefetched first (random access into the table) */
     for (int32_t i0 = 0; i0 < n; i0 += 32) {
         int32_t nb = n - i0 < 32 ? n - i0 : 32;
@@ -403,7 +403,7 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
         uint8_t c = (uint8_t)b;
         t->byte_tok[b] = bn_tok_lookup(t, &c, 1);
         if (t->byte_tok[b] < 0)
-            return bn_fail(err, "tokenizer.ggml.tokens has no token for byte 0x%02x (not a "
+            return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.tokens has no token for byte 0x%02x (not a "
                            "byte-level vocabulary)", b);
     }
     return 0;
@@ -424,7 +424,7 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     if (bn_gguf_get_arr(g, "tokenizer.ggml.merges", BN_GGUF_STRING, &merges, err))
         return -1;
     if (merges->arr_len > BN_TOK_MAX_MERGES)
-        return bn_fail(err, "tokenizer.ggml.merges has %llu entries (at most %d)",
+        return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.merges has %llu entries (at most %d)",
                        (unsigned long long)merges->arr_len, BN_TOK_MAX_MERGES);
     uint32_t n = (uint32_t)merges->arr_len;
     t->n_merges = n;
@@ -436,7 +436,7 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     uint8_t *buf = malloc(MERGE_BATCH * (2 * t->max_text + 8));
     if (!t->merge_result || !t->pair_slots || !t->byte_pair_rank || !buf) {
         free(buf);
-        return bn_fail(err, "out of memory loading %u merges", n);
+        return bn_fail(err, BN_E_NOMEM, "out of memory loading %u merges", n);
     }
     int16_t unbyte[0x144];
     build_unbyte(unbyte);
@@ -460,7 +460,7 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
             /* both halves must be tokens, so a longer merge cannot be valid (and fits buf) */
             if (!sp || len > 2 * t->max_text + 1) {
                 free(buf);
-                return bn_fail(err, "tokenizer.ggml.merges[%u] \"%.*s\" is not \"left right\"",
+                return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.merges[%u] \"%.*s\" is not \"left right\"",
                                i, (int)(len > 80 ? 80 : len), (const char *)s);
             }
             merge_job *j = &jobs[k];
@@ -495,7 +495,7 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
             if (j->id[0] < 0 || j->id[1] < 0 || j->id[2] < 0) {
                 const bn_gguf_str *m = &merges->arr_strs[i];
                 free(buf);
-                return bn_fail(err, "tokenizer.ggml.merges[%u] \"%.*s\": %s is not a token", i,
+                return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.merges[%u] \"%.*s\": %s is not a token", i,
                                (int)(m->len > 80 ? 80 : m->len), m->ptr,
                                j->id[0] < 0   ? "the left part"
                                : j->id[1] < 0 ? "the right part"
@@ -521,7 +521,7 @@ static int load_specials(bn_tokenizer *t, bn_err *err)
     t->specials = malloc((n ? n : 1) * sizeof *t->specials);
     if (!keys || !t->specials) {
         free(keys);
-        return bn_fail(err, "out of memory");
+        return bn_fail(err, BN_E_NOMEM, "out of memory");
     }
     n = 0;
     for (int32_t i = 0; i < t->n_vocab; i++)
@@ -550,7 +550,7 @@ bn_tokenizer *bn_tokenizer_load(const bn_gguf *g, bn_err *err)
 {
     bn_tokenizer *t = calloc(1, sizeof *t);
     if (!t) {
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         return NULL;
     }
     (void)bn_unicode_bmp(); /* build the class table now, off the first tokenize call */

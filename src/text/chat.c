@@ -15,7 +15,7 @@ static int tb_add(textbuf *b, const char *s, size_t n, bn_err *err)
         size_t cap = (b->len + n + 1) * 2;
         char *q = realloc(b->p, cap);
         if (!q)
-            return bn_fail(err, "chat: out of memory");
+            return bn_fail(err, BN_E_NOMEM, "chat: out of memory");
         b->p = q;
         b->cap = cap;
     }
@@ -43,7 +43,7 @@ int bn_chat_render(const bn_chat_msg *msgs, size_t n, bn_chat_emit_fn emit, void
     for (size_t i = 0; i < n && rc == 0; i++) {
         const char *role = msgs[i].role, *content = msgs[i].content;
         if (!role || !content) {
-            rc = bn_fail(err, "chat message %zu: missing %s", i, role ? "content" : "role");
+            rc = bn_fail(err, BN_E_INPUT, "chat message %zu: missing %s", i, role ? "content" : "role");
             break;
         }
         size_t clen = strlen(content);
@@ -64,7 +64,7 @@ int bn_chat_render(const bn_chat_msg *msgs, size_t n, bn_chat_emit_fn emit, void
         } else if (strcmp(role, "assistant") == 0) {
             rc = tb_add(&b, content, clen, err);
         } else {
-            rc = bn_fail(err, "chat message %zu: unknown role \"%.40s\" (system, user or assistant)",
+            rc = bn_fail(err, BN_E_INPUT, "chat message %zu: unknown role \"%.40s\" (system, user or assistant)",
                          i, role);
         }
     }

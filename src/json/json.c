@@ -53,7 +53,7 @@ static void *arena_alloc(bn_json_doc *doc, size_t size)
 
 static int fail_at(parser *p, size_t at, const char *what)
 {
-    return bn_fail(p->err, "byte %zu: %s", at, what);
+    return bn_fail(p->err, BN_E_INPUT, "byte %zu: %s", at, what);
 }
 
 static void skip_ws(parser *p)
@@ -325,7 +325,7 @@ static int dup_error(parser *p, const bn_json *m)
     if (m->key_len > k)
         memcpy(shown + k, "...", 3), k += 3;
     shown[k] = 0;
-    return bn_fail(p->err, "byte %zu: duplicate key \"%s\" in object", m->pos, shown);
+    return bn_fail(p->err, BN_E_INPUT, "byte %zu: duplicate key \"%s\" in object", m->pos, shown);
 }
 
 /* Duplicate keys are refused (json.h). Small objects: pairwise; larger: sort a copy. */
@@ -363,7 +363,7 @@ static bn_json *parse_container(parser *p, bool is_obj)
     if (!v)
         return NULL;
     if (++p->depth > p->max_depth) {
-        bn_fail(p->err, "byte %zu: nesting deeper than %d levels", p->i, p->max_depth);
+        bn_fail(p->err, BN_E_INPUT, "byte %zu: nesting deeper than %d levels", p->i, p->max_depth);
         return NULL;
     }
     p->i++;
@@ -477,16 +477,16 @@ bn_json_doc *bn_json_parse(const char *text, size_t len, const bn_json_opts *opt
     if (max_depth > JSON_DEPTH_CEILING)
         max_depth = JSON_DEPTH_CEILING;
     if (len > max_size) {
-        bn_fail(err, "JSON input of %zu bytes exceeds the limit of %zu bytes", len, max_size);
+        bn_fail(err, BN_E_INPUT, "JSON input of %zu bytes exceeds the limit of %zu bytes", len, max_size);
         return NULL;
     }
     if (!text && len) {
-        bn_fail(err, "JSON input is NULL");
+        bn_fail(err, BN_E_INPUT, "JSON input is NULL");
         return NULL;
     }
     bn_json_doc *doc = calloc(1, sizeof *doc);
     if (!doc) {
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         return NULL;
     }
     parser p = {(const unsigned char *)(text ? text : ""), len, 0, 0, max_depth, doc, err};

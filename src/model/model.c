@@ -19,7 +19,7 @@ int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
     if (bn_gguf_get_str(g, "general.architecture", &arch, err))
         return -1;
     if (!bn_gguf_str_eq(arch, BN_ARCH))
-        return bn_fail(err, "unsupported architecture '%.*s' (this engine runs '%s')",
+        return bn_fail(err, BN_E_UNSUPPORTED, "unsupported architecture '%.*s' (this engine runs '%s')",
                        (int)(arch.len > 64 ? 64 : arch.len), arch.ptr, BN_ARCH);
     memset(hp, 0, sizeof *hp);
     if (get_hp(g, "embedding_length", &hp->n_embd, err) ||
@@ -39,34 +39,34 @@ int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
         return -1;
 
     if (hp->n_embd == 0 || hp->n_embd % 128)
-        return bn_fail(err, "embedding_length %u must be a positive multiple of 128", hp->n_embd);
+        return bn_fail(err, BN_E_FORMAT, "embedding_length %u must be a positive multiple of 128", hp->n_embd);
     if (hp->n_ff == 0 || hp->n_ff % 128)
-        return bn_fail(err, "feed_forward_length %u must be a positive multiple of 128", hp->n_ff);
+        return bn_fail(err, BN_E_FORMAT, "feed_forward_length %u must be a positive multiple of 128", hp->n_ff);
     if (hp->n_layer == 0 || hp->n_layer > 1024)
-        return bn_fail(err, "block_count %u is out of range (1..1024)", hp->n_layer);
+        return bn_fail(err, BN_E_FORMAT, "block_count %u is out of range (1..1024)", hp->n_layer);
     if (hp->n_head == 0 || hp->n_embd % hp->n_head)
-        return bn_fail(err, "head_count %u does not divide embedding_length %u", hp->n_head,
+        return bn_fail(err, BN_E_FORMAT, "head_count %u does not divide embedding_length %u", hp->n_head,
                        hp->n_embd);
     if (hp->n_head_kv == 0 || hp->n_head % hp->n_head_kv)
-        return bn_fail(err, "head_count_kv %u does not divide head_count %u", hp->n_head_kv,
+        return bn_fail(err, BN_E_FORMAT, "head_count_kv %u does not divide head_count %u", hp->n_head_kv,
                        hp->n_head);
     hp->head_dim = hp->n_embd / hp->n_head;
     if (hp->head_dim % 2)
-        return bn_fail(err, "head size %u must be even for RoPE", hp->head_dim);
+        return bn_fail(err, BN_E_FORMAT, "head size %u must be even for RoPE", hp->head_dim);
     hp->n_rot = hp->head_dim;
     if (bn_gguf_find(g, BN_ARCH ".rope.dimension_count")) {
         if (get_hp(g, "rope.dimension_count", &hp->n_rot, err))
             return -1;
         if (hp->n_rot != hp->head_dim)
-            return bn_fail(err, "rope.dimension_count %u must equal the head size %u",
+            return bn_fail(err, BN_E_FORMAT, "rope.dimension_count %u must equal the head size %u",
                            hp->n_rot, hp->head_dim);
     }
     if (hp->n_ctx_train == 0)
-        return bn_fail(err, "context_length must be positive");
+        return bn_fail(err, BN_E_FORMAT, "context_length must be positive");
     if (!(hp->rms_eps > 0.0f) || !isfinite(hp->rms_eps))
-        return bn_fail(err, "layer_norm_rms_epsilon must be positive");
+        return bn_fail(err, BN_E_FORMAT, "layer_norm_rms_epsilon must be positive");
     if (!(hp->rope_theta > 0.0f) || !isfinite(hp->rope_theta))
-        return bn_fail(err, "rope.freq_base must be positive");
+        return bn_fail(err, BN_E_FORMAT, "rope.freq_base must be positive");
 
     const bn_gguf_tensor *embd = bn_gguf_find_tensor(g, "token_embd.weight");
     if (bn_gguf_find(g, BN_ARCH ".vocab_size")) {
@@ -77,11 +77,11 @@ int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
     } else {
         const bn_gguf_kv *toks = bn_gguf_find(g, "tokenizer.ggml.tokens");
         if (!toks || toks->type != BN_GGUF_ARRAY || toks->arr_len > UINT32_MAX)
-            return bn_fail(err, "cannot tell the vocabulary size (no %s.vocab_size)", BN_ARCH);
+            return bn_fail(err, BN_E_FORMAT, "cannot tell the vocabulary size (no %s.vocab_size)", BN_ARCH);
         hp->n_vocab = (uint32_t)toks->arr_len;
     }
     if (hp->n_vocab == 0)
-        return bn_fail(err, "vocab_size must be positive");
+        return bn_fail(err, BN_E_FORMAT, "vocab_size must be positive");
     return 0;
 }
 
@@ -107,19 +107,19 @@ static const bn_gguf_tensor *want(const bn_gguf *g, const char *name, uint32_t t
     else
         snprintf(exp, sizeof exp, "%s [%llu]", bn_ggml_type_name(type), (unsigned long long)ne0);
     if (!t) {
-        bn_fail(err, "%s: missing tensor (expected %s)", name, exp);
+        bn_fail(err, BN_E_FORMAT, "%s: missing tensor (expected %s)", name, exp);
         return NULL;
     }
     uint32_t dims = ne1 ? 2 : 1;
     if (t->type != type || t->n_dims != dims || t->ne[0] != ne0 || (ne1 && t->ne[1] != ne1)) {
         describe_shape(got, sizeof got, t);
-        bn_fail(err, "%s: expected %s, got %s", name, exp, got);
+        bn_fail(err, BN_E_FORMAT, "%s: expected %s, got %s", name, exp, got);
         return NULL;
     }
     /* float views are dereferenced directly: a file with general.alignment 1 could misalign them */
     size_t align = type == BN_GGML_F32 ? 4 : type == BN_GGML_F16 ? 2 : 1;
     if ((uintptr_t)t->data % align) {
-        bn_fail(err, "%s: data at file offset %llu is not %zu-byte aligned", name,
+        bn_fail(err, BN_E_FORMAT, "%s: data at file offset %llu is not %zu-byte aligned", name,
                 (unsigned long long)((const uint8_t *)t->data - g->base), align);
         return NULL;
     }
@@ -138,7 +138,7 @@ static int bind_ternary(const bn_gguf *g, const char *name, uint64_t k, uint64_t
     /* the per-tensor scale is the f32 right after the k*m/4 packed bytes */
     memcpy(&w->scale, (const uint8_t *)t->data + k * m / 4, sizeof w->scale);
     if (!isfinite(w->scale))
-        return bn_fail(err, "%s: scale is not a finite number", name);
+        return bn_fail(err, BN_E_FORMAT, "%s: scale is not a finite number", name);
     w->repacked = NULL;
     return 0;
 }
@@ -186,7 +186,7 @@ bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
     bn_model *m = calloc(1, sizeof *m);
     if (!m) {
         bn_gguf_close(g);
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         return NULL;
     }
     m->gguf = g;
@@ -202,7 +202,7 @@ bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
         goto fail;
     m->layers = calloc(hp->n_layer, sizeof *m->layers);
     if (!m->layers) {
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         goto fail;
     }
     for (uint32_t il = 0; il < hp->n_layer; il++)
@@ -213,7 +213,7 @@ bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
         for (uint32_t il = 0; il < hp->n_layer; il++)
             for (int i = 0; layer_matrices(&m->layers[il], i); i++)
                 if (m->kernels->prepare(layer_matrices(&m->layers[il], i))) {
-                    bn_fail(err, "out of memory repacking weights for kernel '%s'",
+                    bn_fail(err, BN_E_NOMEM, "out of memory repacking weights for kernel '%s'",
                             m->kernels->name);
                     goto fail;
                 }

@@ -22,7 +22,7 @@ static size_t left(const cursor *c) { return c->size - c->pos; }
 static int need(cursor *c, uint64_t n, const char *what, bn_err *err)
 {
     if (n > left(c))
-        return bn_fail(err, "truncated: %s needs %llu bytes at offset %zu, file has %zu left",
+        return bn_fail(err, BN_E_FORMAT, "truncated: %s needs %llu bytes at offset %zu, file has %zu left",
                        what, (unsigned long long)n, c->pos, left(c));
     return 0;
 }
@@ -60,7 +60,7 @@ static int read_str(cursor *c, bn_gguf_str *s, const char *what, bn_err *err)
     if (read_u64(c, &len, what, err))
         return -1;
     if (len > left(c))
-        return bn_fail(err, "%s: string length %llu at offset %zu runs past the end of the file "
+        return bn_fail(err, BN_E_FORMAT, "%s: string length %llu at offset %zu runs past the end of the file "
                        "(%zu bytes left)", what, (unsigned long long)len, c->pos - 8, left(c));
     s->ptr = (const char *)c->base + c->pos;
     s->len = len;
@@ -137,11 +137,11 @@ uint64_t bn_ggml_nbytes(uint32_t t, uint64_t n, bn_err *err)
 {
     const type_traits *tt = ggml_traits(t);
     if (!tt) {
-        bn_fail(err, "unknown ggml type %u", t);
+        bn_fail(err, BN_E_FORMAT, "unknown ggml type %u", t);
         return 0;
     }
     if (n % tt->block) {
-        bn_fail(err, "%llu elements do not fill whole %s blocks of %llu",
+        bn_fail(err, BN_E_FORMAT, "%llu elements do not fill whole %s blocks of %llu",
                 (unsigned long long)n, tt->name, (unsigned long long)tt->block);
         return 0;
     }
@@ -243,7 +243,7 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
         case BN_GGUF_F64: memcpy(&kv->num.f64, &u, 8); break;
         case BN_GGUF_BOOL:
             if (u > 1)
-                return bn_fail(err, "key '%s': bool value %llu is not 0 or 1", key,
+                return bn_fail(err, BN_E_FORMAT, "key '%s': bool value %llu is not 0 or 1", key,
                                (unsigned long long)u);
             kv->num.u64 = u;
             break;
@@ -257,7 +257,7 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
         return 0;
     }
     if (t != BN_GGUF_ARRAY)
-        return bn_fail(err, "key '%s': unknown value type %u at offset %zu", key, t, c->pos - 4);
+        return bn_fail(err, BN_E_FORMAT, "key '%s': unknown value type %u at offset %zu", key, t, c->pos - 4);
 
     uint32_t et;
     if (read_u32(c, &et, "array element type", err) ||
@@ -265,11 +265,11 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
         return bn_fail_prefix(err, "key '%s'", key);
     kv->arr_type = (bn_gguf_type)et;
     if (et == BN_GGUF_ARRAY)
-        return bn_fail(err, "key '%s': arrays of arrays are not supported", key);
+        return bn_fail(err, BN_E_UNSUPPORTED, "key '%s': arrays of arrays are not supported", key);
     size_t esz = bn_gguf_scalar_size(et);
     if (esz) {
         if (kv->arr_len > left(c) / esz)
-            return bn_fail(err, "key '%s': array of %llu %s elements runs past the end of the "
+            return bn_fail(err, BN_E_FORMAT, "key '%s': array of %llu %s elements runs past the end of the "
                            "file (%zu bytes left)", key, (unsigned long long)kv->arr_len,
                            bn_gguf_type_name(et), left(c));
         kv->arr_data = c->base + c->pos;
@@ -277,27 +277,27 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
         if (et == BN_GGUF_BOOL)
             for (uint64_t i = 0; i < kv->arr_len; i++)
                 if (kv->arr_data[i] > 1)
-                    return bn_fail(err, "key '%s': bool element %llu is %u, not 0 or 1", key,
+                    return bn_fail(err, BN_E_FORMAT, "key '%s': bool element %llu is %u, not 0 or 1", key,
                                    (unsigned long long)i, kv->arr_data[i]);
         return 0;
     }
     if (et != BN_GGUF_STRING)
-        return bn_fail(err, "key '%s': unknown array element type %u", key, et);
+        return bn_fail(err, BN_E_FORMAT, "key '%s': unknown array element type %u", key, et);
     /* every string takes at least its 8-byte length */
     if (kv->arr_len > left(c) / 8)
-        return bn_fail(err, "key '%s': array of %llu strings cannot fit in the %zu bytes left",
+        return bn_fail(err, BN_E_FORMAT, "key '%s': array of %llu strings cannot fit in the %zu bytes left",
                        key, (unsigned long long)kv->arr_len, left(c));
     size_t cap = 0;
     for (uint64_t i = 0; i < kv->arr_len; i++) {
         if (grow((void **)&kv->arr_strs, &cap, i, sizeof *kv->arr_strs))
-            return bn_fail(err, "key '%s': out of memory for %llu strings", key,
+            return bn_fail(err, BN_E_NOMEM, "key '%s': out of memory for %llu strings", key,
                            (unsigned long long)kv->arr_len);
         if (read_str(c, &kv->arr_strs[i], "array string", err))
             return bn_fail_prefix(err, "key '%s' element %llu", key, (unsigned long long)i);
     }
     /* callers may index an empty array's views: keep a valid pointer */
     if (!kv->arr_strs && !(kv->arr_strs = calloc(1, sizeof *kv->arr_strs)))
-        return bn_fail(err, "out of memory");
+        return bn_fail(err, BN_E_NOMEM, "out of memory");
     return 0;
 }
 
@@ -309,11 +309,11 @@ static int build_table(bn_gguf *g, uint64_t n, uint32_t **table, size_t *cap,
     *cap = table_cap(n);
     *table = calloc(*cap, sizeof **table);
     if (!*table)
-        return bn_fail(err, "out of memory for the %s table", what);
+        return bn_fail(err, BN_E_NOMEM, "out of memory for the %s table", what);
     for (uint64_t i = 0; i < n; i++) {
         int64_t dup = table_insert(*table, *cap, name_of(g, (uint32_t)i), (uint32_t)i, name_of, g);
         if (dup >= 0)
-            return bn_fail(err, "duplicate %s '%s' (#%lld and #%llu)", what, name_of(g, (uint32_t)i),
+            return bn_fail(err, BN_E_FORMAT, "duplicate %s '%s' (#%lld and #%llu)", what, name_of(g, (uint32_t)i),
                            (long long)dup, (unsigned long long)i);
     }
     return 0;
@@ -323,12 +323,12 @@ static int parse_kvs(bn_gguf *g, cursor *c, uint64_t n_kv, bn_err *err)
 {
     /* smallest entry: key length (8) + 1-byte key + type (4) + 1-byte value */
     if (n_kv > left(c) / 14)
-        return bn_fail(err, "header claims %llu metadata keys, which cannot fit in the %zu bytes "
+        return bn_fail(err, BN_E_FORMAT, "header claims %llu metadata keys, which cannot fit in the %zu bytes "
                        "left", (unsigned long long)n_kv, left(c));
     size_t cap = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
         if (grow((void **)&g->kv, &cap, i, sizeof *g->kv))
-            return bn_fail(err, "out of memory for %llu keys", (unsigned long long)n_kv);
+            return bn_fail(err, BN_E_NOMEM, "out of memory for %llu keys", (unsigned long long)n_kv);
         g->n_kv = i + 1; /* entries up to here are freed by bn_gguf_close */
         bn_gguf_kv *kv = &g->kv[i];
         bn_gguf_str key;
@@ -336,14 +336,14 @@ static int parse_kvs(bn_gguf *g, cursor *c, uint64_t n_kv, bn_err *err)
         if (read_str(c, &key, "key", err))
             return bn_fail_prefix(err, "metadata key #%llu", (unsigned long long)i);
         if (key.len == 0 || key.len >= 65536)
-            return bn_fail(err, "metadata key #%llu at offset %llu: key length %llu is out of "
+            return bn_fail(err, BN_E_FORMAT, "metadata key #%llu at offset %llu: key length %llu is out of "
                            "range (1..65535)", (unsigned long long)i,
                            (unsigned long long)kv->file_offset, (unsigned long long)key.len);
         if (memchr(key.ptr, 0, key.len))
-            return bn_fail(err, "metadata key #%llu at offset %llu contains a NUL byte",
+            return bn_fail(err, BN_E_FORMAT, "metadata key #%llu at offset %llu contains a NUL byte",
                            (unsigned long long)i, (unsigned long long)kv->file_offset);
         if (!(kv->key = dup_str(key)))
-            return bn_fail(err, "out of memory");
+            return bn_fail(err, BN_E_NOMEM, "out of memory");
         if (parse_value(c, kv, err))
             return -1;
     }
@@ -355,12 +355,12 @@ static int parse_tensor_infos(bn_gguf *g, cursor *c, uint64_t n_tensors, bn_err 
     /* smallest entry: name length (8) + 1-byte name + n_dims (4) + one dim (8) + type (4) +
      * offset (8) */
     if (n_tensors > left(c) / 33)
-        return bn_fail(err, "header claims %llu tensors, which cannot fit in the %zu bytes left",
+        return bn_fail(err, BN_E_FORMAT, "header claims %llu tensors, which cannot fit in the %zu bytes left",
                        (unsigned long long)n_tensors, left(c));
     size_t cap = 0;
     for (uint64_t i = 0; i < n_tensors; i++) {
         if (grow((void **)&g->tensors, &cap, i, sizeof *g->tensors))
-            return bn_fail(err, "out of memory for %llu tensors", (unsigned long long)n_tensors);
+            return bn_fail(err, BN_E_NOMEM, "out of memory for %llu tensors", (unsigned long long)n_tensors);
         g->n_tensors = i + 1;
         bn_gguf_tensor *t = &g->tensors[i];
         bn_gguf_str name;
@@ -368,15 +368,15 @@ static int parse_tensor_infos(bn_gguf *g, cursor *c, uint64_t n_tensors, bn_err 
         if (read_str(c, &name, "tensor name", err))
             return bn_fail_prefix(err, "tensor #%llu", (unsigned long long)i);
         if (name.len == 0 || name.len >= BN_GGUF_MAX_NAME || memchr(name.ptr, 0, name.len))
-            return bn_fail(err, "tensor #%llu at offset %zu: bad name (length %llu; must be "
+            return bn_fail(err, BN_E_FORMAT, "tensor #%llu at offset %zu: bad name (length %llu; must be "
                            "1..%d bytes without NUL)", (unsigned long long)i, at,
                            (unsigned long long)name.len, BN_GGUF_MAX_NAME - 1);
         if (!(t->name = dup_str(name)))
-            return bn_fail(err, "out of memory");
+            return bn_fail(err, BN_E_NOMEM, "out of memory");
         if (read_u32(c, &t->n_dims, "n_dims", err))
             return bn_fail_prefix(err, "tensor '%s'", t->name);
         if (t->n_dims < 1 || t->n_dims > BN_GGUF_MAX_DIMS)
-            return bn_fail(err, "tensor '%s': %u dimensions (must be 1..%d)", t->name, t->n_dims,
+            return bn_fail(err, BN_E_FORMAT, "tensor '%s': %u dimensions (must be 1..%d)", t->name, t->n_dims,
                            BN_GGUF_MAX_DIMS);
         uint64_t n = 1;
         for (uint32_t d = 0; d < BN_GGUF_MAX_DIMS; d++)
@@ -385,14 +385,14 @@ static int parse_tensor_infos(bn_gguf *g, cursor *c, uint64_t n_tensors, bn_err 
             if (read_u64(c, &t->ne[d], "dimension", err))
                 return bn_fail_prefix(err, "tensor '%s'", t->name);
             if (t->ne[d] == 0 || t->ne[d] > (UINT64_C(1) << 62) / n)
-                return bn_fail(err, "tensor '%s': dimension %u = %llu makes the element count "
+                return bn_fail(err, BN_E_FORMAT, "tensor '%s': dimension %u = %llu makes the element count "
                                "zero or overflow", t->name, d, (unsigned long long)t->ne[d]);
             n *= t->ne[d];
         }
         if (read_u32(c, &t->type, "type", err) || read_u64(c, &t->offset, "offset", err))
             return bn_fail_prefix(err, "tensor '%s'", t->name);
         if (!ggml_traits(t->type))
-            return bn_fail(err, "tensor '%s': unknown ggml type %u", t->name, t->type);
+            return bn_fail(err, BN_E_FORMAT, "tensor '%s': unknown ggml type %u", t->name, t->type);
         if (!(t->nbytes = bn_ggml_nbytes(t->type, n, err)))
             return bn_fail_prefix(err, "tensor '%s'", t->name);
     }
@@ -418,16 +418,16 @@ static int place_tensors(bn_gguf *g, size_t info_end, bn_err *err)
         return 0;
     }
     if (g->data_offset > g->size)
-        return bn_fail(err, "truncated: data section starts at %llu but the file has %zu bytes",
+        return bn_fail(err, BN_E_FORMAT, "truncated: data section starts at %llu but the file has %zu bytes",
                        (unsigned long long)g->data_offset, g->size);
     uint64_t avail = g->size - g->data_offset;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         bn_gguf_tensor *t = &g->tensors[i];
         if (t->offset % g->alignment)
-            return bn_fail(err, "tensor '%s': offset %llu is not a multiple of the alignment %u",
+            return bn_fail(err, BN_E_FORMAT, "tensor '%s': offset %llu is not a multiple of the alignment %u",
                            t->name, (unsigned long long)t->offset, g->alignment);
         if (t->offset > avail || t->nbytes > avail - t->offset)
-            return bn_fail(err, "tensor '%s': data [%llu, +%llu) runs past the end of the data "
+            return bn_fail(err, BN_E_FORMAT, "tensor '%s': data [%llu, +%llu) runs past the end of the data "
                            "section (%llu bytes; file truncated?)", t->name,
                            (unsigned long long)t->offset, (unsigned long long)t->nbytes,
                            (unsigned long long)avail);
@@ -435,7 +435,7 @@ static int place_tensors(bn_gguf *g, size_t info_end, bn_err *err)
     }
     const bn_gguf_tensor **order = malloc(g->n_tensors * sizeof *order);
     if (!order)
-        return bn_fail(err, "out of memory");
+        return bn_fail(err, BN_E_NOMEM, "out of memory");
     for (uint64_t i = 0; i < g->n_tensors; i++)
         order[i] = &g->tensors[i];
     qsort(order, g->n_tensors, sizeof *order, cmp_by_offset);
@@ -443,7 +443,7 @@ static int place_tensors(bn_gguf *g, size_t info_end, bn_err *err)
     uint64_t end = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         if (i > 0 && order[i]->offset < end) {
-            rc = bn_fail(err, "tensor '%s' [%llu, +%llu) overlaps tensor '%s' which ends at %llu",
+            rc = bn_fail(err, BN_E_FORMAT, "tensor '%s' [%llu, +%llu) overlaps tensor '%s' which ends at %llu",
                          order[i]->name, (unsigned long long)order[i]->offset,
                          (unsigned long long)order[i]->nbytes, order[i - 1]->name,
                          (unsigned long long)end);
@@ -462,17 +462,17 @@ static int parse(bn_gguf *g, bn_err *err)
     uint8_t magic[4];
     uint64_t n_tensors, n_kv;
     if (g->size < 4)
-        return bn_fail(err, "truncated: file is %zu bytes, too small for a GGUF header (24 bytes)",
+        return bn_fail(err, BN_E_FORMAT, "truncated: file is %zu bytes, too small for a GGUF header (24 bytes)",
                        g->size);
     if (read_bytes(&c, magic, 4, "magic", err))
         return -1;
     if (memcmp(magic, "GGUF", 4) != 0)
-        return bn_fail(err, "bad magic %02x %02x %02x %02x (expected 'GGUF'): not a GGUF file",
+        return bn_fail(err, BN_E_FORMAT, "bad magic %02x %02x %02x %02x (expected 'GGUF'): not a GGUF file",
                        magic[0], magic[1], magic[2], magic[3]);
     if (read_u32(&c, &g->version, "version", err))
         return -1;
     if (g->version != 2 && g->version != 3)
-        return bn_fail(err, "unsupported GGUF version %u (this reader handles 2 and 3%s)",
+        return bn_fail(err, BN_E_FORMAT, "unsupported GGUF version %u (this reader handles 2 and 3%s)",
                        g->version, g->version > 0xffff ? "; big-endian file?" : "");
     if (read_u64(&c, &n_tensors, "tensor count", err) || read_u64(&c, &n_kv, "key count", err))
         return -1;
@@ -483,7 +483,7 @@ static int parse(bn_gguf *g, bn_err *err)
     if (al) {
         if (al->type != BN_GGUF_U32 || al->num.u64 == 0 || (al->num.u64 & (al->num.u64 - 1)) ||
             al->num.u64 > (1u << 20))
-            return bn_fail(err, "general.alignment must be a u32 power of two up to 1 MiB (got "
+            return bn_fail(err, BN_E_FORMAT, "general.alignment must be a u32 power of two up to 1 MiB (got "
                            "%s %llu)", bn_gguf_type_name(al->type),
                            al->type == BN_GGUF_STRING || al->type == BN_GGUF_ARRAY
                                ? 0ull : (unsigned long long)al->num.u64);
@@ -498,7 +498,7 @@ static bn_gguf *open_buffer(const void *data, size_t size, int mapped, bn_err *e
 {
     bn_gguf *g = calloc(1, sizeof *g);
     if (!g) {
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         return NULL;
     }
     g->base = data;
@@ -520,24 +520,24 @@ bn_gguf *bn_gguf_open(const char *path, bn_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        bn_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        bn_fail(err, BN_E_IO, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        bn_fail(err, "%s: not a regular file", path);
+        bn_fail(err, BN_E_FORMAT, "%s: not a regular file", path);
         close(fd);
         return NULL;
     }
     if (st.st_size == 0) {
-        bn_fail(err, "%s: truncated: the file is empty", path);
+        bn_fail(err, BN_E_FORMAT, "%s: truncated: the file is empty", path);
         close(fd);
         return NULL;
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (p == MAP_FAILED) {
-        bn_fail(err, "%s: mmap failed: %s", path, strerror(errno));
+        bn_fail(err, BN_E_IO, "%s: mmap failed: %s", path, strerror(errno));
         return NULL;
     }
     bn_gguf *g = open_buffer(p, (size_t)st.st_size, 1, err);

@@ -1,4 +1,4 @@
-/* JSON writer and the growable buffer it appends to (see json.h). */
+/* JSON writer (see json.h); it appends to a bn_buf (base/buf.h). */
 #include "json.h"
 
 #include <inttypes.h>
@@ -7,62 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static bool buf_reserve(bn_buf *b, size_t extra)
-{
-    if (b->oom)
-        return false;
-    if (extra > SIZE_MAX / 2 - b->len) {
-        b->oom = true;
-        return false;
-    }
-    size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (!d) {
-        b->oom = true;
-        return false;
-    }
-    b->data = d;
-    b->cap = cap;
-    return true;
-}
-
-void bn_buf_append(bn_buf *b, const void *data, size_t n)
-{
-    if (!buf_reserve(b, n))
-        return;
-    if (n)
-        memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
-
-void bn_buf_puts(bn_buf *b, const char *s) { bn_buf_append(b, s, strlen(s)); }
-
-void bn_buf_printf(bn_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || !buf_reserve(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void bn_buf_free(bn_buf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
 
 void bn_json_escape(bn_buf *b, const char *s, size_t n)
 {

@@ -2,6 +2,8 @@
  * are small: the Llama-3 vocabulary is ~8 MB); tensor data goes straight to the FILE. */
 #include "gguf_writer.h"
 
+#include "buf.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +11,6 @@
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "GGUF is little endian; the array paths below copy host-order elements"
 #endif
-
-typedef struct buf {
-    uint8_t *p;
-    size_t len, cap;
-} buf;
 
 typedef struct wtensor {
     char *name;
@@ -23,7 +20,7 @@ typedef struct wtensor {
 } wtensor;
 
 struct bn_gguf_writer {
-    buf kv;
+    bn_buf kv;
     uint64_t n_kv;
     wtensor *tensors;
     uint64_t n_tensors, cap_tensors;
@@ -38,35 +35,23 @@ struct bn_gguf_writer {
     uint64_t pos;      /* bytes written to f */
 };
 
-static void fail_add(bn_gguf_writer *w, const char *what)
+static void fail_add(bn_gguf_writer *w, bn_err_code code, const char *what)
 {
     if (!w->failed)
-        bn_fail(&w->first_err, "%s", what);
+        bn_fail(&w->first_err, code, "%s", what);
     w->failed = 1;
 }
 
-static void put(bn_gguf_writer *w, buf *b, const void *p, size_t n)
+static void put(bn_gguf_writer *w, bn_buf *b, const void *p, size_t n)
 {
     if (w->failed)
         return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *q = realloc(b->p, cap);
-        if (!q) {
-            fail_add(w, "out of memory building GGUF metadata");
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
+    bn_buf_append(b, p, n);
+    if (b->oom)
+        fail_add(w, BN_E_NOMEM, "out of memory building GGUF metadata");
 }
 
-static void put_le(bn_gguf_writer *w, buf *b, uint64_t v, size_t n)
+static void put_le(bn_gguf_writer *w, bn_buf *b, uint64_t v, size_t n)
 {
     uint8_t t[8];
     for (size_t i = 0; i < n; i++)
@@ -74,7 +59,7 @@ static void put_le(bn_gguf_writer *w, buf *b, uint64_t v, size_t n)
     put(w, b, t, n);
 }
 
-static void put_strn(bn_gguf_writer *w, buf *b, const char *s, uint64_t n)
+static void put_strn(bn_gguf_writer *w, bn_buf *b, const char *s, uint64_t n)
 {
     put_le(w, b, n, 8);
     put(w, b, s, (size_t)n);
@@ -102,7 +87,7 @@ void bn_gguf_writer_free(bn_gguf_writer *w)
     for (uint64_t i = 0; i < w->n_tensors; i++)
         free(w->tensors[i].name);
     free(w->tensors);
-    free(w->kv.p);
+    bn_buf_free(&w->kv);
     free(w);
 }
 
@@ -139,7 +124,7 @@ void bn_gguf_writer_add_u32(bn_gguf_writer *w, const char *key, uint32_t v)
     /* the reader takes the data alignment from this key, so the writer must lay out with it */
     if (strcmp(key, "general.alignment") == 0) {
         if (v == 0 || (v & (v - 1)) || v > (1u << 20) || w->n_tensors)
-            fail_add(w, "general.alignment must be a power of two up to 1 MiB, set before "
+            fail_add(w, BN_E_INPUT, "general.alignment must be a power of two up to 1 MiB, set before "
                         "any tensor");
         else
             w->alignment = v;
@@ -191,7 +176,7 @@ void bn_gguf_writer_add_arr(bn_gguf_writer *w, const char *key, bn_gguf_type ele
 {
     size_t es = bn_gguf_scalar_size(elem);
     if (!es) {
-        fail_add(w, "bn_gguf_writer_add_arr: element type must be a number or bool");
+        fail_add(w, BN_E_INPUT, "bn_gguf_writer_add_arr: element type must be a number or bool");
         return;
     }
     put_key(w, key, BN_GGUF_ARRAY);
@@ -246,7 +231,7 @@ void bn_gguf_writer_add_kv(bn_gguf_writer *w, const char *key, const bn_gguf_kv 
         else
             bn_gguf_writer_add_arr(w, key, kv->arr_type, kv->arr_data, kv->arr_len);
         break;
-    default: fail_add(w, "bn_gguf_writer_add_kv: unknown value type"); break;
+    default: fail_add(w, BN_E_INPUT, "bn_gguf_writer_add_kv: unknown value type"); break;
     }
 }
 
@@ -258,7 +243,7 @@ uint64_t bn_gguf_writer_add_tensor(bn_gguf_writer *w, const char *name, uint32_t
     if (w->failed)
         return 0;
     if (n_dims < 1 || n_dims > BN_GGUF_MAX_DIMS) {
-        fail_add(w, "tensor with an unsupported number of dimensions");
+        fail_add(w, BN_E_INPUT, "tensor with an unsupported number of dimensions");
         return 0;
     }
     uint64_t n = 1;
@@ -267,14 +252,14 @@ uint64_t bn_gguf_writer_add_tensor(bn_gguf_writer *w, const char *name, uint32_t
     bn_err e;
     uint64_t nbytes = bn_ggml_nbytes(type, n, &e);
     if (!nbytes) {
-        fail_add(w, e.msg);
+        fail_add(w, e.code, e.msg);
         return 0;
     }
     if (w->n_tensors == w->cap_tensors) {
         uint64_t cap = w->cap_tensors ? 2 * w->cap_tensors : 64;
         wtensor *t = realloc(w->tensors, cap * sizeof *t);
         if (!t) {
-            fail_add(w, "out of memory");
+            fail_add(w, BN_E_NOMEM, "out of memory");
             return 0;
         }
         w->tensors = t;
@@ -283,7 +268,7 @@ uint64_t bn_gguf_writer_add_tensor(bn_gguf_writer *w, const char *name, uint32_t
     wtensor *t = &w->tensors[w->n_tensors];
     memset(t, 0, sizeof *t);
     if (!(t->name = strdup(name))) {
-        fail_add(w, "out of memory");
+        fail_add(w, BN_E_NOMEM, "out of memory");
         return 0;
     }
     t->type = type;
@@ -317,7 +302,7 @@ uint64_t bn_gguf_writer_file_size(const bn_gguf_writer *w)
 static int out(bn_gguf_writer *w, const void *p, size_t n, bn_err *err)
 {
     if (n && fwrite(p, 1, n, w->f) != n)
-        return bn_fail(err, "write failed at byte %llu: %s", (unsigned long long)w->pos,
+        return bn_fail(err, BN_E_IO, "write failed at byte %llu: %s", (unsigned long long)w->pos,
                        strerror(errno));
     w->pos += n;
     return 0;
@@ -338,15 +323,15 @@ static int out_zeros(bn_gguf_writer *w, uint64_t n, bn_err *err)
 int bn_gguf_writer_begin(bn_gguf_writer *w, FILE *f, bn_err *err)
 {
     if (w->failed)
-        return bn_fail(err, "%s", w->first_err.msg);
+        return bn_fail(err, w->first_err.code, "%s", w->first_err.msg);
     if (w->f)
-        return bn_fail(err, "bn_gguf_writer_begin called twice");
-    buf head = {0};
+        return bn_fail(err, BN_E_INPUT, "bn_gguf_writer_begin called twice");
+    bn_buf head = {0};
     put(w, &head, "GGUF", 4);
     put_le(w, &head, 3, 4);
     put_le(w, &head, w->n_tensors, 8);
     put_le(w, &head, w->n_kv, 8);
-    put(w, &head, w->kv.p, w->kv.len);
+    put(w, &head, w->kv.data, w->kv.len);
     for (uint64_t i = 0; i < w->n_tensors; i++) {
         const wtensor *t = &w->tensors[i];
         put_strn(w, &head, t->name, strlen(t->name));
@@ -357,12 +342,12 @@ int bn_gguf_writer_begin(bn_gguf_writer *w, FILE *f, bn_err *err)
         put_le(w, &head, t->offset, 8);
     }
     if (w->failed) {
-        free(head.p);
-        return bn_fail(err, "%s", w->first_err.msg);
+        bn_buf_free(&head);
+        return bn_fail(err, w->first_err.code, "%s", w->first_err.msg);
     }
     w->f = f;
-    int rc = out(w, head.p, head.len, err);
-    free(head.p);
+    int rc = out(w, head.data, head.len, err);
+    bn_buf_free(&head);
     if (rc || out_zeros(w, bn_gguf_writer_data_offset(w) - w->pos, err))
         return -1;
     w->cur = 0;
@@ -374,10 +359,10 @@ int bn_gguf_writer_data(bn_gguf_writer *w, const void *data, size_t n, bn_err *e
 {
     const uint8_t *p = data;
     if (!w->f)
-        return bn_fail(err, "bn_gguf_writer_data before begin");
+        return bn_fail(err, BN_E_INPUT, "bn_gguf_writer_data before begin");
     while (n) {
         if (w->cur >= w->n_tensors)
-            return bn_fail(err, "%zu bytes of tensor data beyond the last tensor", n);
+            return bn_fail(err, BN_E_INPUT, "%zu bytes of tensor data beyond the last tensor", n);
         const wtensor *t = &w->tensors[w->cur];
         uint64_t room = t->nbytes - w->cur_done;
         size_t k = n < room ? n : (size_t)room;
@@ -401,12 +386,12 @@ int bn_gguf_writer_data(bn_gguf_writer *w, const void *data, size_t n, bn_err *e
 int bn_gguf_writer_finish(bn_gguf_writer *w, bn_err *err)
 {
     if (!w->f)
-        return bn_fail(err, "bn_gguf_writer_finish before begin");
+        return bn_fail(err, BN_E_INPUT, "bn_gguf_writer_finish before begin");
     if (w->cur < w->n_tensors)
-        return bn_fail(err, "tensor '%s' got %llu of its %llu bytes",
+        return bn_fail(err, BN_E_INPUT, "tensor '%s' got %llu of its %llu bytes",
                        w->tensors[w->cur].name, (unsigned long long)w->cur_done,
                        (unsigned long long)w->tensors[w->cur].nbytes);
     if (fflush(w->f) != 0)
-        return bn_fail(err, "write failed: %s", strerror(errno));
+        return bn_fail(err, BN_E_IO, "write failed: %s", strerror(errno));
     return 0;
 }

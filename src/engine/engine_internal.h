@@ -3,8 +3,12 @@
 #define BN_ENGINE_INTERNAL_H
 
 #include "bitnet.h"
+#include "buf.h"
+#include "chat.h"
+#include "clock.h"
 #include "forward.h"
 #include "model.h"
+#include "sampler.h"
 #include "tokenizer.h"
 
 enum { BN_DEFAULT_CTX = 4096, BN_DEFAULT_BATCH = 512, BN_LOGIT_ROWS_MAX = 32 };
@@ -18,18 +22,6 @@ struct bn_engine {
     uint64_t file_size, n_params;
 };
 
-/* A growable array of ids. */
-typedef struct bn_idvec {
-    int32_t *v;
-    size_t n, cap;
-} bn_idvec;
-
-/* A growable byte string (always NUL-terminated once non-empty). */
-typedef struct bn_strbuf {
-    char *p;
-    size_t len, cap;
-} bn_strbuf;
-
 struct bn_session {
     bn_engine *e;
     bn_threadpool *tp;
@@ -41,10 +33,7 @@ struct bn_session {
     float *logits;   /* [logit_rows][n_vocab] */
     uint32_t logit_rows;
     bn_idvec prompt, out;
-    bn_strbuf text;
+    bn_buf text;
 };
-
-int bn_idvec_push(bn_idvec *a, int32_t id, bn_err *err);
-int bn_strbuf_add(bn_strbuf *b, const char *s, size_t n, bn_err *err);
 
 #endif

@@ -19,10 +19,14 @@
 
 #include "error.h"
 
+/* The same definition as in bitnet.h (which is self-contained). */
+#ifndef BN_CHAT_MSG_DEFINED
+#define BN_CHAT_MSG_DEFINED
 typedef struct bn_chat_msg {
     const char *role;    /* "system", "user" or "assistant" */
     const char *content; /* UTF-8 */
 } bn_chat_msg;
+#endif
 
 /* The special token the template places after each user message. */
 #define BN_CHAT_EOT "<|eot_id|>"

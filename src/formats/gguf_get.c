@@ -8,7 +8,7 @@ static const bn_gguf_kv *find_req(const bn_gguf *g, const char *key, bn_err *err
 {
     const bn_gguf_kv *kv = bn_gguf_find(g, key);
     if (!kv)
-        bn_fail(err, "missing metadata key '%s'", key);
+        bn_fail(err, BN_E_FORMAT, "missing metadata key '%s'", key);
     return kv;
 }
 
@@ -29,10 +29,10 @@ int bn_gguf_get_u32(const bn_gguf *g, const char *key, uint32_t *out, bn_err *er
         *out = (uint32_t)kv->num.i64;
         return 0;
     default:
-        return bn_fail(err, "metadata key '%s' is a %s, expected an unsigned integer", key,
+        return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is a %s, expected an unsigned integer", key,
                        bn_gguf_type_name(kv->type));
     }
-    return bn_fail(err, "metadata key '%s' is out of range for u32", key);
+    return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is out of range for u32", key);
 }
 
 int bn_gguf_get_f32(const bn_gguf *g, const char *key, float *out, bn_err *err)
@@ -41,7 +41,7 @@ int bn_gguf_get_f32(const bn_gguf *g, const char *key, float *out, bn_err *err)
     if (!kv)
         return -1;
     if (kv->type != BN_GGUF_F32 && kv->type != BN_GGUF_F64)
-        return bn_fail(err, "metadata key '%s' is a %s, expected f32", key,
+        return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is a %s, expected f32", key,
                        bn_gguf_type_name(kv->type));
     *out = (float)kv->num.f64;
     return 0;
@@ -53,7 +53,7 @@ int bn_gguf_get_bool(const bn_gguf *g, const char *key, bool *out, bn_err *err)
     if (!kv)
         return -1;
     if (kv->type != BN_GGUF_BOOL)
-        return bn_fail(err, "metadata key '%s' is a %s, expected bool", key,
+        return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is a %s, expected bool", key,
                        bn_gguf_type_name(kv->type));
     *out = kv->num.u64 != 0;
     return 0;
@@ -65,7 +65,7 @@ int bn_gguf_get_str(const bn_gguf *g, const char *key, bn_gguf_str *out, bn_err 
     if (!kv)
         return -1;
     if (kv->type != BN_GGUF_STRING)
-        return bn_fail(err, "metadata key '%s' is a %s, expected string", key,
+        return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is a %s, expected string", key,
                        bn_gguf_type_name(kv->type));
     *out = kv->str;
     return 0;
@@ -78,7 +78,7 @@ int bn_gguf_get_arr(const bn_gguf *g, const char *key, bn_gguf_type elem,
     if (!kv)
         return -1;
     if (kv->type != BN_GGUF_ARRAY || kv->arr_type != elem)
-        return bn_fail(err, "metadata key '%s' is a %s%s%s, expected an array of %s", key,
+        return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is a %s%s%s, expected an array of %s", key,
                        bn_gguf_type_name(kv->type), kv->type == BN_GGUF_ARRAY ? " of " : "",
                        kv->type == BN_GGUF_ARRAY ? bn_gguf_type_name(kv->arr_type) : "",
                        bn_gguf_type_name(elem));

@@ -342,17 +342,17 @@ int bn_forward(bn_context *c, const int32_t *tokens, uint32_t n, float *logits,
 {
     const bn_hparams *hp = &c->m->hp;
     if (n == 0)
-        return bn_fail(err, "no tokens to evaluate");
+        return bn_fail(err, BN_E_INPUT, "no tokens to evaluate");
     if (!tokens)
-        return bn_fail(err, "no token array");
+        return bn_fail(err, BN_E_INPUT, "no token array");
     if (n_logits > n)
-        return bn_fail(err, "%u logit rows requested for %u tokens", n_logits, n);
+        return bn_fail(err, BN_E_INPUT, "%u logit rows requested for %u tokens", n_logits, n);
     if (n > c->n_ctx - c->pos)
-        return bn_fail(err, "context full: %u tokens held + %u new > context length %u",
+        return bn_fail(err, BN_E_CONTEXT_FULL, "context full: %u tokens held + %u new > context length %u",
                        c->pos, n, c->n_ctx);
     for (uint32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || (uint32_t)tokens[i] >= hp->n_vocab)
-            return bn_fail(err, "token %u: id %d out of range (vocabulary of %u)", i,
+            return bn_fail(err, BN_E_INPUT, "token %u: id %d out of range (vocabulary of %u)", i,
                            (int)tokens[i], hp->n_vocab);
     if (!logits)
         n_logits = 0;
@@ -419,20 +419,20 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
                               bn_threadpool *tp, bn_err *err)
 {
     if (!m) {
-        bn_fail(err, "no model");
+        bn_fail(err, BN_E_INPUT, "no model");
         return NULL;
     }
     if (n_ctx == 0 || n_ctx > MAX_CTX) {
-        bn_fail(err, "context length %u out of range (1..%u)", n_ctx, (unsigned)MAX_CTX);
+        bn_fail(err, BN_E_INPUT, "context length %u out of range (1..%u)", n_ctx, (unsigned)MAX_CTX);
         return NULL;
     }
     if (n_batch == 0) {
-        bn_fail(err, "batch size must be at least 1");
+        bn_fail(err, BN_E_INPUT, "batch size must be at least 1");
         return NULL;
     }
     bn_context *c = calloc(1, sizeof *c);
     if (!c) {
-        bn_fail(err, "out of memory");
+        bn_fail(err, BN_E_NOMEM, "out of memory");
         return NULL;
     }
     const bn_hparams *hp = &m->hp;
@@ -453,7 +453,7 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
     c->k_cache = alloc3(cache_cells, n_ctx, sizeof(uint16_t));
     c->v_cache = alloc3(cache_cells, c->n_ctx_pad, sizeof(uint16_t));
     if (!c->k_cache || !c->v_cache) {
-        bn_fail(err, "out of memory for a KV cache of %u positions (%.1f MiB)", n_ctx,
+        bn_fail(err, BN_E_NOMEM, "out of memory for a KV cache of %u positions (%.1f MiB)", n_ctx,
                 2.0 * (double)cache_cells * c->n_ctx_pad * 2 / (1024.0 * 1024.0));
         bn_context_free(c);
         return NULL;
@@ -475,7 +475,7 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
     c->q16 = alloc3(nt, hp->head_dim, sizeof(uint16_t));
     if (!c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->hg || !c->hu ||
         !c->qact || !c->qscale || !c->rope || !c->y16 || !c->att || !c->att16 || !c->q16) {
-        bn_fail(err, "out of memory for the buffers of a %u-token batch", c->n_batch);
+        bn_fail(err, BN_E_NOMEM, "out of memory for the buffers of a %u-token batch", c->n_batch);
         bn_context_free(c);
         return NULL;
     }

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "rng.h"
 
@@ -47,15 +49,15 @@ bn_sampling_params bn_sampling_default(void)
 int bn_sampling_check(const bn_sampling_params *p, bn_err *err)
 {
     if (!(p->temp == p->temp) || isinf(p->temp))
-        return bn_fail(err, "temp must be a finite number, got %g", (double)p->temp);
+        return bn_fail(err, BN_E_INPUT, "temp must be a finite number, got %g", (double)p->temp);
     if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
-        return bn_fail(err, "top-p must be in (0, 1], got %g", (double)p->top_p);
+        return bn_fail(err, BN_E_INPUT, "top-p must be in (0, 1], got %g", (double)p->top_p);
     if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
-        return bn_fail(err, "min-p must be in [0, 1], got %g", (double)p->min_p);
+        return bn_fail(err, BN_E_INPUT, "min-p must be in [0, 1], got %g", (double)p->min_p);
     if (!(p->repeat_penalty > 0.0f) || isinf(p->repeat_penalty))
-        return bn_fail(err, "repeat-penalty must be > 0, got %g", (double)p->repeat_penalty);
+        return bn_fail(err, BN_E_INPUT, "repeat-penalty must be > 0, got %g", (double)p->repeat_penalty);
     if (p->repeat_last_n < -1)
-        return bn_fail(err, "repeat-last-n must be >= -1, got %d", (int)p->repeat_last_n);
+        return bn_fail(err, BN_E_INPUT, "repeat-last-n must be >= -1, got %d", (int)p->repeat_last_n);
     return 0;
 }
 
@@ -65,12 +67,12 @@ bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
     if (bn_sampling_check(p, err))
         return NULL;
     if (n_vocab == 0) {
-        bn_fail(err, "sampler: empty vocabulary");
+        bn_fail(err, BN_E_INPUT, "sampler: empty vocabulary");
         return NULL;
     }
     bn_sampler *s = calloc(1, sizeof *s);
     if (!s) {
-        bn_fail(err, "sampler: out of memory");
+        bn_fail(err, BN_E_NOMEM, "sampler: out of memory");
         return NULL;
     }
     s->p = *p;
@@ -82,7 +84,7 @@ bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
     if (!s->hist || !s->seen || !s->work || !s->cands) {
         bn_sampler_free(s);
-        bn_fail(err, "sampler: out of memory for %u tokens", n_vocab);
+        bn_fail(err, BN_E_NOMEM, "sampler: out of memory for %u tokens", n_vocab);
         return NULL;
     }
     s->rng = p->seed;
@@ -262,4 +264,13 @@ int32_t bn_sampler_sample(bn_sampler *s, const float *logits)
             return c[i].id;
     }
     return c[n - 1].id; /* u landed on the rounding slack at the very end */
+}
+
+uint64_t bn_random_seed(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^
+                 ((uint64_t)getpid() << 32);
+    return bn_splitmix64(&x) >> 1; /* below 2^63: fits every seed range we accept */
 }

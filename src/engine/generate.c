@@ -13,7 +13,7 @@
 typedef struct gen {
     bn_session *s;
     const bn_generate_params *p;
-    bn_strbuf held; /* decoded text not yet passed on (possible stop-string prefix) */
+    bn_buf held; /* decoded text not yet passed on (possible stop-string prefix) */
     bn_stats *st;
     bn_err *err;
 } gen;
@@ -56,9 +56,9 @@ static size_t find_stop(const gen *g, const char *text, size_t len, int *which)
  * Returns -1 on error, 1 when generation must stop (callback or stop string), else 0. */
 static int emit(gen *g, int32_t id, const char *bytes, size_t n)
 {
-    if (bn_strbuf_add(&g->held, bytes, n, g->err))
+    if (bn_buf_add(&g->held, bytes, n, g->err))
         return -1;
-    const char *t = g->held.p;
+    const char *t = g->held.data;
     size_t len = g->held.len, out = len;
     int which = -1, stopped = 0;
     size_t at = find_stop(g, t, len, &which);
@@ -70,15 +70,15 @@ static int emit(gen *g, int32_t id, const char *bytes, size_t n)
     } else if (id >= 0) {
         out = len - stop_prefix_tail(g, t, len);
     }
-    if (bn_strbuf_add(&g->s->text, t, out, g->err))
+    if (bn_buf_add(&g->s->text, t, out, g->err))
         return -1;
     int rc = 0;
     if (g->p->on_token && (id >= 0 || out > 0))
         rc = g->p->on_token(g->p->user, id, t, out);
     size_t keep = stopped ? 0 : len - out;
-    memmove(g->held.p, t + out, keep);
+    memmove(g->held.data, t + out, keep);
     g->held.len = keep;
-    g->held.p[keep] = 0;
+    g->held.data[keep] = 0;
     if (stopped)
         return 1;
     if (rc) {
@@ -101,7 +101,7 @@ static int chat_emit(void *user, const char *text, size_t len, int special)
     if (special) {
         int32_t id = bn_tokenizer_find(e->tok, text, len);
         if (id < 0)
-            return bn_fail(c->err, "the vocabulary has no %.*s token for the chat template",
+            return bn_fail(c->err, BN_E_INPUT, "the vocabulary has no %.*s token for the chat template",
                            (int)len, text);
         return bn_idvec_push(&c->s->prompt, id, c->err);
     }
@@ -122,13 +122,13 @@ static int build_prompt(bn_session *s, const bn_generate_params *p, bn_err *err)
     const bn_engine *e = s->e;
     int n_src = (p->prompt != NULL) + (p->prompt_ids != NULL) + (p->messages != NULL);
     if (n_src != 1)
-        return bn_fail(err, "give exactly one of: prompt text, prompt ids, chat messages");
+        return bn_fail(err, BN_E_INPUT, "give exactly one of: prompt text, prompt ids, chat messages");
     bool bos = p->add_bos && !p->append && bn_tokenizer_add_bos(e->tok);
     if (p->prompt_ids) {
         for (size_t i = 0; i < p->n_prompt_ids; i++) {
             int32_t id = p->prompt_ids[i];
             if (id < 0 || (uint32_t)id >= s->n_vocab)
-                return bn_fail(err, "prompt token %zu: id %d out of range (vocabulary of %u)",
+                return bn_fail(err, BN_E_INPUT, "prompt token %zu: id %d out of range (vocabulary of %u)",
                                i, id, s->n_vocab);
             if (bn_idvec_push(&s->prompt, id, err))
                 return -1;
@@ -174,7 +174,7 @@ static int prefill(bn_session *s, const bn_generate_params *p, const int32_t *ev
             for (uint32_t r = 0; r < m; r++)
                 if (p->on_logits(p->user, s->logits + (size_t)r * s->n_vocab, s->n_vocab)) {
                     bn_context_set_pos(s->ctx, pos);
-                    return bn_fail(err, "logits callback failed");
+                    return bn_fail(err, BN_E_INPUT, "logits callback failed");
                 }
             *last = s->logits + (size_t)(m - 1) * s->n_vocab;
             i += m;
@@ -266,7 +266,7 @@ static int decode_loop(gen *g, bn_sampler *smp, const float *logits, double t_st
         s->pending = -1;
         st->gen_eval++;
         if (p->on_logits && p->on_logits(p->user, s->logits, s->n_vocab)) {
-            rc = bn_fail(g->err, "logits callback failed");
+            rc = bn_fail(g->err, BN_E_INPUT, "logits callback failed");
             break;
         }
         logits = s->logits;
@@ -297,11 +297,9 @@ int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_
     st.load_ms = s->e->load_ms;
     s->prompt.n = 0;
     s->out.n = 0;
-    s->text.len = 0;
-    if (s->text.p)
-        s->text.p[0] = 0;
+    bn_buf_clear(&s->text);
     if (p->n_predict < -1)
-        return bn_fail(err, "n_predict must be >= -1, got %d", (int)p->n_predict);
+        return bn_fail(err, BN_E_INPUT, "n_predict must be >= -1, got %d", (int)p->n_predict);
     if (bn_sampling_check(&p->sampling, err) || build_prompt(s, p, err))
         return -1;
 
@@ -313,15 +311,15 @@ int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_
         goto done;
     uint32_t base = bn_context_pos(s->ctx);
     if (ev.n == 0) {
-        bn_fail(err, "empty prompt");
+        bn_fail(err, BN_E_INPUT, "empty prompt");
         goto done;
     }
     if (base + ev.n > s->n_ctx) {
         if (p->append)
-            bn_fail(err, "the conversation needs %zu positions but the context holds %u",
+            bn_fail(err, BN_E_INPUT, "the conversation needs %zu positions but the context holds %u",
                     base + ev.n, s->n_ctx);
         else
-            bn_fail(err, "prompt is %zu tokens but the context holds only %u", s->prompt.n,
+            bn_fail(err, BN_E_INPUT, "prompt is %zu tokens but the context holds only %u", s->prompt.n,
                     s->n_ctx);
         goto done;
     }
@@ -343,9 +341,33 @@ int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_
     rc = decode_loop(&g, smp, last, t_start);
 done:
     bn_sampler_free(smp);
-    free(ev.v);
-    free(g.held.p);
+    bn_idvec_free(&ev);
+    bn_buf_free(&g.held);
     if (stats)
         *stats = st;
     return rc;
+}
+
+const char *bn_stop_reason_name(bn_stop_reason r)
+{
+    switch (r) {
+    case BN_STOP_EOS: return "eos";
+    case BN_STOP_EOT: return "eot";
+    case BN_STOP_LENGTH: return "length";
+    case BN_STOP_STRING: return "stop_string";
+    case BN_STOP_CONTEXT_FULL: return "context_full";
+    case BN_STOP_CALLBACK: return "callback";
+    case BN_STOP_NONE: break;
+    }
+    return "none";
+}
+
+bn_generate_params bn_generate_default(void)
+{
+    bn_generate_params p;
+    memset(&p, 0, sizeof p);
+    p.add_bos = true;
+    p.n_predict = -1;
+    p.sampling = bn_sampling_default();
+    return p;
 }

@@ -13,7 +13,7 @@
  *
  * Determinism: candidates are ordered by (logit descending, id ascending), a total order, so
  * the result does not depend on the sort algorithm; probabilities are summed in double; the
- * draw uses SplitMix64 (src/rng.h: bn_splitmix64) with state = seed, one 64-bit output per
+ * draw uses SplitMix64 (src/base/rng.h: bn_splitmix64) with state = seed, one 64-bit output per
  * draw, its top 53 bits as a uniform double in [0,1). Same logits + same params + same seed = same tokens on
  * every machine and thread count. */
 #ifndef BN_SAMPLER_H
@@ -22,21 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bitnet.h" /* bn_sampling_params */
 #include "error.h"
-
-typedef struct bn_sampling_params {
-    float temp;            /* <= 0: greedy */
-    int32_t top_k;         /* <= 0: off (all tokens) */
-    float top_p;           /* in (0, 1]; 1: off */
-    float min_p;           /* in [0, 1]; 0: off */
-    float repeat_penalty;  /* > 0; 1: off */
-    int32_t repeat_last_n; /* tokens looked back for the penalty; 0: off, -1: whole context */
-    uint64_t seed;
-} bn_sampling_params;
-
-/* llama-cli's defaults: temp 0.8, top-k 40, top-p 0.95, min-p 0.05, repeat penalty 1.0 over
- * the last 64 tokens, seed 0 (callers wanting a random seed pick one themselves). */
-bn_sampling_params bn_sampling_default(void);
 
 /* Checks ranges; -1 + err naming the parameter. */
 int bn_sampling_check(const bn_sampling_params *p, bn_err *err);

@@ -1,0 +1,133 @@
+/* The engine (bitnet.h): a model file opened once, its weights and tokenizer, and the
+ * tokenize/detokenize calls that use its pre-tokenizer choice. Sessions: session.c;
+ * generation: generate.c. */
+#include "bitnet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+#include "threadpool.h"
+
+/* ------------------------------------------------------------------ engine */
+
+static uint64_t count_params(const bn_gguf *g)
+{
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < g->tensors[i].n_dims; d++)
+            n *= g->tensors[i].ne[d];
+        total += n;
+    }
+    return total;
+}
+
+bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *err)
+{
+    double t0 = bn_now_ms();
+    bn_pretokenizer pre = BN_PRE_AUTO;
+    if (opts && opts->pre_tokenizer && bn_pretokenizer_from_name(opts->pre_tokenizer, &pre)) {
+        bn_fail(err, BN_E_INPUT, "unknown pre-tokenizer \"%s\" (llama3 or default)", opts->pre_tokenizer);
+        return NULL;
+    }
+    bn_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        bn_fail(err, BN_E_NOMEM, "out of memory");
+        return NULL;
+    }
+    e->pre = pre;
+    bn_gguf *g = bn_gguf_open(path, err);
+    if (!g)
+        goto fail;
+    e->file_size = g->size;
+    e->n_params = count_params(g);
+    const bn_gguf *vocab_src = g;
+    if (g->n_tensors == 0) {
+        e->vocab_gguf = g; /* a vocab-only file: tokenizer, no weights */
+    } else {
+        e->model = bn_model_from_gguf(g, err); /* owns g from here, also on failure */
+        if (!e->model) {
+            bn_fail_prefix(err, "%s", path);
+            goto fail;
+        }
+        vocab_src = e->model->gguf;
+    }
+    e->tok = bn_tokenizer_load(vocab_src, err);
+    if (!e->tok) {
+        bn_fail_prefix(err, "%s: vocabulary", path);
+        goto fail;
+    }
+    if (e->model && (uint32_t)bn_tokenizer_n_vocab(e->tok) != e->model->hp.n_vocab) {
+        bn_fail(err, BN_E_INPUT, "%s: the vocabulary has %d tokens but the embedding has %u rows", path,
+                bn_tokenizer_n_vocab(e->tok), e->model->hp.n_vocab);
+        goto fail;
+    }
+    e->load_ms = bn_now_ms() - t0;
+    return e;
+fail:
+    bn_engine_free(e);
+    return NULL;
+}
+
+void bn_engine_free(bn_engine *e)
+{
+    if (!e)
+        return;
+    bn_tokenizer_free(e->tok);
+    bn_model_free(e->model);
+    bn_gguf_close(e->vocab_gguf);
+    free(e);
+}
+
+static const char *pre_name(bn_pretokenizer p)
+{
+    return p == BN_PRE_DEFAULT ? "default" : "llama3";
+}
+
+void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->has_weights = e->model != NULL;
+    info->n_vocab = (uint32_t)bn_tokenizer_n_vocab(e->tok);
+    info->bos = bn_tokenizer_bos(e->tok);
+    info->eos = bn_tokenizer_eos(e->tok);
+    info->eot = bn_tokenizer_eot(e->tok);
+    info->file_size = e->file_size;
+    info->n_params = e->n_params;
+    info->load_ms = e->load_ms;
+    info->pre_tokenizer = pre_name(e->pre == BN_PRE_AUTO ? bn_tokenizer_pre(e->tok) : e->pre);
+    info->kernels = e->model && e->model->kernels ? e->model->kernels->name : "none";
+    if (e->model) {
+        const bn_hparams *hp = &e->model->hp;
+        info->n_ctx_train = hp->n_ctx_train;
+        info->n_embd = hp->n_embd;
+        info->n_layer = hp->n_layer;
+        info->n_head = hp->n_head;
+        info->n_head_kv = hp->n_head_kv;
+        info->n_ff = hp->n_ff;
+    }
+}
+
+int bn_engine_tokenize(const bn_engine *e, const char *text, size_t len, bool add_bos,
+                       bool parse_special, int32_t **ids, size_t *n_ids, bn_err *err)
+{
+    bn_tokenize_opts o = {
+        .bos = add_bos ? BN_BOS_ALWAYS : BN_BOS_NEVER,
+        .parse_special = parse_special,
+        .pre = e->pre,
+    };
+    return bn_tokenize(e->tok, text, len, &o, ids, n_ids, err);
+}
+
+char *bn_engine_detokenize(const bn_engine *e, const int32_t *ids, size_t n,
+                           bool special_names, size_t *len, bn_err *err)
+{
+    char *out = NULL;
+    size_t l = 0;
+    if (bn_detokenize(e->tok, ids, n, special_names, &out, &l, err))
+        return NULL;
+    if (len)
+        *len = l;
+    return out;
+}
