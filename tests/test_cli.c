@@ -1,6 +1,6 @@
 /* bitnet-run end to end (through bn_test_run, so also under qemu): every bad input is one line
- * on stderr and exit 2; --json on the reference's tiny-a prints its golden greedy ids; seeds
- * reproduce; --dump-logits rows match the printed tokens; tokenize/detokenize round trip;
+ * on stderr and exit 2, every file error one line and exit 1; --json on the reference's tiny-a
+ * prints its golden greedy ids; seeds reproduce; --dump-logits rows match the printed tokens; tokenize/detokenize round trip;
  * -cnv, --stop, -f, -b, --help, --inspect. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,18 +67,19 @@ static int run(const char *const *argv, const char *in, char **out, char **err)
     return bn_test_run(argv, in, out, err);
 }
 
-static void expect_usage_error(const char *const *argv, const char *needle)
+static void expect_error(const char *const *argv, int status, const char *needle)
 {
     char *out = NULL, *err = NULL;
     int rc = run(argv, NULL, &out, &err);
-    if (rc != 2 || !strstr(err, needle) || strchr(err, '\n') != err + strlen(err) - 1)
-        fail_msg("args after %s: exit %d, stderr '%s' (want 2 and one line with '%s')",
-                 argv[1] ? argv[1] : "", rc, err, needle);
+    if (rc != status || !strstr(err, needle) || strchr(err, '\n') != err + strlen(err) - 1)
+        fail_msg("args after %s: exit %d, stderr '%s' (want %d and one line with '%s')",
+                 argv[1] ? argv[1] : "", rc, err, status, needle);
     assert_string_equal(out, "");
     free(out);
     free(err);
 }
 
+/* Exit status 2: usage and bad input, a prompt longer than the context included. */
 static void test_bad_inputs_exit_2(void **state)
 {
     (void)state;
@@ -86,7 +87,7 @@ static void test_bad_inputs_exit_2(void **state)
 #define E(needle, ...)                                                                       \
     do {                                                                                     \
         const char *a[] = {"bitnet-run", __VA_ARGS__, NULL};                                 \
-        expect_usage_error(a, needle);                                                       \
+        expect_error(a, 2, needle);                                                          \
     } while (0)
     E("unknown option '--bogus'", "--bogus");
     E("unknown option '--temperature'", "-m", model, "-p", "x", "--temperature", "1");
@@ -109,9 +110,6 @@ static void test_bad_inputs_exit_2(void **state)
       "--pre-tokenizer", "gpt4");
     E("option '--json' takes no value", "-m", model, "-p", "x", "--json=1");
     E("no model", "-p", "x");
-    E("cannot open", "-m", "/nonexistent/dir/model.gguf", "-p", "x");
-    E("not a GGUF", "-m", notgguf, "-p", "x");
-    E("not a regular file", "-m", "/tmp", "-p", "x");
     E("vocab-only", "-m", vocab, "-p", "x");
     E("prompt is", "-m", model, "-p", long_prompt, "-c", "8");
     E("the context holds only 8", "-m", model, "-p", long_prompt, "-c", "8");
@@ -121,8 +119,28 @@ static void test_bad_inputs_exit_2(void **state)
     E("bad token id list", "-m", model, "--tokens", "1,two,3");
     E("bad token id list", "-m", model, "--tokens", "1,2,");
     E("out of range", "-m", model, "--tokens", "1,99999");
-    E("cannot read", "-m", model, "-f", "/nonexistent/prompt.txt");
     E("out of range", "-m", model, "--detokenize", "1,99999");
+    E("out of range", "-m", model, "--tokens", "1,99999", "--dump-logits", "/dev/null");
+#undef E
+}
+
+/* Exit status 1: files that are missing, unreadable or not a model, and failed writes. */
+static void test_file_errors_exit_1(void **state)
+{
+    (void)state;
+#define E(needle, ...)                                                                       \
+    do {                                                                                     \
+        const char *a[] = {"bitnet-run", __VA_ARGS__, NULL};                                 \
+        expect_error(a, 1, needle);                                                          \
+    } while (0)
+    E("cannot open", "-m", "/nonexistent/dir/model.gguf", "-p", "x");
+    E("cannot open", "-m", "/nonexistent/dir/model.gguf", "--tokenize", "x");
+    E("not a GGUF", "-m", notgguf, "-p", "x");
+    E("not a GGUF", "-m", notgguf, "--inspect");
+    E("not a regular file", "-m", "/tmp", "-p", "x");
+    E("cannot read", "-m", model, "-f", "/nonexistent/prompt.txt");
+    E("cannot read", "-m", model, "--tokenize-file", "/nonexistent/prompt.txt");
+    E("cannot write", "-m", model, "--tokens", "1,2", "--dump-logits", "/nonexistent/dir/l.f32");
 #undef E
 }
 
@@ -333,7 +351,9 @@ static void test_help_version_inspect(void **state)
     assert_int_equal(run(h, NULL, &out, &err), 0);
     const char *want[] = {"--temp T", "(default: 0.8)", "--top-k N", "(default: 40)",
                           "(default: 0.95)", "(default: 0.05)", "--repeat-last-n N",
-                          "(default: 64)", "-cnv", "--dump-logits", "--pre-tokenizer"};
+                          "(default: 64)", "-cnv", "--dump-logits", "--pre-tokenizer",
+                          "Exit status: 0 done; 1 a file or I/O error", "2 usage or bad input",
+                          "3 out of\nmemory"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(out, want[i]))
             fail_msg("--help lacks '%s'", want[i]);
@@ -448,6 +468,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_inputs_exit_2),
+        cmocka_unit_test(test_file_errors_exit_1),
         cmocka_unit_test(test_golden_tiny_a),
         cmocka_unit_test(test_seed_reproducible),
         cmocka_unit_test(test_dump_logits),

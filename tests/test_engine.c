@@ -311,16 +311,19 @@ static void test_context_full_and_limits(void **state)
     assert_int_equal(bn_generate(s, &g, &st, &err), -1);
     assert_non_null(strstr(err.msg, "prompt is 6 tokens"));
     assert_non_null(strstr(err.msg, "holds only 4"));
+    assert_int_equal(err.code, BN_E_CONTEXT_FULL);
     /* bad requests */
     g.prompt = "x";
     assert_int_equal(bn_generate(s, &g, &st, &err), -1);
     assert_non_null(strstr(err.msg, "exactly one"));
+    assert_int_equal(err.code, BN_E_INPUT);
     g = greedy(4);
     const int32_t bad[1] = {100000};
     g.prompt_ids = bad;
     g.n_prompt_ids = 1;
     assert_int_equal(bn_generate(s, &g, &st, &err), -1);
     assert_non_null(strstr(err.msg, "out of range"));
+    assert_int_equal(err.code, BN_E_INPUT);
     bn_session_free(s);
     bn_engine_free(e);
 }

@@ -346,7 +346,6 @@ static void test_streaming(void **state)
         bn_buf_puts(&big, "word ");
     bn_buf_puts(&big, "\"}");
     queue(&p, "s2", big.data, NULL, 0);
-    bn_buf_free(&big);
     r = wait_record(&p, 1);
     assert_true(r->chunked);
     char *type = bn_rs_header(r->trailers, "Lambda-Runtime-Function-Error-Type");
@@ -356,6 +355,24 @@ static void test_streaming(void **state)
     assert_string_equal(type, "InvalidRequest");
     free(type);
     free(body);
+    /* the same prompt buffered: a function error InvalidRequest naming both lengths */
+    bn_buf_clear(&big);
+    bn_buf_puts(&big, "{\"prompt\":\"");
+    for (int i = 0; i < 5000; i++)
+        bn_buf_puts(&big, "word ");
+    bn_buf_puts(&big, "\"}");
+    queue(&p, "s2-buffered", big.data, NULL, 0);
+    bn_buf_free(&big);
+    r = wait_record(&p, 2);
+    assert_string_equal(r->kind, "error");
+    type = bn_rs_header(r->headers, "Lambda-Runtime-Function-Error-Type");
+    assert_non_null(type);
+    assert_string_equal(type, "Function.InvalidRequest");
+    free(type);
+    bn_json_doc *d = parse(r->body, r->len);
+    assert_string_equal(bn_json_get(bn_json_root(d), "errorType")->str, "InvalidRequest");
+    assert_non_null(strstr(bn_json_get(bn_json_root(d), "errorMessage")->str, "but the context holds"));
+    bn_json_free(d);
     bn_rs_fail_next(p.rs, 403);
     assert_int_equal(finish(&p, 20000), 1);
     cleanup(&p);

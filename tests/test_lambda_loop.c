@@ -15,24 +15,27 @@
 #include "runtime_server.h"
 
 /* ------------------------------------------------------------------ fake handler
- * prompt "BIG": 7 MB of text; "FAIL": error before output; "FAILMID": error after 2 pieces;
+ * prompt "BIG": 7 MB of text; "FAIL": error before output (BN_E_INTERNAL); "FULL": the prompt
+ * does not fit (BN_E_CONTEXT_FULL); "NOMEM": out of memory; "FAILMID": error after 2 pieces;
  * "SLOW": a token every 20 ms until the deadline rule stops it (at most 500); "TRACE": the
  * text is the _X_AMZN_TRACE_ID seen; otherwise the text is "echo:<prompt>" sent in 3 pieces. */
 static char *g_big;
 
 static int fake_generate(void *self, const bn_lambda_request *req, bn_deadline *dl,
                          bn_lambda_piece_fn on_piece, void *pu, bn_lambda_result *res,
-                         const char **etype, bn_err *err)
+                         bn_err *err)
 {
     static char text[512];
     (void)self;
     const char *p = req->prompt ? req->prompt : req->messages[req->n_messages - 1].content;
     memset(res, 0, sizeof *res);
     res->stop_reason = "length";
-    if (!strcmp(p, "FAIL")) {
-        *etype = "GenerationFailed";
-        return bn_fail(err, BN_E_INPUT, "fake failure");
-    }
+    if (!strcmp(p, "FAIL"))
+        return bn_fail(err, BN_E_INTERNAL, "fake failure");
+    if (!strcmp(p, "FULL"))
+        return bn_fail(err, BN_E_CONTEXT_FULL, "prompt is 9 tokens but the context holds only 8");
+    if (!strcmp(p, "NOMEM"))
+        return bn_fail(err, BN_E_NOMEM, "out of memory");
     if (!strcmp(p, "BIG")) {
         res->text = g_big;
         res->len = strlen(g_big);
@@ -63,13 +66,11 @@ static int fake_generate(void *self, const bn_lambda_request *req, bn_deadline *
     size_t len = strlen(text), third = len / 3;
     if (on_piece) {
         if (on_piece(pu, text, third) || on_piece(pu, text + third, third))
-            return bn_fail(err, BN_E_INPUT, "consumer gone");
-        if (!strcmp(p, "FAILMID")) {
-            *etype = "GenerationFailed";
-            return bn_fail(err, BN_E_INPUT, "failed after two pieces");
-        }
+            return bn_fail(err, BN_E_IO, "consumer gone");
+        if (!strcmp(p, "FAILMID"))
+            return bn_fail(err, BN_E_INTERNAL, "failed after two pieces");
         if (on_piece(pu, text + 2 * third, len - 2 * third))
-            return bn_fail(err, BN_E_INPUT, "consumer gone");
+            return bn_fail(err, BN_E_IO, "consumer gone");
     }
     res->text = text;
     res->len = len;
@@ -356,12 +357,12 @@ static void test_streaming(void **state)
     char *body = bn_rs_header(r->trailers, "Lambda-Runtime-Function-Error-Body");
     assert_non_null(type);
     assert_non_null(body);
-    assert_string_equal(type, "GenerationFailed");
+    assert_string_equal(type, "Runtime.InternalError");
     unsigned char dec[512];
     long dn = bn_base64_decode(body, strlen(body), dec);
     assert_true(dn > 0);
     assert_string_equal((char *)dec, "{\"errorMessage\":\"failed after two pieces\","
-                                     "\"errorType\":\"GenerationFailed\",\"stackTrace\":[]}");
+                                     "\"errorType\":\"Runtime.InternalError\",\"stackTrace\":[]}");
     free(type);
     free(body);
     /* Function URL streaming: prelude + 8 NULs, then the text */
@@ -488,10 +489,10 @@ static void test_protocol_robustness(void **state)
     queue(f, "fail", "{\"prompt\":\"FAIL\"}", NULL);
     r = wait_record(f, 3);
     assert_string_equal(r->kind, "error");
-    assert_header(r, "Lambda-Runtime-Function-Error-Type", "Function.GenerationFailed");
+    assert_header(r, "Lambda-Runtime-Function-Error-Type", "Runtime.InternalError");
     assert_header(r, "Content-Type", "application/vnd.aws.lambda.error+json");
     assert_string_equal(r->body, "{\"errorMessage\":\"fake failure\",\"errorType\":"
-                                 "\"GenerationFailed\",\"stackTrace\":[]}");
+                                 "\"Runtime.InternalError\",\"stackTrace\":[]}");
     /* 403 on /response (e.g. answered twice): logged, keep serving */
     bn_rs_fail_response(f->rs, 403);
     queue(f, "r403", "{\"prompt\":\"a\"}", NULL);
@@ -530,6 +531,61 @@ static void test_threads_from_env(void **state)
     unsetenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
 }
 
+/* The errorType of each error code: the request's fault (bad input, a prompt that does not
+ * fit) is InvalidRequest with a 400 for HTTP events; everything else a Runtime.* type and 500. */
+static void test_error_type_table(void **state)
+{
+    (void)state;
+    static const struct {
+        bn_err_code code;
+        const char *type;
+        int status;
+    } table[] = {
+        {BN_E_INPUT, "InvalidRequest", 400},
+        {BN_E_CONTEXT_FULL, "InvalidRequest", 400},
+        {BN_E_NOMEM, "Runtime.OutOfMemory", 500},
+        {BN_E_IO, "Runtime.IOError", 500},
+        {BN_E_FORMAT, "Runtime.FormatError", 500},
+        {BN_E_UNSUPPORTED, "Runtime.Unsupported", 500},
+        {BN_E_INTERNAL, "Runtime.InternalError", 500},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
+        assert_string_equal(bn_lambda_error_type(table[i].code), table[i].type);
+        assert_int_equal(bn_lambda_error_status(table[i].code), table[i].status);
+    }
+}
+
+/* The handler's error code, not its message, picks the errorType: a prompt that does not fit
+ * is InvalidRequest (400 for an HTTP event), out of memory Runtime.OutOfMemory. */
+static void test_error_codes_through_the_loop(void **state)
+{
+    (void)state;
+    fixture *f = start(250);
+    queue(f, "full", "{\"prompt\":\"FULL\"}", NULL);
+    const bn_rs_record *r = wait_record(f, 0);
+    assert_string_equal(r->kind, "error");
+    assert_header(r, "Lambda-Runtime-Function-Error-Type", "Function.InvalidRequest");
+    assert_string_equal(r->body, "{\"errorMessage\":\"prompt is 9 tokens but the context holds "
+                                 "only 8\",\"errorType\":\"InvalidRequest\",\"stackTrace\":[]}");
+    queue(f, "nomem", "{\"prompt\":\"NOMEM\"}", NULL);
+    r = wait_record(f, 1);
+    assert_string_equal(r->kind, "error");
+    assert_header(r, "Lambda-Runtime-Function-Error-Type", "Runtime.OutOfMemory");
+    queue(f, "full-http", "{\"httpMethod\":\"POST\",\"body\":\"{\\\"prompt\\\":\\\"FULL\\\"}\"}",
+          NULL);
+    bn_json_doc *d = parse_body(wait_record(f, 2));
+    assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 400);
+    assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "\"errorType\":\"InvalidRequest\""));
+    bn_json_free(d);
+    queue(f, "nomem-http", "{\"httpMethod\":\"POST\",\"body\":\"{\\\"prompt\\\":\\\"NOMEM\\\"}\"}",
+          NULL);
+    d = parse_body(wait_record(f, 3));
+    assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 500);
+    assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "\"errorType\":\"Runtime.OutOfMemory\""));
+    bn_json_free(d);
+    assert_int_equal(finish(f, 403), 1);
+}
+
 static void test_base64(void **state)
 {
     (void)state;
@@ -562,6 +618,8 @@ int main(void)
         cmocka_unit_test(test_next_failures),
         cmocka_unit_test(test_protocol_robustness),
         cmocka_unit_test(test_threads_from_env),
+        cmocka_unit_test(test_error_type_table),
+        cmocka_unit_test(test_error_codes_through_the_loop),
         cmocka_unit_test(test_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -200,7 +200,11 @@ void cli_usage(FILE *f)
     fprintf(f, "usage: bitnet-run -m MODEL [-p PROMPT | -f FILE | --tokens IDS | -cnv] [options]\n"
                "       bitnet-run -m MODEL --tokenize TEXT | --detokenize IDS | --inspect\n\n"
                "Runs a BitNet b1.58 GGUF model (i2_s) on the CPU. Text streams to stdout;\n"
-               "diagnostics and a timings line go to stderr. Bad input exits with status 2.\n\n");
+               "diagnostics and a timings line go to stderr.\n\n"
+               "Exit status: 0 done; 1 a file or I/O error (model missing, unreadable, not a\n"
+               "GGUF, unsupported; a failed write); 2 usage or bad input (flags, values, a\n"
+               "vocab-only model for generation, a prompt longer than the context); 3 out of\n"
+               "memory.\n\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         const opt_def *o = &OPTS[i];
         char names[64];

@@ -11,8 +11,13 @@
 
 #define CLI_MAX_STOP 16
 
-/* Exit codes: 0 ok, 1 runtime failure (I/O, memory), 2 bad input (flags, files, prompt). */
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+/* Exit statuses (README "bitnet-run", --help): 0 ok, 1 a file or I/O error (missing,
+ * unreadable, not a GGUF, unsupported, a failed write), 2 usage and bad input (flags, values,
+ * a prompt that does not fit the context), 3 out of memory. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_NOMEM = 3 };
+
+/* The exit status for an error code (exit_status.c: the one place that maps codes). */
+int cli_exit_status(bn_err_code code);
 
 typedef struct cli_opts {
     const char *model, *prompt, *prompt_file, *system;

@@ -18,12 +18,26 @@ static int fail(int code, const char *fmt, const char *a)
     return code;
 }
 
+/* Sets e (code and message) for a failure of the CLI itself; returns -1. */
+static int cli_err(bn_err *e, bn_err_code code, const char *fmt, const char *a)
+{
+    e->code = code;
+    snprintf(e->msg, sizeof e->msg, fmt, a);
+    return -1;
+}
+
+/* The error's message on stderr; the exit status from its code. */
+static int fail_err(const bn_err *e)
+{
+    return fail(cli_exit_status(e->code), "%s", e->msg);
+}
+
 /* Whole file into memory (NUL-terminated), refusing files over MAX_INPUT bytes. */
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+static char *read_file(const char *path, size_t *len, bn_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "cannot read '%s'", path);
+        cli_err(err, BN_E_IO, "cannot read '%s'", path);
         return NULL;
     }
     size_t cap = 4096, n = 0;
@@ -31,7 +45,9 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     while (buf) {
         if (n + 1 >= cap) {
             if (cap >= MAX_INPUT) {
-                snprintf(err, errlen, "'%s' is larger than %d MiB", path, MAX_INPUT >> 20);
+                snprintf(err->msg, sizeof err->msg, "'%s' is larger than %d MiB", path,
+                         MAX_INPUT >> 20);
+                err->code = BN_E_INPUT;
                 break;
             }
             char *b = realloc(buf, cap *= 2);
@@ -45,7 +61,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
             int bad = ferror(f);
             fclose(f);
             if (bad) {
-                snprintf(err, errlen, "cannot read '%s'", path);
+                cli_err(err, BN_E_IO, "cannot read '%s'", path);
                 free(buf);
                 return NULL;
             }
@@ -54,8 +70,8 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
             return buf;
         }
     }
-    if (!buf || !err[0])
-        snprintf(err, errlen, "out of memory reading '%s'", path);
+    if (err->code != BN_E_INPUT)
+        cli_err(err, BN_E_NOMEM, "out of memory reading '%s'", path);
     free(buf);
     fclose(f);
     return NULL;
@@ -63,14 +79,13 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 
 static int run_tokenize(const cli_opts *o, const bn_engine *e)
 {
-    char msg[600] = "";
     bn_err err = {0};
     size_t len = 0;
     char *file = NULL;
     const char *text = o->tokenize;
     if (o->tokenize_file) {
-        if (!(file = read_file(o->tokenize_file, &len, msg, sizeof msg)))
-            return fail(CLI_USAGE, "%s", msg);
+        if (!(file = read_file(o->tokenize_file, &len, &err)))
+            return fail_err(&err);
         text = file;
     } else {
         len = strlen(text);
@@ -80,7 +95,7 @@ static int run_tokenize(const cli_opts *o, const bn_engine *e)
     int rc = bn_engine_tokenize(e, text, len, o->bos, o->special, &ids, &n, &err);
     free(file);
     if (rc)
-        return fail(CLI_FAIL, "%s", err.msg);
+        return fail_err(&err);
     cli_print_ids(stdout, ids, n);
     free(ids);
     return CLI_OK;
@@ -97,7 +112,7 @@ static int run_detokenize(const cli_opts *o, const bn_engine *e)
     char *text = bn_engine_detokenize(e, ids, n, true, &len, &err);
     free(ids);
     if (!text)
-        return fail(CLI_USAGE, "%s", err.msg);
+        return fail_err(&err);
     int bad = fwrite(text, 1, len, stdout) != len;
     free(text);
     return bad ? CLI_FAIL : CLI_OK;
@@ -150,7 +165,7 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
     g.n_messages = sys ? 1 : 0;
     g.n_predict = 0;
     if (bn_generate(s, &g, &st, &err))
-        return fail(CLI_USAGE, "%s", err.msg);
+        return fail_err(&err);
     char *line = NULL;
     size_t cap = 0;
     int rc = CLI_OK;
@@ -172,7 +187,7 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
         g.n_messages = 1;
         g.append = true;
         if (bn_generate(s, &g, &st, &err)) {
-            rc = fail(CLI_USAGE, "%s", err.msg);
+            rc = fail_err(&err);
             break;
         }
         if ((rc = finish_turn(o, s, &st, seed)) != CLI_OK)
@@ -189,14 +204,13 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
 
 static int run_generate(const cli_opts *o, bn_engine *e)
 {
-    char msg[600] = "";
     bn_err err = {0};
     if (!o->prompt && !o->prompt_file && !o->tokens && !o->cnv)
         return fail(CLI_USAGE, "%s", "nothing to do: give -p, -f, --tokens or -cnv (see --help)");
     bn_session_params sp = {(uint32_t)o->n_ctx, (int)o->n_threads, (uint32_t)o->n_batch};
     bn_session *s = bn_session_create(e, &sp, &err);
     if (!s)
-        return fail(CLI_USAGE, "%s", err.msg);
+        return fail_err(&err);
     uint64_t seed = o->seed < 0 ? bn_random_seed() : (uint64_t)o->seed;
     if (o->verbose)
         fprintf(stderr, "bitnet-run: context %u, threads %d, batch %lld, seed %llu\n",
@@ -214,17 +228,18 @@ static int run_generate(const cli_opts *o, bn_engine *e)
     size_t n_ids = 0, len = 0;
     bn_chat_msg chat[2];
     FILE *dump = NULL;
-    int rc = CLI_USAGE;
+    int rc = -1; /* -1: err says what failed */
     if (o->prompt_file) {
-        if (!(file_text = read_file(o->prompt_file, &len, msg, sizeof msg)))
+        if (!(file_text = read_file(o->prompt_file, &len, &err)))
             goto out;
         if (len > 0 && file_text[len - 1] == '\n') /* as llama-cli */
             file_text[--len] = 0;
     }
     const char *text = o->prompt ? o->prompt : file_text;
     if (o->tokens) {
+        char msg[400];
         if (cli_parse_ids(o->tokens, &ids, &n_ids, msg, sizeof msg)) {
-            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (--tokens)");
+            cli_err(&err, BN_E_INPUT, "%s (--tokens)", msg);
             goto out;
         }
         g.prompt_ids = ids;
@@ -239,30 +254,27 @@ static int run_generate(const cli_opts *o, bn_engine *e)
     }
     if (o->dump_logits) {
         if (!(dump = fopen(o->dump_logits, "wb"))) {
-            snprintf(msg, sizeof msg, "cannot write '%s'", o->dump_logits);
+            cli_err(&err, BN_E_IO, "cannot write '%s'", o->dump_logits);
             goto out;
         }
         g.on_logits = cli_write_logits;
         g.user = dump;
     }
     bn_stats st;
-    if (bn_generate(s, &g, &st, &err)) {
-        snprintf(msg, sizeof msg, "%s", err.msg);
+    if (bn_generate(s, &g, &st, &err))
         goto out;
-    }
     if (dump) {
         int bad = fclose(dump) != 0;
         dump = NULL;
         if (bad) {
-            snprintf(msg, sizeof msg, "cannot write '%s'", o->dump_logits);
-            rc = CLI_FAIL;
+            cli_err(&err, BN_E_IO, "cannot write '%s'", o->dump_logits);
             goto out;
         }
     }
     rc = finish_turn(o, s, &st, seed);
 out:
-    if (rc == CLI_USAGE || (rc == CLI_FAIL && msg[0]))
-        fail(rc, "%s", msg);
+    if (rc < 0)
+        rc = fail_err(&err);
     if (dump)
         fclose(dump);
     free(file_text);
@@ -298,7 +310,7 @@ int main(int argc, char **argv)
     bn_open_opts oo = {.pre_tokenizer = o.pre_tokenizer};
     bn_engine *e = bn_engine_open(o.model, &oo, &err);
     if (!e)
-        return fail(CLI_USAGE, "%s", err.msg);
+        return fail_err(&err);
     bn_engine_info info;
     bn_engine_get_info(e, &info);
     if (o.verbose)

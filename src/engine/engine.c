@@ -59,7 +59,7 @@ bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *er
         goto fail;
     }
     if (e->model && (uint32_t)bn_tokenizer_n_vocab(e->tok) != e->model->hp.n_vocab) {
-        bn_fail(err, BN_E_INPUT, "%s: the vocabulary has %d tokens but the embedding has %u rows", path,
+        bn_fail(err, BN_E_FORMAT, "%s: the vocabulary has %d tokens but the embedding has %u rows", path,
                 bn_tokenizer_n_vocab(e->tok), e->model->hp.n_vocab);
         goto fail;
     }

@@ -174,7 +174,7 @@ static int prefill(bn_session *s, const bn_generate_params *p, const int32_t *ev
             for (uint32_t r = 0; r < m; r++)
                 if (p->on_logits(p->user, s->logits + (size_t)r * s->n_vocab, s->n_vocab)) {
                     bn_context_set_pos(s->ctx, pos);
-                    return bn_fail(err, BN_E_INPUT, "logits callback failed");
+                    return bn_fail(err, BN_E_IO, "logits callback failed");
                 }
             *last = s->logits + (size_t)(m - 1) * s->n_vocab;
             i += m;
@@ -266,7 +266,7 @@ static int decode_loop(gen *g, bn_sampler *smp, const float *logits, double t_st
         s->pending = -1;
         st->gen_eval++;
         if (p->on_logits && p->on_logits(p->user, s->logits, s->n_vocab)) {
-            rc = bn_fail(g->err, BN_E_INPUT, "logits callback failed");
+            rc = bn_fail(g->err, BN_E_IO, "logits callback failed");
             break;
         }
         logits = s->logits;
@@ -316,10 +316,10 @@ int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_
     }
     if (base + ev.n > s->n_ctx) {
         if (p->append)
-            bn_fail(err, BN_E_INPUT, "the conversation needs %zu positions but the context holds %u",
+            bn_fail(err, BN_E_CONTEXT_FULL, "the conversation needs %zu positions but the context holds %u",
                     base + ev.n, s->n_ctx);
         else
-            bn_fail(err, BN_E_INPUT, "prompt is %zu tokens but the context holds only %u", s->prompt.n,
+            bn_fail(err, BN_E_CONTEXT_FULL, "prompt is %zu tokens but the context holds only %u", s->prompt.n,
                     s->n_ctx);
         goto done;
     }

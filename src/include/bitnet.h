@@ -174,7 +174,8 @@ typedef struct bn_stats {
 typedef int (*bn_token_fn)(void *user, int32_t id, const char *text, size_t len);
 
 /* Called with the logits of every evaluated position, in order (prompt positions first, then
- * one row per generated token that was fed back). Return non-zero to abort with an error.
+ * one row per generated token that was fed back). Return non-zero to abort with an error
+ * (code BN_E_IO: the callback's job is writing the rows somewhere).
  * Setting it disables KV-cache reuse between calls (every prompt position is evaluated). */
 typedef int (*bn_logits_fn)(void *user, const float *logits, uint32_t n_vocab);
 
@@ -205,8 +206,9 @@ typedef struct bn_generate_params {
 /* add_bos true, n_predict -1, llama-cli's sampling defaults, everything else empty. */
 bn_generate_params bn_generate_default(void);
 
-/* Runs one request. stats may be NULL. -1 + err on bad input (e.g. "prompt is 5000 tokens,
- * the context holds 4096"), a vocabulary id out of range, or a failing callback; stop
+/* Runs one request. stats may be NULL. -1 + err on bad input (BN_E_INPUT: a setting out of
+ * range, a vocabulary id out of range), a prompt that does not fit (BN_E_CONTEXT_FULL: "prompt
+ * is 5000 tokens but the context holds only 4096"), or a failing logits callback; stop
  * conditions are not errors. */
 int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_err *err);
 

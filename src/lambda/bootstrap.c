@@ -6,6 +6,7 @@
  * engine's), BITNET_STREAM=1, BITNET_DEADLINE_MARGIN_MS (250), BITNET_EXTENSION=0 (do not
  * register the no-op extension that makes Lambda send SIGTERM), BITNET_WARMUP=0 (skip the
  * one-token warm-up that pages the model in during init), AWS_LAMBDA_LOG_FORMAT. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,15 @@ static double process_age_ms(void)
     clock_gettime(CLOCK_BOOTTIME, &ts);
     long hz = sysconf(_SC_CLK_TCK);
     return (double)ts.tv_sec * 1e3 + ts.tv_nsec / 1e6 - (double)start * 1e3 / (double)hz;
+}
+
+/* The errorType of a failed init: the environment's settings (BITNET_THREADS, BITNET_CTX) are
+ * a configuration error; opening the model fails for lack of memory or because of the file. */
+static const char *init_error_type(bool config, bn_err_code code)
+{
+    if (config)
+        return "Runtime.ConfigInvalid";
+    return code == BN_E_NOMEM ? "Runtime.OutOfMemory" : "Runtime.ModelLoadError";
 }
 
 int main(void)
@@ -79,8 +89,7 @@ int main(void)
         char msg[sizeof err.msg + 64];
         snprintf(msg, sizeof msg, "%s", err.msg);
         bn_log("ERROR", "init failed: %s", msg);
-        if (bn_rt_post_error(rt, NULL, threads < 0 ? "Runtime.ConfigInvalid" : "Runtime.ModelLoadError",
-                             msg, &status, &perr))
+        if (bn_rt_post_error(rt, NULL, init_error_type(threads < 0, err.code), msg, &status, &perr))
             bn_log("ERROR", "%s", perr.msg);
         bn_rt_close(rt);
         return 1;

@@ -35,7 +35,7 @@ static uint64_t fresh_seed(void)
 
 static int generate(void *self, const bn_lambda_request *req, bn_deadline *dl,
                     bn_lambda_piece_fn on_piece, void *piece_user, bn_lambda_result *res,
-                    const char **error_type, bn_err *err)
+                    bn_err *err)
 {
     bn_engine_handler *eh = self;
     run r = {dl, on_piece, piece_user, false};
@@ -55,15 +55,10 @@ static int generate(void *self, const bn_lambda_request *req, bn_deadline *dl,
     g.on_token = on_token;
     g.user = &r;
     bn_stats st;
-    if (bn_generate(eh->session, &g, &st, err)) {
-        /* the request's own content (too long a prompt, ...) is the usual cause */
-        *error_type = strstr(err->msg, "prompt") ? "InvalidRequest" : "GenerationFailed";
-        return -1;
-    }
-    if (r.consumer_gone) {
-        *error_type = "StreamBroken";
-        return bn_fail(err, BN_E_INPUT, "the response stream ended early (the Runtime API closed it)");
-    }
+    if (bn_generate(eh->session, &g, &st, err))
+        return -1; /* err's code decides the errorType (loop.h) */
+    if (r.consumer_gone)
+        return bn_fail(err, BN_E_IO, "the response stream ended early (the Runtime API closed it)");
     size_t len = 0;
     res->text = bn_session_output_text(eh->session, &len);
     res->len = len;

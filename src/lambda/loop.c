@@ -152,9 +152,37 @@ static int post_outcome(invocation *iv, int rc, long status, const bn_err *err, 
     return 0; /* 400/403/413: this request is lost, the next one may be fine */
 }
 
-/* An error answer that is not an HTTP failure of the call itself. */
-static int answer_error(invocation *iv, const char *type, const char *msg)
+const char *bn_lambda_error_type(bn_err_code code)
 {
+    switch (code) {
+    case BN_E_INPUT:
+    case BN_E_CONTEXT_FULL:
+        return "InvalidRequest";
+    case BN_E_NOMEM:
+        return "Runtime.OutOfMemory";
+    case BN_E_IO:
+        return "Runtime.IOError";
+    case BN_E_FORMAT:
+        return "Runtime.FormatError";
+    case BN_E_UNSUPPORTED:
+        return "Runtime.Unsupported";
+    case BN_OK:
+    case BN_E_INTERNAL:
+        break;
+    }
+    return "Runtime.InternalError";
+}
+
+int bn_lambda_error_status(bn_err_code code)
+{
+    return code == BN_E_INPUT || code == BN_E_CONTEXT_FULL ? 400 : 500;
+}
+
+/* An error answer that is not an HTTP failure of the call itself. */
+static int answer_error(invocation *iv, const bn_err *failure)
+{
+    const char *type = bn_lambda_error_type(failure->code);
+    const char *msg = failure->msg;
     bn_log("ERROR", "%s: %s", type, msg);
     bn_err err = {0};
     long status = 0;
@@ -163,8 +191,8 @@ static int answer_error(invocation *iv, const char *type, const char *msg)
     if (iv->http) {
         bn_buf e = {0}, b = {0};
         bn_lambda_error_json(&e, type, msg);
-        bn_lambda_http_json(&b, strcmp(type, "InvalidRequest") ? 500 : 400, "application/json",
-                            e.data, e.len);
+        bn_lambda_http_json(&b, bn_lambda_error_status(failure->code), "application/json", e.data,
+                            e.len);
         len = b.len;
         rc = bn_rt_post_response(iv->rt, iv->inv.request_id, b.data, b.len, "application/json",
                                  &status, &err);
@@ -188,10 +216,9 @@ static void log_result(const bn_lambda_result *r)
 static int serve_buffered(invocation *iv, bn_deadline *dl)
 {
     bn_lambda_result res = {0};
-    const char *etype = "GenerationFailed";
     bn_err err = {0};
-    if (iv->h->generate(iv->h->self, &iv->req, dl, NULL, NULL, &res, &etype, &err))
-        return answer_error(iv, etype, err.msg);
+    if (iv->h->generate(iv->h->self, &iv->req, dl, NULL, NULL, &res, &err))
+        return answer_error(iv, &err);
     log_result(&res);
     bn_buf body = {0}, wrapped = {0};
     bn_lambda_response_json(&body, &res, iv->h->model);
@@ -202,8 +229,12 @@ static int serve_buffered(invocation *iv, bn_deadline *dl)
     }
     long status = 0;
     int rc = out->oom ? -1 : 0;
-    if (rc)
-        return answer_error(iv, "GenerationFailed", "out of memory building the response");
+    if (rc) {
+        bn_fail(&err, BN_E_NOMEM, "out of memory building the response");
+        bn_buf_free(&body);
+        bn_buf_free(&wrapped);
+        return answer_error(iv, &err);
+    }
     rc = bn_rt_post_response(iv->rt, iv->inv.request_id, out->data, out->len, "application/json",
                              &status, &err);
     int stop = post_outcome(iv, rc, status, &err, out->len);
@@ -236,18 +267,16 @@ static int serve_streaming(invocation *iv, bn_deadline *dl)
         bn_rt_stream_write(s, prelude, sizeof prelude); /* sizeof includes the 8th NUL */
     }
     bn_lambda_result res = {0};
-    const char *etype = NULL;
     bn_err gerr = {0};
-    int grc = iv->h->generate(iv->h->self, &iv->req, dl, stream_piece, s, &res, &etype, &gerr);
+    int grc = iv->h->generate(iv->h->self, &iv->req, dl, stream_piece, s, &res, &gerr);
+    const char *etype = grc ? bn_lambda_error_type(gerr.code) : NULL;
     if (grc) {
-        if (!etype)
-            etype = "GenerationFailed";
-        bn_log("ERROR", "%s (reported in the stream's trailers)", gerr.msg);
+        bn_log("ERROR", "%s: %s (reported in the stream's trailers)", etype, gerr.msg);
     } else {
         log_result(&res);
     }
     long status = 0;
-    int rc = bn_rt_stream_close(s, grc ? etype : NULL, grc ? gerr.msg : NULL, &status, &err);
+    int rc = bn_rt_stream_close(s, etype, grc ? gerr.msg : NULL, &status, &err);
     return post_outcome(iv, rc, status, &err, res.len);
 }
 
@@ -285,7 +314,7 @@ int bn_lambda_run(bn_rt *rt, const bn_lambda_handler *h, const bn_lambda_config 
                (long long)left, iv.inv.trace_id ? iv.inv.trace_id : "-");
         int stop;
         if (bn_lambda_parse_event(iv.inv.body, iv.inv.len, &iv.req, &iv.http, &err)) {
-            stop = answer_error(&iv, "InvalidRequest", err.msg);
+            stop = answer_error(&iv, &err);
         } else {
             bn_deadline dl;
             bn_deadline_start(&dl, iv.inv.deadline_ms, cfg->margin_ms);

@@ -1,14 +1,23 @@
 /* The Runtime API loop, decoupled from the engine by a small handler interface so that it can
  * be tested with a fake handler, and the deadline rule generation follows.
  *
- * Error policy (RUNTIME-API.md section 11):
- *  - invalid request (bad JSON, unknown field, wrong type, out of range): direct invoke ->
- *    POST /error with errorType "InvalidRequest" (header Function.InvalidRequest) and a
- *    message naming the field; proxy event -> a normal /response {"statusCode":400,...} whose
- *    body is {"errorMessage","errorType":"InvalidRequest"} (an HTTP client gets a 400, not a
- *    502). The loop continues.
- *  - generation failure: errorType "GenerationFailed" the same way (proxy: statusCode 500);
- *    mid-stream: the error trailers.
+ * Error policy (RUNTIME-API.md section 11). A failed request's errorType comes from its
+ * bn_err code (bn_lambda_error_type, never from the message text):
+ *
+ *   code                         errorType               proxy event statusCode
+ *   BN_E_INPUT                   InvalidRequest          400
+ *   BN_E_CONTEXT_FULL            InvalidRequest          400
+ *   BN_E_NOMEM                   Runtime.OutOfMemory     500
+ *   BN_E_IO                      Runtime.IOError         500
+ *   BN_E_FORMAT                  Runtime.FormatError     500
+ *   BN_E_UNSUPPORTED             Runtime.Unsupported     500
+ *   BN_E_INTERNAL (and others)   Runtime.InternalError   500
+ *
+ *  - direct invoke: POST /error with that errorType (the Error-Type header as given; types
+ *    without a dot get "Function.") and a message naming the field; proxy event: a normal
+ *    /response {"statusCode":400 or 500,...} whose body is {"errorMessage","errorType"} (an
+ *    HTTP client gets a 400, not a 502). The loop continues.
+ *  - mid-stream: the same errorType in the error trailers.
  *  - 413 on /response: POST /error "ResponseSizeTooLarge" for that request, keep serving.
  *  - 400/403 on /response or /error: logged, keep serving.
  *  - any 500, 403 on /next, a transport failure on a POST, 3 consecutive transport failures
@@ -41,6 +50,12 @@ void bn_deadline_start(bn_deadline *d, int64_t deadline_ms, double margin_ms);
  * time includes the prompt, so the per-token estimate starts from the second. */
 bool bn_deadline_tick(bn_deadline *d);
 
+/* ------------------------------------------------------------------ errors */
+/* The errorType of a failed request and the statusCode of its proxy-event answer (the table
+ * above). */
+const char *bn_lambda_error_type(bn_err_code code);
+int bn_lambda_error_status(bn_err_code code);
+
 /* ------------------------------------------------------------------ handler */
 /* Receives output text as it becomes final; non-zero = the consumer is gone, stop. */
 typedef int (*bn_lambda_piece_fn)(void *user, const char *text, size_t len);
@@ -49,12 +64,12 @@ typedef struct bn_lambda_handler {
     void *self;
     const char *model; /* "model" field of responses */
     /* Runs one request. on_piece is NULL when the answer is buffered. On success fills res
-     * (res->text stays valid until the next call). On failure returns -1, fills err and sets
-     * *error_type ("InvalidRequest" when the request cannot be served as asked, e.g. a prompt
-     * longer than the context; else "GenerationFailed"). */
+     * (res->text stays valid until the next call). On failure returns -1 and fills err, whose
+     * code decides the errorType (BN_E_INPUT or BN_E_CONTEXT_FULL: the request cannot be
+     * served as asked, e.g. a prompt longer than the context). */
     int (*generate)(void *self, const bn_lambda_request *req, bn_deadline *dl,
                     bn_lambda_piece_fn on_piece, void *piece_user, bn_lambda_result *res,
-                    const char **error_type, bn_err *err);
+                    bn_err *err);
 } bn_lambda_handler;
 
 typedef struct bn_lambda_config {
