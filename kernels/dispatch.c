@@ -1,9 +1,14 @@
 /* Picks the kernel path once: BITNET_KERNELS when set (an unknown or unsupported name falls
  * back to automatic choice, and bn_kernels_select() reports it), else the best path this CPU
- * supports. Paths register here; each SIMD path says whether the running CPU can use it. */
+ * supports. Paths register here; each SIMD path says whether the running CPU can use it.
+ *
+ * The active table is published atomically (release store, acquire load), so a thread that
+ * calls bn_kernels_get() while another pins a path with bn_kernels_select() sees either table,
+ * complete, never a torn or stale-initialised pointer. */
 #include "kernels.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +39,7 @@ enum { n_paths = sizeof paths / sizeof paths[0] };
 static int scalar_supported(void) { return 1; }
 const bn_kernel_path bn_path_scalar = {&bn_kernels_scalar, scalar_supported, 0};
 
-static const bn_kernels *active;
+static _Atomic(const bn_kernels *) active;
 static pthread_once_t active_once = PTHREAD_ONCE_INIT;
 
 const bn_kernels *bn_kernels_by_name(const char *name)
@@ -54,32 +59,36 @@ const char *const *bn_kernels_all_names(void)
     return names;
 }
 
-static void choose(void)
+static const bn_kernels *automatic_choice(void)
 {
     const char *env = getenv("BITNET_KERNELS");
-    if (env && *env && (active = bn_kernels_by_name(env)))
-        return;
-    /* automatic: the first supported path not marked test-only, in table order */
+    const bn_kernels *k;
+    if (env && *env && (k = bn_kernels_by_name(env)))
+        return k;
+    /* the first supported path not marked test-only, in table order */
     for (int i = 0; i < n_paths; i++)
-        if (!paths[i]->manual_only && paths[i]->supported()) {
-            active = paths[i]->kernels;
-            return;
-        }
-    active = &bn_kernels_scalar;
+        if (!paths[i]->manual_only && paths[i]->supported())
+            return paths[i]->kernels;
+    return &bn_kernels_scalar;
+}
+
+static void choose(void)
+{
+    atomic_store_explicit(&active, automatic_choice(), memory_order_release);
 }
 
 const bn_kernels *bn_kernels_get(void)
 {
     pthread_once(&active_once, choose);
-    return active;
+    return atomic_load_explicit(&active, memory_order_acquire);
 }
 
 int bn_kernels_select(const char *name)
 {
     const bn_kernels *k = bn_kernels_by_name(name);
-    pthread_once(&active_once, choose);
+    pthread_once(&active_once, choose); /* so a later first get() cannot undo the pin */
     if (!k)
         return -1;
-    active = k;
+    atomic_store_explicit(&active, k, memory_order_release);
     return 0;
 }

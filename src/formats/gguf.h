@@ -133,8 +133,8 @@ int bn_gguf_get_str(const bn_gguf *g, const char *key, bn_gguf_str *out, bn_err 
 int bn_gguf_get_arr(const bn_gguf *g, const char *key, bn_gguf_type elem,
                     const bn_gguf_kv **out, bn_err *err);
 
-/* Element i of a numeric array (no bounds check beyond an assert-free clamp: callers loop to
- * arr_len). */
+/* Element i of an array of 4-byte elements (i32 / f32, as checked by bn_gguf_get_arr). No
+ * bounds check and no clamp: the caller must keep i < kv->arr_len. */
 int32_t bn_gguf_arr_i32(const bn_gguf_kv *kv, uint64_t i);
 float bn_gguf_arr_f32(const bn_gguf_kv *kv, uint64_t i);
 
