@@ -10,6 +10,7 @@
 #include "gguf_writer.h"
 #include "json.h"
 #include "synthetic_model.h"
+#include "testdata.h"
 #include "testutil.h"
 
 static char *model, *vocab, *notgguf;
@@ -180,8 +181,8 @@ static void test_golden_tiny_a(void **state)
     (void)state;
     char *m = bn_test_shared("reference/models/tiny-a.gguf");
     char *gpath = bn_test_shared("reference/golden/tiny-a.b1.json");
-    BN_SKIP_IF_MISSING(m, "tiny-a.gguf");
-    BN_SKIP_IF_MISSING(gpath, "tiny-a.b1.json");
+    bn_test_skip_if_missing(m, "tiny-a.gguf");
+    bn_test_skip_if_missing(gpath, "tiny-a.b1.json");
     size_t glen = 0;
     char *gtext = (char *)bn_test_read_file(gpath, &glen);
     bn_err err = {0};
@@ -237,15 +238,6 @@ static void test_seed_reproducible(void **state)
     free(m);
 }
 
-static int32_t argmax(const float *l, size_t n)
-{
-    size_t b = 0;
-    for (size_t i = 1; i < n; i++)
-        if (l[i] > l[b])
-            b = i;
-    return (int32_t)b;
-}
-
 /* Rows = prompt positions + generated tokens - 1; row (n_prompt - 1 + i) gives token i under
  * greedy decoding. -b 1 (token by token) writes the same bytes as one batch. */
 static void test_dump_logits(void **state)
@@ -264,7 +256,7 @@ static void test_dump_logits(void **state)
     assert_int_equal(len, (P + n_gen - 1) * V * sizeof(float));
     size_t i = 0;
     for (const bn_json *t = toks->child; t; t = t->next, i++)
-        assert_int_equal(argmax(rows + (P - 1 + i) * V, V), t->i64);
+        assert_int_equal(bn_test_argmax(rows + (P - 1 + i) * V, V), t->i64);
 
     const char *argv1[] = {"bitnet-run", "-m", model, "--tokens", "1,60,7,200,33,9", "-n", "10",
                            "--temp", "0", "-b", "1", "--dump-logits", f2, "-t", "1", NULL};
@@ -477,5 +469,6 @@ int main(void)
         cmocka_unit_test(test_stream_file_and_stop),
         cmocka_unit_test(test_conversation),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

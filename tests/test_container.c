@@ -55,8 +55,7 @@ static void test_image_entrypoint(void **state)
     const char *entry = getenv("BN_CONTAINER_ENTRYPOINT");
     const char *envs = getenv("BN_CONTAINER_ENV");
     if (!root || !entry || !envs) {
-        print_message("SKIP: no container image (run tests/container/run.sh or make test-container)\n");
-        skip();
+        bn_test_skip("no container image (run tests/container/run.sh or make test-container)");
     }
     bn_rs *rs = bn_rs_start();
     assert_non_null(rs);
@@ -128,5 +127,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_image_entrypoint),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

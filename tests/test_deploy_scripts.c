@@ -205,5 +205,6 @@ int main(void)
         cmocka_unit_test(test_dry_runs),
         cmocka_unit_test(test_template_references),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

@@ -12,6 +12,7 @@
 #include "gguf_writer.h"
 #include "model.h"
 #include "synthetic_model.h"
+#include "testdata.h"
 #include "testutil.h"
 
 static char *model_path, *vocab_path;
@@ -110,36 +111,26 @@ static bn_generate_params greedy(int32_t n)
     return g;
 }
 
-static int32_t argmax(const float *l, uint32_t n)
-{
-    uint32_t b = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (l[i] > l[b])
-            b = i;
-    return (int32_t)b;
-}
-
 /* Greedy generation through the engine equals a loop written directly on bn_forward. */
 static void test_greedy_matches_forward_loop(void **state)
 {
     (void)state;
     enum { N = 12 };
     bn_err err = {0};
-    bn_model *m = bn_model_load(model_path, &err);
-    assert_non_null(m);
-    bn_context *c = bn_context_create(m, 64, 8, NULL, &err);
-    assert_non_null(c);
+    bn_model *m = bn_test_load_model(model_path);
+    bn_test_ctx t = bn_test_context(m, 64, 8, 1);
+    bn_context *c = t.c;
     uint32_t V = m->hp.n_vocab;
     float *l = malloc(V * sizeof *l);
     int32_t want[N];
     assert_int_equal(bn_forward(c, PROMPT, 6, l, 1, &err), 0);
     for (int i = 0; i < N; i++) {
-        want[i] = argmax(l, V);
+        want[i] = (int32_t)bn_test_argmax(l, V);
         if (i + 1 < N)
             assert_int_equal(bn_forward(c, &want[i], 1, l, 1, &err), 0);
     }
     free(l);
-    bn_context_free(c);
+    bn_test_context_free(&t);
     bn_model_free(m);
 
     bn_engine *e = open_engine();
@@ -567,7 +558,7 @@ static void test_utf8_streaming_llama3_vocab(void **state)
 {
     (void)state;
     char *vocab = bn_test_shared("tokenizer/llama3-vocab.gguf");
-    BN_SKIP_IF_MISSING(vocab, "tokenizer/llama3-vocab.gguf");
+    bn_test_skip_if_missing(vocab, "tokenizer/llama3-vocab.gguf");
     bn_err err = {0};
     bn_synth_params sp;
     assert_int_equal(bn_synth_preset("tiny", &sp, &err), 0);
@@ -662,5 +653,6 @@ int main(void)
         cmocka_unit_test(test_utf8_streaming_llama3_vocab),
         cmocka_unit_test(test_vocab_only_and_bad_files),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

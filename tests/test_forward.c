@@ -13,6 +13,7 @@
 #include "forward.h"
 #include "naive_forward.h"
 #include "synthetic_model.h"
+#include "testdata.h"
 
 typedef struct shape {
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab;
@@ -46,60 +47,13 @@ static char *write_model(const shape *s, uint64_t seed)
     return path;
 }
 
-static bn_model *load(const char *path)
-{
-    bn_err err = {0};
-    bn_model *m = bn_model_load(path, &err);
-    if (!m)
-        fail_msg("%s", err.msg);
-    return m;
-}
-
-static void make_tokens(int32_t *t, uint32_t n, uint32_t n_vocab, uint32_t seed)
-{
-    uint32_t x = seed * 2654435761u + 12345u;
-    for (uint32_t i = 0; i < n; i++) {
-        x = x * 1664525u + 1013904223u;
-        t[i] = (int32_t)((x >> 8) % n_vocab);
-    }
-}
-
-/* Logits of all n tokens, evaluated in batches of n_batch with `threads` threads. */
-static float *run(const bn_model *m, const int32_t *tok, uint32_t n, uint32_t n_batch,
-                  int threads)
-{
-    bn_err err = {0};
-    bn_threadpool *tp = NULL;
-    if (threads > 1 && !(tp = bn_threadpool_create(threads, &err)))
-        fail_msg("%s", err.msg);
-    bn_context *c = bn_context_create(m, 128, n_batch, tp, &err);
-    if (!c)
-        fail_msg("%s", err.msg);
-    float *out = malloc((size_t)n * m->hp.n_vocab * sizeof *out);
-    assert_non_null(out);
-    if (bn_forward(c, tok, n, out, n, &err))
-        fail_msg("%s", err.msg);
-    bn_context_free(c);
-    bn_threadpool_free(tp);
-    return out;
-}
-
-static uint32_t argmax(const float *x, uint32_t n)
-{
-    uint32_t b = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
-
 static const char *default_path; /* the automatic kernel choice, recorded in main() */
 
 static bn_model *load_on(const char *kernel, const char *path)
 {
     if (bn_kernels_select(kernel))
         fail_msg("kernel path %s not available", kernel);
-    bn_model *m = load(path);
+    bn_model *m = bn_test_load_model(path);
     assert_string_equal(m->kernels->name, kernel);
     return m;
 }
@@ -117,12 +71,12 @@ static void test_naive_exact(void **state)
         char *path = write_model(s, 100 + si);
         bn_model *m = load_on("scalar", path);
         int32_t tok[N_NAIVE];
-        make_tokens(tok, N_NAIVE, s->n_vocab, (uint32_t)si);
+        bn_test_rand_tokens((uint32_t)si, tok, N_NAIVE, s->n_vocab);
         const size_t bytes = (size_t)N_NAIVE * s->n_vocab * sizeof(float);
         float *ref = malloc(bytes);
         assert_non_null(ref);
         assert_int_equal(bn_naive_forward(m, tok, N_NAIVE, ref, 1), 0);
-        float *ours = run(m, tok, N_NAIVE, 16, 2);
+        float *ours = bn_test_forward_all(m, tok, N_NAIVE, 128, 16, 2);
         for (size_t i = 0; i < bytes / sizeof(float); i++)
             if (memcmp(&ours[i], &ref[i], sizeof(float)))
                 fail_msg("shape %zu: row %zu logit %zu: %.9g, naive %.9g", si,
@@ -146,11 +100,11 @@ static void test_naive_plain(void **state)
         char *path = write_model(s, 100 + si);
         bn_model *m = load_on(default_path, path);
         int32_t tok[N_NAIVE];
-        make_tokens(tok, N_NAIVE, s->n_vocab, (uint32_t)si);
+        bn_test_rand_tokens((uint32_t)si, tok, N_NAIVE, s->n_vocab);
         float *ref = malloc((size_t)N_NAIVE * s->n_vocab * sizeof *ref);
         assert_non_null(ref);
         assert_int_equal(bn_naive_forward(m, tok, N_NAIVE, ref, 0), 0);
-        float *ours = run(m, tok, N_NAIVE, 16, 1);
+        float *ours = bn_test_forward_all(m, tok, N_NAIVE, 128, 16, 1);
         double worst = 0;
         int within = 0, argmax_same = 0;
         for (uint32_t r = 0; r < N_NAIVE; r++) {
@@ -164,7 +118,7 @@ static void test_naive_plain(void **state)
             const double e = num / den;
             worst = fmax(worst, e);
             within += e <= 1e-3;
-            argmax_same += argmax(a, s->n_vocab) == argmax(b, s->n_vocab);
+            argmax_same += bn_test_argmax(a, s->n_vocab) == bn_test_argmax(b, s->n_vocab);
             if (e > 5e-2)
                 fail_msg("shape %zu row %u: relative error %.3g vs naive", si, r, e);
         }
@@ -189,20 +143,20 @@ static void test_batch_thread_invariance(void **state)
     enum { N = 100 };
     const shape *s = &shapes[3];
     char *path = write_model(s, 7);
-    bn_model *m = load(path);
+    bn_model *m = bn_test_load_model(path);
     int32_t tok[N];
-    make_tokens(tok, N, s->n_vocab, 9);
+    bn_test_rand_tokens(9, tok, N, s->n_vocab);
     const size_t bytes = (size_t)N * s->n_vocab * sizeof(float);
-    float *base = run(m, tok, N, 1, 1);
+    float *base = bn_test_forward_all(m, tok, N, 128, 1, 1);
     const uint32_t batches[] = {5, 33, N};
     for (size_t i = 0; i < 3; i++) {
-        float *o = run(m, tok, N, batches[i], 1);
+        float *o = bn_test_forward_all(m, tok, N, 128, batches[i], 1);
         if (memcmp(o, base, bytes))
             fail_msg("n_batch %u differs from token by token", batches[i]);
         free(o);
     }
     for (int th = 2; th <= 3; th++) {
-        float *o = run(m, tok, N, 33, th);
+        float *o = bn_test_forward_all(m, tok, N, 128, 33, th);
         if (memcmp(o, base, bytes))
             fail_msg("%d threads differ from 1", th);
         free(o);
@@ -219,13 +173,13 @@ static void test_set_pos_rollback(void **state)
     (void)state;
     const shape *s = &shapes[0];
     char *path = write_model(s, 11);
-    bn_model *m = load(path);
+    bn_model *m = bn_test_load_model(path);
     const uint32_t nv = s->n_vocab;
     int32_t a[40], b[40];
-    make_tokens(a, 40, nv, 1);
+    bn_test_rand_tokens(1, a, 40, nv);
     memcpy(b, a, sizeof a);
-    make_tokens(b + 20, 20, nv, 2); /* same first 20 tokens, different tail */
-    float *fresh = run(m, b, 40, 40, 1);
+    bn_test_rand_tokens(2, b + 20, 20, nv); /* same first 20 tokens, different tail */
+    float *fresh = bn_test_forward_all(m, b, 40, 128, 40, 1);
 
     bn_err err = {0};
     bn_context *c = bn_context_create(m, 64, 8, NULL, &err);
@@ -257,7 +211,7 @@ static void test_refusals(void **state)
     (void)state;
     const shape *s = &shapes[0];
     char *path = write_model(s, 13);
-    bn_model *m = load(path);
+    bn_model *m = bn_test_load_model(path);
     bn_err err = {0};
     assert_null(bn_context_create(m, 0, 1, NULL, &err));
     assert_non_null(strstr(err.msg, "context length"));
@@ -269,7 +223,7 @@ static void test_refusals(void **state)
     assert_non_null(c);
     assert_int_equal(bn_context_n_batch(c), 4);
     int32_t tok[20];
-    make_tokens(tok, 20, s->n_vocab, 3);
+    bn_test_rand_tokens(3, tok, 20, s->n_vocab);
     float *logits = malloc(20 * s->n_vocab * sizeof *logits);
 
     assert_int_equal(bn_forward(c, tok, 0, NULL, 0, &err), -1);
@@ -313,5 +267,6 @@ int main(void)
     };
     if (getenv("BN_TEST_FILTER")) /* e.g. BN_TEST_FILTER='test_naive*' */
         cmocka_set_test_filter(getenv("BN_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

@@ -11,18 +11,10 @@
 #include "forward.h"
 #include "golden.h"
 #include "model.h"
+#include "testdata.h"
 #include "threadpool.h"
 
 enum { N_CTX = 512 };
-
-static uint32_t argmax(const float *x, uint32_t n)
-{
-    uint32_t best = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
-}
 
 static double rel_err(const float *ours, const float *ref, uint32_t n)
 {
@@ -42,10 +34,7 @@ static bn_model *load_with(const char *kernel, const char *path)
 {
     if (bn_kernels_select(kernel) != 0)
         fail_msg("kernel path %s not selectable", kernel);
-    bn_err err = {0};
-    bn_model *m = bn_model_load(path, &err);
-    if (!m)
-        fail_msg("%s", err.msg);
+    bn_model *m = bn_test_load_model(path);
     assert_ptr_equal(m->kernels, bn_kernels_by_name(kernel));
     return m;
 }
@@ -57,7 +46,7 @@ static bn_model *load_with(const char *kernel, const char *path)
  * there between its batched and token-by-token runs (tiny-b rows 1 and 4). */
 static int close_call(const float *ref, uint32_t n, uint32_t ours)
 {
-    const uint32_t top = argmax(ref, n);
+    const uint32_t top = bn_test_argmax(ref, n);
     float amax = 0, second = -INFINITY;
     for (uint32_t i = 0; i < n; i++) {
         amax = fmaxf(amax, fabsf(ref[i]));
@@ -73,12 +62,8 @@ static float *teacher_forced(const bn_model *m, const bn_golden *g, uint32_t n_b
                              int threads)
 {
     bn_err err = {0};
-    bn_threadpool *tp = NULL;
-    if (threads > 1 && !(tp = bn_threadpool_create(threads, &err)))
-        fail_msg("%s", err.msg);
-    bn_context *c = bn_context_create(m, N_CTX, n_batch, tp, &err);
-    if (!c)
-        fail_msg("%s", err.msg);
+    bn_test_ctx t = bn_test_context(m, N_CTX, n_batch, threads);
+    bn_context *c = t.c;
     const size_t rows = g->n_prompt + g->n_greedy - 1;
     float *out = malloc(rows * g->n_vocab * sizeof *out);
     assert_non_null(out);
@@ -88,8 +73,7 @@ static float *teacher_forced(const bn_model *m, const bn_golden *g, uint32_t n_b
         if (bn_forward(c, &g->greedy_ids[j], 1, out + (g->n_prompt + j) * g->n_vocab, 1, &err))
             fail_msg("%s", err.msg);
     assert_int_equal(bn_context_pos(c), rows);
-    bn_context_free(c);
-    bn_threadpool_free(tp);
+    bn_test_context_free(&t);
     return out;
 }
 
@@ -97,28 +81,27 @@ static float *teacher_forced(const bn_model *m, const bn_golden *g, uint32_t n_b
 static void greedy_run(const bn_model *m, const bn_golden *g, int32_t *ids, size_t n)
 {
     bn_err err = {0};
-    bn_context *c = bn_context_create(m, N_CTX, (uint32_t)g->n_prompt, NULL, &err);
-    if (!c)
-        fail_msg("%s", err.msg);
+    bn_test_ctx t = bn_test_context(m, N_CTX, (uint32_t)g->n_prompt, 1);
+    bn_context *c = t.c;
     float *logits = malloc(g->n_vocab * sizeof *logits);
     assert_non_null(logits);
     if (bn_forward(c, g->prompt_ids, (uint32_t)g->n_prompt, logits, 1, &err))
         fail_msg("%s", err.msg);
     for (size_t j = 0; j < n; j++) {
-        ids[j] = (int32_t)argmax(logits, g->n_vocab);
+        ids[j] = (int32_t)bn_test_argmax(logits, g->n_vocab);
         if (j + 1 < n && bn_forward(c, &ids[j], 1, logits, 1, &err))
             fail_msg("%s", err.msg);
     }
     free(logits);
-    bn_context_free(c);
+    bn_test_context_free(&t);
 }
 
 /* One golden file on one kernel path, with the tolerances of the issue. */
 static void check_golden(const char *kernel, const char *model_rel, const char *golden_rel)
 {
     char *mpath = bn_test_shared(model_rel), *gpath = bn_test_shared(golden_rel);
-    BN_SKIP_IF_MISSING(mpath, model_rel);
-    BN_SKIP_IF_MISSING(gpath, golden_rel);
+    bn_test_skip_if_missing(mpath, model_rel);
+    bn_test_skip_if_missing(gpath, golden_rel);
     bn_golden g;
     char msg[512];
     if (bn_golden_load(gpath, &g, msg, sizeof msg))
@@ -140,7 +123,8 @@ static void check_golden(const char *kernel, const char *model_rel, const char *
             worst_row = r;
         }
         within += e <= 1e-3;
-        const uint32_t top = argmax(ours + r * nv, g.n_vocab), rtop = argmax(ref, g.n_vocab);
+        const uint32_t top = bn_test_argmax(ours + r * nv, g.n_vocab);
+        const uint32_t rtop = bn_test_argmax(ref, g.n_vocab);
         if (top != rtop && (b1 || !close_call(ref, g.n_vocab, top)))
             fail_msg("%s [%s] row %zu: argmax %u, reference %u", golden_rel, kernel, r, top,
                      rtop);
@@ -208,26 +192,6 @@ static void test_tiny_b_batched(void **state)
     check_all_kernels("reference/models/tiny-b.gguf", "reference/golden/tiny-b.json");
 }
 
-/* Logits of every token of tokens[0..n), evaluated in batches of n_batch. */
-static float *run_all(const bn_model *m, const int32_t *tokens, uint32_t n, uint32_t n_batch,
-                      int threads)
-{
-    bn_err err = {0};
-    bn_threadpool *tp = NULL;
-    if (threads > 1 && !(tp = bn_threadpool_create(threads, &err)))
-        fail_msg("%s", err.msg);
-    bn_context *c = bn_context_create(m, N_CTX, n_batch, tp, &err);
-    if (!c)
-        fail_msg("%s", err.msg);
-    float *out = malloc((size_t)n * m->hp.n_vocab * sizeof *out);
-    assert_non_null(out);
-    if (bn_forward(c, tokens, n, out, n, &err))
-        fail_msg("%s", err.msg);
-    bn_context_free(c);
-    bn_threadpool_free(tp);
-    return out;
-}
-
 /* Batch sizes and thread counts leave every logit bit-identical, on every kernel path: the
  * teacher-forced rows (prompt as one batch, then one token at a time) against token by token,
  * cuts of 5, and 2/3/7 threads. The threaded runs use batches of 16 (few pool hand-offs:
@@ -235,8 +199,8 @@ static float *run_all(const bn_model *m, const int32_t *tokens, uint32_t n, uint
 static void check_invariance(const char *model_rel, const char *golden_rel)
 {
     char *mpath = bn_test_shared(model_rel), *gpath = bn_test_shared(golden_rel);
-    BN_SKIP_IF_MISSING(mpath, model_rel);
-    BN_SKIP_IF_MISSING(gpath, golden_rel);
+    bn_test_skip_if_missing(mpath, model_rel);
+    bn_test_skip_if_missing(gpath, golden_rel);
     bn_golden g;
     char msg[512];
     if (bn_golden_load(gpath, &g, msg, sizeof msg))
@@ -257,7 +221,7 @@ static void check_invariance(const char *model_rel, const char *golden_rel)
             int threads;
         } v[] = {{1, 1}, {5, 1}, {16, 2}, {16, 3}, {16, 7}};
         for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
-            float *o = run_all(m, seq, n, v[i].n_batch, v[i].threads);
+            float *o = bn_test_forward_all(m, seq, n, N_CTX, v[i].n_batch, v[i].threads);
             if (memcmp(o, base, bytes))
                 fail_msg("%s [%s]: batches of %u with %d threads differ from the prompt as "
                          "one batch then one token at a time", model_rel, *name, v[i].n_batch,
@@ -294,5 +258,6 @@ int main(void)
     };
     if (getenv("BN_TEST_FILTER")) /* e.g. BN_TEST_FILTER='test_naive*' */
         cmocka_set_test_filter(getenv("BN_TEST_FILTER"));
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

@@ -343,5 +343,6 @@ int main(void)
         cmocka_unit_test(test_copy_kv),
         cmocka_unit_test(test_open_file),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

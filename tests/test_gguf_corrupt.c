@@ -394,5 +394,6 @@ int main(void)
         cmocka_unit_test(test_bad_tensor_infos),
         cmocka_unit_test(test_byte_damage_never_crashes),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

@@ -15,7 +15,7 @@ static void test_tiny_models_load(void **state)
     const uint32_t embd[] = {256, 512}, layers[] = {2, 3}, heads_kv[] = {2, 1};
     for (int i = 0; i < 2; i++) {
         char *path = bn_test_shared(names[i]);
-        BN_SKIP_IF_MISSING(path, names[i]);
+        bn_test_skip_if_missing(path, names[i]);
         bn_err err = {0};
         bn_model *m = bn_model_load(path, &err);
         if (!m)
@@ -38,7 +38,7 @@ static void test_vocab_file(void **state)
 {
     (void)state;
     char *path = bn_test_shared("tokenizer/llama3-vocab.gguf");
-    BN_SKIP_IF_MISSING(path, "tokenizer/llama3-vocab.gguf");
+    bn_test_skip_if_missing(path, "tokenizer/llama3-vocab.gguf");
     bn_err err = {0};
     bn_gguf *g = bn_gguf_open(path, &err);
     if (!g)
@@ -65,5 +65,6 @@ int main(void)
         cmocka_unit_test(test_tiny_models_load),
         cmocka_unit_test(test_vocab_file),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

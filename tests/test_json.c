@@ -281,5 +281,6 @@ int main(void)
         cmocka_unit_test(test_writer),
         cmocka_unit_test(test_utf8_helpers),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

@@ -1,10 +1,13 @@
 /* Every kernel path this CPU can run against the scalar twins (the definition of the results):
  * - ternary matmul bit-identical (memcmp of the float outputs, and of the untouched outputs
  *   around the row range) on every shape of the real model, decode (1 activation row) and a
- *   small prefill (3 rows), split into row ranges the way the thread pool splits them, plus odd
- *   shapes with every row range, and extreme activations that would overflow an int16 sum;
+ *   small prefill (5 rows), split into row ranges the way the thread pool splits them, plus odd
+ *   shapes with every row range, a grid of block counts and row/activation counts around the
+ *   kernels' 4-row groups, rows longer than the kernels' accumulation chunks and buffers, and
+ *   extreme activations that would overflow an int16 sum;
  * - paths with prepare() (repacked weights) go through prepare/matmul/release;
- * - quantize_row and the f16 dot products bit-identical.
+ * - quantize_row and the f16 dot products bit-identical;
+ * - the dispatcher offers exactly the paths the CPU supports and picks the best by default.
  * Code 3 (never written by the reference) is not part of the contract: kernels.h lets each
  * path treat it as anything, so the weights here use codes 0..2 only.
  * On x86 this covers scalar and the x86 paths; on aarch64 scalar and every NEON path the
@@ -18,17 +21,12 @@
 #endif
 
 #include "kernels.h"
+#include "testdata.h"
 #include "threadpool.h"
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
-}
-static float rnd_float(float amp) { return ((float)(rnd() % 2000001) / 1000000.0f - 1.0f) * amp; }
+static bn_test_rng rng = {0x2545f4914f6cdd1dull};
+static uint32_t rnd(void) { return bn_test_rand(&rng); }
+static float rnd_float(float amp) { return bn_test_rand_float(&rng, amp); }
 
 /* The runnable paths other than scalar (NULL-terminated). */
 static const bn_kernels *paths[16];
@@ -124,7 +122,8 @@ static void check_shape(size_t k, size_t m, size_t n_act, int wkind, int xkind, 
 {
     uint8_t *packed = make_weights(m, k, wkind);
     int8_t *q = make_acts(n_act, k, xkind);
-    float scales[8];
+    float scales[16];
+    assert_true(n_act <= 16);
     for (size_t r = 0; r < n_act; r++)
         scales[r] = 1.0f + (float)(rnd() % 1000) / 7.0f;
     bn_ternary w = {.packed = packed, .k = k, .m = m, .scale = 0.8125f + rnd_float(0.1f)};
@@ -192,6 +191,66 @@ static void test_large_k(void **state)
     check_shape(8320, 13, 8, w_random, x_min, 1);
 }
 
+/* Real inner sizes (2560, 6912) and small or odd block counts, with output rows and activation
+ * rows around the kernels' 4-row groups; each over the whole range and, when m > 4, over a
+ * range that starts at a row-block boundary and ends at m. */
+static void test_block_grid(void **state)
+{
+    (void)state;
+    const size_t ks[] = {128, 256, 384, 640, 2560, 6912};
+    const size_t ms[] = {1, 3, 4, 5, 8, 13};
+    const size_t acts[] = {1, 2, 3, 4, 5, 8, 9};
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+        for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+            for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++) {
+                size_t k = ks[ki], m = ms[mi], n_act = acts[ai];
+                uint8_t *packed = make_weights(m, k, w_random);
+                int8_t *q = make_acts(n_act, k, x_random);
+                float scales[9];
+                for (size_t r = 0; r < n_act; r++)
+                    scales[r] = 0.5f + (float)(rnd() % 1000) / 7.0f;
+                bn_ternary w = {.packed = packed, .k = k, .m = m, .scale = 0.0123f};
+                for (int p = 0; p < n_paths; p++) {
+                    with_prepare(paths[p], &w);
+                    check_range(paths[p], &w, q, scales, n_act, 0, m);
+                    if (m > 4)
+                        check_range(paths[p], &w, q, scales, n_act, 4, m);
+                    without_prepare(paths[p], &w);
+                }
+                free(packed);
+                free(q);
+            }
+}
+
+/* One matrix, one activation set, one row range [rb, re) on every path. */
+static void check_one_range(size_t k, size_t m, size_t n_act, size_t rb, size_t re)
+{
+    uint8_t *packed = make_weights(m, k, w_random);
+    int8_t *q = make_acts(n_act, k, x_random);
+    float scales[16];
+    assert_true(n_act <= 16);
+    for (size_t r = 0; r < n_act; r++)
+        scales[r] = 0.5f + (float)(rnd() % 1000) / 7.0f;
+    bn_ternary w = {.packed = packed, .k = k, .m = m, .scale = 0.0123f};
+    for (int p = 0; p < n_paths; p++) {
+        with_prepare(paths[p], &w);
+        check_range(paths[p], &w, q, scales, n_act, rb, re);
+        without_prepare(paths[p], &w);
+    }
+    free(packed);
+    free(q);
+}
+
+/* A thread's share of a real matrix, and rows longer than the kernels' internal chunks. */
+static void test_shares_and_long_rows(void **state)
+{
+    (void)state;
+    check_one_range(2560, 1284, 1, 640, 1284); /* rows [640, 1284) of a 2560-wide matrix */
+    check_one_range(6912, 68, 6, 4, 68);        /* a prefill block's share */
+    check_one_range(128 * 8195, 2, 1, 0, 2);    /* past the decode kernels' 8192-block chunks */
+    check_one_range(128 * 65, 5, 5, 0, 5);      /* past the AVX-512 tile's 8192-byte buffer */
+}
+
 /* Every product at its largest magnitude and of one sign: an int16 partial sum that could
  * overflow does; also rows of one code and tiny activations. */
 static void test_extreme_activations(void **state)
@@ -204,6 +263,9 @@ static void test_extreme_activations(void **state)
             check_shape(6912, 20, 1, wk[c], xk[a], 2);
             check_shape(6912, 7, 4, wk[c], xk[a], 1);
             check_shape(128, 9, 2, wk[c], xk[a], 1);
+            check_shape(6912, 8, 1, wk[c], xk[a], 1);
+            check_shape(6912, 8, 5, wk[c], xk[a], 1);
+            check_shape(2560, 5, 4, wk[c], xk[a], 1);
         }
 }
 
@@ -239,23 +301,34 @@ static void test_known_answers(void **state)
 
 /* ---------------------------------------------------------------- quantize_row */
 
+/* Sizes around every vector width; inputs: random (two amplitudes), tiny (below the 1e-5
+ * amax floor), large, exact .5 ties, zeros (the floor), huge (1e30), and a row mostly small
+ * with large negatives. (An infinite input is left out: inf * (127/inf) is NaN, whose
+ * conversion to int8 the scalar twin leaves undefined.) */
 static void test_quantize_identical(void **state)
 {
     (void)state;
-    const size_t sizes[] = {0, 1, 3, 4, 15, 16, 17, 100, 2560, 6912, 6913};
+    const size_t sizes[] = {0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 100, 128, 2560, 6912, 6913};
+    enum { n_kinds = 8 };
     float *x = malloc(7000 * sizeof *x);
     int8_t *qa = malloc(7000), *qb = malloc(7000);
     assert_true(x && qa && qb);
     for (int p = 0; p < n_paths; p++)
         for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
-            for (int kind = 0; kind < 5; kind++) {
+            for (int kind = 0; kind < n_kinds; kind++) {
                 size_t n = sizes[si];
                 for (size_t i = 0; i < n; i++) {
-                    float v = rnd_float(kind == 1 ? 1e-7f : kind == 2 ? 3e4f : 4.0f);
-                    /* exact .5 ties: amax 63.5 makes s = 2, so x*s = m/2 */
-                    if (kind == 3)
-                        v = (float)((int)(rnd() % 255) - 127) / 4.0f;
-                    x[i] = kind == 4 ? 0.0f : v;
+                    switch (kind) {
+                    case 0: x[i] = rnd_float(4.0f); break;
+                    case 1: x[i] = rnd_float(1e-7f); break;
+                    case 2: x[i] = rnd_float(3e4f); break;
+                    /* exact .5 ties: amax 63.5 (x[0] below) makes s = 2, so x*s = m/2 */
+                    case 3: x[i] = (float)((int)(rnd() % 255) - 127) / 4.0f; break;
+                    case 4: x[i] = 0.0f; break;
+                    case 5: x[i] = rnd_float(3.0f); break;
+                    case 6: x[i] = rnd_float(1e30f); break;
+                    default: x[i] = i % 3 ? rnd_float(1.0f) : -1e4f; break;
+                    }
                 }
                 if (kind == 3 && n)
                     x[0] = 63.5f;
@@ -290,7 +363,7 @@ static uint16_t rnd_half(int kind)
 static void test_dot_f16_identical(void **state)
 {
     (void)state;
-    const size_t ns[] = {0, 1, 63, 64, 65, 128, 1000, 2560, 6912};
+    const size_t ns[] = {0, 1, 5, 63, 64, 65, 127, 128, 1000, 2560, 6912};
     uint16_t *a = malloc(7000 * 2), *b = malloc(7000 * 2);
     assert_true(a && b);
     for (int p = 0; p < n_paths; p++)
@@ -310,24 +383,26 @@ static void test_dot_f16_identical(void **state)
     free(b);
 }
 
+/* k: a few blocks, odd, real, past the AVX-512 path's converted-x buffer (4160, 4200), long;
+ * row ranges around the kernels' row groups. */
 static void test_matvec_f16_identical(void **state)
 {
     (void)state;
-    const size_t ks[] = {64, 100, 2560, 8256};
-    const size_t m = 9;
+    const size_t ks[] = {64, 100, 2560, 4160, 4200, 8256};
+    enum { n_k = sizeof ks / sizeof ks[0], m = 11 };
     uint16_t *w = malloc(m * 8256 * 2), *x = malloc(8256 * 2);
-    float ya[9], yb[9];
+    float ya[m], yb[m];
     assert_true(w && x);
     for (int p = 0; p < n_paths; p++)
-        for (size_t ki = 0; ki < 4; ki++) {
+        for (size_t ki = 0; ki < n_k; ki++) {
             size_t k = ks[ki];
             /* any finite weight (subnormals too); activations small, large, or any */
             for (size_t i = 0; i < m * k; i++)
                 w[i] = rnd_half(ki % 2 ? 1 : 0);
             for (size_t i = 0; i < k; i++)
                 x[i] = rnd_half((int)(ki % 3));
-            const size_t ranges[][2] = {{0, 9}, {1, 9}, {4, 8}, {3, 3}};
-            for (int r = 0; r < 4; r++) {
+            const size_t ranges[][2] = {{0, 11}, {1, 11}, {0, 9}, {1, 9}, {4, 8}, {3, 3}};
+            for (int r = 0; r < 6; r++) {
                 for (size_t i = 0; i < m; i++)
                     ya[i] = yb[i] = -3.0f;
                 bn_kernels_scalar.matvec_f16(w, k, ranges[r][0], ranges[r][1], x, ya);
@@ -381,6 +456,20 @@ static void test_dispatch(void **state)
     assert_string_equal(bn_kernels_get()->name, "neon");
     assert_int_equal(bn_kernels_select("scalar"), 0);
     assert_string_equal(bn_kernels_get()->name, "scalar");
+#elif defined(__x86_64__)
+    int n_x86 = 0;
+    for (int i = 0; names[i]; i++)
+        n_x86 += strcmp(names[i], "avx2") == 0 || strcmp(names[i], "avx512vnni") == 0;
+    assert_int_equal(n_x86, 2);
+    /* without BITNET_KERNELS (main leaves it unset on x86) the best runnable path is chosen */
+    if (!getenv("BITNET_KERNELS")) {
+        const char *want = bn_kernels_by_name("avx512vnni") ? "avx512vnni"
+                           : bn_kernels_by_name("avx2")     ? "avx2"
+                                                            : "scalar";
+        assert_string_equal(bn_kernels_get()->name, want);
+    }
+    assert_int_equal(bn_kernels_select("scalar"), 0);
+    assert_string_equal(bn_kernels_get()->name, "scalar");
 #else
     assert_string_equal(bn_kernels_get()->name, "scalar");
 #endif
@@ -388,11 +477,10 @@ static void test_dispatch(void **state)
 
 int main(void)
 {
-    /* pins the path bn_kernels_get() chooses (the variable is read once, on first use) */
+    /* aarch64: pins the path bn_kernels_get() chooses (the variable is read once, on first
+     * use); x86: test_dispatch checks the automatic choice, then pins scalar itself */
 #if defined(__aarch64__)
     setenv("BITNET_KERNELS", "neon", 1);
-#else
-    setenv("BITNET_KERNELS", "scalar", 1);
 #endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dispatch),
@@ -401,9 +489,12 @@ int main(void)
         cmocka_unit_test(test_dot_f16_identical),
         cmocka_unit_test(test_matvec_f16_identical),
         cmocka_unit_test(test_odd_shapes_every_range),
+        cmocka_unit_test(test_block_grid),
+        cmocka_unit_test(test_shares_and_long_rows),
         cmocka_unit_test(test_extreme_activations),
         cmocka_unit_test(test_large_k),
         cmocka_unit_test(test_real_shapes),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    int failed = cmocka_run_group_tests(tests, setup, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

@@ -351,5 +351,6 @@ int main(void)
         cmocka_unit_test(test_f16_from_f32),  cmocka_unit_test(test_f16_to_f32),
         cmocka_unit_test(test_dot_f16_order), cmocka_unit_test(test_f16_dot_exact),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

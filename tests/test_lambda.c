@@ -137,7 +137,7 @@ static void test_normal_invalid_sigterm_idle(void **state)
 {
     (void)state;
     char *model = bn_test_shared(TINY);
-    BN_SKIP_IF_MISSING(model, TINY);
+    bn_test_skip_if_missing(model, TINY);
     uint32_t ref_tokens, chat_tokens;
     char *raw = reference_text(model, "The capital of France is", NULL, 0, 12, &ref_tokens);
     bn_chat_msg msgs[] = {{"system", "Be brief."}, {"user", "Hello"}};
@@ -208,7 +208,7 @@ static void test_413_then_serving_then_403(void **state)
 {
     (void)state;
     char *model = bn_test_shared(TINY);
-    BN_SKIP_IF_MISSING(model, TINY);
+    bn_test_skip_if_missing(model, TINY);
     proc p = start(model, NULL);
     bn_rs_fail_response(p.rs, 413);
     queue(&p, "big", "{\"prompt\":\"Hello\",\"n_predict\":4}", NULL, 0);
@@ -233,7 +233,7 @@ static void test_500_exits(void **state)
 {
     (void)state;
     char *model = bn_test_shared(TINY);
-    BN_SKIP_IF_MISSING(model, TINY);
+    bn_test_skip_if_missing(model, TINY);
     proc p = start(model, NULL);
     bn_rs_fail_response(p.rs, 500);
     queue(&p, "r", "{\"prompt\":\"Hello\",\"n_predict\":2}", NULL, 0);
@@ -297,7 +297,7 @@ static void test_deadline_cut(void **state)
 {
     (void)state;
     char *model = bn_test_shared(TINY);
-    BN_SKIP_IF_MISSING(model, TINY);
+    bn_test_skip_if_missing(model, TINY);
     proc p = start(model, NULL);
     /* 100 ms left is inside the 250 ms margin: stop after the first token */
     queue(&p, "late", "{\"prompt\":\"Hello\",\"n_predict\":64,\"temperature\":0}", NULL,
@@ -322,7 +322,7 @@ static void test_streaming(void **state)
 {
     (void)state;
     char *model = bn_test_shared(TINY);
-    BN_SKIP_IF_MISSING(model, TINY);
+    bn_test_skip_if_missing(model, TINY);
     uint32_t ref_tokens;
     char *ref = reference_text(model, "Once upon a time", NULL, 0, 16, &ref_tokens);
     proc p = start(model, NULL);
@@ -395,7 +395,7 @@ static void test_trace_and_json_logs(void **state)
 {
     (void)state;
     char *model = bn_test_shared(TINY);
-    BN_SKIP_IF_MISSING(model, TINY);
+    bn_test_skip_if_missing(model, TINY);
     const char *env[] = {"AWS_LAMBDA_LOG_FORMAT=JSON", NULL};
     proc p = start(model, env);
     queue(&p, "tr-1", "{\"prompt\":\"Hi\",\"n_predict\":2}", "Root=1-abc-def;Parent=12;Sampled=1", 0);
@@ -436,7 +436,7 @@ static void test_sigterm_busy(void **state)
 {
     (void)state;
     char *model = bn_test_shared(TINY);
-    BN_SKIP_IF_MISSING(model, TINY);
+    bn_test_skip_if_missing(model, TINY);
     const char *env[] = {"BITNET_THREADS=1", "BITNET_CTX=4096", NULL};
     proc p = start(model, env);
     /* These settings draw 4000 tokens on tiny-a without an end token (checked with bitnet-run:
@@ -483,5 +483,6 @@ int main(void)
         cmocka_unit_test(test_trace_and_json_logs),
         cmocka_unit_test(test_sigterm_busy),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

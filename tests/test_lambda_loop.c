@@ -622,5 +622,6 @@ int main(void)
         cmocka_unit_test(test_error_codes_through_the_loop),
         cmocka_unit_test(test_base64),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

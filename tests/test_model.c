@@ -315,5 +315,6 @@ int main(void)
         cmocka_unit_test(test_non_finite_scale),
         cmocka_unit_test(test_load_from_path),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

@@ -90,5 +90,6 @@ int main(void)
         cmocka_unit_test(test_pretokenize_llama3),
         cmocka_unit_test(test_pretokenize_default),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

@@ -372,5 +372,6 @@ int main(void)
         cmocka_unit_test(test_same_seed_same_sequence),
         cmocka_unit_test(test_degenerate_logits),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

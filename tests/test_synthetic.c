@@ -82,7 +82,7 @@ static void compare_with_reference(const char *name)
     char rel[128];
     snprintf(rel, sizeof rel, "reference/models/%s.gguf", name);
     char *path = bn_test_shared(rel);
-    BN_SKIP_IF_MISSING(path, rel);
+    bn_test_skip_if_missing(path, rel);
     bn_err err = {0};
     bn_gguf *ref = bn_gguf_open(path, &err);
     if (!ref)
@@ -303,7 +303,7 @@ static void test_byte_tokens_match_llama3(void **state)
 {
     (void)state;
     char *path = bn_test_shared("tokenizer/llama3-vocab.gguf");
-    BN_SKIP_IF_MISSING(path, "tokenizer/llama3-vocab.gguf");
+    bn_test_skip_if_missing(path, "tokenizer/llama3-vocab.gguf");
     bn_err err = {0};
     bn_synth_vocab ours, llama;
     assert_int_equal(bn_synth_vocab_make(300, 1, &ours, &err), 0);
@@ -458,5 +458,6 @@ int main(void)
         cmocka_unit_test(test_shape_checks),
         cmocka_unit_test(test_tiny_preset_loads),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

@@ -362,5 +362,6 @@ int main(void)
         cmocka_unit_test(test_thread_count_errors),
         cmocka_unit_test(test_cpu_count),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonl.h"
+#include "json.h"
+#include "json_data.h"
 #include "tokenizer.h"
 
 typedef struct vocab {
@@ -93,7 +94,7 @@ static bool decodes_to(const bn_tokenizer *t, const int32_t *ids, size_t n, bool
     return ok;
 }
 
-typedef void (*line_fn)(const bn_tj *obj, void *ctx, int *failures);
+typedef void (*line_fn)(const bn_json *obj, void *ctx, int *failures);
 
 static void each_line(const char *rel, line_fn fn, void *ctx, int *failures, int *count)
 {
@@ -108,11 +109,12 @@ static void each_line(const char *rel, line_fn fn, void *ctx, int *failures, int
         char *nl = memchr(line, '\n', (size_t)(end - line));
         size_t ll = nl ? (size_t)(nl - line) : (size_t)(end - line);
         if (ll > 0) {
-            bn_tj *obj = bn_tj_parse(line, ll);
+            bn_err err = {0};
+            bn_json_doc *obj = bn_json_parse(line, ll, NULL, &err);
             if (!obj)
-                fail_msg("%s: bad JSON line %d", rel, *count + 1);
-            fn(obj, ctx, failures);
-            bn_tj_free(obj);
+                fail_msg("%s: line %d: %s", rel, *count + 1, err.msg);
+            fn(bn_json_root(obj), ctx, failures);
+            bn_json_free(obj);
             (*count)++;
         }
         line += ll + 1;
@@ -126,21 +128,22 @@ typedef struct golden_ctx {
     bool round_trip;
 } golden_ctx;
 
-static void golden_line(const bn_tj *obj, void *vctx, int *failures)
+static void golden_line(const bn_json *obj, void *vctx, int *failures)
 {
     golden_ctx *c = vctx;
-    const bn_tj *hex = bn_tj_get(obj, "hex"), *jid = bn_tj_get(obj, "id");
-    const char *id = jid && jid->type == BN_TJ_STR ? jid->str : "?";
+    const bn_json *hex = bn_json_get(obj, "hex"), *jid = bn_json_get(obj, "id");
+    const char *id = jid && jid->type == BN_JSON_STRING ? jid->str : "?";
     uint8_t *text;
     size_t tn;
     assert_non_null(hex);
-    assert_int_equal(bn_tj_unhex(hex->str, hex->len, &text, &tn), 0);
+    assert_int_equal(hex->type, BN_JSON_STRING);
+    assert_int_equal(bn_test_unhex(hex->str, hex->len, &text, &tn), 0);
     int32_t *want, *want_sp, *got;
     size_t nw, nws, ng;
-    assert_int_equal(bn_tj_ids(bn_tj_get(obj, "ids"), &want, &nw), 0);
-    const bn_tj *sp = bn_tj_get(obj, "ids_special");
+    assert_int_equal(bn_test_json_ids(bn_json_get(obj, "ids"), &want, &nw), 0);
+    const bn_json *sp = bn_json_get(obj, "ids_special");
     if (sp)
-        assert_int_equal(bn_tj_ids(sp, &want_sp, &nws), 0);
+        assert_int_equal(bn_test_json_ids(sp, &want_sp, &nws), 0);
     tokenize(c->t, text, tn, (bn_tokenize_opts){BN_BOS_NEVER, false, c->pre}, &got, &ng);
     if (!same_ids("ids", id, got, ng, want, nw))
         (*failures)++;
@@ -171,7 +174,7 @@ static void test_golden_llama3(void **state)
     (void)state;
     vocab v;
     if (open_vocab("tokenizer/llama3-vocab.gguf", &v))
-        BN_SKIP_IF_MISSING(NULL, "tokenizer/llama3-vocab.gguf");
+        bn_test_skip_if_missing(NULL, "tokenizer/llama3-vocab.gguf");
     assert_int_equal(bn_tokenizer_pre(v.t), BN_PRE_LLAMA3);
     golden_ctx c = {v.t, BN_PRE_AUTO, true};
     int failures = 0, count = 0;
@@ -182,22 +185,24 @@ static void test_golden_llama3(void **state)
     close_vocab(&v);
 }
 
-static void decode_line(const bn_tj *obj, void *vctx, int *failures)
+static void decode_line(const bn_json *obj, void *vctx, int *failures)
 {
     const bn_tokenizer *t = vctx;
     int32_t *ids;
     size_t n;
-    assert_int_equal(bn_tj_ids(bn_tj_get(obj, "ids"), &ids, &n), 0);
+    assert_int_equal(bn_test_json_ids(bn_json_get(obj, "ids"), &ids, &n), 0);
     const char *keys[2] = {"hex", "hex_skip_special"};
     for (int k = 0; k < 2; k++) {
-        const bn_tj *h = bn_tj_get(obj, keys[k]);
+        const bn_json *h = bn_json_get(obj, keys[k]);
         uint8_t *want;
         size_t wn;
         assert_non_null(h);
-        assert_int_equal(bn_tj_unhex(h->str, h->len, &want, &wn), 0);
+        assert_int_equal(h->type, BN_JSON_STRING);
+        assert_int_equal(bn_test_unhex(h->str, h->len, &want, &wn), 0);
         if (!decodes_to(t, ids, n, k == 0, want, wn)) {
-            const bn_tj *note = bn_tj_get(obj, "note");
-            print_message("decode.jsonl %s (%s): wrong bytes\n", note ? note->str : "?", keys[k]);
+            const bn_json *note = bn_json_get(obj, "note");
+            print_message("decode.jsonl %s (%s): wrong bytes\n",
+                          note && note->type == BN_JSON_STRING ? note->str : "?", keys[k]);
             (*failures)++;
         }
         free(want);
@@ -210,7 +215,7 @@ static void test_decode_cases(void **state)
     (void)state;
     vocab v;
     if (open_vocab("tokenizer/llama3-vocab.gguf", &v))
-        BN_SKIP_IF_MISSING(NULL, "tokenizer/llama3-vocab.gguf");
+        bn_test_skip_if_missing(NULL, "tokenizer/llama3-vocab.gguf");
     int failures = 0, count = 0;
     each_line("tokenizer/decode.jsonl", decode_line, v.t, &failures, &count);
     print_message("decode.jsonl: %d cases, %d failures\n", count, failures);
@@ -267,7 +272,7 @@ static void test_bench_texts(void **state)
     (void)state;
     vocab v;
     if (open_vocab("tokenizer/llama3-vocab.gguf", &v))
-        BN_SKIP_IF_MISSING(NULL, "tokenizer/llama3-vocab.gguf");
+        bn_test_skip_if_missing(NULL, "tokenizer/llama3-vocab.gguf");
     check_bench(v.t, BN_PRE_AUTO, "tokenizer/bench/english-1mb.txt",
                 "tokenizer/bench/english-1mb.ids.txt", 244387);
     check_bench(v.t, BN_PRE_AUTO, "tokenizer/bench/mixed-1mb.txt",
@@ -280,9 +285,9 @@ static void test_default_pre(void **state)
     (void)state;
     vocab v;
     if (open_vocab("tokenizer/llama3-vocab.gguf", &v))
-        BN_SKIP_IF_MISSING(NULL, "tokenizer/llama3-vocab.gguf");
+        bn_test_skip_if_missing(NULL, "tokenizer/llama3-vocab.gguf");
     char *ref = bn_test_shared("reference/golden/tokenize-2b4t-default-pre.jsonl");
-    BN_SKIP_IF_MISSING(ref, "reference/golden/tokenize-2b4t-default-pre.jsonl");
+    bn_test_skip_if_missing(ref, "reference/golden/tokenize-2b4t-default-pre.jsonl");
     free(ref);
     golden_ctx c = {v.t, BN_PRE_DEFAULT, false};
     int failures = 0, count = 0;
@@ -306,25 +311,31 @@ static void test_tiny_models(void **state)
     for (int m = 0; m < 2; m++) {
         vocab v;
         if (open_vocab(models[m], &v))
-            BN_SKIP_IF_MISSING(NULL, models[m]);
+            bn_test_skip_if_missing(NULL, models[m]);
         char *path = bn_test_shared(golden[m]);
-        BN_SKIP_IF_MISSING(path, golden[m]);
+        bn_test_skip_if_missing(path, golden[m]);
         size_t len;
         char *data = (char *)bn_test_read_file(path, &len);
         free(path);
-        bn_tj *doc = bn_tj_parse(data, len);
-        assert_non_null(doc);
-        const bn_tj *cases = bn_tj_get(doc, "tokenize");
+        bn_err err = {0};
+        bn_json_doc *doc = bn_json_parse(data, len, NULL, &err);
+        if (!doc)
+            fail_msg("%s: %s", golden[m], err.msg);
+        const bn_json *root = bn_json_root(doc);
+        const bn_json *cases = bn_json_get(root, "tokenize");
         assert_non_null(cases);
-        assert_true(cases->n > 0);
-        const bn_tj *bos = bn_tj_get(doc, "bos"), *eos = bn_tj_get(doc, "eos"),
-                    *eot = bn_tj_get(doc, "eot");
+        assert_int_equal(cases->type, BN_JSON_ARRAY);
+        assert_true(cases->len > 0);
+        const bn_json *bos = bn_json_get(root, "bos"), *eos = bn_json_get(root, "eos"),
+                      *eot = bn_json_get(root, "eot");
+        assert_true(bos && eos && eot);
         assert_int_equal(bn_tokenizer_bos(v.t), (int32_t)bos->num);
         assert_int_equal(bn_tokenizer_eos(v.t), (int32_t)eos->num);
         assert_int_equal(bn_tokenizer_eot(v.t), (int32_t)eot->num);
         int failures = 0;
-        for (size_t i = 0; i < cases->n; i++) {
-            const bn_tj *c = &cases->items[i], *text = bn_tj_get(c, "text");
+        for (const bn_json *c = cases->child; c; c = c->next) {
+            const bn_json *text = bn_json_get(c, "text");
+            assert_true(text && text->type == BN_JSON_STRING);
             const char *keys[3] = {"ids_add_bos", "ids_no_bos", "ids_parse_special"};
             const bn_tokenize_opts opts[3] = {{BN_BOS_DEFAULT, false, BN_PRE_DEFAULT},
                                               {BN_BOS_NEVER, false, BN_PRE_DEFAULT},
@@ -332,7 +343,7 @@ static void test_tiny_models(void **state)
             for (int k = 0; k < 3; k++) {
                 int32_t *want, *got;
                 size_t nw, ng;
-                assert_int_equal(bn_tj_ids(bn_tj_get(c, keys[k]), &want, &nw), 0);
+                assert_int_equal(bn_test_json_ids(bn_json_get(c, keys[k]), &want, &nw), 0);
                 tokenize(v.t, (const uint8_t *)text->str, text->len, opts[k], &got, &ng);
                 if (!same_ids(keys[k], golden[m], got, ng, want, nw))
                     failures++;
@@ -340,9 +351,9 @@ static void test_tiny_models(void **state)
                 free(got);
             }
         }
-        print_message("%s: %zu texts x 3 modes, %d failures\n", golden[m], cases->n, failures);
+        print_message("%s: %zu texts x 3 modes, %d failures\n", golden[m], cases->len, failures);
         assert_int_equal(failures, 0);
-        bn_tj_free(doc);
+        bn_json_free(doc);
         free(data);
         close_vocab(&v);
     }
@@ -355,5 +366,6 @@ int main(void)
         cmocka_unit_test(test_bench_texts),   cmocka_unit_test(test_default_pre),
         cmocka_unit_test(test_tiny_models),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

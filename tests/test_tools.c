@@ -115,7 +115,7 @@ static void test_inspect_shared_files(void **state)
 {
     (void)state;
     char *a = bn_test_shared("reference/models/tiny-b.gguf");
-    BN_SKIP_IF_MISSING(a, "reference/models/tiny-b.gguf");
+    bn_test_skip_if_missing(a, "reference/models/tiny-b.gguf");
     const char *argv[] = {"gguf-inspect", a, NULL};
     char *out, *err;
     assert_int_equal(run(argv, &out, &err), 0);
@@ -148,7 +148,7 @@ static void test_make_model_with_vocab(void **state)
 {
     (void)state;
     char *ref = bn_test_shared("reference/models/tiny-a.gguf");
-    BN_SKIP_IF_MISSING(ref, "reference/models/tiny-a.gguf");
+    bn_test_skip_if_missing(ref, "reference/models/tiny-a.gguf");
     char *path = bn_test_tmpfile(".gguf");
     const char *argv[] = {"bitnet-make-model", "--preset", "tiny-a", "--vocab-gguf", ref,
                           "--out", path, "-q", NULL};
@@ -254,5 +254,6 @@ int main(void)
         cmocka_unit_test(test_make_model_custom_shape),
         cmocka_unit_test(test_bad_usage),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
 }

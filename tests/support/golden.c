@@ -1,5 +1,6 @@
-/* Golden-file reader: a recursive scanner over the JSON text that keeps the fields of
- * bn_golden and skips everything else. */
+/* Golden-file reader over the product's JSON parser (src/json): the fields of bn_golden, with
+ * their shapes checked against each other. Numbers go through strtod then to float, as the
+ * reference's values were printed (FORMAT.md 8). */
 #include "golden.h"
 
 #include <stdarg.h>
@@ -7,236 +8,120 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+#include "json_data.h"
 #include "testutil.h"
 
-typedef struct scanner {
-    const char *begin, *p, *end;
+typedef struct reader {
     char *msg;
     size_t msg_len;
-    int failed;
-} scanner;
+} reader;
 
-static int scan_fail(scanner *s, const char *fmt, ...)
+static int golden_fail(reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int golden_fail(reader *r, const char *fmt, ...)
 {
-    if (!s->failed) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(s->msg, s->msg_len, fmt, ap);
-        va_end(ap);
-    }
-    s->failed = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, r->msg_len, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
-static void ws(scanner *s)
+/* A member that must be an array (of any length). */
+static const bn_json *array(reader *r, const bn_json *root, const char *key)
 {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
-        s->p++;
+    const bn_json *a = bn_json_get(root, key);
+    if (!a || a->type != BN_JSON_ARRAY) {
+        golden_fail(r, "field \"%s\": expected an array", key);
+        return NULL;
+    }
+    return a;
 }
 
-static int expect(scanner *s, char ch)
+/* A non-negative integer member. */
+static int u32_field(reader *r, const bn_json *root, const char *key, uint32_t *out)
 {
-    ws(s);
-    if (s->p >= s->end || *s->p != ch)
-        return scan_fail(s, "expected '%c' at byte %td", ch, s->p - s->begin);
-    s->p++;
+    int64_t v;
+    if (bn_json_int_in(bn_json_get(root, key), 0, UINT32_MAX, &v))
+        return golden_fail(r, "field \"%s\": expected a non-negative integer", key);
+    *out = (uint32_t)v;
     return 0;
 }
 
-/* A string's raw bytes (escapes left in place: keys here have none). */
-static int string(scanner *s, const char **str, size_t *len)
+/* An array of int32 ids (allocated for at least one element). */
+static int ids_field(reader *r, const bn_json *root, const char *key, int32_t **out, size_t *n)
 {
-    if (expect(s, '"'))
+    if (bn_test_json_ids(bn_json_get(root, key), out, n))
+        return golden_fail(r, "field \"%s\": expected an array of int32 ids", key);
+    return 0;
+}
+
+/* Numbers of one array into out[0..a->len). */
+static int floats_into(reader *r, const char *key, size_t row, const bn_json *a, float *out)
+{
+    size_t i = 0;
+    for (const bn_json *v = a->child; v; v = v->next, i++) {
+        if (v->type != BN_JSON_NUMBER)
+            return golden_fail(r, "field \"%s\" row %zu [%zu]: expected a number", key, row, i);
+        out[i] = (float)v->num;
+    }
+    return 0;
+}
+
+static int floats_field(reader *r, const bn_json *root, const char *key, float **out, size_t *n)
+{
+    const bn_json *a = array(r, root, key);
+    if (!a)
         return -1;
-    const char *b = s->p;
-    while (s->p < s->end && *s->p != '"')
-        s->p += (*s->p == '\\' && s->p + 1 < s->end) ? 2 : 1;
-    if (s->p >= s->end)
-        return scan_fail(s, "unterminated string");
-    *str = b;
-    *len = (size_t)(s->p - b);
-    s->p++;
-    return 0;
+    if (!(*out = malloc((a->len ? a->len : 1) * sizeof **out)))
+        return golden_fail(r, "out of memory");
+    *n = a->len;
+    return floats_into(r, key, 0, a, *out);
 }
 
-static int number(scanner *s, double *v)
+/* An array of rows of cols numbers each, row-major. */
+static int matrix_field(reader *r, const bn_json *root, const char *key, size_t rows, size_t cols,
+                        float **out)
 {
-    ws(s);
-    char buf[64];
-    size_t n = 0;
-    while (s->p < s->end && n + 1 < sizeof buf && strchr("+-0123456789.eE", *s->p))
-        buf[n++] = *s->p++;
-    buf[n] = 0;
-    char *endp;
-    *v = strtod(buf, &endp);
-    if (n == 0 || *endp)
-        return scan_fail(s, "bad number '%s'", buf);
-    return 0;
-}
-
-static int skip_value(scanner *s, int depth)
-{
-    ws(s);
-    if (s->p >= s->end || depth > 64)
-        return scan_fail(s, "truncated or too deep");
-    const char *str;
-    size_t len;
-    double d;
-    switch (*s->p) {
-    case '"':
-        return string(s, &str, &len);
-    case '{':
-    case '[': {
-        const char close = *s->p == '{' ? '}' : ']';
-        const int obj = close == '}';
-        s->p++;
-        ws(s);
-        if (s->p < s->end && *s->p == close) {
-            s->p++;
-            return 0;
-        }
-        for (;;) {
-            if (obj && (string(s, &str, &len) || expect(s, ':')))
-                return -1;
-            if (skip_value(s, depth + 1))
-                return -1;
-            ws(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                continue;
-            }
-            return expect(s, close);
-        }
-    }
-    case 't':
-    case 'f':
-    case 'n':
-        while (s->p < s->end && *s->p >= 'a' && *s->p <= 'z')
-            s->p++;
-        return 0;
-    default:
-        return number(s, &d);
-    }
-}
-
-/* A flat array of numbers, appended to a growing buffer of doubles. */
-static int numbers(scanner *s, double **v, size_t *n, size_t *cap)
-{
-    if (expect(s, '['))
+    const bn_json *a = array(r, root, key);
+    if (!a)
         return -1;
-    ws(s);
-    if (s->p < s->end && *s->p == ']') {
-        s->p++;
-        return 0;
-    }
-    for (;;) {
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 1024;
-            double *nv = realloc(*v, *cap * sizeof **v);
-            if (!nv)
-                return scan_fail(s, "out of memory");
-            *v = nv;
-        }
-        if (number(s, &(*v)[*n]))
+    if (a->len != rows)
+        return golden_fail(r, "field \"%s\": %zu rows, expected %zu", key, a->len, rows);
+    if (!(*out = malloc((rows * cols > 0 ? rows * cols : 1) * sizeof **out)))
+        return golden_fail(r, "out of memory");
+    size_t i = 0;
+    for (const bn_json *row = a->child; row; row = row->next, i++) {
+        if (row->type != BN_JSON_ARRAY || row->len != cols)
+            return golden_fail(r, "field \"%s\" row %zu: expected %zu numbers", key, i, cols);
+        if (floats_into(r, key, i, row, *out + i * cols))
             return -1;
-        (*n)++;
-        ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            continue;
-        }
-        return expect(s, ']');
-    }
-}
-
-/* A number array as doubles, allocated for at least one element. */
-static int number_array(scanner *s, double **out, size_t *count)
-{
-    size_t cap = 0;
-    *out = NULL;
-    *count = 0;
-    if (numbers(s, out, count, &cap)) {
-        free(*out);
-        return -1;
     }
     return 0;
 }
 
-static int int_array(scanner *s, int32_t **out, size_t *count)
+static int read_fields(reader *r, const bn_json *root, bn_golden *g)
 {
-    double *v;
-    if (number_array(s, &v, count))
+    if (!root || root->type != BN_JSON_OBJECT)
+        return golden_fail(r, "expected an object");
+    if (u32_field(r, root, "n_vocab", &g->n_vocab) ||
+        (bn_json_get(root, "n_batch") && u32_field(r, root, "n_batch", &g->n_batch)))
         return -1;
-    *out = malloc((*count ? *count : 1) * sizeof **out);
-    for (size_t i = 0; *out && i < *count; i++)
-        (*out)[i] = (int32_t)v[i];
-    free(v);
-    return *out ? 0 : scan_fail(s, "out of memory");
-}
-
-static int float_array(scanner *s, float **out, size_t *count)
-{
-    double *v;
-    if (number_array(s, &v, count))
+    if (g->n_vocab == 0)
+        return golden_fail(r, "n_vocab is 0");
+    if (ids_field(r, root, "prompt_ids", &g->prompt_ids, &g->n_prompt) ||
+        ids_field(r, root, "greedy_ids", &g->greedy_ids, &g->n_greedy) ||
+        matrix_field(r, root, "prompt_logits", g->n_prompt, g->n_vocab, &g->prompt_logits) ||
+        matrix_field(r, root, "greedy_logits", g->n_greedy, g->n_vocab, &g->greedy_logits))
         return -1;
-    *out = malloc((*count ? *count : 1) * sizeof **out);
-    for (size_t i = 0; *out && i < *count; i++)
-        (*out)[i] = (float)v[i];
-    free(v);
-    return *out ? 0 : scan_fail(s, "out of memory");
-}
-
-/* An array of equally long number arrays: rows and their length. */
-static int matrix(scanner *s, float **out, size_t *rows, size_t *cols)
-{
-    double *v = NULL;
-    size_t n = 0, cap = 0;
-    *rows = 0;
-    *cols = 0;
-    if (expect(s, '['))
-        return -1;
-    ws(s);
-    if (s->p < s->end && *s->p == ']') {
-        s->p++;
-    } else {
-        for (;;) {
-            size_t before = n;
-            if (numbers(s, &v, &n, &cap))
-                goto fail;
-            if (*rows && n - before != *cols) {
-                scan_fail(s, "ragged matrix: row %zu has %zu values, not %zu", *rows, n - before,
-                     *cols);
-                goto fail;
-            }
-            *cols = n - before;
-            (*rows)++;
-            ws(s);
-            if (s->p < s->end && *s->p == ',') {
-                s->p++;
-                continue;
-            }
-            if (expect(s, ']'))
-                goto fail;
-            break;
-        }
+    if (bn_json_get(root, "greedy_top2_margin")) {
+        size_t n = 0;
+        if (floats_field(r, root, "greedy_top2_margin", &g->greedy_margin, &n))
+            return -1;
+        if (n != g->n_greedy)
+            return golden_fail(r, "%zu margins for %zu greedy ids", n, g->n_greedy);
     }
-    *out = malloc((n ? n : 1) * sizeof **out);
-    if (!*out) {
-        scan_fail(s, "out of memory");
-        goto fail;
-    }
-    for (size_t i = 0; i < n; i++)
-        (*out)[i] = (float)v[i];
-    free(v);
     return 0;
-fail:
-    free(v);
-    return -1;
-}
-
-static int key_is(const char *k, size_t len, const char *want)
-{
-    return strlen(want) == len && memcmp(k, want, len) == 0;
 }
 
 int bn_golden_load(const char *path, bn_golden *g, char *msg, size_t msg_len)
@@ -248,71 +133,23 @@ int bn_golden_load(const char *path, bn_golden *g, char *msg, size_t msg_len)
         snprintf(msg, msg_len, "%s: cannot read", path);
         return -1;
     }
-    scanner s = {text, text, text + len, msg, msg_len, 0};
-    size_t pl_rows = 0, pl_cols = 0, gl_rows = 0, gl_cols = 0, n_margin = 0;
-    double d;
-    if (expect(&s, '{'))
-        goto out;
-    for (;;) {
-        const char *k = NULL;
-        size_t klen = 0;
-        if (string(&s, &k, &klen) || expect(&s, ':'))
-            goto out;
-        if (key_is(k, klen, "n_vocab")) {
-            if (number(&s, &d))
-                goto out;
-            g->n_vocab = (uint32_t)d;
-        } else if (key_is(k, klen, "n_batch")) {
-            if (number(&s, &d))
-                goto out;
-            g->n_batch = (uint32_t)d;
-        } else if (key_is(k, klen, "prompt_ids")) {
-            if (int_array(&s, &g->prompt_ids, &g->n_prompt))
-                goto out;
-        } else if (key_is(k, klen, "greedy_ids")) {
-            if (int_array(&s, &g->greedy_ids, &g->n_greedy))
-                goto out;
-        } else if (key_is(k, klen, "greedy_top2_margin")) {
-            if (float_array(&s, &g->greedy_margin, &n_margin))
-                goto out;
-        } else if (key_is(k, klen, "prompt_logits")) {
-            if (matrix(&s, &g->prompt_logits, &pl_rows, &pl_cols))
-                goto out;
-        } else if (key_is(k, klen, "greedy_logits")) {
-            if (matrix(&s, &g->greedy_logits, &gl_rows, &gl_cols))
-                goto out;
-        } else if (skip_value(&s, 0)) {
-            goto out;
-        }
-        ws(&s);
-        if (s.p < s.end && *s.p == ',') {
-            s.p++;
-            continue;
-        }
-        if (expect(&s, '}'))
-            goto out;
-        break;
-    }
-    if (!g->n_vocab || !g->prompt_ids || !g->greedy_ids || !g->prompt_logits ||
-        !g->greedy_logits)
-        scan_fail(&s, "missing field (n_vocab, prompt_ids, greedy_ids or *_logits)");
-    else if (pl_rows != g->n_prompt || pl_cols != g->n_vocab || gl_rows != g->n_greedy ||
-             gl_cols != g->n_vocab)
-        scan_fail(&s, "logit matrices %zux%zu and %zux%zu do not match %zu prompt ids, %zu greedy "
-                 "ids, %u vocab", pl_rows, pl_cols, gl_rows, gl_cols, g->n_prompt,
-             g->n_greedy, g->n_vocab);
-    else if (g->greedy_margin && n_margin != g->n_greedy)
-        scan_fail(&s, "%zu margins for %zu greedy ids", n_margin, g->n_greedy);
-out:
+    bn_err err = {0};
+    bn_json_opts opts = {.max_size = (size_t)256 << 20}; /* golden files of real models */
+    bn_json_doc *doc = bn_json_parse(text, len, &opts, &err);
     free(text);
-    if (s.failed) {
-        char tmp[256];
-        snprintf(tmp, sizeof tmp, "%s", msg);
-        snprintf(msg, msg_len, "%s: %s", path, tmp);
-        bn_golden_free(g);
+    if (!doc) {
+        snprintf(msg, msg_len, "%s: %s", path, err.msg);
         return -1;
     }
-    return 0;
+    char why[400] = "";
+    reader r = {why, sizeof why};
+    int rc = read_fields(&r, bn_json_root(doc), g);
+    bn_json_free(doc);
+    if (rc) {
+        snprintf(msg, msg_len, "%s: %s", path, why);
+        bn_golden_free(g);
+    }
+    return rc;
 }
 
 void bn_golden_free(bn_golden *g)

@@ -1,6 +1,6 @@
 /* Reader for the reference's golden files (shared/reference/golden/tiny-*.json, FORMAT.md 8):
- * only the fields the forward tests compare against. A deliberately small JSON scanner of its
- * own, so the tests do not depend on the product's parser. */
+ * only the fields the forward tests compare against, read with the product's JSON parser
+ * (src/json, itself tested by test_json and fuzz_json). */
 #ifndef BN_GOLDEN_H
 #define BN_GOLDEN_H
 

@@ -30,13 +30,19 @@ int bn_test_write_file(const char *path, const void *data, size_t len);
  * (malloc'd, NUL-terminated; pass NULL to discard). Returns the exit status, or 128+signal. */
 int bn_test_run(const char *const *argv, const char *stdin_data, char **out, char **errout);
 
-/* Prints a skip message and calls cmocka's skip(). */
-#define BN_SKIP_IF_MISSING(path, what)                                                       \
-    do {                                                                                     \
-        if (!(path)) {                                                                       \
-            print_message("SKIP: %s not found (../shared absent?)\n", (what));               \
-            skip();                                                                          \
-        }                                                                                    \
-    } while (0)
+/* Exit status of a test executable whose every test skipped: ctest's SKIP_RETURN_CODE (set
+ * on every test in CMakeLists.txt), so ctest reports "Skipped", never "Passed". */
+enum { BN_TEST_SKIPPED = 77 };
+
+/* Prints "SKIP: <why>" and skips the running test (cmocka's skip; does not return), counted
+ * for bn_test_exit_status. */
+void bn_test_skip(const char *why);
+/* Skips the running test when path is NULL: "SKIP: <what> not found (../shared absent?)". */
+void bn_test_skip_if_missing(const void *path, const char *what);
+
+/* What main returns: cmocka's count of failed tests when any failed; BN_TEST_SKIPPED when all
+ * n_tests were skipped; else 0. Use: return bn_test_exit_status(cmocka_run_group_tests(tests,
+ * setup, teardown), sizeof tests / sizeof *tests); */
+int bn_test_exit_status(int failed, size_t n_tests);
 
 #endif
