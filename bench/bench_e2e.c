@@ -1,50 +1,41 @@
-/* End-to-end speed of the forward pass on a real-shape model: load time, prompt processing
- * (one batch of P tokens, matrix x matrix) and decoding (N tokens one at a time, greedy), peak
- * RSS, for each thread count. Each thread count runs in its own child process, so load time and
- * peak RSS are its own.
+/* End-to-end speed through the public API (bitnet.h only): engine open time, prompt
+ * processing (one batch of P tokens) and greedy decoding of N tokens, peak RSS, for each thread
+ * count. Each thread count runs in its own child process, so open time and peak RSS are its
+ * own.
  *
- *   bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r 1] [-k KERNELS]
+ *   bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r 1] [-c CONTEXT] [-k KERNELS]
  *
  * As llama-bench does, one warm-up evaluation (which also faults the mmap'd weights in) comes
  * before the timed runs; -r repeats prompt+decode and reports the mean, standard deviation and
- * best run (the best is the least disturbed by other work on a shared machine).
- * The greedy tokens' hash is printed: it must be the same for every thread count (logits do
- * not depend on it). One JSON object per thread count, then a table. */
-#include "bench_clock.h"
+ * best run (the best is the least disturbed by other work on a shared machine). Each run is one
+ * bn_generate on a reset session (prompt_ids, n_predict N + 1, temperature 0): the prompt is
+ * one batch, then N tokens are evaluated one at a time. Open time is bn_engine_open's: the
+ * model and its tokenizer. -k pins the kernel path through BITNET_KERNELS (the engine reads
+ * it once). The greedy tokens' hash is printed: it must be the
+ * same for every thread count (logits do not depend on it). One JSON object per thread count,
+ * then a table. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "forward.h"
-#include "model.h"
-#include "threadpool.h"
+#include "bitnet.h"
+#include "bench_clock.h"
 
 typedef struct result {
     int threads, ok;
     char kernels[32];
     double load_ms, pp_mean, pp_sd, pp_best, tg_mean, tg_sd, tg_best, rss_mb;
     double pp_cpu, tg_cpu; /* tokens per second of on-CPU time (see main's comment) */
+    unsigned gen_eval;     /* tokens evaluated one at a time in the last run */
     unsigned long long tokens_hash;
 } result;
 
-static double now_s(void) { return bench_clock_s(CLOCK_MONOTONIC); }
-
 /* CPU time of the whole process (all threads). */
 static double cpu_s(void) { return bench_clock_s(CLOCK_PROCESS_CPUTIME_ID); }
-
-static int32_t argmax(const float *x, size_t n)
-{
-    size_t best = 0;
-    for (size_t i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return (int32_t)best;
-}
 
 static void mean_sd(const double *v, int n, double *mean, double *sd, double *best)
 {
@@ -62,82 +53,134 @@ static void mean_sd(const double *v, int n, double *mean, double *sd, double *be
 
 enum { max_reps = 16 };
 
+/* The first sampled token ends prompt processing: its callback splits the CPU time. */
+typedef struct cpu_split {
+    double first_token_cpu;
+    int seen;
+} cpu_split;
+
+static int on_token(void *user, int32_t id, const char *text, size_t len)
+{
+    cpu_split *c = user;
+    if (!c->seen && id >= 0) {
+        c->first_token_cpu = cpu_s();
+        c->seen = 1;
+    }
+    return 0;
+}
+
+static int fail(const char *what, const bn_err *err)
+{
+    fprintf(stderr, "bench-e2e: %s: %s\n", what, err->msg);
+    return -1;
+}
+
+/* Timed runs on an open session; fills r's rates and hash. */
+static int timed_runs(bn_session *s, const int32_t *prompt, int n_prompt, int n_gen, int reps,
+                      result *r)
+{
+    bn_err err = {0};
+    bn_generate_params g = bn_generate_default();
+    g.prompt_ids = prompt;
+    g.n_prompt_ids = (size_t)n_prompt;
+    g.sampling.temp = 0.0f;
+    g.on_token = on_token;
+    /* warm-up: touches every weight page */
+    g.n_prompt_ids = 1;
+    g.n_predict = 0;
+    if (bn_generate(s, &g, NULL, &err))
+        return fail("warm-up", &err);
+    g.n_prompt_ids = (size_t)n_prompt;
+    g.n_predict = n_gen + 1; /* the last sampled token is not evaluated: n_gen evaluations */
+    double pp[max_reps], tg[max_reps];
+    for (int rep = 0; rep < reps; rep++) {
+        bn_session_reset(s); /* no KV-cache reuse of the previous run's prompt */
+        cpu_split split = {0, 0};
+        g.user = &split;
+        bn_stats st;
+        double c0 = cpu_s();
+        if (bn_generate(s, &g, &st, &err))
+            return fail("generate", &err);
+        double c1 = cpu_s();
+        if (st.gen_eval == 0) {
+            fprintf(stderr, "bench-e2e: generation stopped after the first token (%s)\n",
+                    bn_stop_reason_name(st.stop_reason));
+            return -1;
+        }
+        if (st.stop_reason != BN_STOP_LENGTH)
+            fprintf(stderr, "bench-e2e: %d threads: decoding stopped (%s) after %u of %d tokens; "
+                            "the rate is over those\n",
+                    r->threads, bn_stop_reason_name(st.stop_reason), st.gen_eval, n_gen);
+        pp[rep] = st.prompt_tok_s;
+        tg[rep] = st.gen_tok_s;
+        if (r->threads == 1 && split.seen) { /* best on-CPU rate over the repetitions */
+            double pc = n_prompt / (split.first_token_cpu - c0);
+            double tc = st.gen_eval / (c1 - split.first_token_cpu);
+            r->pp_cpu = pc > r->pp_cpu ? pc : r->pp_cpu;
+            r->tg_cpu = tc > r->tg_cpu ? tc : r->tg_cpu;
+        }
+        /* FNV-1a of the first n_gen sampled ids (the ones fed back) */
+        size_t n_out = 0;
+        const int32_t *out = bn_session_output_ids(s, &n_out);
+        unsigned long long h = 1469598103934665603ull;
+        for (size_t i = 0; i < n_out && i < (size_t)n_gen; i++)
+            h = (h ^ (unsigned long long)out[i]) * 1099511628211ull;
+        r->tokens_hash = h;
+        r->gen_eval = st.gen_eval;
+    }
+    mean_sd(pp, reps, &r->pp_mean, &r->pp_sd, &r->pp_best);
+    mean_sd(tg, reps, &r->tg_mean, &r->tg_sd, &r->tg_best);
+    return 0;
+}
+
 /* One thread count, in the child process. */
-static result run_one(const char *path, int threads, int n_prompt, int n_gen, int reps)
+static result run_one(const char *path, const char *kern, int threads, int n_prompt, int n_gen,
+                      int n_ctx, int reps)
 {
     result r;
     memset(&r, 0, sizeof r);
     r.threads = threads;
     bn_err err = {0};
-    double t0 = now_s();
-    bn_model *m = bn_model_load(path, &err);
-    r.load_ms = (now_s() - t0) * 1e3;
-    if (!m) {
-        fprintf(stderr, "bench-e2e: %s\n", err.msg);
+    bn_engine *e = bn_engine_open(path, NULL, &err);
+    if (!e) {
+        fail("open", &err);
         return r;
     }
-    snprintf(r.kernels, sizeof r.kernels, "%s", m->kernels->name);
-    bn_threadpool *tp = bn_threadpool_create(threads, &err);
-    bn_context *c = tp ? bn_context_create(m, (uint32_t)(n_prompt + n_gen + 1),
-                                           (uint32_t)n_prompt, tp, &err)
-                       : NULL;
-    float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
+    bn_engine_info info;
+    bn_engine_get_info(e, &info);
+    r.load_ms = info.load_ms;
+    snprintf(r.kernels, sizeof r.kernels, "%s", info.kernels ? info.kernels : "?");
+    if (kern && strcmp(r.kernels, kern) != 0) {
+        fprintf(stderr, "bench-e2e: kernel path '%s' is unknown or not supported here (got %s)\n",
+                kern, r.kernels);
+        bn_engine_free(e);
+        return r;
+    }
+    bn_session_params sp = {(uint32_t)n_ctx, threads, (uint32_t)n_prompt};
+    bn_session *s = bn_session_create(e, &sp, &err);
     int32_t *prompt = malloc((size_t)n_prompt * sizeof *prompt);
-    if (!c || !logits || !prompt) {
-        fprintf(stderr, "bench-e2e: %s\n", c ? "out of memory" : err.msg);
+    if (!s) {
+        fail("session", &err);
+        goto done;
+    }
+    if (!prompt) {
+        fprintf(stderr, "bench-e2e: out of memory\n");
         goto done;
     }
     /* a fixed pseudo-random prompt (the speed does not depend on the ids) */
-    uint32_t s = 12345;
+    uint32_t x = 12345;
     for (int i = 0; i < n_prompt; i++) {
-        s = s * 1103515245u + 12345u;
-        prompt[i] = (int32_t)((s >> 8) % m->hp.n_vocab);
+        x = x * 1103515245u + 12345u;
+        prompt[i] = (int32_t)((x >> 8) % info.n_vocab);
     }
-    /* warm-up: touches every weight page */
-    if (bn_forward(c, prompt, 1, logits, 1, &err)) {
-        fprintf(stderr, "bench-e2e: %s\n", err.msg);
+    if (timed_runs(s, prompt, n_prompt, n_gen, reps, &r))
         goto done;
-    }
-    double pp[max_reps], tg[max_reps];
-    for (int rep = 0; rep < reps; rep++) {
-        bn_context_set_pos(c, 0);
-        double a = now_s(), ca = cpu_s();
-        if (bn_forward(c, prompt, (uint32_t)n_prompt, logits, 1, &err)) {
-            fprintf(stderr, "bench-e2e: %s\n", err.msg);
-            goto done;
-        }
-        double b = now_s(), cb = cpu_s();
-        int32_t tok = argmax(logits, m->hp.n_vocab);
-        unsigned long long h = 1469598103934665603ull;
-        for (int i = 0; i < n_gen; i++) {
-            h = (h ^ (unsigned long long)tok) * 1099511628211ull;
-            if (bn_forward(c, &tok, 1, logits, 1, &err)) {
-                fprintf(stderr, "bench-e2e: %s\n", err.msg);
-                goto done;
-            }
-            tok = argmax(logits, m->hp.n_vocab);
-        }
-        double d = now_s(), cd = cpu_s();
-        pp[rep] = n_prompt / (b - a);
-        tg[rep] = n_gen / (d - b);
-        if (threads == 1) { /* best on-CPU rate over the repetitions */
-            r.pp_cpu = n_prompt / (cb - ca) > r.pp_cpu ? n_prompt / (cb - ca) : r.pp_cpu;
-            r.tg_cpu = n_gen / (cd - cb) > r.tg_cpu ? n_gen / (cd - cb) : r.tg_cpu;
-        }
-        r.tokens_hash = h;
-    }
-    mean_sd(pp, reps, &r.pp_mean, &r.pp_sd, &r.pp_best);
-    mean_sd(tg, reps, &r.tg_mean, &r.tg_sd, &r.tg_best);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    r.rss_mb = (double)ru.ru_maxrss / 1024.0;
+    r.rss_mb = (double)bn_peak_rss_kib() / 1024.0;
     r.ok = 1;
 done:
     free(prompt);
-    free(logits);
-    bn_context_free(c);
-    bn_threadpool_free(tp);
-    bn_model_free(m);
+    bn_session_free(s);
+    bn_engine_free(e);
     return r;
 }
 
@@ -152,14 +195,48 @@ static int parse_list(char *s, int *out, int max)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r REPS] "
-                    "[-k KERNELS]\n");
+                    "[-c CONTEXT] [-k KERNELS]\n");
     return 2;
+}
+
+/* Runs one thread count in a child process and reads its result back through a pipe. */
+static int run_child(const char *path, const char *kern, int threads, int n_prompt, int n_gen,
+                     int n_ctx, int reps, result *out)
+{
+    int fd[2];
+    if (pipe(fd)) {
+        perror("bench-e2e: pipe");
+        return -1;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("bench-e2e: fork");
+        return -1;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        result r = run_one(path, kern, threads, n_prompt, n_gen, n_ctx, reps);
+        ssize_t w = write(fd[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r && r.ok ? 0 : 1);
+    }
+    close(fd[1]);
+    memset(out, 0, sizeof *out);
+    ssize_t got = read(fd[0], out, sizeof *out);
+    close(fd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (got != (ssize_t)sizeof *out || !out->ok) {
+        fprintf(stderr, "bench-e2e: the run with %d threads failed\n", threads);
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     const char *path = NULL, *kern = NULL;
-    int threads[16] = {1, 2}, n_threads = 2, n_prompt = 64, n_gen = 128, reps = 1;
+    int threads[16] = {1, 2}, n_threads = 2, n_prompt = 64, n_gen = 128, reps = 1, n_ctx = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc)
@@ -174,6 +251,8 @@ int main(int argc, char **argv)
             n_gen = atoi(argv[++i]);
         else if (!strcmp(a, "-r"))
             reps = atoi(argv[++i]);
+        else if (!strcmp(a, "-c"))
+            n_ctx = atoi(argv[++i]);
         else if (!strcmp(a, "-k"))
             kern = argv[++i];
         else
@@ -185,51 +264,31 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_threads; i++)
         if (threads[i] < 1 || threads[i] > 256)
             return usage();
-    if (kern && bn_kernels_select(kern)) {
-        fprintf(stderr, "bench-e2e: kernel path '%s' is unknown or not supported here\n", kern);
-        return 1;
+    if (n_ctx == 0)
+        n_ctx = n_prompt + n_gen + 1;
+    if (n_ctx < n_prompt + n_gen + 1) {
+        fprintf(stderr, "bench-e2e: context %d too small for %d + %d tokens\n", n_ctx, n_prompt,
+                n_gen);
+        return 2;
     }
+    if (kern)
+        setenv("BITNET_KERNELS", kern, 1);
 
     result res[16];
     for (int i = 0; i < n_threads; i++) {
-        int fd[2];
-        if (pipe(fd)) {
-            perror("bench-e2e: pipe");
+        if (run_child(path, kern, threads[i], n_prompt, n_gen, n_ctx, reps, &res[i]))
             return 1;
-        }
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid < 0) {
-            perror("bench-e2e: fork");
-            return 1;
-        }
-        if (pid == 0) {
-            close(fd[0]);
-            result r = run_one(path, threads[i], n_prompt, n_gen, reps);
-            ssize_t w = write(fd[1], &r, sizeof r);
-            _exit(w == (ssize_t)sizeof r && r.ok ? 0 : 1);
-        }
-        close(fd[1]);
-        memset(&res[i], 0, sizeof res[i]);
-        ssize_t got = read(fd[0], &res[i], sizeof res[i]);
-        close(fd[0]);
-        int st = 0;
-        waitpid(pid, &st, 0);
-        if (got != (ssize_t)sizeof res[i] || !res[i].ok) {
-            fprintf(stderr, "bench-e2e: the run with %d threads failed\n", threads[i]);
-            return 1;
-        }
         const result *r = &res[i];
         printf("{\"bench\":\"e2e\",\"model\":\"%s\",\"kernels\":\"%s\",\"threads\":%d,"
                "\"load_ms\":%.1f,\"prompt_tokens\":%d,\"prompt_tok_s\":%.2f,"
-               "\"prompt_tok_s_sd\":%.2f,\"prompt_tok_s_best\":%.2f,\"gen_tokens\":%d,"
+               "\"prompt_tok_s_sd\":%.2f,\"prompt_tok_s_best\":%.2f,\"gen_tokens\":%u,"
                "\"decode_tok_s\":%.2f,\"decode_tok_s_sd\":%.2f,\"decode_tok_s_best\":%.2f,"
-               "\"reps\":%d,\"peak_rss_mb\":%.1f,\"prompt_tok_s_cpu\":%.2f,"
+               "\"reps\":%d,\"context\":%d,\"peak_rss_mb\":%.1f,\"prompt_tok_s_cpu\":%.2f,"
                "\"decode_tok_s_cpu\":%.2f,"
                "\"tokens_hash\":\"%016llx\"}\n",
                path, r->kernels, r->threads, r->load_ms, n_prompt, r->pp_mean, r->pp_sd, r->pp_best,
-               n_gen, r->tg_mean, r->tg_sd, r->tg_best, reps, r->rss_mb, r->pp_cpu, r->tg_cpu,
-               r->tokens_hash);
+               r->gen_eval, r->tg_mean, r->tg_sd, r->tg_best, reps, n_ctx, r->rss_mb, r->pp_cpu,
+               r->tg_cpu, r->tokens_hash);
         fflush(stdout);
     }
     printf("\n| kernels | threads | load ms | pp%d tok/s (best) | tg%d tok/s (best) | peak RSS MB |\n"

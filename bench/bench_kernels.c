@@ -1,15 +1,20 @@
 /* Kernel microbenchmark: every real matrix shape of BitNet b1.58 2B-4T x (decode: 1 activation
- * row, prefill: 64 rows) x every kernel path this CPU runs, plus the f16 LM head; and what the
- * paths with prepare() cost to repack (time, bytes).
+ * row, prefill: 64 rows) x every kernel path this CPU runs, plus the f16 LM head, activation
+ * quantization, a decode pass streaming 24 different gate-shaped matrices (106 MB of weights,
+ * more than the caches hold, like one token's pass over the layers: the memory-bound figure),
+ * and what the paths with prepare() cost to repack (time, bytes).
  *
  *   bench-kernels [-p PATH,...] [-t THREADS] [-r ROWS,...] [-s SECONDS] [--quick]
  *
- * Prints one JSON object per measurement, then a table. ns per call, weights per second
- * (one weight x one activation row = one multiply-add) and effective GB/s of weight bytes
- * (2 bits per ternary weight, 2 bytes per f16 weight, counted once per call: what a core
- * would have to stream from DRAM). Under qemu the times mean nothing (bench/neon-measure.sh
- * gives instruction counts and llvm-mca cycles instead); --quick runs one call per case to
- * check that everything runs. Every result is also compared with the scalar twin once. */
+ * Prints one JSON object per measurement, then a table. ns per call (wall clock; with one
+ * thread also the thread's CPU time, which does not count time the machine gave to other
+ * work), weights per second (one weight x one activation row = one multiply-add) and
+ * effective GB/s of weight bytes (2 bits per ternary weight, 2 bytes per f16 weight, counted
+ * once per call: what a core would have to stream from DRAM). Under qemu the times mean
+ * nothing (bench/neon-measure.sh gives instruction counts and llvm-mca cycles instead);
+ * --quick runs one call per case to check that everything runs. Every result is also compared
+ * with the scalar twin once. This bench includes kernels/kernels.h (and the thread pool):
+ * the one documented exception to "benchmarks use bitnet.h". */
 #include "bench_clock.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +56,12 @@ typedef struct job {
     float *y;
     const uint16_t *hw, *hx; /* LM head */
     size_t hk, hm;
+    const bn_ternary *ws; /* streaming decode: n_ws matrices one after the other */
+    size_t n_ws;
+    const float *x; /* quantize_row input (xk floats) */
+    size_t xk;
+    int8_t *qout;
+    float scales_out;
 } job;
 
 static void run_ternary(void *arg, int ith, int nth)
@@ -71,20 +82,44 @@ static void run_head(void *arg, int ith, int nth)
         j->kern->matvec_f16(j->hw, j->hk, b, e, j->hx, j->y);
 }
 
-/* Seconds per call: calls repeated until min_s has passed (at least once after a warm-up). */
-static double time_calls(bn_threadpool *tp, bn_parallel_fn fn, job *j, double min_s, int quick)
+static void run_stream(void *arg, int ith, int nth)
+{
+    job *j = arg;
+    for (size_t i = 0; i < j->n_ws; i++) {
+        size_t b, e;
+        bn_split_range(j->ws[i].m, j->kern->row_block, ith, nth, &b, &e);
+        if (b < e)
+            j->kern->ternary_matmul(&j->ws[i], b, e, j->q, j->scales, 1, j->y, j->ws[i].m);
+    }
+}
+
+static void run_quantize(void *arg, int ith, int nth)
+{
+    job *j = arg;
+    if (ith == 0) /* one row: the calling thread's job, as in the forward pass */
+        j->scales_out = j->kern->quantize_row(j->x, j->xk, j->qout);
+}
+
+/* Seconds per call, wall clock and the calling thread's CPU time: calls repeated until min_s
+ * has passed (at least once after a warm-up). */
+typedef struct timing {
+    double wall, cpu;
+} timing;
+
+static timing time_calls(bn_threadpool *tp, bn_parallel_fn fn, job *j, double min_s, int quick)
 {
     bn_threadpool_run(tp, fn, j);
     if (quick)
-        return 0.0;
+        return (timing){0.0, 0.0};
     int calls = 0;
-    double t0 = now_s(), t;
+    double t0 = now_s(), c0 = bench_clock_s(CLOCK_THREAD_CPUTIME_ID), t;
     do {
         bn_threadpool_run(tp, fn, j);
         calls++;
         t = now_s();
     } while (t - t0 < min_s);
-    return (t - t0) / calls;
+    double c = bench_clock_s(CLOCK_THREAD_CPUTIME_ID);
+    return (timing){(t - t0) / calls, (c - c0) / calls};
 }
 
 /* ---------------------------------------------------------------- results */
@@ -92,14 +127,16 @@ static double time_calls(bn_threadpool *tp, bn_parallel_fn fn, job *j, double mi
 typedef struct result {
     char what[24], path[24];
     size_t k, m, rows;
-    double ns, wps, gbs;
+    double ns, cpu_ns, wps, gbs;
 } result;
 
 static result results[256];
 static int n_results;
 
+/* t: per call; weight_bytes: bytes of weights (or inputs) one call reads. The rates use the
+ * wall clock; the CPU time is reported beside it with one thread (0 otherwise). */
 static void report(const char *what, const char *path, size_t k, size_t m, size_t rows,
-                   double sec, double weight_bytes, int threads)
+                   timing t, double weight_bytes, int threads)
 {
     result *r = &results[n_results < 255 ? n_results++ : 255];
     snprintf(r->what, sizeof r->what, "%s", what);
@@ -107,13 +144,14 @@ static void report(const char *what, const char *path, size_t k, size_t m, size_
     r->k = k;
     r->m = m;
     r->rows = rows;
-    r->ns = sec * 1e9;
-    r->wps = sec > 0 ? (double)k * m * rows / sec : 0;
-    r->gbs = sec > 0 ? weight_bytes / sec / 1e9 : 0;
+    r->ns = t.wall * 1e9;
+    r->cpu_ns = threads == 1 ? t.cpu * 1e9 : 0;
+    r->wps = t.wall > 0 ? (double)k * m * rows / t.wall : 0;
+    r->gbs = t.wall > 0 ? weight_bytes / t.wall / 1e9 : 0;
     printf("{\"bench\":\"kernels\",\"what\":\"%s\",\"path\":\"%s\",\"k\":%zu,\"m\":%zu,"
-           "\"rows\":%zu,\"threads\":%d,\"ns_per_call\":%.0f,\"weights_per_s\":%.4g,"
-           "\"weight_gb_per_s\":%.3f}\n",
-           what, path, k, m, rows, threads, r->ns, r->wps, r->gbs);
+           "\"rows\":%zu,\"threads\":%d,\"ns_per_call\":%.0f,\"cpu_ns_per_call\":%.0f,"
+           "\"weights_per_s\":%.4g,\"weight_gb_per_s\":%.3f}\n",
+           what, path, k, m, rows, threads, r->ns, r->cpu_ns, r->wps, r->gbs);
 }
 
 /* ---------------------------------------------------------------- cases */
@@ -145,7 +183,7 @@ static int bench_ternary(const bn_kernels *kern, size_t k, size_t m, size_t rows
                kern->name, k, m, dt * 1e3, m * k / 4, dt > 0 ? (double)m * k / 4 / dt / 1e6 : 0.0);
     }
     job j = {.kern = kern, .w = &w, .q = q, .scales = scales, .n_act = rows, .y = y};
-    double sec = time_calls(tp, run_ternary, &j, min_s, quick);
+    timing sec = time_calls(tp, run_ternary, &j, min_s, quick);
     bn_kernels_scalar.ternary_matmul(&w, 0, m, q, scales, rows, ref, m);
     int bad = memcmp(y, ref, rows * m * sizeof *y) != 0;
     if (bad)
@@ -174,7 +212,7 @@ static int bench_head(const bn_kernels *kern, size_t k, size_t m, bn_threadpool 
     for (size_t i = 0; i < k; i++)
         hx[i] = bn_f32_to_f16((float)((int)(rnd() % 2001) - 1000) / 100.0f);
     job j = {.kern = kern, .hw = hw, .hx = hx, .hk = k, .hm = m, .y = y};
-    double sec = time_calls(tp, run_head, &j, min_s, quick);
+    timing sec = time_calls(tp, run_head, &j, min_s, quick);
     bn_kernels_scalar.matvec_f16(hw, k, 0, m, hx, ref);
     int bad = memcmp(y, ref, m * sizeof *y) != 0;
     if (bad)
@@ -183,6 +221,68 @@ static int bench_head(const bn_kernels *kern, size_t k, size_t m, bn_threadpool 
     free(hw);
     free(hx);
     free(y);
+    free(ref);
+    return bad ? -1 : 0;
+}
+
+enum { n_stream = 24 }; /* 24 x (6912 x 2560 / 4) = 106 MB of weights: beyond the caches */
+
+/* Decode over n_stream different 6912 x 2560 matrices one after the other, so the weights come
+ * from DRAM as in a real token's pass; reported per matrix. */
+static int bench_stream(const bn_kernels *kern, bn_threadpool *tp, double min_s, int quick)
+{
+    const size_t k = 2560, m = 6912;
+    uint8_t *packed = xmalloc(n_stream * m * k / 4);
+    bn_ternary ws[n_stream];
+    int8_t *q = xmalloc(k);
+    float scale = 1.0f, *y = xmalloc(m * sizeof *y), *ref = xmalloc(m * sizeof *ref);
+    for (size_t i = 0; i < n_stream * m * k / 4; i++)
+        packed[i] = (uint8_t)((rnd() % 3) << 6 | (rnd() % 3) << 4 | (rnd() % 3) << 2 | rnd() % 3);
+    for (size_t i = 0; i < k; i++)
+        q[i] = (int8_t)((int)(rnd() % 256) - 128);
+    for (int i = 0; i < n_stream; i++) {
+        ws[i] = (bn_ternary){.packed = packed + i * m * k / 4, .k = k, .m = m, .scale = 0.5f};
+        if (kern->prepare && kern->prepare(&ws[i])) {
+            fprintf(stderr, "bench-kernels: %s: prepare failed\n", kern->name);
+            return -1;
+        }
+    }
+    job j = {.kern = kern, .q = q, .scales = &scale, .y = y, .ws = ws, .n_ws = n_stream};
+    timing t = time_calls(tp, run_stream, &j, min_s, quick);
+    t.wall /= n_stream;
+    t.cpu /= n_stream;
+    bn_kernels_scalar.ternary_matmul(&ws[n_stream - 1], 0, m, q, &scale, 1, ref, m);
+    int bad = memcmp(y, ref, m * sizeof *y) != 0;
+    if (bad)
+        fprintf(stderr, "bench-kernels: %s streaming decode DIFFERS from scalar\n", kern->name);
+    report("ternary_stream24", kern->name, k, m, 1, t, (double)m * k / 4, bn_threadpool_size(tp));
+    for (int i = 0; i < n_stream; i++)
+        if (kern->release)
+            kern->release(&ws[i]);
+    free(packed);
+    free(q);
+    free(y);
+    free(ref);
+    return bad ? -1 : 0;
+}
+
+/* Activation quantization of one n_ff row (6912 floats). */
+static int bench_quantize(const bn_kernels *kern, bn_threadpool *tp, double min_s, int quick)
+{
+    const size_t n = 6912;
+    float *x = xmalloc(n * sizeof *x);
+    int8_t *q = xmalloc(n), *ref = xmalloc(n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+    job j = {.kern = kern, .x = x, .xk = n, .qout = q};
+    timing t = time_calls(tp, run_quantize, &j, min_s, quick);
+    float sref = bn_kernels_scalar.quantize_row(x, n, ref);
+    int bad = memcmp(q, ref, n) != 0 || memcmp(&sref, &j.scales_out, sizeof sref) != 0;
+    if (bad)
+        fprintf(stderr, "bench-kernels: %s quantize_row DIFFERS from scalar\n", kern->name);
+    report("quantize_row", kern->name, n, 1, 1, t, (double)n * 4, bn_threadpool_size(tp));
+    free(x);
+    free(q);
     free(ref);
     return bad ? -1 : 0;
 }
@@ -256,14 +356,18 @@ int main(int argc, char **argv)
                                      min_s, quick);
     for (int p = 0; p < n_k; p++) /* the LM head is one row: only the last token needs logits */
         bad |= bench_head(kerns[p], 2560, 128256, tp, min_s, quick);
+    for (int p = 0; p < n_k; p++)
+        bad |= bench_stream(kerns[p], tp, min_s, quick);
+    for (int p = 0; p < n_k; p++)
+        bad |= bench_quantize(kerns[p], tp, min_s, quick);
     bn_threadpool_free(tp);
 
-    printf("\n%-12s %-16s %6s %7s %5s %14s %12s %10s\n", "kernel", "path", "K", "M", "rows",
-           "ns/call", "weights/s", "GB/s");
+    printf("\n%-16s %-16s %6s %7s %5s %14s %14s %12s %10s\n", "kernel", "path", "K", "M",
+           "rows", "ns/call", "CPU ns/call", "weights/s", "GB/s");
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];
-        printf("%-12s %-16s %6zu %7zu %5zu %14.0f %12.3g %10.2f\n", r->what, r->path, r->k, r->m,
-               r->rows, r->ns, r->wps, r->gbs);
+        printf("%-16s %-16s %6zu %7zu %5zu %14.0f %14.0f %12.3g %10.2f\n", r->what, r->path, r->k,
+               r->m, r->rows, r->ns, r->cpu_ns, r->wps, r->gbs);
     }
     if (quick)
         printf("(--quick: one call per case, no timing)\n");
