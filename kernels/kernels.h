@@ -33,9 +33,9 @@ typedef struct bn_kernels {
      * (a range end equal to m is always allowed). */
     size_t row_block;
 
-    /* Activation quantization (per row, the reference's rounding): amax = max(max|x|, 1e-5)
-     * in double, s = (float)(127/amax), q = round-half-even((float)(x*s)) clamped to
-     * [-128, 127]. Returns s. */
+    /* Activation quantization (per row, the reference's rounding; src/EXACTNESS.md):
+     * amax = max(max|x|, 1e-5) in double, s = (float)(127/amax),
+     * q = round-half-even((float)(x*s)) clamped to [-128, 127]. Returns s. */
     float (*quantize_row)(const float *x, size_t n, int8_t *q);
 
     /* y[r*ldy + i] = ((float)T(r,i) / act_scale[r]) * w->scale for rows i in
@@ -48,7 +48,8 @@ typedef struct bn_kernels {
     int (*prepare)(bn_ternary *w);
     void (*release)(bn_ternary *w);
 
-    /* f16 x f16 dot product with f32 products/accumulation (ggml's order: see scalar). */
+    /* f16 x f16 dot product with f32 products/accumulation, in ggml's AVX-512 summation order
+     * (64 lanes, folded, then a tree; the tail in double: src/EXACTNESS.md). */
     float (*dot_f16)(const uint16_t *a, const uint16_t *b, size_t n);
     /* LM head: y[i] = dot_f16(w + i*k, x, k) for i in [row_begin, row_end). */
     void (*matvec_f16)(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,

@@ -91,7 +91,8 @@ static void test_naive_exact(void **state)
 
 /* The plainest naive reading (sequential sums, libm expf) against the default kernel path:
  * only float summation order differs, which is invisible until one int8 or f16 rounding flips
- * and moves later rows by ~1e-2 (FORMAT.md 4.9; a flip in K or V persists in the cache). */
+ * and moves later rows by ~1e-2 (FORMAT.md 4.9, src/EXACTNESS.md; a flip in K or V persists
+ * in the cache). */
 static void test_naive_plain(void **state)
 {
     (void)state;

@@ -40,7 +40,8 @@ static bn_model *load_with(const char *kernel, const char *path)
 }
 
 /* Batched golden files keep probs and the LM-head input in f32 for prompt rows, which moves
- * logits by up to ~4% of max|logit| (FORMAT.md 4.8); we take the decode-path precision for
+ * logits by up to ~4% of max|logit| (FORMAT.md 4.8; src/EXACTNESS.md "Why batch size does not
+ * change our results"); we take the decode-path precision for
  * every row (and match *.b1.json exactly), so on a batched file's row whose top-2 margin is
  * under 5% of max|ref| our argmax may be the reference's runner-up: the reference itself flips
  * there between its batched and token-by-token runs (tiny-b rows 1 and 4). */

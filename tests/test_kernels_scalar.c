@@ -1,4 +1,5 @@
-/* Bit-exact integer parts of the kernels against hand-computed cases (FORMAT.md 4.3): the
+/* Bit-exact integer parts of the kernels against hand-computed cases (src/EXACTNESS.md; the
+ * reference: FORMAT.md 4.3): the
  * activation quantization's rounding and scale, the ternary dot product on hand-packed I2_S
  * blocks (every code in every bit position of the byte), and the IEEE half conversions at
  * their edges. The integer cases run on every kernel path this CPU supports; the summation

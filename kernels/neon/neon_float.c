@@ -3,10 +3,10 @@
  * - quantize_row: the same float multiply, FCVTNS (round half to even, like nearbyintf in the
  *   default mode), saturating narrows (= the clamp to [-128, 127]); FMAXNM ignores NaN like
  *   the scalar's `a > amax` does.
- * - dot_f16: the scalar reproduces ggml's AVX-512 order: 64 float lanes, lane l accumulating
- *   elements i+l. Here those 64 lanes are 16 float32x4 registers, so the additions happen in
- *   the same order and the result is the same bit for bit (FMA = multiply-then-add, because
- *   a product of two halves is exact in float). */
+ * - dot_f16: the scalar reproduces ggml's AVX-512 order (src/EXACTNESS.md): 64 float lanes,
+ *   lane l accumulating elements i+l. Here those 64 lanes are 16 float32x4 registers, so the
+ *   additions happen in the same order and the result is the same bit for bit (FMA =
+ *   multiply-then-add, because a product of two halves is exact in float). */
 #include "neon_common.h"
 
 #include <math.h>

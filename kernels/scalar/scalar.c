@@ -11,7 +11,8 @@ float bn_scalar_quantize_row(const float *x, size_t n, int8_t *q);
 float bn_scalar_quantize_row(const float *x, size_t n, int8_t *q)
 {
     /* The reference takes the maximum in double, starting from 1e-5 (an all-zero row must
-     * not divide by zero). A float maximum gives the same value: every |x| is a float. */
+     * not divide by zero). A float maximum gives the same value: every |x| is a float.
+     * (src/EXACTNESS.md "Activation quantization".) */
     float amax = 0.0f;
     for (size_t i = 0; i < n; i++) {
         float a = fabsf(x[i]);
@@ -80,10 +81,10 @@ __attribute__((constructor)) static void f16_table_init(void)
         f16_table[h] = bn_f16_to_f32((uint16_t)h);
 }
 
-/* ggml's x86 AVX-512 order (the build the golden files come from): 4 accumulators of 16
- * lanes over steps of 64 elements, accumulators folded 0+2, 1+3, then 0+1, the 16 lanes
- * reduced as a tree (l+8, l+4, l+2, l+1), and the tail added in double. Products of two
- * halves are exact in float, so fma and multiply-then-add agree. */
+/* ggml's x86 AVX-512 order (the build the golden files come from; src/EXACTNESS.md "Summation
+ * orders"): 4 accumulators of 16 lanes over steps of 64 elements, accumulators folded 0+2,
+ * 1+3, then 0+1, the 16 lanes reduced as a tree (l+8, l+4, l+2, l+1), and the tail added in
+ * double. Products of two halves are exact in float, so fma and multiply-then-add agree. */
 static float scalar_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
 {
     const size_t np = n & ~(size_t)63;

@@ -5,14 +5,16 @@
  * rows; attention is split by (token, head); the LM head by vocabulary rows. Which thread
  * computes which output never changes any arithmetic, so logits do not depend on the number
  * of threads, and every token takes the reference's decode-path precision (FORMAT.md 4.8), so
- * they do not depend on the batch size either.
+ * they do not depend on the batch size either. src/EXACTNESS.md explains every rounding and
+ * summation order reproduced here.
  *
  * KV cache (f16, as the reference's default):
  *   K: [n_layer][n_ctx][kv_dim]       one row per position
  *   V: [n_layer][kv_dim][n_ctx_pad]   transposed, as ggml stores it: probs.V is then one
  *                                     f16 dot product per output value, over positions
  * n_ctx_pad = n_ctx rounded up to 32: the reference attends over the occupied cells rounded up
- * to 32 (FORMAT.md 5), and the length of that dot product decides its summation order. */
+ * to 32 (FORMAT.md 5), and the length of that dot product decides its summation order
+ * (EXACTNESS.md "Summation orders"). */
 #include "forward.h"
 
 #include <math.h>
@@ -58,7 +60,8 @@ struct bn_context {
 
 /* ------------------------------------------------------------------ element-wise math */
 
-/* FORMAT.md 4.2: squares summed in double, scale in float, then the weight. In place allowed. */
+/* Squares summed in double, scale in float, then the weight (EXACTNESS.md "RMSNorm and RoPE";
+ * FORMAT.md 4.2). In place allowed. */
 static void rmsnorm(float *y, const float *x, const float *w, size_t n, float eps)
 {
     double sum = 0.0;
@@ -73,7 +76,8 @@ static void rmsnorm(float *y, const float *x, const float *w, size_t n, float ep
 }
 
 /* ggml's vectorised expf (AVX-512 ggml_v_expf, the build the golden files come from), one lane
- * at a time: the softmax of the reference uses it, not libm's expf. */
+ * at a time: the softmax of the reference uses it, not libm's expf (EXACTNESS.md "The softmax
+ * expf"). */
 static float ggml_expf(float x)
 {
     const float r = 0x1.8p23f;
@@ -91,7 +95,8 @@ static float ggml_expf(float x)
     return ldexpf(j, (int)n); /* _mm512_scalef_ps: exact scaling, one rounding */
 }
 
-/* Softmax of the first n scores in place (FORMAT.md 4.4.5; the scores are already scaled):
+/* Softmax of the first n scores in place (EXACTNESS.md "Summation orders"; FORMAT.md 4.4.5;
+ * the scores are already scaled):
  * max-subtracted exp, summed in double per 16-lane vector whose lanes are added as a tree
  * (l+8, l+4, l+2, l+1), as ggml_vec_soft_max_f32 does; multiplied by (float)(1/sum). Lanes
  * past n are the masked cells: exact zeros. */
@@ -118,8 +123,9 @@ static void softmax(float *a, size_t n)
         a[j] *= inv;
 }
 
-/* cos/sin of the head_dim/2 RoPE angles at position p (FORMAT.md 4.4.3): theta_0 = p, then
- * repeated float multiplication by theta_scale, libm cosf/sinf. */
+/* cos/sin of the head_dim/2 RoPE angles at position p (EXACTNESS.md "RMSNorm and RoPE";
+ * FORMAT.md 4.4.3): theta_0 = p, then repeated float multiplication by theta_scale, libm
+ * cosf/sinf. */
 static void rope_angles(float *cs, uint32_t p, uint32_t head_dim, float theta_scale)
 {
     float theta = (float)p;
@@ -203,8 +209,9 @@ typedef struct attn_job {
 } attn_job;
 
 /* One query head of one token over the cached positions 0..p (FORMAT.md 4.4.5-6), in the
- * decode-path precision: q in f16 for the scores, probabilities in f16 for probs.V, the
- * probs.V dot product over p+1 rounded up to 32 cells (the padding holds zeros). */
+ * decode-path precision (EXACTNESS.md "The f16 roundings of the decode path"): q in f16 for
+ * the scores, probabilities in f16 for probs.V, the probs.V dot product over p+1 rounded up to
+ * 32 cells (the padding holds zeros). */
 static void attend_head(bn_context *c, int ith, uint32_t il, uint32_t t, uint32_t p,
                         uint32_t h)
 {

@@ -4,7 +4,7 @@
  * Every token takes the reference's decode-path precision (FORMAT.md 4.8: q rounded to f16 for
  * the scores, probabilities rounded to f16 for probs.V, the LM-head input rounded to f16), also
  * when a prompt is evaluated as one batch, so logits do not depend on how the prompt is cut
- * into batches nor on the number of threads (bit-identical). */
+ * into batches nor on the number of threads (bit-identical; src/EXACTNESS.md says why). */
 #ifndef BN_FORWARD_H
 #define BN_FORWARD_H
 

@@ -9,8 +9,8 @@
 
 static float f16_round(float x) { return bn_f16_to_f32(bn_f32_to_f16(x)); }
 
-/* Dot product. Sequential in float, or in ggml's AVX-512 order (FORMAT.md 4.8; the build the
- * golden files come from): 64 running sums over whole steps of 64, folded (l, l+32) and
+/* Dot product. Sequential in float, or in ggml's AVX-512 order (src/EXACTNESS.md "Summation
+ * orders"; the build the golden files come from): 64 running sums over whole steps of 64, folded (l, l+32) and
  * (l+16, l+48), then the 16 lanes as a tree (l+8, l+4, l+2, l+1); the rest added in double. */
 static float dot(const float *a, const float *b, uint32_t n, int ggml_order)
 {

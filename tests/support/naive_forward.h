@@ -14,7 +14,8 @@
 /* Evaluates tokens[0..n) one at a time from position 0 and writes n rows of n_vocab logits.
  * ggml_order = 0: sequential float sums and libm expf, the plainest reading of the math;
  * ggml_order = 1: dot products, exp and softmax sums in the order and form of the reference's
- * AVX-512 build (FORMAT.md 4.4-4.8), which the scalar kernel path reproduces bit for bit.
+ * AVX-512 build (src/EXACTNESS.md; FORMAT.md 4.4-4.8), which the scalar kernel path
+ * reproduces bit for bit.
  * 0 on success, -1 when out of memory or a token id is out of range. */
 int bn_naive_forward(const bn_model *m, const int32_t *tokens, uint32_t n, float *logits,
                      int ggml_order);
