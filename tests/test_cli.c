@@ -155,6 +155,23 @@ static bn_json_doc *run_json(const char *const *argv, char **out_text)
     return d;
 }
 
+/* The JSON object printed by a run that prints no timings line (tokenize, detokenize). */
+static bn_json_doc *run_json_nostats(const char *const *argv)
+{
+    char *out = NULL, *err = NULL;
+    int rc = run(argv, NULL, &out, &err);
+    if (rc != 0)
+        fail_msg("exit %d: %s", rc, err);
+    assert_non_null(strchr(out, '\n')); /* one object, one line */
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+    bn_json_doc *d = bn_json_parse(out, strlen(out), NULL, NULL);
+    if (!d)
+        fail_msg("not JSON: %s", out);
+    free(out);
+    free(err);
+    return d;
+}
+
 /* "1,2,3" from a JSON array of integers. */
 static char *ids_arg(const bn_json *arr)
 {
@@ -384,8 +401,13 @@ static void test_stream_file_and_stop(void **state)
     bn_json_doc *d = run_json(a2, NULL);
     const bn_json *text = bn_json_get(bn_json_root(d), "text");
     /* the JSON writer replaces invalid UTF-8 by U+FFFD; compare when the text is clean */
-    if (strstr(text->str, "\xef\xbf\xbd") == NULL)
-        assert_string_equal(streamed, text->str);
+    if (strstr(text->str, "\xef\xbf\xbd") == NULL) {
+        /* stdout (a pipe here) ends with one newline after the answer */
+        size_t tl = strlen(text->str);
+        assert_int_equal(strlen(streamed), tl + (tl == 0 || text->str[tl - 1] != '\n'));
+        assert_memory_equal(streamed, text->str, tl);
+    }
+    assert_int_equal(streamed[strlen(streamed) - 1], '\n');
 
     char *pf = bn_test_tmpfile(".txt");
     bn_test_write_file(pf, "hello world\n", 12);
@@ -410,7 +432,7 @@ static void test_stream_file_and_stop(void **state)
             assert_int_equal(run(a4, NULL, &out4, &err), 0);
             assert_non_null(strstr(err, "stop: stop_string"));
             size_t want = (size_t)(strstr(streamed, stop) - streamed);
-            assert_int_equal(strlen(out4), want);
+            assert_int_equal(strlen(out4), want + (want == 0 || streamed[want - 1] != '\n'));
             assert_memory_equal(out4, streamed, want);
             free(out4);
             free(err);
@@ -421,6 +443,69 @@ static void test_stream_file_and_stop(void **state)
     bn_json_free(d3);
     bn_json_free(d);
     free(streamed);
+}
+
+/* What a new user runs into: -f carries the reason and reads stdin for "-", --dump-logits
+ * names why it cannot write, --json works with --tokenize/--detokenize, and greedy --json
+ * reports no seed (there was no draw). */
+static void test_messages_and_json(void **state)
+{
+    (void)state;
+    char *out = NULL, *err = NULL;
+    const char *nofile[] = {"bitnet-run", "-m", model, "-f", "/nonexistent/p.txt", NULL};
+    assert_int_equal(run(nofile, NULL, &out, &err), 2);
+    assert_non_null(strstr(err, "cannot read '/nonexistent/p.txt': No such file or directory"));
+    free(out);
+    free(err);
+
+    /* -f - and -p give the same prompt tokens (one trailing newline dropped from stdin) */
+    const char *a_stdin[] = {"bitnet-run", "-m", model, "-f", "-", "-n", "2", "--temp", "0",
+                             "--json", "-t", "1", NULL};
+    assert_int_equal(run(a_stdin, "hello world\n", &out, &err), 0);
+    bn_json_doc *d1 = bn_json_parse(out, strlen(out), NULL, NULL);
+    assert_non_null(d1);
+    free(out);
+    free(err);
+    const char *a_p[] = {"bitnet-run", "-m", model, "-p", "hello world", "-n", "2", "--temp",
+                         "0", "--json", "-t", "1", NULL};
+    bn_json_doc *d2 = run_json(a_p, NULL);
+    assert_true(bn_json_equal(bn_json_get(bn_json_root(d1), "prompt_tokens"),
+                              bn_json_get(bn_json_root(d2), "prompt_tokens")));
+    const bn_json *seed = bn_json_get(bn_json_root(d2), "seed");
+    assert_non_null(seed);
+    assert_int_equal(seed->type, BN_JSON_NULL);
+    bn_json_free(d1);
+    bn_json_free(d2);
+    const char *a_seed[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "2", "--seed", "42",
+                            "--json", "-t", "1", NULL};
+    d2 = run_json(a_seed, NULL);
+    assert_int_equal(bn_json_get(bn_json_root(d2), "seed")->i64, 42);
+    bn_json_free(d2);
+
+    if (access("/dev/full", W_OK) == 0) {
+        const char *full[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "2", "--dump-logits",
+                              "/dev/full", "-t", "1", NULL};
+        assert_int_equal(run(full, NULL, &out, &err), 1);
+        assert_non_null(strstr(err, "--dump-logits: cannot write '/dev/full': No space left on device"));
+        free(out);
+        free(err);
+    } else {
+        print_message("SKIP: /dev/full part (no /dev/full)\n");
+    }
+
+    const char *tok[] = {"bitnet-run", "-m", model, "--tokenize", "hello", "--json", NULL};
+    d1 = run_json_nostats(tok);
+    const bn_json *ids = bn_json_get(bn_json_root(d1), "tokens");
+    assert_non_null(ids);
+    assert_int_equal(ids->type, BN_JSON_ARRAY);
+    assert_int_equal(bn_json_get(bn_json_root(d1), "n_tokens")->i64, (int64_t)ids->len);
+    char *list = ids_arg(ids);
+    const char *detok[] = {"bitnet-run", "-m", model, "--detokenize", list, "--json", NULL};
+    d2 = run_json_nostats(detok);
+    assert_string_equal(bn_json_get(bn_json_root(d2), "text")->str, "hello");
+    free(list);
+    bn_json_free(d1);
+    bn_json_free(d2);
 }
 
 /* -cnv reads one user turn per line; each turn prints a prompt and a timings line; the second
@@ -464,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_help_version_inspect),
         cmocka_unit_test(test_stream_file_and_stop),
         cmocka_unit_test(test_conversation),
+        cmocka_unit_test(test_messages_and_json),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

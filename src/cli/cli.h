@@ -43,14 +43,23 @@ int cli_parse_ids(const char *s, int32_t **ids, size_t *n, char *err, size_t err
 /* Streams generated text to stdout as it becomes final (flushes after every piece). */
 int cli_print_piece(void *user, int32_t id, const char *text, size_t len);
 
-/* Writes rows of n_vocab little-endian float32 to an open file (user = FILE *). */
+/* The --dump-logits file; errno_ keeps the first write error so the message can say why. */
+typedef struct cli_logits_sink {
+    FILE *f;
+    int errno_;
+} cli_logits_sink;
+
+/* Writes rows of n_vocab little-endian float32 (user = cli_logits_sink *). */
 int cli_write_logits(void *user, const float *logits, uint32_t n_vocab);
 
 /* One line to stderr: load, prompt eval, generation, time to first token, peak RSS, stop. */
 void cli_print_timings(const bn_stats *st);
 
-/* The --json object for the last generation of s. */
-int cli_print_json(const bn_session *s, const bn_stats *st, uint64_t seed);
+/* The --json object for the last generation of s, on one line; seed NULL (greedy) = null. */
+int cli_print_json(const bn_session *s, const bn_stats *st, const uint64_t *seed);
+/* --tokenize --json: {"tokens":[...],"n_tokens":N}; --detokenize --json: {"text":"..."}. */
+int cli_print_json_ids(const int32_t *ids, size_t n);
+int cli_print_json_text(const char *text, size_t len);
 
 /* A JSON array of ids on one line. */
 void cli_print_ids(FILE *f, const int32_t *ids, size_t n);

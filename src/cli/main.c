@@ -1,5 +1,7 @@
 /* bitnet-run: llama-cli-style front end of the engine API. One mode per run: generate (text,
  * file, ids or chat), converse (-cnv), tokenize, detokenize, inspect. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +20,14 @@ static int fail(int code, const char *fmt, const char *a)
     return code;
 }
 
-/* Whole file into memory (NUL-terminated), refusing files over MAX_INPUT bytes. */
+/* Whole file into memory (NUL-terminated), refusing files over MAX_INPUT bytes; "-" is
+ * standard input (as llama-cli's -f - ). */
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "cannot read '%s'", path);
+        snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
         return NULL;
     }
     size_t cap = 4096, n = 0;
@@ -42,10 +46,11 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
         size_t r = fread(buf + n, 1, cap - n - 1, f);
         n += r;
         if (r == 0) {
-            int bad = ferror(f);
-            fclose(f);
+            int bad = ferror(f), why = errno;
+            if (!is_stdin)
+                fclose(f);
             if (bad) {
-                snprintf(err, errlen, "cannot read '%s'", path);
+                snprintf(err, errlen, "cannot read '%s': %s", path, strerror(why ? why : EIO));
                 free(buf);
                 return NULL;
             }
@@ -57,7 +62,8 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
     if (!buf || !err[0])
         snprintf(err, errlen, "out of memory reading '%s'", path);
     free(buf);
-    fclose(f);
+    if (!is_stdin)
+        fclose(f);
     return NULL;
 }
 
@@ -81,9 +87,13 @@ static int run_tokenize(const cli_opts *o, const bn_engine *e)
     free(file);
     if (rc)
         return fail(CLI_FAIL, "%s", err.msg);
-    cli_print_ids(stdout, ids, n);
+    int bad = 0;
+    if (o->json)
+        bad = cli_print_json_ids(ids, n);
+    else
+        cli_print_ids(stdout, ids, n);
     free(ids);
-    return CLI_OK;
+    return bad ? fail(CLI_FAIL, "%s", "cannot write the output") : CLI_OK;
 }
 
 static int run_detokenize(const cli_opts *o, const bn_engine *e)
@@ -98,7 +108,7 @@ static int run_detokenize(const cli_opts *o, const bn_engine *e)
     free(ids);
     if (!text)
         return fail(CLI_USAGE, "%s", err.msg);
-    int bad = fwrite(text, 1, len, stdout) != len;
+    int bad = o->json ? cli_print_json_text(text, len) : fwrite(text, 1, len, stdout) != len;
     free(text);
     return bad ? CLI_FAIL : CLI_OK;
 }
@@ -126,10 +136,15 @@ static bn_generate_params base_params(const cli_opts *o, uint64_t seed)
 static int finish_turn(const cli_opts *o, bn_session *s, const bn_stats *st, uint64_t seed)
 {
     if (o->json) {
-        if (cli_print_json(s, st, seed))
+        if (cli_print_json(s, st, o->temp > 0 ? &seed : NULL))
             return fail(CLI_FAIL, "%s", "cannot write the JSON output");
-    } else if (isatty(STDOUT_FILENO)) {
-        fputc('\n', stdout);
+    } else {
+        /* the answer ends with a newline, on a terminal and in a file or pipe alike, so
+         * `bitnet-run ... > out.txt` gives a proper text file */
+        size_t len = 0;
+        const char *text = bn_session_output_text(s, &len);
+        if (len == 0 || text[len - 1] != '\n' || isatty(STDOUT_FILENO))
+            fputc('\n', stdout);
     }
     fflush(stdout);
     cli_print_timings(st);
@@ -214,6 +229,7 @@ static int run_generate(const cli_opts *o, bn_engine *e)
     size_t n_ids = 0, len = 0;
     bn_chat_msg chat[2];
     FILE *dump = NULL;
+    cli_logits_sink sink = {0};
     int rc = CLI_USAGE;
     if (o->prompt_file) {
         if (!(file_text = read_file(o->prompt_file, &len, msg, sizeof msg)))
@@ -239,22 +255,31 @@ static int run_generate(const cli_opts *o, bn_engine *e)
     }
     if (o->dump_logits) {
         if (!(dump = fopen(o->dump_logits, "wb"))) {
-            snprintf(msg, sizeof msg, "cannot write '%s'", o->dump_logits);
+            snprintf(msg, sizeof msg, "cannot write '%s': %s", o->dump_logits, strerror(errno));
             goto out;
         }
+        sink.f = dump;
         g.on_logits = cli_write_logits;
-        g.user = dump;
+        g.user = &sink;
     }
     bn_stats st;
     if (bn_generate(s, &g, &st, &err)) {
-        snprintf(msg, sizeof msg, "%s", err.msg);
+        if (sink.errno_) { /* the engine only knows that the callback failed; we know why */
+            snprintf(msg, sizeof msg, "--dump-logits: cannot write '%s': %s", o->dump_logits,
+                     strerror(sink.errno_));
+            rc = CLI_FAIL;
+        } else {
+            snprintf(msg, sizeof msg, "%s", err.msg);
+        }
         goto out;
     }
     if (dump) {
+        errno = 0;
         int bad = fclose(dump) != 0;
         dump = NULL;
         if (bad) {
-            snprintf(msg, sizeof msg, "cannot write '%s'", o->dump_logits);
+            snprintf(msg, sizeof msg, "--dump-logits: cannot write '%s': %s", o->dump_logits,
+                     strerror(errno ? errno : EIO));
             rc = CLI_FAIL;
             goto out;
         }

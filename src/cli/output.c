@@ -1,5 +1,6 @@
 /* bitnet-run output: streamed text on stdout, the JSON object, the logits dump, the timings
  * line and the model summary. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,9 +24,8 @@ static int little_endian(void)
     return b == 1;
 }
 
-int cli_write_logits(void *user, const float *logits, uint32_t n_vocab)
+static int write_rows(FILE *f, const float *logits, uint32_t n_vocab)
 {
-    FILE *f = user;
     if (little_endian())
         return fwrite(logits, sizeof *logits, n_vocab, f) != n_vocab;
     for (uint32_t i = 0; i < n_vocab; i++) {
@@ -36,6 +36,16 @@ int cli_write_logits(void *user, const float *logits, uint32_t n_vocab)
             return 1;
     }
     return 0;
+}
+
+int cli_write_logits(void *user, const float *logits, uint32_t n_vocab)
+{
+    cli_logits_sink *sink = user;
+    errno = 0;
+    if (write_rows(sink->f, logits, n_vocab) == 0)
+        return 0;
+    sink->errno_ = errno ? errno : EIO;
+    return 1;
 }
 
 void cli_print_timings(const bn_stats *st)
@@ -57,7 +67,7 @@ static void jw_ids(bn_jw *w, const int32_t *ids, size_t n)
     bn_jw_end(w);
 }
 
-int cli_print_json(const bn_session *s, const bn_stats *st, uint64_t seed)
+int cli_print_json(const bn_session *s, const bn_stats *st, const uint64_t *seed)
 {
     bn_buf b = {0};
     bn_jw w = {.out = &b};
@@ -75,7 +85,10 @@ int cli_print_json(const bn_session *s, const bn_stats *st, uint64_t seed)
     bn_jw_key(&w, "stop_reason");
     bn_jw_str(&w, bn_stop_reason_name(st->stop_reason));
     bn_jw_key(&w, "seed");
-    bn_jw_int(&w, (int64_t)seed);
+    if (seed)
+        bn_jw_int(&w, (int64_t)*seed);
+    else
+        bn_jw_null(&w); /* greedy: no draw used a seed */
     bn_jw_key(&w, "timings");
     bn_jw_obj(&w);
     bn_jw_key(&w, "load_ms");
@@ -99,6 +112,38 @@ int cli_print_json(const bn_session *s, const bn_stats *st, uint64_t seed)
     bn_jw_key(&w, "peak_rss_kib");
     bn_jw_int(&w, (int64_t)bn_peak_rss_kib());
     bn_jw_end(&w);
+    bn_jw_end(&w);
+    int rc = (w.bad || b.oom) ? -1 : 0;
+    if (rc == 0 && (fwrite(b.data, 1, b.len, stdout) != b.len || fputc('\n', stdout) == EOF))
+        rc = -1;
+    bn_buf_free(&b);
+    return rc;
+}
+
+int cli_print_json_ids(const int32_t *ids, size_t n)
+{
+    bn_buf b = {0};
+    bn_jw w = {.out = &b};
+    bn_jw_obj(&w);
+    bn_jw_key(&w, "tokens");
+    jw_ids(&w, ids, n);
+    bn_jw_key(&w, "n_tokens");
+    bn_jw_int(&w, (int64_t)n);
+    bn_jw_end(&w);
+    int rc = (w.bad || b.oom) ? -1 : 0;
+    if (rc == 0 && (fwrite(b.data, 1, b.len, stdout) != b.len || fputc('\n', stdout) == EOF))
+        rc = -1;
+    bn_buf_free(&b);
+    return rc;
+}
+
+int cli_print_json_text(const char *text, size_t len)
+{
+    bn_buf b = {0};
+    bn_jw w = {.out = &b};
+    bn_jw_obj(&w);
+    bn_jw_key(&w, "text");
+    bn_jw_strn(&w, text, len);
     bn_jw_end(&w);
     int rc = (w.bad || b.oom) ? -1 : 0;
     if (rc == 0 && (fwrite(b.data, 1, b.len, stdout) != b.len || fputc('\n', stdout) == EOF))
