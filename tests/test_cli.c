@@ -2,6 +2,7 @@
  * on stderr and exit 2; --json on the reference's tiny-a prints its golden greedy ids; seeds
  * reproduce; --dump-logits rows match the printed tokens; tokenize/detokenize round trip;
  * -cnv, --stop, -f, -b, --help, --inspect. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,6 +539,112 @@ static void test_conversation(void **state)
     free(err);
 }
 
+/* Flags that bitnet.cpp's scripts and llama-cli users pass: accepted; -e turns escapes into
+ * the characters they name; -i is -cnv and -no-cnv undoes it; -r stops like --stop; -ngl and
+ * friends are ignored and --verbose says so; a context past the training one only warns. */
+static void test_llama_cli_flags(void **state)
+{
+    (void)state;
+    const char *esc[] = {"bitnet-run", "-m", model, "-p", "a\\tb\\nc\\x41\\\\", "-e", "-n", "1",
+                         "--temp", "0", "--json", "-t", "1", NULL};
+    const char *raw[] = {"bitnet-run", "-m", model, "-p", "a\tb\nc" "A\\", "-n", "1", "--temp", "0",
+                         "--json", "-t", "1", NULL};
+    bn_json_doc *d1 = run_json(esc, NULL), *d2 = run_json(raw, NULL);
+    assert_true(bn_json_equal(bn_json_get(bn_json_root(d1), "prompt_tokens"),
+                              bn_json_get(bn_json_root(d2), "prompt_tokens")));
+    bn_json_free(d1);
+    bn_json_free(d2);
+
+    char *out = NULL, *err = NULL;
+    const char *ignored[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "2", "-ngl", "99",
+                             "--color", "--mlock", "--no-mmap", "--verbose", "-t", "1", NULL};
+    assert_int_equal(run(ignored, NULL, &out, &err), 0);
+    assert_non_null(strstr(err, "-ngl 99 ignored: this engine runs on the CPU only"));
+    assert_non_null(strstr(err, "ignored: --color --mlock --no-mmap"));
+    free(out);
+    free(err);
+
+    /* -i reads turns from stdin like -cnv; -no-cnv after it turns chat off again */
+    const char *inter[] = {"bitnet-run", "-m", model, "-i", "-n", "2", "-t", "1", NULL};
+    assert_int_equal(run(inter, "hi\n", &out, &err), 0);
+    assert_non_null(strstr(out, "\n> "));
+    free(out);
+    free(err);
+    const char *nocnv[] = {"bitnet-run", "-m", model, "-i", "-no-cnv", "-p", "x", "-n", "2",
+                           "-t", "1", NULL};
+    assert_int_equal(run(nocnv, "hi\n", &out, &err), 0);
+    assert_null(strstr(out, "> "));
+    free(out);
+    free(err);
+
+    /* -r: the first generated piece as a reverse prompt ends the answer before it */
+    const char *first[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "6", "--temp", "0",
+                           "-t", "1", NULL};
+    assert_int_equal(run(first, NULL, &out, &err), 0);
+    free(err);
+    if (strlen(out) >= 4) {
+        char stop[3] = {out[2], out[3], 0};
+        const char *rev[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "6", "--temp", "0",
+                             "-r", stop, "-t", "1", NULL};
+        char *out2 = NULL;
+        assert_int_equal(run(rev, NULL, &out2, &err), 0);
+        assert_non_null(strstr(err, "stop: stop_string"));
+        assert_true(strlen(out2) < strlen(out));
+        free(out2);
+        free(err);
+    }
+    free(out);
+
+    const char *big[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "1", "-c", "8192", "-t",
+                         "1", NULL};
+    assert_int_equal(run(big, NULL, &out, &err), 0);
+    assert_non_null(strstr(err, "warning: context 8192 is larger than the model's training "
+                                "context 4096"));
+    free(out);
+    free(err);
+}
+
+/* Ctrl-C, with a real SIGINT: a generation that would run for seconds (greedy on the tiny
+ * model fills the 4096-token context without meeting EOS) stops, prints its newline and the
+ * timings line ("stop: interrupted") and exits 130. In -cnv the first SIGINT ends the answer
+ * and the prompt comes back; a SIGINT at the prompt exits 130. */
+static void test_ctrl_c(void **state)
+{
+    (void)state;
+    const char *argv[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "-1", "-c", "4096",
+                          "--temp", "0", "-t", "1", NULL};
+    const bn_test_signal once[] = {{"", 16, SIGINT}};
+    char *out = NULL, *err = NULL;
+    int rc = bn_test_run_signals(argv, NULL, once, 1, &out, &err);
+    if (rc != 130 || !strstr(err, "stop: interrupted"))
+        fail_msg("exit %d (want 130), stderr: %s", rc, err);
+    unsigned gen = 0;
+    const char *g = strstr(err, "| generation ");
+    assert_non_null(g);
+    assert_int_equal(sscanf(g, "| generation %u tokens", &gen), 1);
+    assert_true(gen > 0 && gen < 4000);
+    assert_true(strlen(out) >= 16);
+    assert_int_equal(out[strlen(out) - 1], '\n');
+    free(out);
+    free(err);
+
+    const char *cnv[] = {"bitnet-run", "-m", model, "-cnv", "-sys", "be kind", "-n", "-1", "-c",
+                         "4096", "--temp", "0", "-t", "1", NULL};
+    const bn_test_signal twice[] = {{"> ", 16, SIGINT}, {"\n> ", 0, SIGINT}};
+    rc = bn_test_run_signals(cnv, "hi there\n", twice, 2, &out, &err);
+    if (rc != 130)
+        fail_msg("-cnv: exit %d (want 130), stdout: %s\nstderr: %s", rc, out, err);
+    int timings = 0;
+    for (const char *p = err; (p = strstr(p, "stop: ")); p += 6)
+        timings++;
+    assert_int_equal(timings, 1); /* one answer, cut short */
+    assert_non_null(strstr(err, "stop: interrupted"));
+    const char *second = strstr(strstr(out, "\n> ") + 3, "\n> ");
+    assert_non_null(second); /* the prompt came back after the interrupted answer */
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -550,6 +657,8 @@ int main(void)
         cmocka_unit_test(test_stream_file_and_stop),
         cmocka_unit_test(test_conversation),
         cmocka_unit_test(test_messages_and_json),
+        cmocka_unit_test(test_ctrl_c),
+        cmocka_unit_test(test_llama_cli_flags),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

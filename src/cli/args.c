@@ -35,7 +35,11 @@ static const opt_def OPTS[] = {
     {"--repeat-penalty", NULL, K_FLOAT, F(repeat_penalty), "X", "penalty for tokens in the last-n window, 1 = off", BN_SET_REPEAT_PENALTY, true},
     {"--repeat-last-n", NULL, K_INT, F(repeat_last_n), "N", "penalty window, 0 = off, -1 = the whole context", BN_SET_REPEAT_LAST_N, true},
     {"--seed", NULL, K_INT, F(seed), "N", "sampling seed, -1 = random", BN_SET_SEED, true},
-    {"-cnv", "--conversation", K_FLAG, F(cnv), NULL, "chat interactively on stdin (-p or -sys = system prompt)", -1, false},
+    {"-cnv", "--conversation", K_FLAG, F(cnv), NULL, "chat interactively on stdin (-p or -sys = system prompt); Ctrl-C ends an answer, a second Ctrl-C exits", -1, false},
+    {"-i", "--interactive", K_FLAG, F(cnv), NULL, "same as -cnv", -1, false},
+    {"-no-cnv", "--no-conversation", K_FLAG, F(no_cnv), NULL, "no chat mode (overrides -cnv/-i; the default)", -1, false},
+    {"-r", "--reverse-prompt", K_STOP, F(stop), "STR", "stop at STR and hand the turn back (in -cnv); as --stop, STR is not printed", -1, false},
+    {"-e", "--escape", K_FLAG, F(escape), NULL, "process escapes (\\n, \\t, \\xHH, ...) in -p, -sys, --stop, -r", -1, false},
     {"-sys", "--system-prompt", K_STR, F(system), "TEXT", "system prompt; with -p alone, formats -p as a chat turn", -1, false},
     {"--stop", NULL, K_STOP, F(stop), "STR", "stop when the output contains STR (repeatable)", -1, false},
     {"--no-bos", NULL, K_FLAG, F(no_bos), NULL, "do not prepend BOS to the prompt", -1, false},
@@ -50,6 +54,10 @@ static const opt_def OPTS[] = {
     {"--pre-tokenizer", NULL, K_STR, F(pre_tokenizer), "NAME", "llama3 (default, the model's) or default (bitnet.cpp's, for parity)", -1, false},
     {"--inspect", NULL, K_FLAG, F(inspect), NULL, "print a model summary and exit", -1, false},
     {"--verbose", NULL, K_FLAG, F(verbose), NULL, "diagnostics on stderr (kernel path, seed, context, threads)", -1, false},
+    {"-ngl", "--n-gpu-layers", K_INT, F(n_gpu_layers), "N", "accepted and ignored: this engine runs on the CPU", -1, false},
+    {"--color", NULL, K_FLAG, F(color), NULL, "accepted and ignored (plain output)", -1, false},
+    {"--mlock", NULL, K_FLAG, F(mlock), NULL, "accepted and ignored (the mapped model is not locked)", -1, false},
+    {"--no-mmap", NULL, K_FLAG, F(no_mmap), NULL, "accepted and ignored (the model is always mapped)", -1, false},
     {"-h", "--help", K_FLAG, F(help), NULL, "this help", -1, false},
     {"--version", NULL, K_FLAG, F(version), NULL, "print the version", -1, false},
 };
@@ -72,6 +80,7 @@ static void defaults(cli_opts *o)
     o->repeat_penalty = sp.repeat_penalty;
     o->repeat_last_n = sp.repeat_last_n;
     o->seed = -1;
+    o->n_gpu_layers = -1;
 }
 
 static const opt_def *find_opt(const char *name, size_t len)
@@ -194,6 +203,16 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
         }
         if (set_value(o, d, flag, val, err, errlen))
             return -1;
+    }
+    if (o->no_cnv)
+        o->cnv = false;
+    if (o->escape) { /* the strings are argv's own, which C lets a program modify */
+        if (o->prompt)
+            cli_unescape((char *)o->prompt);
+        if (o->system)
+            cli_unescape((char *)o->system);
+        for (size_t i = 0; i < o->n_stop; i++)
+            cli_unescape((char *)o->stop[i]);
     }
     if (o->pre_tokenizer && strcmp(o->pre_tokenizer, "llama3") != 0 &&
         strcmp(o->pre_tokenizer, "llama-bpe") != 0 && strcmp(o->pre_tokenizer, "default") != 0) {

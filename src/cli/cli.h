@@ -11,8 +11,9 @@
 
 #define CLI_MAX_STOP 16
 
-/* Exit codes: 0 ok, 1 runtime failure (I/O, memory), 2 bad input (flags, files, prompt). */
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+/* Exit codes: 0 ok, 1 runtime failure (I/O, memory), 2 bad input (flags, files, prompt),
+ * 130 stopped by Ctrl-C (128 + SIGINT, as shells report it). */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
 typedef struct cli_opts {
     const char *model, *prompt, *prompt_file, *system;
@@ -24,6 +25,10 @@ typedef struct cli_opts {
     int64_t top_k, repeat_last_n;
     int64_t seed; /* -1 = random */
     bool cnv, no_bos, json, bos, special, inspect, verbose, help, version;
+    /* llama-cli habits: -no-cnv, -e (escapes in -p/-sys/--stop/-r), and flags accepted and
+     * ignored (--verbose says so): -ngl (no GPU here), --color, --mlock, --no-mmap */
+    bool no_cnv, escape, color, mlock, no_mmap;
+    int64_t n_gpu_layers; /* -1 = not given */
     const char *stop[CLI_MAX_STOP];
     size_t n_stop;
     const char *tokens;      /* --tokens "1,2,3" (parsed by cli_parse_ids) */
@@ -38,6 +43,17 @@ void cli_usage(FILE *f);
 
 /* "1,2,3" / "[1, 2, 3]" -> malloc'd ids. 0 or -1 with a message. */
 int cli_parse_ids(const char *s, int32_t **ids, size_t *n, char *err, size_t errlen);
+
+/* ---- interrupt.c: SIGINT handling (see there). */
+int cli_interrupt_install(void);
+bool cli_interrupted(void);
+void cli_interrupt_reset(void);
+/* Between these calls (the -cnv prompt) a SIGINT exits with 130 at once. */
+void cli_interrupt_at_prompt(bool waiting);
+
+/* Replaces \n, \t, \r, \\, \", \', \a, \b, \f, \v, \e, \xHH and \NNN (octal) in s, in
+ * place (llama-cli's -e); an unknown escape is kept as written. */
+void cli_unescape(char *s);
 
 /* ---- output.c */
 /* Streams generated text to stdout as it becomes final (flushes after every piece). */
@@ -54,6 +70,10 @@ int cli_write_logits(void *user, const float *logits, uint32_t n_vocab);
 
 /* One line to stderr: load, prompt eval, generation, time to first token, peak RSS, stop. */
 void cli_print_timings(const bn_stats *st);
+/* The stop reason as printed: "interrupted" when Ctrl-C ended the answer. */
+const char *cli_stop_name(const bn_stats *st);
+/* Token callback for --json runs: prints nothing, stops on Ctrl-C. */
+int cli_watch_interrupt(void *user, int32_t id, const char *text, size_t len);
 
 /* The --json object for the last generation of s, on one line; seed NULL (greedy) = null. */
 int cli_print_json(const bn_session *s, const bn_stats *st, const uint64_t *seed);

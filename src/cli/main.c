@@ -129,7 +129,7 @@ static bn_generate_params base_params(const cli_opts *o, uint64_t seed)
     g.n_stop = o->n_stop;
     g.add_bos = !o->no_bos;
     g.parse_special = true; /* as llama-cli does for -p */
-    g.on_token = o->json ? NULL : cli_print_piece;
+    g.on_token = o->json ? cli_watch_interrupt : cli_print_piece;
     return g;
 }
 
@@ -174,9 +174,23 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
             fputs("\n> ", stdout);
             fflush(stdout);
         }
-        ssize_t n = getline(&line, &cap, stdin);
-        if (n < 0)
+        errno = 0;
+        cli_interrupt_at_prompt(true);
+        if (cli_interrupted()) { /* Ctrl-C came between the answer and the prompt */
+            fputc('\n', stdout);
+            rc = CLI_INTERRUPTED;
             break;
+        }
+        ssize_t n = getline(&line, &cap, stdin);
+        cli_interrupt_at_prompt(false);
+        if (n < 0) {
+            if (errno == EINTR && cli_interrupted()) { /* Ctrl-C at the prompt: leave */
+                if (!o->json)
+                    fputc('\n', stdout);
+                rc = CLI_INTERRUPTED;
+            }
+            break;
+        }
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = 0;
         if (n == 0)
@@ -192,6 +206,7 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
         }
         if ((rc = finish_turn(o, s, &st, seed)) != CLI_OK)
             break;
+        cli_interrupt_reset(); /* Ctrl-C ended this answer only; the next one is fresh */
         if (st.stop_reason == BN_STOP_CONTEXT_FULL) {
             fprintf(stderr, "bitnet-run: the context is full (%u positions); ending the "
                             "conversation\n", bn_session_n_ctx(s));
@@ -213,6 +228,15 @@ static int run_generate(const cli_opts *o, bn_engine *e)
     if (!s)
         return fail(CLI_USAGE, "%s", err.msg);
     uint64_t seed = o->seed < 0 ? bn_random_seed() : (uint64_t)o->seed;
+    bn_engine_info info;
+    bn_engine_get_info(e, &info);
+    if (info.n_ctx_train && bn_session_n_ctx(s) > info.n_ctx_train) /* as llama.cpp: allowed */
+        fprintf(stderr, "bitnet-run: warning: context %u is larger than the model's training "
+                        "context %u; positions past it give unreliable output\n",
+                bn_session_n_ctx(s), info.n_ctx_train);
+    if (cli_interrupt_install())
+        fprintf(stderr, "bitnet-run: warning: Ctrl-C handler not installed; Ctrl-C ends the "
+                        "process without the timings line\n");
     if (o->verbose)
         fprintf(stderr, "bitnet-run: context %u, threads %d, batch %lld, seed %llu\n",
                 bn_session_n_ctx(s), bn_session_n_threads(s), (long long)o->n_batch,
@@ -285,6 +309,8 @@ static int run_generate(const cli_opts *o, bn_engine *e)
         }
     }
     rc = finish_turn(o, s, &st, seed);
+    if (rc == CLI_OK && cli_interrupted())
+        rc = CLI_INTERRUPTED; /* the answer so far and the timings are printed; say why */
 out:
     if (rc == CLI_USAGE || (rc == CLI_FAIL && msg[0]))
         fail(rc, "%s", msg);
@@ -326,9 +352,18 @@ int main(int argc, char **argv)
         return fail(CLI_USAGE, "%s", err.msg);
     bn_engine_info info;
     bn_engine_get_info(e, &info);
-    if (o.verbose)
+    if (o.verbose) {
         fprintf(stderr, "bitnet-run: %s: kernels %s, pre-tokenizer %s, loaded in %.1f ms\n",
                 o.model, info.kernels, info.pre_tokenizer, info.load_ms);
+        if (o.n_gpu_layers >= 0)
+            fprintf(stderr, "bitnet-run: -ngl %lld ignored: this engine runs on the CPU only\n",
+                    (long long)o.n_gpu_layers);
+        if (o.color || o.mlock || o.no_mmap)
+            fprintf(stderr, "bitnet-run: ignored:%s%s%s (plain output; the model is always "
+                            "mapped, not locked)\n",
+                    o.color ? " --color" : "", o.mlock ? " --mlock" : "",
+                    o.no_mmap ? " --no-mmap" : "");
+    }
     int rc;
     if (o.inspect) {
         cli_print_inspect(stdout, o.model, &info);

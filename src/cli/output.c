@@ -13,7 +13,23 @@ int cli_print_piece(void *user, int32_t id, const char *text, size_t len)
     (void)id;
     if (len && fwrite(text, 1, len, stdout) != len)
         return 1; /* stdout closed (e.g. | head): stop generating */
-    return fflush(stdout) != 0;
+    return fflush(stdout) != 0 || cli_interrupted();
+}
+
+int cli_watch_interrupt(void *user, int32_t id, const char *text, size_t len)
+{
+    (void)user;
+    (void)id;
+    (void)text;
+    (void)len;
+    return cli_interrupted();
+}
+
+const char *cli_stop_name(const bn_stats *st)
+{
+    if (st->stop_reason == BN_STOP_CALLBACK && cli_interrupted())
+        return "interrupted";
+    return bn_stop_reason_name(st->stop_reason);
 }
 
 static int little_endian(void)
@@ -56,7 +72,7 @@ void cli_print_timings(const bn_stats *st)
             "peak RSS %.1f MiB | stop: %s\n",
             st->load_ms, st->prompt_tokens, st->prompt_eval, st->prompt_ms, st->prompt_tok_s,
             st->gen_tokens, st->gen_eval, st->gen_ms, st->gen_tok_s, st->ttft_ms,
-            (double)bn_peak_rss_kib() / 1024.0, bn_stop_reason_name(st->stop_reason));
+            (double)bn_peak_rss_kib() / 1024.0, cli_stop_name(st));
 }
 
 static void jw_ids(bn_jw *w, const int32_t *ids, size_t n)
@@ -83,7 +99,7 @@ int cli_print_json(const bn_session *s, const bn_stats *st, const uint64_t *seed
     const char *text = bn_session_output_text(s, &len);
     bn_jw_strn(&w, text, len);
     bn_jw_key(&w, "stop_reason");
-    bn_jw_str(&w, bn_stop_reason_name(st->stop_reason));
+    bn_jw_str(&w, cli_stop_name(st));
     bn_jw_key(&w, "seed");
     if (seed)
         bn_jw_int(&w, (int64_t)*seed);
