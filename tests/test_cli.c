@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bitnet.h"
 #include "gguf_writer.h"
 #include "json.h"
 #include "synthetic_model.h"
@@ -365,11 +366,26 @@ static void test_help_version_inspect(void **state)
         if (!strstr(out, want[i]))
             fail_msg("--help lacks '%s'", want[i]);
     assert_non_null(strstr(out, "--repeat-penalty X"));
+    /* ranges printed from the engine's settings table */
+    assert_non_null(strstr(out, "(0, 1]"));
+    assert_non_null(strstr(out, "[-1, 9007199254740992]"));
     free(out);
     free(err);
+    /* --version: what the binary was built with, so a container test can check -mcpu */
     const char *v[] = {"bitnet-run", "--version", NULL};
     assert_int_equal(run(v, NULL, &out, &err), 0);
-    assert_true(strncmp(out, "bitnet-run ", 11) == 0);
+    assert_true(strncmp(out, "bitnet-run " BN_VERSION "\n", 12 + strlen(BN_VERSION)) == 0);
+    assert_non_null(strstr(out, "\ncompiler: "));
+    assert_non_null(strstr(out, "\nflags: "));
+    assert_non_null(strstr(out, "\nkernels: "));
+    assert_non_null(strstr(out, " scalar")); /* every build has the scalar twins */
+    assert_non_null(strstr(out, "\nkernels chosen: "));
+#if defined(__aarch64__)
+    assert_non_null(strstr(out, "target: aarch64"));
+    assert_non_null(strstr(out, " neon"));
+#elif defined(__x86_64__)
+    assert_non_null(strstr(out, "target: x86_64"));
+#endif
     free(out);
     free(err);
     const char *i1[] = {"bitnet-run", "-m", model, "--inspect", "--verbose", NULL};

@@ -322,6 +322,19 @@ out:
     return rc;
 }
 
+/* Version, compiler, flags and kernel paths (the ones this CPU can run marked), so a user
+ * or the container test can check what a binary was built with. */
+static void print_version(void)
+{
+    bn_build_info b;
+    bn_get_build_info(&b);
+    printf("bitnet-run %s\ncompiler: %s\ntarget: %s\nflags: %s\nkernels:", b.version,
+           b.compiler, b.target, b.flags);
+    for (const char *const *k = b.kernels; *k; k++)
+        printf(" %s%s", *k, bn_kernel_supported(*k) ? "" : "(not on this CPU)");
+    printf("\nkernels chosen: %s\n", b.kernels_auto);
+}
+
 int main(int argc, char **argv)
 {
     cli_opts o;
@@ -333,7 +346,7 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     if (o.version) {
-        printf("bitnet-run %s\n", BN_VERSION);
+        print_version();
         return CLI_OK;
     }
     if (!o.model)

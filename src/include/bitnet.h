@@ -259,6 +259,20 @@ int bn_sampling_params_check(const bn_sampling_params *p, bn_err *err);
 int bn_generate_params_check(const bn_generate_params *p, bn_err *err);
 int bn_session_params_check(const bn_session_params *p, bn_err *err);
 
+/* ------------------------------------------------------------------ build */
+typedef struct bn_build_info {
+    const char *version;  /* BN_VERSION */
+    const char *compiler; /* "gcc 12.2.0" */
+    const char *flags;    /* the C flags the library was compiled with ("-O3 -Wall ...") */
+    const char *target;   /* "x86_64", "aarch64" */
+    const char *const *kernels; /* every kernel path compiled in, NULL-terminated */
+    const char *kernels_auto;   /* the path this CPU gets (or BITNET_KERNELS pins) */
+} bn_build_info;
+
+void bn_get_build_info(bn_build_info *b);
+/* 1 when this CPU can run the kernel path NAME, else 0 (also for unknown names). */
+int bn_kernel_supported(const char *name);
+
 /* ------------------------------------------------------------------ process helpers */
 /* Peak resident set size of this process in KiB (getrusage), 0 when unknown. */
 uint64_t bn_peak_rss_kib(void);
