@@ -69,16 +69,29 @@ static int run(const char *const *argv, const char *in, char **out, char **err)
     return bn_test_run(argv, in, out, err);
 }
 
+/* The test models are synthetic: bitnet-run warns once about that (one line naming it) before
+ * anything else; the error after it must still be one line. */
+static const char *after_synthetic_warning(const char *err)
+{
+    const char *w = "synthetic model (random weights): output is meaningless";
+    const char *nl = strchr(err, '\n');
+    if (strncmp(err, "bitnet-run: warning: ", 21) == 0 && nl && strstr(err, w) &&
+        strstr(err, w) < nl)
+        return nl + 1;
+    return err;
+}
+
 static void expect_usage_error(const char *const *argv, const char *needle)
 {
-    char *out = NULL, *err = NULL;
-    int rc = run(argv, NULL, &out, &err);
+    char *out = NULL, *err0 = NULL;
+    int rc = run(argv, NULL, &out, &err0);
+    const char *err = after_synthetic_warning(err0);
     if (rc != 2 || !strstr(err, needle) || strchr(err, '\n') != err + strlen(err) - 1)
         fail_msg("args after %s: exit %d, stderr '%s' (want 2 and one line with '%s')",
                  argv[1] ? argv[1] : "", rc, err, needle);
     assert_string_equal(out, "");
     free(out);
-    free(err);
+    free(err0);
 }
 
 static void test_bad_inputs_exit_2(void **state)
@@ -555,6 +568,48 @@ static void test_conversation(void **state)
     free(err);
 }
 
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* A model whose general.name says "synthetic" gets exactly one warning line, whatever the
+ * mode; the same weights under another name get none. */
+static void test_synthetic_warning(void **state)
+{
+    (void)state;
+    const char *w = "synthetic model (random weights): output is meaningless";
+    char *out = NULL, *err = NULL;
+    const char *gen[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "2", "-t", "1", NULL};
+    assert_int_equal(run(gen, NULL, &out, &err), 0);
+    assert_int_equal(count_of(err, w), 1);
+    assert_non_null(strstr(err, "general.name \"bitnet2b-synthetic-tiny\""));
+    free(out);
+    free(err);
+    const char *cnv[] = {"bitnet-run", "-m", model, "-cnv", "-n", "2", "-t", "1", NULL};
+    assert_int_equal(run(cnv, "a\nb\n", &out, &err), 0);
+    assert_int_equal(count_of(err, w), 1); /* once per run, not per turn */
+    free(out);
+    free(err);
+
+    bn_err e = {0};
+    bn_synth_params p;
+    char *named = bn_test_tmpfile(".gguf");
+    assert_int_equal(bn_synth_preset("tiny", &p, &e), 0);
+    snprintf(p.name, sizeof p.name, "bitnet-b1.58-2B-4T");
+    assert_int_equal(bn_synth_write(&p, named, &e), 0);
+    const char *real[] = {"bitnet-run", "-m", named, "-p", "x", "-n", "2", "-t", "1", NULL};
+    assert_int_equal(run(real, NULL, &out, &err), 0);
+    assert_int_equal(count_of(err, w), 0);
+    free(out);
+    free(err);
+    unlink(named);
+    free(named);
+}
+
 /* Flags that bitnet.cpp's scripts and llama-cli users pass: accepted; -e turns escapes into
  * the characters they name; -i is -cnv and -no-cnv undoes it; -r stops like --stop; -ngl and
  * friends are ignored and --verbose says so; a context past the training one only warns. */
@@ -675,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_messages_and_json),
         cmocka_unit_test(test_ctrl_c),
         cmocka_unit_test(test_llama_cli_flags),
+        cmocka_unit_test(test_synthetic_warning),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

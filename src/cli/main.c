@@ -365,6 +365,9 @@ int main(int argc, char **argv)
         return fail(CLI_USAGE, "%s", err.msg);
     bn_engine_info info;
     bn_engine_get_info(e, &info);
+    if (info.synthetic && !o.tokenize && !o.tokenize_file && !o.detokenize)
+        fprintf(stderr, "bitnet-run: warning: %s: %s (general.name \"%s\")\n", o.model,
+                BN_SYNTHETIC_WARNING, info.name);
     if (o.verbose) {
         fprintf(stderr, "bitnet-run: %s: kernels %s, pre-tokenizer %s, loaded in %.1f ms\n",
                 o.model, info.kernels, info.pre_tokenizer, info.load_ms);

@@ -106,7 +106,13 @@ typedef struct bn_engine_info {
     const char *kernels;   /* kernel path used by the weights ("scalar", "neon", ...) */
     const char *pre_tokenizer;
     double load_ms;        /* bn_engine_open wall time */
+    const char *name;      /* general.name ("" when absent) */
+    bool synthetic;        /* the name contains "synthetic": random weights, meaningless output
+                              (entry points print BN_SYNTHETIC_WARNING) */
 } bn_engine_info;
+
+/* The one warning line every program prints for a synthetic model. */
+#define BN_SYNTHETIC_WARNING "synthetic model (random weights): output is meaningless"
 
 void bn_engine_get_info(const bn_engine *e, bn_engine_info *info);
 

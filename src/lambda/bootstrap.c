@@ -90,6 +90,8 @@ int main(void)
         bn_log("WARN", "warm-up failed (serving anyway): %s", err.msg);
     bn_engine_info info;
     bn_engine_get_info(eh.engine, &info);
+    if (info.synthetic)
+        bn_log("WARN", "%s: %s (general.name \"%s\")", model, BN_SYNTHETIC_WARNING, info.name);
     bn_log("INFO", "init: model %s mapped in %.1f ms (%u layers, kernels %s), session in %.1f ms, "
                    "warm-up %.1f ms, %d threads, main() to ready %.1f ms, process start to ready "
                    "%.0f ms",
