@@ -81,7 +81,7 @@ test-fuzz:
 
 test-scripts:
 	@if ! command -v shellcheck >/dev/null; then echo "test-scripts: SKIPPED (needs shellcheck)"; exit 0; fi; \
-	files=$$(ls tools/*.sh deploy/*.sh tests/container/*.sh tests/deps/*.sh .ci/run 2>/dev/null); \
+	files=$$(ls tools/*.sh deploy/*.sh tests/container/*.sh tests/deps/*.sh tests/scripts/*.sh .ci/run 2>/dev/null); \
 	if [ -n "$$files" ]; then shellcheck $$files && echo "test-scripts: shellcheck clean: $$files"; fi
 
 # The Lambda image built without Docker (podman build --isolation chroot on a debootstrap'd
