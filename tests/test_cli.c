@@ -523,6 +523,22 @@ static void test_messages_and_json(void **state)
         print_message("SKIP: /dev/full part (no /dev/full)\n");
     }
 
+    /* -cnv --json: one object per line per answer (JSON Lines), no prompts in between */
+    const char *cj[] = {"bitnet-run", "-m", model, "-cnv", "--json", "-n", "2", "--temp", "0",
+                        "-t", "1", NULL};
+    assert_int_equal(run(cj, "hi\nthere\n", &out, &err), 0);
+    int lines = 0;
+    for (char *line = out, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
+        bn_json_doc *d = bn_json_parse(line, (size_t)(nl - line), NULL, NULL);
+        if (!d)
+            fail_msg("-cnv --json line %d is not one JSON object: %.*s", lines, (int)(nl - line), line);
+        assert_non_null(bn_json_get(bn_json_root(d), "tokens"));
+        bn_json_free(d);
+    }
+    assert_int_equal(lines, 2);
+    free(out);
+    free(err);
+
     const char *tok[] = {"bitnet-run", "-m", model, "--tokenize", "hello", "--json", NULL};
     d1 = run_json_nostats(tok);
     const bn_json *ids = bn_json_get(bn_json_root(d1), "tokens");
