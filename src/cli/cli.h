@@ -48,8 +48,9 @@ int cli_parse_ids(const char *s, int32_t **ids, size_t *n, char *err, size_t err
 int cli_interrupt_install(void);
 bool cli_interrupted(void);
 void cli_interrupt_reset(void);
-/* Between these calls (the -cnv prompt) a SIGINT exits with 130 at once. */
-void cli_interrupt_at_prompt(bool waiting);
+/* Between these calls (the -cnv prompt) a SIGINT exits with 130 at once, first ending the
+ * prompt line with a newline when `newline` (not between JSON lines). */
+void cli_interrupt_at_prompt(bool waiting, bool newline);
 
 /* Replaces \n, \t, \r, \\, \", \', \a, \b, \f, \v, \e, \xHH and \NNN (octal) in s, in
  * place (llama-cli's -e); an unknown escape is kept as written. */

@@ -9,7 +9,7 @@
 
 #include "cli.h"
 
-static volatile sig_atomic_t n_interrupts, at_prompt;
+static volatile sig_atomic_t n_interrupts, at_prompt, newline_on_exit = 1;
 
 static void on_sigint(int sig)
 {
@@ -17,13 +17,15 @@ static void on_sigint(int sig)
     /* at the -cnv prompt there is no answer to end: leave at once (exiting here, not after
      * the read returns, cannot miss a SIGINT that lands just before the read starts) */
     if (at_prompt || ++n_interrupts >= 2) {
-        (void)!write(STDOUT_FILENO, "\n", 1); /* only async-signal-safe calls here */
+        if (newline_on_exit) /* only async-signal-safe calls here */
+            (void)!write(STDOUT_FILENO, "\n", 1);
         _exit(CLI_INTERRUPTED);
     }
 }
 
-void cli_interrupt_at_prompt(bool waiting)
+void cli_interrupt_at_prompt(bool waiting, bool newline)
 {
+    newline_on_exit = newline;
     at_prompt = waiting;
 }
 

@@ -175,14 +175,15 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
             fflush(stdout);
         }
         errno = 0;
-        cli_interrupt_at_prompt(true);
+        cli_interrupt_at_prompt(true, !o->json);
         if (cli_interrupted()) { /* Ctrl-C came between the answer and the prompt */
-            fputc('\n', stdout);
+            if (!o->json)
+                fputc('\n', stdout);
             rc = CLI_INTERRUPTED;
             break;
         }
         ssize_t n = getline(&line, &cap, stdin);
-        cli_interrupt_at_prompt(false);
+        cli_interrupt_at_prompt(false, !o->json);
         if (n < 0) {
             if (errno == EINTR && cli_interrupted()) { /* Ctrl-C at the prompt: leave */
                 if (!o->json)
