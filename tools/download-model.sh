@@ -92,9 +92,13 @@ file_size() {
 }
 
 suggest_synthetic() {
-    echo "download-model: make a synthetic model of the same shape instead (random weights," >&2
-    echo "  same structure, for trying the engine and benchmarking):" >&2
-    echo "  build/bin/bitnet-make-model --preset 2b4t --out models/synthetic-2b4t.gguf" >&2
+    # the real Llama-3 vocabulary when the reference material (../shared) has it
+    local vocab="" shared
+    shared="$(cd "$(dirname "$0")/.." && pwd)/../shared/tokenizer/llama3-vocab.gguf"
+    [ -f "$shared" ] && vocab="--vocab-gguf ../shared/tokenizer/llama3-vocab.gguf "
+    echo "download-model: make a synthetic model of the same shape instead (random weights: its" >&2
+    echo "  output is meaningless; for trying the engine and benchmarking), under its own name:" >&2
+    echo "  build/bin/bitnet-make-model --preset 2b4t ${vocab}--out models/synthetic-2b4t.gguf" >&2
 }
 
 # Checks a downloaded file; prints what it checked. Non-zero when it is not the model.
