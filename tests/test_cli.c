@@ -523,6 +523,16 @@ static void test_messages_and_json(void **state)
         print_message("SKIP: /dev/full part (no /dev/full)\n");
     }
 
+    /* in range, so accepted: a penalty below float's normal range, and a window larger than
+     * any context (it used to allocate 2^31 entries: "out of memory for 384 tokens") */
+    const char *tiny_pen[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "4", "--repeat-penalty",
+                              "1e-38", "--repeat-last-n", "2147483647", "-t", "1", NULL};
+    if (run(tiny_pen, NULL, &out, &err) != 0)
+        fail_msg("--repeat-penalty 1e-38 --repeat-last-n 2147483647: %s", err);
+    assert_non_null(strstr(err, "stop: length"));
+    free(out);
+    free(err);
+
     /* -cnv --json: one object per line per answer (JSON Lines), no prompts in between */
     const char *cj[] = {"bitnet-run", "-m", model, "-cnv", "--json", "-n", "2", "--temp", "0",
                         "-t", "1", NULL};
