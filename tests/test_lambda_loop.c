@@ -523,9 +523,11 @@ static void test_threads_from_env(void **state)
     assert_int_equal(bn_lambda_threads(&err), cpus < 6 ? cpus : 6);
     setenv("BITNET_THREADS", "3", 1);
     assert_int_equal(bn_lambda_threads(&err), 3);
-    setenv("BITNET_THREADS", "0", 1);
+    setenv("BITNET_THREADS", "0", 1); /* the table's meaning: all CPUs */
+    assert_int_equal(bn_lambda_threads(&err), cpus);
+    setenv("BITNET_THREADS", "-1", 1);
     assert_int_equal(bn_lambda_threads(&err), -1);
-    assert_non_null(strstr(err.msg, "BITNET_THREADS"));
+    assert_non_null(strstr(err.msg, "BITNET_THREADS must be an integer in [0, 1024]"));
     unsetenv("BITNET_THREADS");
     unsetenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
 }

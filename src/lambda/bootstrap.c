@@ -47,9 +47,9 @@ static void usage(FILE *f)
             "  AWS_LAMBDA_RUNTIME_API     host:port of the Runtime API (set by Lambda; locally:\n"
             "                             build/bin/bitnet-lambda-local starts one)\n"
             "  BITNET_MODEL               model GGUF (default %s)\n"
-            "  BITNET_THREADS             threads, 1..256 (default: memory size / 1769 MB,\n"
-            "                             at most the CPUs, as Lambda gives vCPUs)\n"
-            "  BITNET_CTX                 KV cache positions, 16..1048576 (default: the\n"
+            "  BITNET_THREADS             threads, 0..1024, 0 = all CPUs (default: memory\n"
+            "                             size / 1769 MB, at most the CPUs: Lambda's vCPUs)\n"
+            "  BITNET_CTX                 KV cache positions, 0..1048576 (default 0: the\n"
             "                             engine's, min(model's context, 4096))\n"
             "  BITNET_STREAM=1            stream answers (Function URL response streaming)\n"
             "  BITNET_DEADLINE_MARGIN_MS  stop generating this long before the function's\n"
@@ -108,15 +108,11 @@ int main(int argc, char **argv)
     if (!model || !*model)
         model = DEFAULT_MODEL;
     int threads = bn_lambda_threads(&err);
-    uint32_t n_ctx = 0;
-    const char *ctx = getenv("BITNET_CTX");
-    if (threads > 0 && ctx && *ctx) {
-        char *end;
-        long v = strtol(ctx, &end, 10);
-        if (*end || v < 16 || v > 1 << 20)
-            threads = bn_fail(&err, BN_E_INPUT, "BITNET_CTX=\"%.32s\": expected an integer in [16, 1048576]", ctx);
-        n_ctx = (uint32_t)v;
-    }
+    uint32_t n_ctx = 0; /* 0 = the engine's default */
+    long ctx = 0;
+    if (threads > 0 && bn_lambda_env_setting("BITNET_CTX", BN_SET_N_CTX, &ctx, &err) < 0)
+        threads = -1;
+    n_ctx = (uint32_t)ctx;
     bn_engine_handler eh;
     if (threads < 0 || bn_engine_handler_open(&eh, model, threads, n_ctx, &err)) {
         long status = 0;
