@@ -23,14 +23,14 @@ typedef struct opt_def {
 static const opt_def OPTS[] = {
     {"-m", "--model", K_STR, F(model), "FILE", "model GGUF (a vocab-only GGUF is enough for --tokenize/--detokenize)", -1, false},
     {"-p", "--prompt", K_STR, F(prompt), "TEXT", "prompt (special-token names are parsed, as llama-cli does)", -1, false},
-    {"-f", "--file", K_STR, F(prompt_file), "FILE", "read the prompt from a file (one trailing newline dropped)", -1, false},
+    {"-f", "--file", K_STR, F(prompt_file), "FILE", "read the prompt from a file, - = standard input (one trailing newline dropped)", -1, false},
     {"-n", "--n-predict", K_INT, F(n_predict), "N", "tokens to generate, -1 = until a stop condition", BN_SET_N_PREDICT, true},
     {"-c", "--ctx-size", K_INT, F(n_ctx), "N", "context length, 0 = the model's (at most 4096)", BN_SET_N_CTX, true},
-    {"-t", "--threads", K_INT, F(n_threads), "N", "threads (default: the CPUs this process may use)", BN_SET_N_THREADS, false},
+    {"-t", "--threads", K_INT, F(n_threads), "N", "threads, 0 = the CPUs this process may use", BN_SET_N_THREADS, true},
     {"-b", "--batch-size", K_INT, F(n_batch), "N", "prompt tokens evaluated together, 1 = token by token", BN_SET_N_BATCH, true},
     {"--temp", NULL, K_FLOAT, F(temp), "T", "temperature, 0 = greedy (argmax, lowest id on ties)", BN_SET_TEMP, true},
     {"--top-k", NULL, K_INT, F(top_k), "N", "keep the N most likely tokens, 0 = off", BN_SET_TOP_K, true},
-    {"--top-p", NULL, K_FLOAT, F(top_p), "P", "keep the smallest set of mass >= P, in (0, 1]; 1 = off", BN_SET_TOP_P, true},
+    {"--top-p", NULL, K_FLOAT, F(top_p), "P", "keep the smallest set of mass >= P, 1 = off", BN_SET_TOP_P, true},
     {"--min-p", NULL, K_FLOAT, F(min_p), "P", "drop tokens below P x the best one's probability, 0 = off", BN_SET_MIN_P, true},
     {"--repeat-penalty", NULL, K_FLOAT, F(repeat_penalty), "X", "penalty for tokens in the last-n window, 1 = off", BN_SET_REPEAT_PENALTY, true},
     {"--repeat-last-n", NULL, K_INT, F(repeat_last_n), "N", "penalty window, 0 = off, -1 = the whole context", BN_SET_REPEAT_LAST_N, true},
@@ -43,7 +43,7 @@ static const opt_def OPTS[] = {
     {"-sys", "--system-prompt", K_STR, F(system), "TEXT", "system prompt; with -p alone, formats -p as a chat turn", -1, false},
     {"--stop", NULL, K_STOP, F(stop), "STR", "stop when the output contains STR (repeatable)", -1, false},
     {"--no-bos", NULL, K_FLAG, F(no_bos), NULL, "do not prepend BOS to the prompt", -1, false},
-    {"--json", NULL, K_FLAG, F(json), NULL, "print one JSON object (prompt_tokens, tokens, text, stop_reason, timings)", -1, false},
+    {"--json", NULL, K_FLAG, F(json), NULL, "print one JSON object per answer on one line (prompt_tokens, tokens, text, stop_reason, seed, timings)", -1, false},
     {"--tokens", NULL, K_STR, F(tokens), "ID,...", "evaluate these token ids as the prompt (as given, no BOS)", -1, false},
     {"--dump-logits", NULL, K_STR, F(dump_logits), "FILE", "write the logits of every evaluated position (f32 LE rows of n_vocab)", -1, false},
     {"--tokenize", NULL, K_STR, F(tokenize), "TEXT", "print the ids of TEXT as a JSON array and exit", -1, false},
@@ -230,7 +230,8 @@ void cli_usage(FILE *f)
     fprintf(f, "usage: bitnet-run -m MODEL [-p PROMPT | -f FILE | --tokens IDS | -cnv] [options]\n"
                "       bitnet-run -m MODEL --tokenize TEXT | --detokenize IDS | --inspect\n\n"
                "Runs a BitNet b1.58 GGUF model (i2_s) on the CPU. Text streams to stdout;\n"
-               "diagnostics and a timings line go to stderr. Bad input exits with status 2.\n\n");
+               "diagnostics and a timings line go to stderr. Bad input exits with status 2;\n"
+               "Ctrl-C stops the answer (timings printed, status 130).\n\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         const opt_def *o = &OPTS[i];
         char names[64];
@@ -239,7 +240,7 @@ void cli_usage(FILE *f)
         fprintf(f, "  %-28s %s", names, o->help);
         if (o->set >= 0) {
             char range[64];
-            fprintf(f, " %s", bn_setting_range((bn_setting_id)o->set, range, sizeof range));
+            fprintf(f, "; range %s", bn_setting_range((bn_setting_id)o->set, range, sizeof range));
         }
         if (o->show_default) {
             const char *field = (const char *)&d + o->off;
