@@ -53,7 +53,9 @@ test-native:
 # aarch64 cross build; ctest runs each test under qemu-aarch64 as a Graviton2 (neoverse-n1),
 # and the kernel/golden tests again on `max` (i8mm) and cortex-a53 (Armv8.0, no dotprod).
 test-arm64:
-	@if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then \
+	@if [ "$$(uname -m)" = aarch64 ]; then \
+	  echo "test-arm64: SKIPPED (this host is aarch64: test-native ran the arm64 tests natively)"; exit 0; fi; \
+	if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then \
 	  echo "test-arm64: SKIPPED (needs gcc-aarch64-linux-gnu and qemu-user; see README)"; exit 0; fi; \
 	set -e; \
 	cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
