@@ -4,15 +4,18 @@
 set -euo pipefail
 # shellcheck source=deploy/common.sh
 . "$(dirname "$0")/common.sh"
+# shellcheck source=tools/gguf-name.sh
+. "$(dirname "$0")/../tools/gguf-name.sh"
 
 ARCH=arm64
 TAG=""
 MODEL_SOURCE=context
+ALLOW_SYNTHETIC=0
 
 usage() {
     cat <<EOF2
 usage: deploy/build-push.sh [--arch arm64|x86_64] [--repo NAME] [--tag TAG] [--region REGION]
-                            [--model-source context|download] [--dry-run]
+                            [--model-source context|download] [--allow-synthetic] [--dry-run]
 
 Builds ./Dockerfile for linux/ARCH (default arm64: Graviton, built with -mcpu=neoverse-n1) and
 pushes it to the ECR repository NAME (default ${REPO_NAME}) in REGION (default ${REGION}).
@@ -20,6 +23,8 @@ pushes it to the ECR repository NAME (default ${REPO_NAME}) in REGION (default $
                            tools/download-model.sh puts it there)
   --model-source download  download and verify it inside the builder instead
   --tag TAG                image tag (default ARCH-<git short hash>)
+  --allow-synthetic        put a synthetic model (random weights) in the image anyway; without
+                           it such a file is refused
   --dry-run                print the aws/docker commands, run nothing
 Needs: docker with buildx (and QEMU binfmt to build arm64 on x86), aws CLI v2.
 EOF2
@@ -32,6 +37,7 @@ while [ $# -gt 0 ]; do
         --tag) need_value "$1" $#; TAG="$2"; shift 2 ;;
         --region) need_value "$1" $#; REGION="$2"; shift 2 ;;
         --model-source) need_value "$1" $#; MODEL_SOURCE="$2"; shift 2 ;;
+        --allow-synthetic) ALLOW_SYNTHETIC=1; shift ;;
         --dry-run) DRY_RUN=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option $1" ;;
@@ -47,6 +53,10 @@ if [ -z "$TAG" ]; then
 fi
 if [ "$MODEL_SOURCE" = context ] && [ "$DRY_RUN" = 0 ] && [ ! -s "$root/models/ggml-model-i2_s.gguf" ]; then
     die "models/ggml-model-i2_s.gguf is missing: run tools/download-model.sh, or use --model-source download"
+fi
+# A synthetic model answers with noise: it goes into an image only when asked for explicitly.
+if [ "$MODEL_SOURCE" = context ] && [ -s "$root/models/ggml-model-i2_s.gguf" ]; then
+    gguf_refuse_synthetic "$root/models/ggml-model-i2_s.gguf" "$ALLOW_SYNTHETIC" build-push || exit 1
 fi
 need aws "AWS CLI v2"
 need docker "Docker with buildx"

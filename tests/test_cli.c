@@ -2,11 +2,13 @@
  * on stderr and exit 2, every file error one line and exit 1; --json on the reference's tiny-a
  * prints its golden greedy ids; seeds reproduce; --dump-logits rows match the printed tokens; tokenize/detokenize round trip;
  * -cnv, --stop, -f, -b, --help, --inspect. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "bitnet.h"
 #include "gguf_writer.h"
 #include "json.h"
 #include "synthetic_model.h"
@@ -68,16 +70,29 @@ static int run(const char *const *argv, const char *in, char **out, char **err)
     return bn_test_run(argv, in, out, err);
 }
 
+/* The test models are synthetic: bitnet-run warns once about that (one line naming it) before
+ * anything else; the error after it must still be one line. */
+static const char *after_synthetic_warning(const char *err)
+{
+    const char *w = "synthetic model (random weights): output is meaningless";
+    const char *nl = strchr(err, '\n');
+    if (strncmp(err, "bitnet-run: warning: ", 21) == 0 && nl && strstr(err, w) &&
+        strstr(err, w) < nl)
+        return nl + 1;
+    return err;
+}
+
 static void expect_error(const char *const *argv, int status, const char *needle)
 {
-    char *out = NULL, *err = NULL;
-    int rc = run(argv, NULL, &out, &err);
+    char *out = NULL, *err0 = NULL;
+    int rc = run(argv, NULL, &out, &err0);
+    const char *err = after_synthetic_warning(err0);
     if (rc != status || !strstr(err, needle) || strchr(err, '\n') != err + strlen(err) - 1)
         fail_msg("args after %s: exit %d, stderr '%s' (want %d and one line with '%s')",
                  argv[1] ? argv[1] : "", rc, err, status, needle);
     assert_string_equal(out, "");
     free(out);
-    free(err);
+    free(err0);
 }
 
 /* Exit status 2: usage and bad input, a prompt longer than the context included. */
@@ -98,15 +113,25 @@ static void test_bad_inputs_exit_2(void **state)
     E("option '-n' expects an integer", "-m", model, "-p", "x", "-n", "12x");
     E("option '--seed' expects an integer", "-m", model, "-p", "x", "--seed", "seven");
     E("option '--temp' expects a number, got 'hot'", "-m", model, "-p", "x", "--temp", "hot");
-    E("option '--top-p' must be in (0, 1], got '1.5'", "-m", model, "-p", "x", "--top-p", "1.5");
-    E("option '--top-p' must be in (0, 1], got '0'", "-m", model, "-p", "x", "--top-p", "0");
+    /* ranges come from the engine's settings table and name both ends */
+    E("option '--top-p' must be in (0, 1] (1 = off), got 1.5", "-m", model, "-p", "x", "--top-p", "1.5");
+    E("option '--top-p' must be in (0, 1] (1 = off), got 0", "-m", model, "-p", "x", "--top-p", "0");
     E("option '--min-p' must be in [0, 1]", "-m", model, "-p", "x", "--min-p", "2");
-    E("option '--repeat-penalty' must be > 0", "-m", model, "-p", "x", "--repeat-penalty", "0");
-    E("option '-c' must be in [0,", "-m", model, "-p", "x", "-c", "-1");
-    E("option '-t' must be in [1,", "-m", model, "-p", "x", "-t", "0");
-    E("option '-b' must be in [1,", "-m", model, "-p", "x", "-b", "0");
-    E("option '-n' must be >= -1", "-m", model, "-p", "x", "-n", "-2");
-    E("option '--repeat-last-n' must be >= -1", "-m", model, "-p", "x", "--repeat-last-n", "-5");
+    E("option '--repeat-penalty' must be in (0, 100]", "-m", model, "-p", "x", "--repeat-penalty", "0");
+    E("option '--temp' must be in [0, 100] (0 = greedy), got inf", "-m", model, "-p", "x", "--temp", "inf");
+    E("option '-c' must be an integer in [0, 1048576]", "-m", model, "-p", "x", "-c", "-1");
+    E("option '-t' must be an integer in [0, 1024]", "-m", model, "-p", "x", "-t", "-1");
+    E("option '-b' must be an integer in [0, 1048576]", "-m", model, "-p", "x", "-b", "-3");
+    E("option '-n' must be an integer in [-1, 2147483647]", "-m", model, "-p", "x", "-n", "-2");
+    E("option '-n' must be an integer in [-1, 2147483647]", "-m", model, "-p", "x", "-n", "99999999999");
+    E("option '--repeat-last-n' must be an integer in [-1, 2147483647]", "-m", model, "-p", "x",
+      "--repeat-last-n", "-5");
+    E("option '--seed' must be an integer in [-1, 9007199254740992] (-1 = random), got 100000000000000000000",
+      "-m", model, "-p", "x", "--seed", "99999999999999999999");
+    E("option '--seed' must be an integer in [-1, 9007199254740992]", "-m", model, "-p", "x",
+      "--seed", "9007199254740993");
+    E("option '--repeat-penalty': '1e-50' rounds to 0 as a float", "-m", model, "-p", "x",
+      "--repeat-penalty", "1e-50");
     E("option '--pre-tokenizer' must be llama3 or default", "-m", model, "--tokenize", "x",
       "--pre-tokenizer", "gpt4");
     E("option '--json' takes no value", "-m", model, "-p", "x", "--json=1");
@@ -114,7 +139,6 @@ static void test_bad_inputs_exit_2(void **state)
     E("vocab-only", "-m", vocab, "-p", "x");
     E("prompt is", "-m", model, "-p", long_prompt, "-c", "8");
     E("the context holds only 8", "-m", model, "-p", long_prompt, "-c", "8");
-    E("exceeds the model's training context 4096", "-m", model, "-p", "x", "-c", "100000");
     E("nothing to do", "-m", model);
     E("give only one of -p, -f, --tokens", "-m", model, "-p", "x", "--tokens", "1,2");
     E("bad token id list", "-m", model, "--tokens", "1,two,3");
@@ -161,6 +185,23 @@ static bn_json_doc *run_json(const char *const *argv, char **out_text)
         *out_text = out;
     else
         free(out);
+    free(err);
+    return d;
+}
+
+/* The JSON object printed by a run that prints no timings line (tokenize, detokenize). */
+static bn_json_doc *run_json_nostats(const char *const *argv)
+{
+    char *out = NULL, *err = NULL;
+    int rc = run(argv, NULL, &out, &err);
+    if (rc != 0)
+        fail_msg("exit %d: %s", rc, err);
+    assert_non_null(strchr(out, '\n')); /* one object, one line */
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+    bn_json_doc *d = bn_json_parse(out, strlen(out), NULL, NULL);
+    if (!d)
+        fail_msg("not JSON: %s", out);
+    free(out);
     free(err);
     return d;
 }
@@ -350,11 +391,26 @@ static void test_help_version_inspect(void **state)
         if (!strstr(out, want[i]))
             fail_msg("--help lacks '%s'", want[i]);
     assert_non_null(strstr(out, "--repeat-penalty X"));
+    /* ranges printed from the engine's settings table */
+    assert_non_null(strstr(out, "(0, 1]"));
+    assert_non_null(strstr(out, "[-1, 9007199254740992]"));
     free(out);
     free(err);
+    /* --version: what the binary was built with, so a container test can check -mcpu */
     const char *v[] = {"bitnet-run", "--version", NULL};
     assert_int_equal(run(v, NULL, &out, &err), 0);
-    assert_true(strncmp(out, "bitnet-run ", 11) == 0);
+    assert_true(strncmp(out, "bitnet-run " BN_VERSION "\n", 12 + strlen(BN_VERSION)) == 0);
+    assert_non_null(strstr(out, "\ncompiler: "));
+    assert_non_null(strstr(out, "\nflags: "));
+    assert_non_null(strstr(out, "\nkernels: "));
+    assert_non_null(strstr(out, " scalar")); /* every build has the scalar twins */
+    assert_non_null(strstr(out, "\nkernels chosen: "));
+#if defined(__aarch64__)
+    assert_non_null(strstr(out, "target: aarch64"));
+    assert_non_null(strstr(out, " neon"));
+#elif defined(__x86_64__)
+    assert_non_null(strstr(out, "target: x86_64"));
+#endif
     free(out);
     free(err);
     const char *i1[] = {"bitnet-run", "-m", model, "--inspect", "--verbose", NULL};
@@ -387,8 +443,13 @@ static void test_stream_file_and_stop(void **state)
     bn_json_doc *d = run_json(a2, NULL);
     const bn_json *text = bn_json_get(bn_json_root(d), "text");
     /* the JSON writer replaces invalid UTF-8 by U+FFFD; compare when the text is clean */
-    if (strstr(text->str, "\xef\xbf\xbd") == NULL)
-        assert_string_equal(streamed, text->str);
+    if (strstr(text->str, "\xef\xbf\xbd") == NULL) {
+        /* stdout (a pipe here) ends with one newline after the answer */
+        size_t tl = strlen(text->str);
+        assert_int_equal(strlen(streamed), tl + (tl == 0 || text->str[tl - 1] != '\n'));
+        assert_memory_equal(streamed, text->str, tl);
+    }
+    assert_int_equal(streamed[strlen(streamed) - 1], '\n');
 
     char *pf = bn_test_tmpfile(".txt");
     bn_test_write_file(pf, "hello world\n", 12);
@@ -413,7 +474,7 @@ static void test_stream_file_and_stop(void **state)
             assert_int_equal(run(a4, NULL, &out4, &err), 0);
             assert_non_null(strstr(err, "stop: stop_string"));
             size_t want = (size_t)(strstr(streamed, stop) - streamed);
-            assert_int_equal(strlen(out4), want);
+            assert_int_equal(strlen(out4), want + (want == 0 || streamed[want - 1] != '\n'));
             assert_memory_equal(out4, streamed, want);
             free(out4);
             free(err);
@@ -424,6 +485,95 @@ static void test_stream_file_and_stop(void **state)
     bn_json_free(d3);
     bn_json_free(d);
     free(streamed);
+}
+
+/* What a new user runs into: -f carries the reason and reads stdin for "-", --dump-logits
+ * names why it cannot write, --json works with --tokenize/--detokenize, and greedy --json
+ * reports no seed (there was no draw). */
+static void test_messages_and_json(void **state)
+{
+    (void)state;
+    char *out = NULL, *err = NULL;
+    const char *nofile[] = {"bitnet-run", "-m", model, "-f", "/nonexistent/p.txt", NULL};
+    assert_int_equal(run(nofile, NULL, &out, &err), 1); /* an I/O error */
+    assert_non_null(strstr(err, "cannot read '/nonexistent/p.txt': No such file or directory"));
+    free(out);
+    free(err);
+
+    /* -f - and -p give the same prompt tokens (one trailing newline dropped from stdin) */
+    const char *a_stdin[] = {"bitnet-run", "-m", model, "-f", "-", "-n", "2", "--temp", "0",
+                             "--json", "-t", "1", NULL};
+    assert_int_equal(run(a_stdin, "hello world\n", &out, &err), 0);
+    bn_json_doc *d1 = bn_json_parse(out, strlen(out), NULL, NULL);
+    assert_non_null(d1);
+    free(out);
+    free(err);
+    const char *a_p[] = {"bitnet-run", "-m", model, "-p", "hello world", "-n", "2", "--temp",
+                         "0", "--json", "-t", "1", NULL};
+    bn_json_doc *d2 = run_json(a_p, NULL);
+    assert_true(bn_json_equal(bn_json_get(bn_json_root(d1), "prompt_tokens"),
+                              bn_json_get(bn_json_root(d2), "prompt_tokens")));
+    const bn_json *seed = bn_json_get(bn_json_root(d2), "seed");
+    assert_non_null(seed);
+    assert_int_equal(seed->type, BN_JSON_NULL);
+    bn_json_free(d1);
+    bn_json_free(d2);
+    const char *a_seed[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "2", "--seed", "42",
+                            "--json", "-t", "1", NULL};
+    d2 = run_json(a_seed, NULL);
+    assert_int_equal(bn_json_get(bn_json_root(d2), "seed")->i64, 42);
+    bn_json_free(d2);
+
+    if (access("/dev/full", W_OK) == 0) {
+        const char *full[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "2", "--dump-logits",
+                              "/dev/full", "-t", "1", NULL};
+        assert_int_equal(run(full, NULL, &out, &err), 1);
+        assert_non_null(strstr(err, "--dump-logits: cannot write '/dev/full': No space left on device"));
+        free(out);
+        free(err);
+    } else {
+        print_message("SKIP: /dev/full part (no /dev/full)\n");
+    }
+
+    /* in range, so accepted: a penalty below float's normal range, and a window larger than
+     * any context (it used to allocate 2^31 entries: "out of memory for 384 tokens") */
+    const char *tiny_pen[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "4", "--repeat-penalty",
+                              "1e-38", "--repeat-last-n", "2147483647", "-t", "1", NULL};
+    if (run(tiny_pen, NULL, &out, &err) != 0)
+        fail_msg("--repeat-penalty 1e-38 --repeat-last-n 2147483647: %s", err);
+    assert_non_null(strstr(err, "stop: length"));
+    free(out);
+    free(err);
+
+    /* -cnv --json: one object per line per answer (JSON Lines), no prompts in between */
+    const char *cj[] = {"bitnet-run", "-m", model, "-cnv", "--json", "-n", "2", "--temp", "0",
+                        "-t", "1", NULL};
+    assert_int_equal(run(cj, "hi\nthere\n", &out, &err), 0);
+    int lines = 0;
+    for (char *line = out, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
+        bn_json_doc *d = bn_json_parse(line, (size_t)(nl - line), NULL, NULL);
+        if (!d)
+            fail_msg("-cnv --json line %d is not one JSON object: %.*s", lines, (int)(nl - line), line);
+        assert_non_null(bn_json_get(bn_json_root(d), "tokens"));
+        bn_json_free(d);
+    }
+    assert_int_equal(lines, 2);
+    free(out);
+    free(err);
+
+    const char *tok[] = {"bitnet-run", "-m", model, "--tokenize", "hello", "--json", NULL};
+    d1 = run_json_nostats(tok);
+    const bn_json *ids = bn_json_get(bn_json_root(d1), "tokens");
+    assert_non_null(ids);
+    assert_int_equal(ids->type, BN_JSON_ARRAY);
+    assert_int_equal(bn_json_get(bn_json_root(d1), "n_tokens")->i64, (int64_t)ids->len);
+    char *list = ids_arg(ids);
+    const char *detok[] = {"bitnet-run", "-m", model, "--detokenize", list, "--json", NULL};
+    d2 = run_json_nostats(detok);
+    assert_string_equal(bn_json_get(bn_json_root(d2), "text")->str, "hello");
+    free(list);
+    bn_json_free(d1);
+    bn_json_free(d2);
 }
 
 /* -cnv reads one user turn per line; each turn prints a prompt and a timings line; the second
@@ -456,6 +606,154 @@ static void test_conversation(void **state)
     free(err);
 }
 
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* A model whose general.name says "synthetic" gets exactly one warning line, whatever the
+ * mode; the same weights under another name get none. */
+static void test_synthetic_warning(void **state)
+{
+    (void)state;
+    const char *w = "synthetic model (random weights): output is meaningless";
+    char *out = NULL, *err = NULL;
+    const char *gen[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "2", "-t", "1", NULL};
+    assert_int_equal(run(gen, NULL, &out, &err), 0);
+    assert_int_equal(count_of(err, w), 1);
+    assert_non_null(strstr(err, "general.name \"bitnet2b-synthetic-tiny\""));
+    free(out);
+    free(err);
+    const char *cnv[] = {"bitnet-run", "-m", model, "-cnv", "-n", "2", "-t", "1", NULL};
+    assert_int_equal(run(cnv, "a\nb\n", &out, &err), 0);
+    assert_int_equal(count_of(err, w), 1); /* once per run, not per turn */
+    free(out);
+    free(err);
+
+    bn_err e = {0};
+    bn_synth_params p;
+    char *named = bn_test_tmpfile(".gguf");
+    assert_int_equal(bn_synth_preset("tiny", &p, &e), 0);
+    snprintf(p.name, sizeof p.name, "bitnet-b1.58-2B-4T");
+    assert_int_equal(bn_synth_write(&p, named, &e), 0);
+    const char *real[] = {"bitnet-run", "-m", named, "-p", "x", "-n", "2", "-t", "1", NULL};
+    assert_int_equal(run(real, NULL, &out, &err), 0);
+    assert_int_equal(count_of(err, w), 0);
+    free(out);
+    free(err);
+    unlink(named);
+    free(named);
+}
+
+/* Flags that bitnet.cpp's scripts and llama-cli users pass: accepted; -e turns escapes into
+ * the characters they name; -i is -cnv and -no-cnv undoes it; -r stops like --stop; -ngl and
+ * friends are ignored and --verbose says so; a context past the training one only warns. */
+static void test_llama_cli_flags(void **state)
+{
+    (void)state;
+    const char *esc[] = {"bitnet-run", "-m", model, "-p", "a\\tb\\nc\\x41\\\\", "-e", "-n", "1",
+                         "--temp", "0", "--json", "-t", "1", NULL};
+    const char *raw[] = {"bitnet-run", "-m", model, "-p", "a\tb\nc" "A\\", "-n", "1", "--temp", "0",
+                         "--json", "-t", "1", NULL};
+    bn_json_doc *d1 = run_json(esc, NULL), *d2 = run_json(raw, NULL);
+    assert_true(bn_json_equal(bn_json_get(bn_json_root(d1), "prompt_tokens"),
+                              bn_json_get(bn_json_root(d2), "prompt_tokens")));
+    bn_json_free(d1);
+    bn_json_free(d2);
+
+    char *out = NULL, *err = NULL;
+    const char *ignored[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "2", "-ngl", "99",
+                             "--color", "--mlock", "--no-mmap", "--verbose", "-t", "1", NULL};
+    assert_int_equal(run(ignored, NULL, &out, &err), 0);
+    assert_non_null(strstr(err, "-ngl 99 ignored: this engine runs on the CPU only"));
+    assert_non_null(strstr(err, "ignored: --color --mlock --no-mmap"));
+    free(out);
+    free(err);
+
+    /* -i reads turns from stdin like -cnv; -no-cnv after it turns chat off again */
+    const char *inter[] = {"bitnet-run", "-m", model, "-i", "-n", "2", "-t", "1", NULL};
+    assert_int_equal(run(inter, "hi\n", &out, &err), 0);
+    assert_non_null(strstr(out, "\n> "));
+    free(out);
+    free(err);
+    const char *nocnv[] = {"bitnet-run", "-m", model, "-i", "-no-cnv", "-p", "x", "-n", "2",
+                           "-t", "1", NULL};
+    assert_int_equal(run(nocnv, "hi\n", &out, &err), 0);
+    assert_null(strstr(out, "> "));
+    free(out);
+    free(err);
+
+    /* -r: the first generated piece as a reverse prompt ends the answer before it */
+    const char *first[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "6", "--temp", "0",
+                           "-t", "1", NULL};
+    assert_int_equal(run(first, NULL, &out, &err), 0);
+    free(err);
+    if (strlen(out) >= 4) {
+        char stop[3] = {out[2], out[3], 0};
+        const char *rev[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "6", "--temp", "0",
+                             "-r", stop, "-t", "1", NULL};
+        char *out2 = NULL;
+        assert_int_equal(run(rev, NULL, &out2, &err), 0);
+        assert_non_null(strstr(err, "stop: stop_string"));
+        assert_true(strlen(out2) < strlen(out));
+        free(out2);
+        free(err);
+    }
+    free(out);
+
+    const char *big[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "1", "-c", "8192", "-t",
+                         "1", NULL};
+    assert_int_equal(run(big, NULL, &out, &err), 0);
+    assert_non_null(strstr(err, "warning: context 8192 is larger than the model's training "
+                                "context 4096"));
+    free(out);
+    free(err);
+}
+
+/* Ctrl-C, with a real SIGINT: a generation that would run for seconds (greedy on the tiny
+ * model fills the 4096-token context without meeting EOS) stops, prints its newline and the
+ * timings line ("stop: interrupted") and exits 130. In -cnv the first SIGINT ends the answer
+ * and the prompt comes back; a SIGINT at the prompt exits 130. */
+static void test_ctrl_c(void **state)
+{
+    (void)state;
+    const char *argv[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "-1", "-c", "4096",
+                          "--temp", "0", "-t", "1", NULL};
+    const bn_test_signal once[] = {{"", 16, SIGINT}};
+    char *out = NULL, *err = NULL;
+    int rc = bn_test_run_signals(argv, NULL, once, 1, &out, &err);
+    if (rc != 130 || !strstr(err, "stop: interrupted"))
+        fail_msg("exit %d (want 130), stderr: %s", rc, err);
+    unsigned gen = 0;
+    const char *g = strstr(err, "| generation ");
+    assert_non_null(g);
+    assert_int_equal(sscanf(g, "| generation %u tokens", &gen), 1);
+    assert_true(gen > 0 && gen < 4000);
+    assert_true(strlen(out) >= 16);
+    assert_int_equal(out[strlen(out) - 1], '\n');
+    free(out);
+    free(err);
+
+    const char *cnv[] = {"bitnet-run", "-m", model, "-cnv", "-sys", "be kind", "-n", "-1", "-c",
+                         "4096", "--temp", "0", "-t", "1", NULL};
+    const bn_test_signal twice[] = {{"> ", 16, SIGINT}, {"\n> ", 0, SIGINT}};
+    rc = bn_test_run_signals(cnv, "hi there\n", twice, 2, &out, &err);
+    if (rc != 130)
+        fail_msg("-cnv: exit %d (want 130), stdout: %s\nstderr: %s", rc, out, err);
+    int timings = 0;
+    for (const char *p = err; (p = strstr(p, "stop: ")); p += 6)
+        timings++;
+    assert_int_equal(timings, 1); /* one answer, cut short */
+    assert_non_null(strstr(err, "stop: interrupted"));
+    const char *second = strstr(strstr(out, "\n> ") + 3, "\n> ");
+    assert_non_null(second); /* the prompt came back after the interrupted answer */
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +766,10 @@ int main(void)
         cmocka_unit_test(test_help_version_inspect),
         cmocka_unit_test(test_stream_file_and_stop),
         cmocka_unit_test(test_conversation),
+        cmocka_unit_test(test_messages_and_json),
+        cmocka_unit_test(test_ctrl_c),
+        cmocka_unit_test(test_llama_cli_flags),
+        cmocka_unit_test(test_synthetic_warning),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return bn_test_exit_status(failed, sizeof tests / sizeof *tests);

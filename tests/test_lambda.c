@@ -285,10 +285,14 @@ static void test_init_errors(void **state)
     check_init_error(bad, NULL, "Runtime.ModelLoadError", bad);
     const char *threads[] = {"BITNET_THREADS=many", NULL};
     check_init_error(bad, threads, "Runtime.ConfigInvalid",
-                     "BITNET_THREADS=\"many\": expected an integer in [1, 256]");
-    const char *ctx[] = {"BITNET_CTX=5", NULL};
+                     "BITNET_THREADS=\"many\": expected an integer in [0, 1024]");
+    /* ranges from the engine's settings table, as for bitnet-run's -c and -t */
+    const char *ctx[] = {"BITNET_CTX=-5", NULL};
     check_init_error(bad, ctx, "Runtime.ConfigInvalid",
-                     "BITNET_CTX=\"5\": expected an integer in [16, 1048576]");
+                     "BITNET_CTX must be an integer in [0, 1048576] (0 = the model's, at most 4096), got -5");
+    const char *many[] = {"BITNET_THREADS=5000", NULL};
+    check_init_error(bad, many, "Runtime.ConfigInvalid",
+                     "BITNET_THREADS must be an integer in [0, 1024]");
     unlink(bad);
     free(bad);
 }

@@ -206,14 +206,14 @@ static const char *invalid_cases[][2] = {
     {"{\"prompt\":\"x\"", "event: invalid JSON: byte 13: expected ',' or '}' in object"},
     {"[1,2]", "request: expected a JSON object, got array"},
     {"{\"prompt\":5}", "field \"prompt\": expected a string, got number"},
-    {"{\"prompt\":\"x\",\"n_predict\":\"10\"}", "field \"n_predict\": expected an integer in [-1, 1048576], got string"},
-    {"{\"prompt\":\"x\",\"n_predict\":2.5}", "field \"n_predict\": expected an integer in [-1, 1048576], got 2.5"},
-    {"{\"prompt\":\"x\",\"temperature\":-1}", "field \"temperature\": expected a number in [0, 100], got -1"},
-    {"{\"prompt\":\"x\",\"top_p\":0}", "field \"top_p\": expected a number in (0, 1], got 0"},
-    {"{\"prompt\":\"x\",\"top_k\":true}", "field \"top_k\": expected an integer in [-1, 1073741824], got boolean"},
-    {"{\"prompt\":\"x\",\"min_p\":1.5}", "field \"min_p\": expected a number in [0, 1], got 1.5"},
-    {"{\"prompt\":\"x\",\"repeat_penalty\":0}", "field \"repeat_penalty\": expected a number in (0, 100], got 0"},
-    {"{\"prompt\":\"x\",\"seed\":-2}", "field \"seed\": expected an integer in [-1, 9007199254740992], got -2"},
+    {"{\"prompt\":\"x\",\"n_predict\":\"10\"}", "field \"n_predict\": expected an integer in [-1, 2147483647], got string"},
+    {"{\"prompt\":\"x\",\"n_predict\":2.5}", "field \"n_predict\" must be an integer in [-1, 2147483647] (tokens to generate, -1 = until a stop condition), got 2.5"},
+    {"{\"prompt\":\"x\",\"temperature\":-1}", "field \"temperature\" must be in [0, 100] (0 = greedy), got -1"},
+    {"{\"prompt\":\"x\",\"top_p\":0}", "field \"top_p\" must be in (0, 1] (1 = off), got 0"},
+    {"{\"prompt\":\"x\",\"top_k\":true}", "field \"top_k\": expected an integer in [-1, 2147483647], got boolean"},
+    {"{\"prompt\":\"x\",\"min_p\":1.5}", "field \"min_p\" must be in [0, 1] (0 = off), got 1.5"},
+    {"{\"prompt\":\"x\",\"repeat_penalty\":0}", "field \"repeat_penalty\" must be in (0, 100] (1 = off), got 0"},
+    {"{\"prompt\":\"x\",\"seed\":-2}", "field \"seed\" must be an integer in [-1, 9007199254740992] (-1 = random), got -2"},
     {"{\"prompt\":\"x\",\"stop\":[\"a\",7]}", "field \"stop[1]\": expected a string, got number"},
     {"{\"prompt\":\"x\",\"stop\":{}}", "field \"stop\": expected a string or an array of strings, got object"},
     {"{\"prompt\":\"x\",\"stream\":\"yes\"}", "field \"stream\": expected true or false, got string"},
@@ -524,9 +524,11 @@ static void test_threads_from_env(void **state)
     assert_int_equal(bn_lambda_threads(&err), cpus < 6 ? cpus : 6);
     setenv("BITNET_THREADS", "3", 1);
     assert_int_equal(bn_lambda_threads(&err), 3);
-    setenv("BITNET_THREADS", "0", 1);
+    setenv("BITNET_THREADS", "0", 1); /* the table's meaning: all CPUs */
+    assert_int_equal(bn_lambda_threads(&err), cpus);
+    setenv("BITNET_THREADS", "-1", 1);
     assert_int_equal(bn_lambda_threads(&err), -1);
-    assert_non_null(strstr(err.msg, "BITNET_THREADS"));
+    assert_non_null(strstr(err.msg, "BITNET_THREADS must be an integer in [0, 1024]"));
     unsetenv("BITNET_THREADS");
     unsetenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
 }

@@ -65,7 +65,7 @@ static void test_param_checks(void **state)
     bn_sampling_params p = bn_sampling_default();
     p.top_p = 0.0f;
     assert_int_equal(bn_sampling_check(&p, &err), -1);
-    assert_non_null(strstr(err.msg, "top-p"));
+    assert_non_null(strstr(err.msg, "top_p must be in (0, 1]"));
     p.top_p = 1.01f;
     assert_int_equal(bn_sampling_check(&p, &err), -1);
     p.top_p = 1.0f;

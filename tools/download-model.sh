@@ -12,7 +12,11 @@
 #      (121 F32, 1 F16, 210 I2_S), and the tensor table ends exactly at the end of the file;
 #   4. bitnet-run --inspect loads it as a model (every tensor's name, type and shape).
 # Steps 3-4 need the built programs (make build); without them the script says it skipped them.
+# A synthetic model (general.name "...synthetic...", from bitnet-make-model) is never accepted
+# as the real one, with or without --no-sha: that check needs no built program.
 set -euo pipefail
+# shellcheck source=tools/gguf-name.sh
+. "$(dirname "$0")/gguf-name.sh"
 
 REPO="microsoft/bitnet-b1.58-2B-4T-gguf"
 FILE_NAME="ggml-model-i2_s.gguf"
@@ -44,7 +48,7 @@ Downloads ${FILE_NAME} of ${REPO} (about 1.19 GB) to FILE
 Environment: HF_TOKEN (sent as a bearer token when set), BITNET_BIN_DIR (where gguf-inspect
 and bitnet-run are; default: build/bin, then PATH).
 Without network access, make a synthetic model of the same shape instead:
-  build/bin/bitnet-make-model --preset 2b4t --out ${OUT}
+  build/bin/bitnet-make-model --preset 2b4t --out models/synthetic-2b4t.gguf
 EOF
 }
 
@@ -88,14 +92,24 @@ file_size() {
 }
 
 suggest_synthetic() {
-    echo "download-model: make a synthetic model of the same shape instead (random weights," >&2
-    echo "  same structure, for trying the engine and benchmarking):" >&2
-    echo "  build/bin/bitnet-make-model --preset 2b4t --out ${OUT}" >&2
+    # the real Llama-3 vocabulary when the reference material (../shared) has it
+    local vocab="" shared
+    shared="$(cd "$(dirname "$0")/.." && pwd)/../shared/tokenizer/llama3-vocab.gguf"
+    [ -f "$shared" ] && vocab="--vocab-gguf ../shared/tokenizer/llama3-vocab.gguf "
+    echo "download-model: make a synthetic model of the same shape instead (random weights: its" >&2
+    echo "  output is meaningless; for trying the engine and benchmarking), under its own name:" >&2
+    echo "  build/bin/bitnet-make-model --preset 2b4t ${vocab}--out models/synthetic-2b4t.gguf" >&2
 }
 
 # Checks a downloaded file; prints what it checked. Non-zero when it is not the model.
 verify() {
     local f="$1" size sha inspect run summary
+    if gguf_is_synthetic "$f"; then
+        echo "download-model: $f is a synthetic model (general.name \"$(gguf_general_name "$f")\"):" \
+            "random weights, not $FILE_NAME; remove it (synthetic models belong under another" \
+            "name, e.g. models/synthetic-2b4t.gguf)" >&2
+        return 1
+    fi
     size=$(file_size "$f")
     if [ "$size" -lt "$MIN_BYTES" ] || [ "$size" -gt "$MAX_BYTES" ]; then
         echo "download-model: $f is $size bytes, expected ${MIN_BYTES}..${MAX_BYTES}" >&2

@@ -1,5 +1,8 @@
 /* bitnet-run: llama-cli-style front end of the engine API. One mode per run: generate (text,
  * file, ids or chat), converse (-cnv), tokenize, detokenize, inspect. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +22,14 @@ static int fail(int code, const char *fmt, const char *a)
 }
 
 /* Sets e (code and message) for a failure of the CLI itself; returns -1. */
-static int cli_err(bn_err *e, bn_err_code code, const char *fmt, const char *a)
+__attribute__((format(printf, 3, 4))) static int cli_err(bn_err *e, bn_err_code code,
+                                                         const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     e->code = code;
-    snprintf(e->msg, sizeof e->msg, fmt, a);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -32,12 +39,14 @@ static int fail_err(const bn_err *e)
     return fail(cli_exit_status(e->code), "%s", e->msg);
 }
 
-/* Whole file into memory (NUL-terminated), refusing files over MAX_INPUT bytes. */
+/* Whole file into memory (NUL-terminated), refusing files over MAX_INPUT bytes; "-" is
+ * standard input (as llama-cli's -f - ). */
 static char *read_file(const char *path, size_t *len, bn_err *err)
 {
-    FILE *f = fopen(path, "rb");
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f) {
-        cli_err(err, BN_E_IO, "cannot read '%s'", path);
+        cli_err(err, BN_E_IO, "cannot read '%s': %s", path, strerror(errno));
         return NULL;
     }
     size_t cap = 4096, n = 0;
@@ -58,10 +67,11 @@ static char *read_file(const char *path, size_t *len, bn_err *err)
         size_t r = fread(buf + n, 1, cap - n - 1, f);
         n += r;
         if (r == 0) {
-            int bad = ferror(f);
-            fclose(f);
+            int bad = ferror(f), why = errno;
+            if (!is_stdin)
+                fclose(f);
             if (bad) {
-                cli_err(err, BN_E_IO, "cannot read '%s'", path);
+                cli_err(err, BN_E_IO, "cannot read '%s': %s", path, strerror(why ? why : EIO));
                 free(buf);
                 return NULL;
             }
@@ -73,7 +83,8 @@ static char *read_file(const char *path, size_t *len, bn_err *err)
     if (err->code != BN_E_INPUT)
         cli_err(err, BN_E_NOMEM, "out of memory reading '%s'", path);
     free(buf);
-    fclose(f);
+    if (!is_stdin)
+        fclose(f);
     return NULL;
 }
 
@@ -96,9 +107,13 @@ static int run_tokenize(const cli_opts *o, const bn_engine *e)
     free(file);
     if (rc)
         return fail_err(&err);
-    cli_print_ids(stdout, ids, n);
+    int bad = 0;
+    if (o->json)
+        bad = cli_print_json_ids(ids, n);
+    else
+        cli_print_ids(stdout, ids, n);
     free(ids);
-    return CLI_OK;
+    return bad ? fail(CLI_FAIL, "%s", "cannot write the output") : CLI_OK;
 }
 
 static int run_detokenize(const cli_opts *o, const bn_engine *e)
@@ -113,7 +128,7 @@ static int run_detokenize(const cli_opts *o, const bn_engine *e)
     free(ids);
     if (!text)
         return fail_err(&err);
-    int bad = fwrite(text, 1, len, stdout) != len;
+    int bad = o->json ? cli_print_json_text(text, len) : fwrite(text, 1, len, stdout) != len;
     free(text);
     return bad ? CLI_FAIL : CLI_OK;
 }
@@ -134,17 +149,22 @@ static bn_generate_params base_params(const cli_opts *o, uint64_t seed)
     g.n_stop = o->n_stop;
     g.add_bos = !o->no_bos;
     g.parse_special = true; /* as llama-cli does for -p */
-    g.on_token = o->json ? NULL : cli_print_piece;
+    g.on_token = o->json ? cli_watch_interrupt : cli_print_piece;
     return g;
 }
 
 static int finish_turn(const cli_opts *o, bn_session *s, const bn_stats *st, uint64_t seed)
 {
     if (o->json) {
-        if (cli_print_json(s, st, seed))
+        if (cli_print_json(s, st, o->temp > 0 ? &seed : NULL))
             return fail(CLI_FAIL, "%s", "cannot write the JSON output");
-    } else if (isatty(STDOUT_FILENO)) {
-        fputc('\n', stdout);
+    } else {
+        /* the answer ends with a newline, on a terminal and in a file or pipe alike, so
+         * `bitnet-run ... > out.txt` gives a proper text file */
+        size_t len = 0;
+        const char *text = bn_session_output_text(s, &len);
+        if (len == 0 || text[len - 1] != '\n' || isatty(STDOUT_FILENO))
+            fputc('\n', stdout);
     }
     fflush(stdout);
     cli_print_timings(st);
@@ -174,9 +194,24 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
             fputs("\n> ", stdout);
             fflush(stdout);
         }
-        ssize_t n = getline(&line, &cap, stdin);
-        if (n < 0)
+        errno = 0;
+        cli_interrupt_at_prompt(true, !o->json);
+        if (cli_interrupted()) { /* Ctrl-C came between the answer and the prompt */
+            if (!o->json)
+                fputc('\n', stdout);
+            rc = CLI_INTERRUPTED;
             break;
+        }
+        ssize_t n = getline(&line, &cap, stdin);
+        cli_interrupt_at_prompt(false, !o->json);
+        if (n < 0) {
+            if (errno == EINTR && cli_interrupted()) { /* Ctrl-C at the prompt: leave */
+                if (!o->json)
+                    fputc('\n', stdout);
+                rc = CLI_INTERRUPTED;
+            }
+            break;
+        }
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
             line[--n] = 0;
         if (n == 0)
@@ -192,6 +227,7 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
         }
         if ((rc = finish_turn(o, s, &st, seed)) != CLI_OK)
             break;
+        cli_interrupt_reset(); /* Ctrl-C ended this answer only; the next one is fresh */
         if (st.stop_reason == BN_STOP_CONTEXT_FULL) {
             fprintf(stderr, "bitnet-run: the context is full (%u positions); ending the "
                             "conversation\n", bn_session_n_ctx(s));
@@ -212,6 +248,15 @@ static int run_generate(const cli_opts *o, bn_engine *e)
     if (!s)
         return fail_err(&err);
     uint64_t seed = o->seed < 0 ? bn_random_seed() : (uint64_t)o->seed;
+    bn_engine_info info;
+    bn_engine_get_info(e, &info);
+    if (info.n_ctx_train && bn_session_n_ctx(s) > info.n_ctx_train) /* as llama.cpp: allowed */
+        fprintf(stderr, "bitnet-run: warning: context %u is larger than the model's training "
+                        "context %u; positions past it give unreliable output\n",
+                bn_session_n_ctx(s), info.n_ctx_train);
+    if (cli_interrupt_install())
+        fprintf(stderr, "bitnet-run: warning: Ctrl-C handler not installed; Ctrl-C ends the "
+                        "process without the timings line\n");
     if (o->verbose)
         fprintf(stderr, "bitnet-run: context %u, threads %d, batch %lld, seed %llu\n",
                 bn_session_n_ctx(s), bn_session_n_threads(s), (long long)o->n_batch,
@@ -228,6 +273,7 @@ static int run_generate(const cli_opts *o, bn_engine *e)
     size_t n_ids = 0, len = 0;
     bn_chat_msg chat[2];
     FILE *dump = NULL;
+    cli_logits_sink sink = {0};
     int rc = -1; /* -1: err says what failed */
     if (o->prompt_file) {
         if (!(file_text = read_file(o->prompt_file, &len, &err)))
@@ -254,24 +300,33 @@ static int run_generate(const cli_opts *o, bn_engine *e)
     }
     if (o->dump_logits) {
         if (!(dump = fopen(o->dump_logits, "wb"))) {
-            cli_err(&err, BN_E_IO, "cannot write '%s'", o->dump_logits);
+            cli_err(&err, BN_E_IO, "cannot write '%s': %s", o->dump_logits, strerror(errno));
             goto out;
         }
+        sink.f = dump;
         g.on_logits = cli_write_logits;
-        g.user = dump;
+        g.user = &sink;
     }
     bn_stats st;
-    if (bn_generate(s, &g, &st, &err))
+    if (bn_generate(s, &g, &st, &err)) {
+        if (sink.errno_) /* the engine only knows that the callback failed; we know why */
+            cli_err(&err, BN_E_IO, "--dump-logits: cannot write '%s': %s", o->dump_logits,
+                    strerror(sink.errno_));
         goto out;
+    }
     if (dump) {
+        errno = 0;
         int bad = fclose(dump) != 0;
         dump = NULL;
         if (bad) {
-            cli_err(&err, BN_E_IO, "cannot write '%s'", o->dump_logits);
+            cli_err(&err, BN_E_IO, "--dump-logits: cannot write '%s': %s", o->dump_logits,
+                    strerror(errno ? errno : EIO));
             goto out;
         }
     }
     rc = finish_turn(o, s, &st, seed);
+    if (rc == CLI_OK && cli_interrupted())
+        rc = CLI_INTERRUPTED; /* the answer so far and the timings are printed; say why */
 out:
     if (rc < 0)
         rc = fail_err(&err);
@@ -281,6 +336,19 @@ out:
     free(ids);
     bn_session_free(s);
     return rc;
+}
+
+/* Version, compiler, flags and kernel paths (the ones this CPU can run marked), so a user
+ * or the container test can check what a binary was built with. */
+static void print_version(void)
+{
+    bn_build_info b;
+    bn_get_build_info(&b);
+    printf("bitnet-run %s\ncompiler: %s\ntarget: %s\nflags: %s\nkernels:", b.version,
+           b.compiler, b.target, b.flags);
+    for (const char *const *k = b.kernels; *k; k++)
+        printf(" %s%s", *k, bn_kernel_supported(*k) ? "" : "(not on this CPU)");
+    printf("\nkernels chosen: %s\n", b.kernels_auto);
 }
 
 int main(int argc, char **argv)
@@ -294,7 +362,7 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     if (o.version) {
-        printf("bitnet-run %s\n", BN_VERSION);
+        print_version();
         return CLI_OK;
     }
     if (!o.model)
@@ -313,9 +381,21 @@ int main(int argc, char **argv)
         return fail_err(&err);
     bn_engine_info info;
     bn_engine_get_info(e, &info);
-    if (o.verbose)
+    if (info.synthetic && !o.tokenize && !o.tokenize_file && !o.detokenize)
+        fprintf(stderr, "bitnet-run: warning: %s: %s (general.name \"%s\")\n", o.model,
+                BN_SYNTHETIC_WARNING, info.name);
+    if (o.verbose) {
         fprintf(stderr, "bitnet-run: %s: kernels %s, pre-tokenizer %s, loaded in %.1f ms\n",
                 o.model, info.kernels, info.pre_tokenizer, info.load_ms);
+        if (o.n_gpu_layers >= 0)
+            fprintf(stderr, "bitnet-run: -ngl %lld ignored: this engine runs on the CPU only\n",
+                    (long long)o.n_gpu_layers);
+        if (o.color || o.mlock || o.no_mmap)
+            fprintf(stderr, "bitnet-run: ignored:%s%s%s (plain output; the model is always "
+                            "mapped, not locked)\n",
+                    o.color ? " --color" : "", o.mlock ? " --mlock" : "",
+                    o.no_mmap ? " --no-mmap" : "");
+    }
     int rc;
     if (o.inspect) {
         cli_print_inspect(stdout, o.model, &info);

@@ -1,5 +1,6 @@
 /* bitnet-run output: streamed text on stdout, the JSON object, the logits dump, the timings
  * line and the model summary. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +13,23 @@ int cli_print_piece(void *user, int32_t id, const char *text, size_t len)
     (void)id;
     if (len && fwrite(text, 1, len, stdout) != len)
         return 1; /* stdout closed (e.g. | head): stop generating */
-    return fflush(stdout) != 0;
+    return fflush(stdout) != 0 || cli_interrupted();
+}
+
+int cli_watch_interrupt(void *user, int32_t id, const char *text, size_t len)
+{
+    (void)user;
+    (void)id;
+    (void)text;
+    (void)len;
+    return cli_interrupted();
+}
+
+const char *cli_stop_name(const bn_stats *st)
+{
+    if (st->stop_reason == BN_STOP_CALLBACK && cli_interrupted())
+        return "interrupted";
+    return bn_stop_reason_name(st->stop_reason);
 }
 
 static int little_endian(void)
@@ -23,9 +40,8 @@ static int little_endian(void)
     return b == 1;
 }
 
-int cli_write_logits(void *user, const float *logits, uint32_t n_vocab)
+static int write_rows(FILE *f, const float *logits, uint32_t n_vocab)
 {
-    FILE *f = user;
     if (little_endian())
         return fwrite(logits, sizeof *logits, n_vocab, f) != n_vocab;
     for (uint32_t i = 0; i < n_vocab; i++) {
@@ -38,6 +54,16 @@ int cli_write_logits(void *user, const float *logits, uint32_t n_vocab)
     return 0;
 }
 
+int cli_write_logits(void *user, const float *logits, uint32_t n_vocab)
+{
+    cli_logits_sink *sink = user;
+    errno = 0;
+    if (write_rows(sink->f, logits, n_vocab) == 0)
+        return 0;
+    sink->errno_ = errno ? errno : EIO;
+    return 1;
+}
+
 void cli_print_timings(const bn_stats *st)
 {
     fprintf(stderr,
@@ -46,7 +72,7 @@ void cli_print_timings(const bn_stats *st)
             "peak RSS %.1f MiB | stop: %s\n",
             st->load_ms, st->prompt_tokens, st->prompt_eval, st->prompt_ms, st->prompt_tok_s,
             st->gen_tokens, st->gen_eval, st->gen_ms, st->gen_tok_s, st->ttft_ms,
-            (double)bn_peak_rss_kib() / 1024.0, bn_stop_reason_name(st->stop_reason));
+            (double)bn_peak_rss_kib() / 1024.0, cli_stop_name(st));
 }
 
 static void jw_ids(bn_jw *w, const int32_t *ids, size_t n)
@@ -57,7 +83,7 @@ static void jw_ids(bn_jw *w, const int32_t *ids, size_t n)
     bn_jw_end(w);
 }
 
-int cli_print_json(const bn_session *s, const bn_stats *st, uint64_t seed)
+int cli_print_json(const bn_session *s, const bn_stats *st, const uint64_t *seed)
 {
     bn_buf b = {0};
     bn_jw w = {.out = &b};
@@ -73,9 +99,12 @@ int cli_print_json(const bn_session *s, const bn_stats *st, uint64_t seed)
     const char *text = bn_session_output_text(s, &len);
     bn_jw_strn(&w, text, len);
     bn_jw_key(&w, "stop_reason");
-    bn_jw_str(&w, bn_stop_reason_name(st->stop_reason));
+    bn_jw_str(&w, cli_stop_name(st));
     bn_jw_key(&w, "seed");
-    bn_jw_int(&w, (int64_t)seed);
+    if (seed)
+        bn_jw_int(&w, (int64_t)*seed);
+    else
+        bn_jw_null(&w); /* greedy: no draw used a seed */
     bn_jw_key(&w, "timings");
     bn_jw_obj(&w);
     bn_jw_key(&w, "load_ms");
@@ -99,6 +128,38 @@ int cli_print_json(const bn_session *s, const bn_stats *st, uint64_t seed)
     bn_jw_key(&w, "peak_rss_kib");
     bn_jw_int(&w, (int64_t)bn_peak_rss_kib());
     bn_jw_end(&w);
+    bn_jw_end(&w);
+    int rc = (w.bad || b.oom) ? -1 : 0;
+    if (rc == 0 && (fwrite(b.data, 1, b.len, stdout) != b.len || fputc('\n', stdout) == EOF))
+        rc = -1;
+    bn_buf_free(&b);
+    return rc;
+}
+
+int cli_print_json_ids(const int32_t *ids, size_t n)
+{
+    bn_buf b = {0};
+    bn_jw w = {.out = &b};
+    bn_jw_obj(&w);
+    bn_jw_key(&w, "tokens");
+    jw_ids(&w, ids, n);
+    bn_jw_key(&w, "n_tokens");
+    bn_jw_int(&w, (int64_t)n);
+    bn_jw_end(&w);
+    int rc = (w.bad || b.oom) ? -1 : 0;
+    if (rc == 0 && (fwrite(b.data, 1, b.len, stdout) != b.len || fputc('\n', stdout) == EOF))
+        rc = -1;
+    bn_buf_free(&b);
+    return rc;
+}
+
+int cli_print_json_text(const char *text, size_t len)
+{
+    bn_buf b = {0};
+    bn_jw w = {.out = &b};
+    bn_jw_obj(&w);
+    bn_jw_key(&w, "text");
+    bn_jw_strn(&w, text, len);
     bn_jw_end(&w);
     int rc = (w.bad || b.oom) ? -1 : 0;
     if (rc == 0 && (fwrite(b.data, 1, b.len, stdout) != b.len || fputc('\n', stdout) == EOF))

@@ -3,6 +3,7 @@
  * generation: generate.c. */
 #include "bitnet.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,26 @@ static uint64_t count_params(const bn_gguf *g)
         total += n;
     }
     return total;
+}
+
+/* general.name, and whether it marks random weights: bitnet-make-model and the reference's
+ * golden models name themselves "...synthetic..." (a user must not mistake their output for
+ * the model's). */
+static void read_name(const bn_gguf *g, bn_engine *e)
+{
+    bn_gguf_str name;
+    bn_err ignored = {0};
+    if (bn_gguf_get_str(g, "general.name", &name, &ignored))
+        return;
+    size_t n = name.len < sizeof e->name - 1 ? (size_t)name.len : sizeof e->name - 1;
+    memcpy(e->name, name.ptr, n);
+    e->name[n] = 0;
+    for (size_t i = 0; i < n; i++)
+        e->name[i] = e->name[i] ? e->name[i] : ' '; /* a NUL inside must not cut the check */
+    char lower[sizeof e->name];
+    for (size_t i = 0; i <= n; i++)
+        lower[i] = (char)tolower((unsigned char)e->name[i]);
+    e->synthetic = strstr(lower, "synthetic") != NULL;
 }
 
 bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *err)
@@ -42,6 +63,7 @@ bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *er
         goto fail;
     e->file_size = g->size;
     e->n_params = count_params(g);
+    read_name(g, e);
     const bn_gguf *vocab_src = g;
     if (g->n_tensors == 0) {
         e->vocab_gguf = g; /* a vocab-only file: tokenizer, no weights */
@@ -98,6 +120,8 @@ void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
     info->load_ms = e->load_ms;
     info->pre_tokenizer = pre_name(e->pre == BN_PRE_AUTO ? bn_tokenizer_pre(e->tok) : e->pre);
     info->kernels = e->model && e->model->kernels ? e->model->kernels->name : "none";
+    info->name = e->name;
+    info->synthetic = e->synthetic;
     if (e->model) {
         const bn_hparams *hp = &e->model->hp;
         info->n_ctx_train = hp->n_ctx_train;

@@ -20,6 +20,8 @@ struct bn_engine {
     bn_pretokenizer pre;
     double load_ms;
     uint64_t file_size, n_params;
+    char name[128]; /* general.name ("" when absent) */
+    bool synthetic; /* the name says the weights are random (bitnet-make-model, goldens) */
 };
 
 struct bn_session {

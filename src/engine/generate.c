@@ -298,9 +298,7 @@ int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_
     s->prompt.n = 0;
     s->out.n = 0;
     bn_buf_clear(&s->text);
-    if (p->n_predict < -1)
-        return bn_fail(err, BN_E_INPUT, "n_predict must be >= -1, got %d", (int)p->n_predict);
-    if (bn_sampling_check(&p->sampling, err) || build_prompt(s, p, err))
+    if (bn_generate_params_check(p, err) || build_prompt(s, p, err))
         return -1;
 
     bn_idvec ev = {0};

@@ -1,6 +1,7 @@
 /* Sampler: see sampler.h for the chain and the determinism argument. */
 #include "sampler.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,17 +49,7 @@ bn_sampling_params bn_sampling_default(void)
 
 int bn_sampling_check(const bn_sampling_params *p, bn_err *err)
 {
-    if (!(p->temp == p->temp) || isinf(p->temp))
-        return bn_fail(err, BN_E_INPUT, "temp must be a finite number, got %g", (double)p->temp);
-    if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
-        return bn_fail(err, BN_E_INPUT, "top-p must be in (0, 1], got %g", (double)p->top_p);
-    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
-        return bn_fail(err, BN_E_INPUT, "min-p must be in [0, 1], got %g", (double)p->min_p);
-    if (!(p->repeat_penalty > 0.0f) || isinf(p->repeat_penalty))
-        return bn_fail(err, BN_E_INPUT, "repeat-penalty must be > 0, got %g", (double)p->repeat_penalty);
-    if (p->repeat_last_n < -1)
-        return bn_fail(err, BN_E_INPUT, "repeat-last-n must be >= -1, got %d", (int)p->repeat_last_n);
-    return 0;
+    return bn_sampling_params_check(p, err);
 }
 
 bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
@@ -77,14 +68,25 @@ bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
     }
     s->p = *p;
     s->n_vocab = n_vocab;
-    s->hist_cap = p->repeat_last_n < 0 ? history_cap : (uint32_t)p->repeat_last_n;
+    /* no window holds more tokens than the context (history_cap), so a larger
+     * repeat_last_n means the same as -1 and must not cost a larger allocation */
+    s->hist_cap = p->repeat_last_n < 0 || (uint32_t)p->repeat_last_n > history_cap
+                      ? history_cap
+                      : (uint32_t)p->repeat_last_n;
     s->hist = calloc(s->hist_cap ? s->hist_cap : 1, sizeof *s->hist);
+    if (!s->hist) {
+        bn_sampler_free(s);
+        bn_fail(err, BN_E_NOMEM, "sampler: out of memory for a repeat_last_n window of %u tokens",
+                s->hist_cap);
+        return NULL;
+    }
     s->seen = calloc(n_vocab, 1);
     s->work = malloc((size_t)n_vocab * sizeof *s->work);
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
-    if (!s->hist || !s->seen || !s->work || !s->cands) {
+    if (!s->seen || !s->work || !s->cands) {
         bn_sampler_free(s);
-        bn_fail(err, BN_E_NOMEM, "sampler: out of memory for %u tokens", n_vocab);
+        bn_fail(err, BN_E_NOMEM, "sampler: out of memory for the scores of %u vocabulary tokens",
+                n_vocab);
         return NULL;
     }
     s->rng = p->seed;
@@ -133,7 +135,9 @@ static void apply_penalty(bn_sampler *s)
             continue;
         s->seen[t] = 1;
         float *l = &s->work[t];
-        *l = *l <= 0.0f ? *l * pen : *l / pen;
+        /* a tiny penalty (1e-38 is in range) must not turn a logit into inf, whose
+         * softmax would be NaN */
+        *l = *l <= 0.0f ? *l * pen : fminf(*l / pen, FLT_MAX);
     }
     for (uint32_t i = 0; i < s->hist_len; i++) {
         int32_t t = s->hist[i];
@@ -272,5 +276,5 @@ uint64_t bn_random_seed(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t x = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^
                  ((uint64_t)getpid() << 32);
-    return bn_splitmix64(&x) >> 1; /* below 2^63: fits every seed range we accept */
+    return bn_splitmix64(&x) >> 11; /* below 2^53: BN_SET_SEED's range (exact in JSON) */
 }

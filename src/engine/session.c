@@ -17,10 +17,8 @@ bn_session *bn_session_create(bn_engine *e, const bn_session_params *p, bn_err *
     bn_session_params d = {0};
     if (!p)
         p = &d;
-    if (p->n_threads < 0) {
-        bn_fail(err, BN_E_INPUT, "threads must be >= 1, got %d", p->n_threads);
+    if (bn_session_params_check(p, err))
         return NULL;
-    }
     bn_session *s = calloc(1, sizeof *s);
     if (!s) {
         bn_fail(err, BN_E_NOMEM, "out of memory");
@@ -32,13 +30,9 @@ bn_session *bn_session_create(bn_engine *e, const bn_session_params *p, bn_err *
     if (s->n_ctx == 0)
         s->n_ctx = hp->n_ctx_train && hp->n_ctx_train < BN_DEFAULT_CTX ? hp->n_ctx_train
                                                                      : BN_DEFAULT_CTX;
-    if (hp->n_ctx_train && s->n_ctx > hp->n_ctx_train) {
-        /* positions past the training length only give noise, and the KV cache of a huge
-         * context is a huge allocation */
-        bn_fail(err, BN_E_INPUT, "context %u exceeds the model's training context %u", s->n_ctx,
-                hp->n_ctx_train);
-        goto fail;
-    }
+    /* a context past the training length is allowed, as in llama.cpp (entry points warn:
+     * those positions give noise); its size is bounded by BN_SET_N_CTX's range and an
+     * impossible KV cache is an out-of-memory error below */
     s->n_batch = p->n_batch ? p->n_batch : BN_DEFAULT_BATCH;
     if (s->n_batch > s->n_ctx)
         s->n_batch = s->n_ctx;

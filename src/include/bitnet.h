@@ -54,8 +54,8 @@ const char *bn_err_code_name(bn_err_code code);
 /* ------------------------------------------------------------------ sampling and chat types */
 /* The sampler's settings (llama.cpp's semantics; see bn_generate for the chain). */
 typedef struct bn_sampling_params {
-    float temp;            /* <= 0: greedy */
-    int32_t top_k;         /* <= 0: off (all tokens) */
+    float temp;            /* 0: greedy (ranges: bn_setting_get) */
+    int32_t top_k;         /* 0 or -1: off (all tokens) */
     float top_p;           /* in (0, 1]; 1: off */
     float min_p;           /* in [0, 1]; 0: off */
     float repeat_penalty;  /* > 0; 1: off */
@@ -67,7 +67,7 @@ typedef struct bn_sampling_params {
  * the last 64 tokens, seed 0 (callers wanting a random seed pick one themselves). */
 bn_sampling_params bn_sampling_default(void);
 
-/* A seed nobody chose (time and pid through SplitMix64), below 2^63. */
+/* A seed nobody chose (time and pid through SplitMix64), below 2^53 (BN_SET_SEED's range). */
 uint64_t bn_random_seed(void);
 
 /* One chat message; the text layer's chat.h carries the same definition. */
@@ -106,7 +106,13 @@ typedef struct bn_engine_info {
     const char *kernels;   /* kernel path used by the weights ("scalar", "neon", ...) */
     const char *pre_tokenizer;
     double load_ms;        /* bn_engine_open wall time */
+    const char *name;      /* general.name ("" when absent) */
+    bool synthetic;        /* the name contains "synthetic": random weights, meaningless output
+                              (entry points print BN_SYNTHETIC_WARNING) */
 } bn_engine_info;
+
+/* The one warning line every program prints for a synthetic model. */
+#define BN_SYNTHETIC_WARNING "synthetic model (random weights): output is meaningless"
 
 void bn_engine_get_info(const bn_engine *e, bn_engine_info *info);
 
@@ -218,6 +224,62 @@ int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_
 const int32_t *bn_session_prompt_ids(const bn_session *s, size_t *n);
 const int32_t *bn_session_output_ids(const bn_session *s, size_t *n);
 const char *bn_session_output_text(const bn_session *s, size_t *len);
+
+/* ------------------------------------------------------------------ settings and their ranges
+ * One table holds the range of every numeric setting; the library checks its params against
+ * it, and entry points (CLI flags, Lambda event fields, HTTP routes) parse syntax only, then
+ * ask bn_setting_check with their own name for the setting, so every error names the same
+ * range ("option '--top-p' must be in (0, 1] (1 = off), got 1.5"). New settings (presence
+ * and frequency penalties, ...) get a new id before BN_SET_COUNT. */
+typedef enum bn_setting_id {
+    BN_SET_N_PREDICT,      /* bn_generate_params.n_predict */
+    BN_SET_TEMP,           /* bn_sampling_params.temp ... */
+    BN_SET_TOP_K,
+    BN_SET_TOP_P,
+    BN_SET_MIN_P,
+    BN_SET_REPEAT_PENALTY,
+    BN_SET_REPEAT_LAST_N,
+    BN_SET_SEED,           /* entry points: -1 = pick one with bn_random_seed */
+    BN_SET_N_CTX,          /* bn_session_params.n_ctx ... */
+    BN_SET_N_THREADS,
+    BN_SET_N_BATCH,
+    BN_SET_COUNT
+} bn_setting_id;
+
+typedef struct bn_setting {
+    bn_setting_id id;
+    const char *name;    /* the params field: "top_p" */
+    bool integer;        /* only whole numbers */
+    double lo, hi;       /* inclusive range, except lo when lo_open */
+    bool lo_open;
+    const char *meaning; /* special values: "1 = off" */
+} bn_setting;
+
+/* NULL for an unknown id. */
+const bn_setting *bn_setting_get(bn_setting_id id);
+/* The range as people read it, "(0, 1]" or "[-1, 2147483647]", written into buf. */
+const char *bn_setting_range(bn_setting_id id, char *buf, size_t n);
+/* 0 when v is in range (and whole for an integer setting); else -1 + err (BN_E_INPUT)
+ * "LABEL must be in RANGE (MEANING), got V"; label NULL = the setting's name. */
+int bn_setting_check(bn_setting_id id, double v, const char *label, bn_err *err);
+/* Every field against the table (bn_generate and bn_session_create call these too). */
+int bn_sampling_params_check(const bn_sampling_params *p, bn_err *err);
+int bn_generate_params_check(const bn_generate_params *p, bn_err *err);
+int bn_session_params_check(const bn_session_params *p, bn_err *err);
+
+/* ------------------------------------------------------------------ build */
+typedef struct bn_build_info {
+    const char *version;  /* BN_VERSION */
+    const char *compiler; /* "gcc 12.2.0" */
+    const char *flags;    /* the C flags the library was compiled with ("-O3 -Wall ...") */
+    const char *target;   /* "x86_64", "aarch64" */
+    const char *const *kernels; /* every kernel path compiled in, NULL-terminated */
+    const char *kernels_auto;   /* the path this CPU gets (or BITNET_KERNELS pins) */
+} bn_build_info;
+
+void bn_get_build_info(bn_build_info *b);
+/* 1 when this CPU can run the kernel path NAME, else 0 (also for unknown names). */
+int bn_kernel_supported(const char *name);
 
 /* ------------------------------------------------------------------ process helpers */
 /* Peak resident set size of this process in KiB (getrusage), 0 when unknown. */

@@ -1,11 +1,7 @@
 /* bootstrap: the AWS Lambda custom runtime. One process: open the model during init (mmap),
  * then serve the Runtime API loop (src/lambda/loop.h) until Lambda stops it.
  *
- * Environment: AWS_LAMBDA_RUNTIME_API (set by Lambda), BITNET_MODEL (default below, where the
- * Dockerfile puts the model), BITNET_THREADS, BITNET_CTX (KV cache positions, default the
- * engine's), BITNET_STREAM=1, BITNET_DEADLINE_MARGIN_MS (250), BITNET_EXTENSION=0 (do not
- * register the no-op extension that makes Lambda send SIGTERM), BITNET_WARMUP=0 (skip the
- * one-token warm-up that pages the model in during init), AWS_LAMBDA_LOG_FORMAT. */
+ * Environment: see usage() below (printed by --help; the README's table is the same list). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +47,57 @@ static const char *init_error_type(bool config, bn_err_code code)
     return code == BN_E_NOMEM ? "Runtime.OutOfMemory" : "Runtime.ModelLoadError";
 }
 
-int main(void)
+static void usage(FILE *f)
 {
+    fprintf(f,
+            "usage: bootstrap [--help | --version]\n"
+            "AWS Lambda custom runtime for BitNet b1.58: maps the model, generates one token\n"
+            "during init, then serves the Lambda Runtime API. Settings come from the\n"
+            "environment:\n"
+            "  AWS_LAMBDA_RUNTIME_API     host:port of the Runtime API (set by Lambda; locally:\n"
+            "                             build/bin/bitnet-lambda-local starts one)\n"
+            "  BITNET_MODEL               model GGUF (default %s)\n"
+            "  BITNET_THREADS             threads, 0..1024, 0 = all CPUs (default: memory\n"
+            "                             size / 1769 MB, at most the CPUs: Lambda's vCPUs)\n"
+            "  BITNET_CTX                 KV cache positions, 0..1048576 (default 0: the\n"
+            "                             engine's, min(model's context, 4096))\n"
+            "  BITNET_STREAM=1            stream answers (Function URL response streaming)\n"
+            "  BITNET_DEADLINE_MARGIN_MS  stop generating this long before the function's\n"
+            "                             deadline (default 250; stop_reason \"deadline\")\n"
+            "  BITNET_EXTENSION=0         do not register the no-op extension that makes\n"
+            "                             Lambda send SIGTERM before shutdown\n"
+            "  BITNET_WARMUP=0            skip the one-token warm-up during init\n"
+            "  AWS_LAMBDA_LOG_FORMAT=JSON JSON log lines instead of text\n",
+            DEFAULT_MODEL);
+}
+
+static void print_version(void)
+{
+    bn_build_info b;
+    bn_get_build_info(&b);
+    printf("bootstrap %s\ncompiler: %s\ntarget: %s\nflags: %s\nkernels:", b.version, b.compiler,
+           b.target, b.flags);
+    for (const char *const *k = b.kernels; *k; k++)
+        printf(" %s", *k);
+    printf("\nkernels chosen: %s\n", b.kernels_auto);
+}
+
+int main(int argc, char **argv)
+{
+    /* --help and --version work anywhere, without the Lambda environment */
+    if (argc > 1) {
+        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[1], "--version")) {
+            print_version();
+            return 0;
+        }
+        fprintf(stderr, "bootstrap: unknown argument '%s' (see --help; settings come from the "
+                        "environment)\n", argv[1]);
+        return 2;
+    }
     double t0 = bn_now_ms();
     bn_log_init();
     bn_lambda_install_signals();
@@ -73,15 +118,11 @@ int main(void)
     if (!model || !*model)
         model = DEFAULT_MODEL;
     int threads = bn_lambda_threads(&err);
-    uint32_t n_ctx = 0;
-    const char *ctx = getenv("BITNET_CTX");
-    if (threads > 0 && ctx && *ctx) {
-        char *end;
-        long v = strtol(ctx, &end, 10);
-        if (*end || v < 16 || v > 1 << 20)
-            threads = bn_fail(&err, BN_E_INPUT, "BITNET_CTX=\"%.32s\": expected an integer in [16, 1048576]", ctx);
-        n_ctx = (uint32_t)v;
-    }
+    uint32_t n_ctx = 0; /* 0 = the engine's default */
+    long ctx = 0;
+    if (threads > 0 && bn_lambda_env_setting("BITNET_CTX", BN_SET_N_CTX, &ctx, &err) < 0)
+        threads = -1;
+    n_ctx = (uint32_t)ctx;
     bn_engine_handler eh;
     if (threads < 0 || bn_engine_handler_open(&eh, model, threads, n_ctx, &err)) {
         long status = 0;
@@ -99,6 +140,8 @@ int main(void)
         bn_log("WARN", "warm-up failed (serving anyway): %s", err.msg);
     bn_engine_info info;
     bn_engine_get_info(eh.engine, &info);
+    if (info.synthetic)
+        bn_log("WARN", "%s: %s (general.name \"%s\")", model, BN_SYNTHETIC_WARNING, info.name);
     bn_log("INFO", "init: model %s mapped in %.1f ms (%u layers, kernels %s), session in %.1f ms, "
                    "warm-up %.1f ms, %d threads, main() to ready %.1f ms, process start to ready "
                    "%.0f ms",

@@ -16,36 +16,27 @@ static int field_err(bn_err *err, const char *field, const char *want, const bn_
                    v ? bn_json_type_name(v->type) : "nothing");
 }
 
-static int get_number(const bn_json *o, const char *field, double lo, double hi, bool lo_open,
-                      float *out, bn_err *err)
-{
-    const bn_json *v = bn_json_get(o, field);
-    if (!v)
-        return 0;
-    char want[96];
-    snprintf(want, sizeof want, "a number in %s%g, %g]", lo_open ? "(" : "[", lo, hi);
-    if (v->type != BN_JSON_NUMBER)
-        return field_err(err, field, want, v);
-    if (v->num > hi || v->num < lo || (lo_open && v->num == lo))
-        return bn_fail(err, BN_E_INPUT, "field \"%s\": expected %s, got %g", field, want, v->num);
-    *out = (float)v->num;
-    return 0;
-}
-
-static int get_int(const bn_json *o, const char *field, int64_t lo, int64_t hi, int64_t *out,
-                   bool *given, bn_err *err)
+/* A numeric field whose range is the engine's settings table (bitnet.h): this parser checks
+ * the JSON type only, the table the value. */
+static int get_setting(const bn_json *o, const char *field, bn_setting_id id, double *out,
+                       bool *given, bn_err *err)
 {
     const bn_json *v = bn_json_get(o, field);
     if (given)
         *given = v != NULL;
     if (!v)
         return 0;
-    char want[96];
-    snprintf(want, sizeof want, "an integer in [%lld, %lld]", (long long)lo, (long long)hi);
-    if (v->type != BN_JSON_NUMBER)
-        return field_err(err, field, want, v);
-    if (bn_json_int_in(v, lo, hi, out))
-        return bn_fail(err, BN_E_INPUT, "field \"%s\": expected %s, got %g", field, want, v->num);
+    if (v->type != BN_JSON_NUMBER) {
+        char range[64];
+        return bn_fail(err, BN_E_INPUT, "field \"%s\": expected %s in %s, got %s", field,
+                       bn_setting_get(id)->integer ? "an integer" : "a number",
+                       bn_setting_range(id, range, sizeof range), bn_json_type_name(v->type));
+    }
+    char label[80];
+    snprintf(label, sizeof label, "field \"%s\"", field);
+    if (bn_setting_check(id, v->num, label, err))
+        return -1;
+    *out = v->num;
     return 0;
 }
 
@@ -145,15 +136,17 @@ static int parse_request(const bn_json *o, bn_lambda_request *r, bn_err *err)
                                 "stop, stream)", k->key);
     }
     const char *system = NULL;
-    int64_t n_predict = BN_LAMBDA_DEFAULT_N_PREDICT, top_k = r->sampling.top_k, seed = 0;
+    bn_sampling_params *sp = &r->sampling;
+    double n_predict = BN_LAMBDA_DEFAULT_N_PREDICT, temp = sp->temp, top_p = sp->top_p,
+           top_k = sp->top_k, min_p = sp->min_p, penalty = sp->repeat_penalty, seed = 0;
     if (get_string(o, "prompt", &r->prompt, err) || get_string(o, "system", &system, err) ||
-        get_int(o, "n_predict", -1, 1 << 20, &n_predict, NULL, err) ||
-        get_number(o, "temperature", 0, 100, false, &r->sampling.temp, err) ||
-        get_number(o, "top_p", 0, 1, true, &r->sampling.top_p, err) ||
-        get_int(o, "top_k", -1, 1 << 30, &top_k, NULL, err) ||
-        get_number(o, "min_p", 0, 1, false, &r->sampling.min_p, err) ||
-        get_number(o, "repeat_penalty", 0, 100, true, &r->sampling.repeat_penalty, err) ||
-        get_int(o, "seed", -1, (int64_t)1 << 53, &seed, &r->seed_given, err) ||
+        get_setting(o, "n_predict", BN_SET_N_PREDICT, &n_predict, NULL, err) ||
+        get_setting(o, "temperature", BN_SET_TEMP, &temp, NULL, err) ||
+        get_setting(o, "top_p", BN_SET_TOP_P, &top_p, NULL, err) ||
+        get_setting(o, "top_k", BN_SET_TOP_K, &top_k, NULL, err) ||
+        get_setting(o, "min_p", BN_SET_MIN_P, &min_p, NULL, err) ||
+        get_setting(o, "repeat_penalty", BN_SET_REPEAT_PENALTY, &penalty, NULL, err) ||
+        get_setting(o, "seed", BN_SET_SEED, &seed, &r->seed_given, err) ||
         parse_stop(bn_json_get(o, "stop"), r, err))
         return -1;
     const bn_json *st = bn_json_get(o, "stream");
@@ -161,10 +154,14 @@ static int parse_request(const bn_json *o, bn_lambda_request *r, bn_err *err)
         return field_err(err, "stream", "true or false", st);
     r->stream = st && st->boolean;
     r->n_predict = (int32_t)n_predict;
-    r->sampling.top_k = (int32_t)top_k;
+    sp->temp = (float)temp;
+    sp->top_p = (float)top_p;
+    sp->top_k = (int32_t)top_k;
+    sp->min_p = (float)min_p;
+    sp->repeat_penalty = (float)penalty;
     if (seed < 0) /* -1 = pick one (llama.cpp's convention) */
         r->seed_given = false;
-    r->sampling.seed = (uint64_t)seed;
+    r->sampling.seed = seed < 0 ? 0 : (uint64_t)seed;
     const bn_json *msgs = bn_json_get(o, "messages");
     if (msgs && r->prompt)
         return bn_fail(err, BN_E_INPUT, "field \"messages\": give either \"prompt\" or \"messages\", not both");

@@ -1,6 +1,7 @@
 /* The Runtime API loop (policy in loop.h). */
 #include "loop.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,17 +95,33 @@ void bn_lambda_config_from_env(bn_lambda_config *cfg)
     cfg->margin_ms = env_double("BITNET_DEADLINE_MARGIN_MS", 250);
 }
 
+int bn_lambda_env_setting(const char *name, bn_setting_id id, long *out, bn_err *err)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return 0;
+    char *end, range[64], label[96];
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (*end || errno == ERANGE)
+        return bn_fail(err, BN_E_INPUT, "%s=\"%.32s\": expected an integer in %s", name, v,
+                       bn_setting_range(id, range, sizeof range));
+    snprintf(label, sizeof label, "%s", name);
+    if (bn_setting_check(id, (double)n, label, err))
+        return -1;
+    *out = n;
+    return 1;
+}
+
 int bn_lambda_threads(bn_err *err)
 {
     int cpus = bn_cpu_count();
-    const char *t = getenv("BITNET_THREADS");
-    if (t && *t) {
-        char *end;
-        long n = strtol(t, &end, 10);
-        if (*end || n < 1 || n > 256)
-            return bn_fail(err, BN_E_INPUT, "BITNET_THREADS=\"%.32s\": expected an integer in [1, 256]", t);
-        return (int)n;
-    }
+    long set = 0;
+    int given = bn_lambda_env_setting("BITNET_THREADS", BN_SET_N_THREADS, &set, err);
+    if (given < 0)
+        return -1;
+    if (given)
+        return set == 0 ? cpus : (int)set;
     const char *m = getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
     if (m && *m) {
         char *end;

@@ -80,10 +80,16 @@ typedef struct bn_lambda_config {
 /* Fills cfg from the environment. */
 void bn_lambda_config_from_env(bn_lambda_config *cfg);
 
-/* Threads for generation: BITNET_THREADS when set (1..256), else
- * round(AWS_LAMBDA_FUNCTION_MEMORY_SIZE / 1769) (>= 1; Lambda gives one vCPU per 1769 MB),
- * capped by the CPUs this process may use; without either variable, all visible CPUs. */
+/* Threads for generation: BITNET_THREADS when set (the engine's n_threads range; 0 = the CPUs
+ * this process may use), else round(AWS_LAMBDA_FUNCTION_MEMORY_SIZE / 1769) (>= 1; Lambda
+ * gives one vCPU per 1769 MB), capped by the CPUs this process may use; without either
+ * variable, all visible CPUs. */
 int bn_lambda_threads(bn_err *err);
+
+/* A numeric setting from the environment, checked against the engine's settings table:
+ * 0 when NAME is unset or empty (*out untouched), 1 when set (*out = its value), -1 + err
+ * naming the variable and the range. */
+int bn_lambda_env_setting(const char *name, bn_setting_id id, long *out, bn_err *err);
 
 /* SIGTERM handling (see above). Call once before bn_lambda_run. */
 void bn_lambda_install_signals(void);

@@ -97,6 +97,28 @@ static void sink_add(sink *s, const char *p, size_t n)
 
 int bn_test_run(const char *const *argv, const char *stdin_data, char **out, char **errout)
 {
+    return bn_test_run_signals(argv, stdin_data, NULL, 0, out, errout);
+}
+
+/* The next trigger fires when its pattern occurs in stdout at or after *from with at least
+ * min_after bytes behind it; *from then moves past those bytes. */
+static int trigger_ready(const bn_test_signal *t, const char *outbuf, size_t outlen, size_t *from)
+{
+    if (*from > outlen)
+        return 0;
+    const char *m = strstr(outbuf + *from, t->after);
+    if (!m)
+        return 0;
+    size_t end = (size_t)(m - outbuf) + strlen(t->after);
+    if (outlen - end < t->min_after)
+        return 0;
+    *from = end + t->min_after;
+    return 1;
+}
+
+int bn_test_run_signals(const char *const *argv, const char *stdin_data,
+                        const bn_test_signal *sigs, size_t n_sigs, char **out, char **errout)
+{
     /* argv[0] is a program name in bin/; prefix the emulator's words when cross-testing */
     const char *emu = getenv("BN_EMULATOR");
     char *emu_copy = emu && *emu ? strdup(emu) : NULL;
@@ -140,7 +162,10 @@ int bn_test_run(const char *const *argv, const char *stdin_data, char **out, cha
     close(perr[1]);
     signal(SIGPIPE, SIG_IGN);
     size_t in_len = stdin_data ? strlen(stdin_data) : 0, in_pos = 0;
-    if (!in_len) {
+    /* with signals to send, standard input stays open (a -cnv prompt waits, as on a
+     * terminal) until the process exits */
+    int keep_stdin = n_sigs > 0;
+    if (!in_len && !keep_stdin) {
         close(pin[1]);
         pin[1] = -1;
     } else {
@@ -150,11 +175,18 @@ int bn_test_run(const char *const *argv, const char *stdin_data, char **out, cha
     sink_add(&so, "", 0);
     sink_add(&se, "", 0);
     int open_fds = 2;
+    size_t next_sig = 0, from = 0;
     while (open_fds > 0) {
         struct pollfd fds[3] = {{pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}, {pin[1], POLLOUT, 0}};
-        int nf = pin[1] >= 0 ? 3 : 2;
-        if (poll(fds, (nfds_t)nf, -1) < 0 && errno != EINTR)
+        int nf = pin[1] >= 0 && in_pos < in_len ? 3 : 2;
+        /* a trigger that never comes must not hang the test: 120 s without output ends it */
+        int pr = poll(fds, (nfds_t)nf, next_sig < n_sigs ? 120000 : -1);
+        if (pr < 0 && errno != EINTR)
             break;
+        if (pr == 0) {
+            kill(pid, SIGKILL);
+            next_sig = n_sigs;
+        }
         char buf[65536];
         for (int i = 0; i < 2; i++) {
             if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -175,11 +207,13 @@ int bn_test_run(const char *const *argv, const char *stdin_data, char **out, cha
             ssize_t w = write(pin[1], stdin_data + in_pos, in_len - in_pos);
             if (w > 0)
                 in_pos += (size_t)w;
-            if (w < 0 || in_pos == in_len) {
+            if ((w < 0 || in_pos == in_len) && !keep_stdin) {
                 close(pin[1]);
                 pin[1] = -1;
             }
         }
+        while (next_sig < n_sigs && trigger_ready(&sigs[next_sig], so.buf, so.len, &from))
+            kill(pid, sigs[next_sig++].sig);
         if (pout[0] < 0 && perr[0] < 0)
             break;
     }

@@ -45,4 +45,18 @@ void bn_test_skip_if_missing(const void *path, const char *what);
  * setup, teardown), sizeof tests / sizeof *tests); */
 int bn_test_exit_status(int failed, size_t n_tests);
 
+/* Sends signal sig once stdout shows `after` (searched from where the previous trigger
+ * matched) followed by at least min_after more bytes. */
+typedef struct bn_test_signal {
+    const char *after;
+    size_t min_after;
+    int sig;
+} bn_test_signal;
+
+/* bn_test_run that sends sigs[0..n_sigs) in order as their triggers appear on stdout (a real
+ * kill(), as a terminal's Ctrl-C). Standard input stays open after stdin_data until the
+ * program exits; a run that prints nothing for 120 s is killed (SIGKILL, 137). */
+int bn_test_run_signals(const char *const *argv, const char *stdin_data,
+                        const bn_test_signal *sigs, size_t n_sigs, char **out, char **errout);
+
 #endif
