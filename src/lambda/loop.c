@@ -28,6 +28,19 @@ static void on_sigterm(int sig)
     }
 }
 
+/* The model is mmap'd: if its file is truncated or replaced in place while we run, reading a
+ * page past the new end raises SIGBUS. Nothing can be recovered (the weights are gone); say
+ * what happened in one log line instead of dying silently, and exit so Lambda restarts us. */
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    static const char line[] = "ERROR\t-\tmodel file changed while in use (SIGBUS reading the "
+                               "mapped model); exiting\n";
+    ssize_t w = write(STDERR_FILENO, line, sizeof line - 1);
+    (void)w;
+    _exit(1);
+}
+
 void bn_lambda_install_signals(void)
 {
     struct sigaction sa;
@@ -35,6 +48,8 @@ void bn_lambda_install_signals(void)
     sa.sa_handler = on_sigterm;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
