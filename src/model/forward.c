@@ -72,6 +72,28 @@ static void rmsnorm(float *y, const float *x, const float *w, size_t n, float ep
         y[i] = y[i] * w[i];
 }
 
+/* 2^e as a float, for -126 <= e <= 127 (a normal number: exact). */
+static float pow2f(int e)
+{
+    const uint32_t bits = (uint32_t)(e + 127) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* j * 2^n rounded once, as ldexpf (whose libm call cost a fifth of a long prefill): a product
+ * by a normal power of two is exact unless the result is subnormal, where it rounds once, as
+ * ldexpf does. Below 2^-126 the scaling goes in two steps, the first of them exact (j is
+ * ~[0.7, 1.5], so j * 2^(n+100) stays normal for n >= -192). */
+static float scale_pow2(float j, int n)
+{
+    if (n >= -126 && n <= 127)
+        return j * pow2f(n);
+    if (n < -126)
+        return (j * pow2f(n + 100)) * pow2f(-100);
+    return (j * pow2f(127)) * pow2f(n - 127);
+}
+
 /* ggml's vectorised expf (AVX-512 ggml_v_expf, the build the golden files come from), one lane
  * at a time: the softmax of the reference uses it, not libm's expf. */
 static float ggml_expf(float x)
@@ -88,7 +110,7 @@ static float ggml_expf(float x)
     const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
                               fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
                          u, fmaf(0x1.ffffecp-1f, b, 1.0f));
-    return ldexpf(j, (int)n); /* _mm512_scalef_ps: exact scaling, one rounding */
+    return scale_pow2(j, (int)n); /* _mm512_scalef_ps: exact scaling, one rounding */
 }
 
 /* Softmax of the first n scores in place (FORMAT.md 4.4.5; the scores are already scaled):
