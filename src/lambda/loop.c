@@ -92,6 +92,32 @@ bool bn_deadline_tick(bn_deadline *d)
     return false;
 }
 
+bool bn_deadline_prefill(bn_deadline *d, size_t done, size_t total, double start_ms,
+                         const bn_speed_prior *prior, double *need_ms)
+{
+    *need_ms = 0;
+    if (g_term) {
+        d->reason = "shutdown";
+        return true;
+    }
+    if (d->deadline_ms <= 0 || done >= total)
+        return false;
+    const double now = bn_epoch_ms();
+    /* this prompt's measured rate once a chunk is done; it grows with the position (attention
+     * covers more cells), so the rest is at least as slow per token as what was measured */
+    double per_tok = done > 0 ? (now - start_ms) / (double)done : prior->prefill_ms_per_tok;
+    if (per_tok <= 0)
+        return false;
+    double first_token = prior->decode_ms > per_tok ? prior->decode_ms : per_tok;
+    double rest = (double)(total - done) * per_tok;
+    *need_ms = (now - start_ms) + rest;
+    if (now + rest + first_token + d->margin_ms >= (double)d->deadline_ms) {
+        d->reason = "prompt_too_long";
+        return true;
+    }
+    return false;
+}
+
 static double env_double(const char *name, double def)
 {
     const char *v = getenv(name);
