@@ -77,7 +77,11 @@ bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
     }
     s->p = *p;
     s->n_vocab = n_vocab;
-    s->hist_cap = p->repeat_last_n < 0 ? history_cap : (uint32_t)p->repeat_last_n;
+    /* the window never holds more than the context's tokens: a larger N sees the same ones
+     * (a window of 2^31 used to allocate 8 GiB up front) */
+    s->hist_cap = p->repeat_last_n < 0 || (uint32_t)p->repeat_last_n > history_cap
+                      ? history_cap
+                      : (uint32_t)p->repeat_last_n;
     s->hist = calloc(s->hist_cap ? s->hist_cap : 1, sizeof *s->hist);
     s->seen = calloc(n_vocab, 1);
     s->work = malloc((size_t)n_vocab * sizeof *s->work);
@@ -90,6 +94,8 @@ bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
     s->rng = p->seed;
     return s;
 }
+
+uint32_t bn_sampler_window(const bn_sampler *s) { return s->hist_cap; }
 
 void bn_sampler_free(bn_sampler *s)
 {
