@@ -3,13 +3,18 @@
  * RSS, for each thread count. Each thread count runs in its own child process, so load time and
  * peak RSS are its own.
  *
- *   bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r 1] [-k KERNELS]
+ *   bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r 1] [-k KERNELS] [-b BUSY]
+ *
+ * -b BUSY starts that many spinning processes for the whole run (contention: one per core is
+ * what a busy shared host or a fractional Lambda vCPU looks like); -t 1,2,1,2 alternates
+ * thread counts so that both see the same drifting background load.
  *
  * As llama-bench does, one warm-up evaluation (which also faults the mmap'd weights in) comes
  * before the timed runs; -r repeats prompt+decode and reports the mean, standard deviation and
  * best run (the best is the least disturbed by other work on a shared machine).
  * The greedy tokens' hash is printed: it must be the same for every thread count (logits do
  * not depend on it). One JSON object per thread count, then a table. */
+#include "bench_busy.h"
 #include "bench_clock.h"
 #include <math.h>
 #include <stdio.h>
@@ -152,14 +157,14 @@ static int parse_list(char *s, int *out, int max)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r REPS] "
-                    "[-k KERNELS]\n");
+                    "[-k KERNELS] [-b BUSY]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     const char *path = NULL, *kern = NULL;
-    int threads[16] = {1, 2}, n_threads = 2, n_prompt = 64, n_gen = 128, reps = 1;
+    int threads[16] = {1, 2}, n_threads = 2, n_prompt = 64, n_gen = 128, reps = 1, busy = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc)
@@ -176,9 +181,13 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (!strcmp(a, "-k"))
             kern = argv[++i];
+        else if (!strcmp(a, "-b"))
+            busy = atoi(argv[++i]);
         else
             return usage();
     }
+    if (busy < 0 || busy > bench_busy_max)
+        return usage();
     if (!path || n_threads < 1 || n_prompt < 1 || n_prompt > 4096 || n_gen < 1 ||
         n_gen > 4096 || reps < 1 || reps > max_reps)
         return usage();
@@ -191,6 +200,9 @@ int main(int argc, char **argv)
     }
 
     result res[16];
+    pid_t busy_pids[bench_busy_max];
+    fflush(stdout);
+    int n_busy = bench_busy_start(busy, busy_pids);
     for (int i = 0; i < n_threads; i++) {
         int fd[2];
         if (pipe(fd)) {
@@ -217,6 +229,7 @@ int main(int argc, char **argv)
         waitpid(pid, &st, 0);
         if (got != (ssize_t)sizeof res[i] || !res[i].ok) {
             fprintf(stderr, "bench-e2e: the run with %d threads failed\n", threads[i]);
+            bench_busy_stop(n_busy, busy_pids);
             return 1;
         }
         const result *r = &res[i];
@@ -225,13 +238,16 @@ int main(int argc, char **argv)
                "\"prompt_tok_s_sd\":%.2f,\"prompt_tok_s_best\":%.2f,\"gen_tokens\":%d,"
                "\"decode_tok_s\":%.2f,\"decode_tok_s_sd\":%.2f,\"decode_tok_s_best\":%.2f,"
                "\"reps\":%d,\"peak_rss_mb\":%.1f,\"prompt_tok_s_cpu\":%.2f,"
-               "\"decode_tok_s_cpu\":%.2f,"
+               "\"decode_tok_s_cpu\":%.2f,\"busy\":%d,"
                "\"tokens_hash\":\"%016llx\"}\n",
                path, r->kernels, r->threads, r->load_ms, n_prompt, r->pp_mean, r->pp_sd, r->pp_best,
                n_gen, r->tg_mean, r->tg_sd, r->tg_best, reps, r->rss_mb, r->pp_cpu, r->tg_cpu,
-               r->tokens_hash);
+               busy, r->tokens_hash);
         fflush(stdout);
     }
+    bench_busy_stop(n_busy, busy_pids);
+    if (n_busy)
+        printf("\n(with %d competing busy processes)\n", n_busy);
     printf("\n| kernels | threads | load ms | pp%d tok/s (best) | tg%d tok/s (best) | peak RSS MB |\n"
            "|---|---|---|---|---|---|\n",
            n_prompt, n_gen);
