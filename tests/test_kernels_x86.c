@@ -269,6 +269,38 @@ static void test_dot_f16_identical(void **state)
     free(b);
 }
 
+/* The FMA-compiled softmax gives the scalar's bits, over scores that reach expf's underflow
+ * and the subnormal range (the two-step power-of-two scaling) as well as ordinary ones. */
+static void test_softmax_identical(void **state)
+{
+    (void)state;
+    if (!n_runnable())
+        skip();
+    const size_t ns[] = {1, 2, 15, 16, 17, 33, 100, 1000, 4096};
+    const float amps[] = {0.5f, 8.0f, 90.0f, 300.0f};
+    float *a = malloc(4096 * sizeof *a), *b = malloc(4096 * sizeof *b);
+    assert_true(a && b);
+    for (int p = 0; p < n_x86_paths; p++) {
+        const bn_kernels *kern = bn_kernels_by_name(x86_paths[p]);
+        if (!kern)
+            continue;
+        assert_non_null(kern->softmax);
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+            for (size_t ai = 0; ai < sizeof amps / sizeof amps[0]; ai++) {
+                for (size_t i = 0; i < ns[ni]; i++)
+                    a[i] = b[i] = rnd_float(amps[ai]);
+                bn_softmax_f32(a, ns[ni]);
+                kern->softmax(b, ns[ni]);
+                for (size_t i = 0; i < ns[ni]; i++)
+                    if (memcmp(&a[i], &b[i], sizeof a[i]))
+                        fail_msg("%s: n=%zu amp %g, element %zu: %a vs %a", kern->name, ns[ni],
+                                 amps[ai], i, a[i], b[i]);
+            }
+    }
+    free(a);
+    free(b);
+}
+
 static void test_matvec_f16_identical(void **state)
 {
     (void)state;
@@ -337,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_ternary_known_answer),
         cmocka_unit_test(test_dot_f16_identical),
         cmocka_unit_test(test_matvec_f16_identical),
+        cmocka_unit_test(test_softmax_identical),
         cmocka_unit_test(test_dispatch_knows_x86_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -124,4 +124,5 @@ const bn_kernels bn_kernels_scalar = {
     .release = NULL,
     .dot_f16 = scalar_dot_f16,
     .matvec_f16 = scalar_matvec_f16,
+    .softmax = bn_softmax_f32,
 };
