@@ -261,7 +261,7 @@ int main(int argc, char **argv)
     printf("\non-CPU rate, 1 thread (robust to other load): ");
     for (int i = 0; i < n_threads; i++)
         if (res[i].threads == 1)
-            printf("pp%d %.2f tok/s, tg%d %.2f tok/s", n_prompt, res[i].pp_cpu, n_gen,
+            printf("pp%d %.2f tok/s, tg%d %.2f tok/s; ", n_prompt, res[i].pp_cpu, n_gen,
                    res[i].tg_cpu);
     printf("\n");
     /* FORMAT.md section 7: bitnet.cpp (I2_S, AVX2/AVX-512 build, llama-bench -p 64 -n 32) on

@@ -294,6 +294,34 @@ static void test_init_errors(void **state)
     free(bad);
 }
 
+/* A model file truncated while the runtime serves: one log line naming the cause and exit 1
+ * (it used to die of SIGBUS without a word). */
+static void test_model_truncated_in_use(void **state)
+{
+    (void)state;
+    char *model = bn_test_shared(TINY);
+    BN_SKIP_IF_MISSING(model, TINY);
+    size_t len;
+    uint8_t *bytes = bn_test_read_file(model, &len);
+    assert_non_null(bytes);
+    char *copy = bn_test_tmpfile(".gguf");
+    assert_int_equal(bn_test_write_file(copy, bytes, len), 0);
+    free(bytes);
+    proc p = start(copy, NULL);
+    assert_true(bn_rs_wait_idle(p.rs, 60000)); /* mapped and warmed up, waiting for work */
+    assert_int_equal(truncate(copy, 4096), 0);
+    queue(&p, "after-truncate", "{\"prompt\":\"Hello\",\"n_predict\":4}", NULL, 0);
+    int rc = finish(&p, 60000);
+    char *l = log_text(&p);
+    if (rc != 1 || !strstr(l, "model file changed while in use"))
+        fail_msg("exit %d; log:\n%s", rc, l);
+    free(l);
+    cleanup(&p);
+    unlink(copy);
+    free(copy);
+    free(model);
+}
+
 static void test_deadline_cut(void **state)
 {
     (void)state;
@@ -540,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_500_exits),
         cmocka_unit_test(test_init_errors),
         cmocka_unit_test(test_deadline_cut),
+        cmocka_unit_test(test_model_truncated_in_use),
         cmocka_unit_test(test_deadline_during_prompt),
         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_trace_and_json_logs),
