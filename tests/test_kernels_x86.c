@@ -301,6 +301,41 @@ static void test_softmax_identical(void **state)
     free(b);
 }
 
+/* F16C rows give bn_f32_to_f16's bits: a stride through every float bit pattern (normal,
+ * subnormal, overflowing, rounding ties, infinities, NaNs) and the row tails. */
+static void test_f32_to_f16_row_identical(void **state)
+{
+    (void)state;
+    if (!n_runnable())
+        skip();
+    enum { n = 4099 };
+    float *x = malloc(n * sizeof *x);
+    uint16_t *a = malloc(n * 2), *b = malloc(n * 2);
+    assert_true(x && a && b);
+    for (int p = 0; p < n_x86_paths; p++) {
+        const bn_kernels *kern = bn_kernels_by_name(x86_paths[p]);
+        if (!kern)
+            continue;
+        assert_non_null(kern->f32_to_f16_row);
+        for (uint64_t base = 0; base < (UINT64_C(1) << 32); base += (uint64_t)n * 251) {
+            for (size_t i = 0; i < n; i++) {
+                uint32_t bits = (uint32_t)(base + (uint64_t)i * 251);
+                memcpy(&x[i], &bits, 4);
+            }
+            const size_t len = n - (size_t)(base / n % 8); /* varying tails */
+            bn_f32_to_f16_row(x, a, len);
+            kern->f32_to_f16_row(x, b, len);
+            for (size_t i = 0; i < len; i++)
+                if (a[i] != b[i])
+                    fail_msg("%s: %a (0x%08x): 0x%04x vs 0x%04x", kern->name, x[i],
+                             (unsigned)(base + i * 251), a[i], b[i]);
+        }
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
 static void test_matvec_f16_identical(void **state)
 {
     (void)state;
@@ -370,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_dot_f16_identical),
         cmocka_unit_test(test_matvec_f16_identical),
         cmocka_unit_test(test_softmax_identical),
+        cmocka_unit_test(test_f32_to_f16_row_identical),
         cmocka_unit_test(test_dispatch_knows_x86_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -125,4 +125,5 @@ const bn_kernels bn_kernels_scalar = {
     .dot_f16 = scalar_dot_f16,
     .matvec_f16 = scalar_matvec_f16,
     .softmax = bn_softmax_f32,
+    .f32_to_f16_row = bn_f32_to_f16_row,
 };

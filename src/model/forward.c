@@ -174,7 +174,7 @@ static void attend_head(bn_context *c, int ith, uint32_t il, uint32_t t, uint32_
     for (size_t j = 0; j < n_kv; j++)
         att[j] = c->kern->dot_f16(kc + j * c->kv_dim, q16, hd) * c->kq_scale;
     (c->kern->softmax ? c->kern->softmax : bn_softmax_f32)(att, n_kv);
-    bn_f32_to_f16_row(att, att16, n_kv);
+    (c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row)(att, att16, n_kv);
     memset(att16 + n_kv, 0, (n_pad - n_kv) * sizeof *att16);
 
     const uint16_t *vc = c->v_cache + ((size_t)il * c->kv_dim + (size_t)kvh * hd) * c->n_ctx_pad;
