@@ -3,7 +3,11 @@
  * count. Each thread count runs in its own child process, so open time and peak RSS are its
  * own.
  *
- *   bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r 1] [-c CONTEXT] [-k KERNELS]
+ *   bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r 1] [-c CONTEXT] [-k KERNELS] [-b BUSY]
+ *
+ * -b BUSY starts that many spinning processes for the whole run (contention: one per core is
+ * what a busy shared host or a fractional Lambda vCPU looks like); -t 1,2,1,2 alternates
+ * thread counts so that both see the same drifting background load.
  *
  * As llama-bench does, one warm-up evaluation (which also faults the mmap'd weights in) comes
  * before the timed runs; -r repeats prompt+decode and reports the mean, standard deviation and
@@ -23,6 +27,7 @@
 #include <unistd.h>
 
 #include "bitnet.h"
+#include "bench_busy.h"
 #include "bench_clock.h"
 
 typedef struct result {
@@ -195,7 +200,7 @@ static int parse_list(char *s, int *out, int max)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r REPS] "
-                    "[-c CONTEXT] [-k KERNELS]\n");
+                    "[-c CONTEXT] [-k KERNELS] [-b BUSY]\n");
     return 2;
 }
 
@@ -236,7 +241,8 @@ static int run_child(const char *path, const char *kern, int threads, int n_prom
 int main(int argc, char **argv)
 {
     const char *path = NULL, *kern = NULL;
-    int threads[16] = {1, 2}, n_threads = 2, n_prompt = 64, n_gen = 128, reps = 1, n_ctx = 0;
+    int threads[16] = {1, 2}, n_threads = 2, n_prompt = 64, n_gen = 128, reps = 1, n_ctx = 0,
+        busy = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc)
@@ -255,9 +261,13 @@ int main(int argc, char **argv)
             n_ctx = atoi(argv[++i]);
         else if (!strcmp(a, "-k"))
             kern = argv[++i];
+        else if (!strcmp(a, "-b"))
+            busy = atoi(argv[++i]);
         else
             return usage();
     }
+    if (busy < 0 || busy > bench_busy_max)
+        return usage();
     if (!path || n_threads < 1 || n_prompt < 1 || n_prompt > 4096 || n_gen < 1 ||
         n_gen > 4096 || reps < 1 || reps > max_reps)
         return usage();
@@ -275,22 +285,30 @@ int main(int argc, char **argv)
         setenv("BITNET_KERNELS", kern, 1);
 
     result res[16];
+    pid_t busy_pids[bench_busy_max];
+    fflush(stdout);
+    int n_busy = bench_busy_start(busy, busy_pids);
     for (int i = 0; i < n_threads; i++) {
-        if (run_child(path, kern, threads[i], n_prompt, n_gen, n_ctx, reps, &res[i]))
+        if (run_child(path, kern, threads[i], n_prompt, n_gen, n_ctx, reps, &res[i])) {
+            bench_busy_stop(n_busy, busy_pids);
             return 1;
+        }
         const result *r = &res[i];
         printf("{\"bench\":\"e2e\",\"model\":\"%s\",\"kernels\":\"%s\",\"threads\":%d,"
                "\"load_ms\":%.1f,\"prompt_tokens\":%d,\"prompt_tok_s\":%.2f,"
                "\"prompt_tok_s_sd\":%.2f,\"prompt_tok_s_best\":%.2f,\"gen_tokens\":%u,"
                "\"decode_tok_s\":%.2f,\"decode_tok_s_sd\":%.2f,\"decode_tok_s_best\":%.2f,"
                "\"reps\":%d,\"context\":%d,\"peak_rss_mb\":%.1f,\"prompt_tok_s_cpu\":%.2f,"
-               "\"decode_tok_s_cpu\":%.2f,"
+               "\"decode_tok_s_cpu\":%.2f,\"busy\":%d,"
                "\"tokens_hash\":\"%016llx\"}\n",
                path, r->kernels, r->threads, r->load_ms, n_prompt, r->pp_mean, r->pp_sd, r->pp_best,
                r->gen_eval, r->tg_mean, r->tg_sd, r->tg_best, reps, n_ctx, r->rss_mb, r->pp_cpu,
-               r->tg_cpu, r->tokens_hash);
+               r->tg_cpu, busy, r->tokens_hash);
         fflush(stdout);
     }
+    bench_busy_stop(n_busy, busy_pids);
+    if (n_busy)
+        printf("\n(with %d competing busy processes)\n", n_busy);
     printf("\n| kernels | threads | load ms | pp%d tok/s (best) | tg%d tok/s (best) | peak RSS MB |\n"
            "|---|---|---|---|---|---|\n",
            n_prompt, n_gen);
@@ -304,7 +322,7 @@ int main(int argc, char **argv)
     printf("\non-CPU rate, 1 thread (robust to other load): ");
     for (int i = 0; i < n_threads; i++)
         if (res[i].threads == 1)
-            printf("pp%d %.2f tok/s, tg%d %.2f tok/s", n_prompt, res[i].pp_cpu, n_gen,
+            printf("pp%d %.2f tok/s, tg%d %.2f tok/s; ", n_prompt, res[i].pp_cpu, n_gen,
                    res[i].tg_cpu);
     printf("\n");
     /* FORMAT.md section 7: bitnet.cpp (I2_S, AVX2/AVX-512 build, llama-bench -p 64 -n 32) on

@@ -54,6 +54,11 @@ typedef struct bn_kernels {
     /* LM head: y[i] = dot_f16(w + i*k, x, k) for i in [row_begin, row_end). */
     void (*matvec_f16)(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                        const uint16_t *x, float *y);
+    /* Optional (NULL = bn_softmax_f32): softmax of n attention scores in place, bit-identical
+     * to bn_softmax_f32. */
+    void (*softmax)(float *a, size_t n);
+    /* Optional (NULL = bn_f32_to_f16_row): the same conversion, bit-identical. */
+    void (*f32_to_f16_row)(const float *x, uint16_t *y, size_t n);
 } bn_kernels;
 
 /* IEEE half <-> float, round to nearest even (exact scalar definitions shared by all paths). */
@@ -61,6 +66,10 @@ uint16_t bn_f32_to_f16(float f);
 float bn_f16_to_f32(uint16_t h);
 void bn_f32_to_f16_row(const float *x, uint16_t *y, size_t n);
 void bn_f16_to_f32_row(const uint16_t *x, float *y, size_t n);
+
+/* Softmax of n scores in place (FORMAT.md 4.4.5): max-subtracted ggml expf, summed in double
+ * per 16-lane vector with the lanes added as a tree, times (float)(1/sum). */
+void bn_softmax_f32(float *a, size_t n);
 
 /* The scalar twins: the definition every other path must reproduce. */
 extern const bn_kernels bn_kernels_scalar;

@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gguf.h"
 #include "gguf_fixture.h"
@@ -219,6 +221,13 @@ static void test_type_names_and_sizes(void **state)
     expect_err(&err, "33 elements do not fill whole Q8_0 blocks of 32");
     assert_int_equal(bn_ggml_nbytes(99, 4, &err), 0);
     expect_err(&err, "unknown ggml type 99");
+    /* sizes past 2^64 bytes are refused with a reason, not wrapped */
+    assert_int_equal(bn_ggml_nbytes(BN_GGML_F32, UINT64_C(1) << 62, &err), 0);
+    expect_err(&err, "4611686018427387904 F32 elements take more than 2^64 bytes");
+    assert_int_equal(bn_ggml_nbytes(BN_GGML_F64, (UINT64_C(1) << 61) + 1, &err), 0);
+    expect_err(&err, "F64 elements take more than 2^64 bytes");
+    assert_int_equal(bn_ggml_nbytes(BN_GGML_F64, (UINT64_C(1) << 61) - 1, &err),
+                     UINT64_C(0xfffffffffffffff8));
 }
 
 static int fill_n(bn_gguf_writer *w, uint64_t i, void *ctx, bn_err *err)
@@ -328,6 +337,14 @@ static void test_open_file(void **state)
     remove(path);
     assert_null(bn_gguf_open(path, &err));
     expect_err(&err, "cannot open");
+    /* a FIFO without a writer: refused at once instead of blocking in open() (the alarm turns
+     * a hang into a failure) */
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    assert_null(bn_gguf_open(path, &err));
+    alarm(0);
+    expect_err(&err, "not a regular file");
+    remove(path);
     free(path);
     free(buf);
 }

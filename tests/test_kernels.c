@@ -415,6 +415,69 @@ static void test_matvec_f16_identical(void **state)
     free(x);
 }
 
+/* ---------------------------------------------------------------- optional float kernels */
+
+/* A path's softmax (when it has one) gives the scalar's bits, over scores that reach expf's
+ * underflow and the subnormal range (the two-step power-of-two scaling) as well as ordinary
+ * ones. */
+static void test_softmax_identical(void **state)
+{
+    (void)state;
+    const size_t ns[] = {1, 2, 15, 16, 17, 33, 100, 1000, 4096};
+    const float amps[] = {0.5f, 8.0f, 90.0f, 300.0f};
+    float *a = malloc(4096 * sizeof *a), *b = malloc(4096 * sizeof *b);
+    assert_true(a && b);
+    for (int p = 0; p < n_paths; p++) {
+        if (!paths[p]->softmax)
+            continue;
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+            for (size_t ai = 0; ai < sizeof amps / sizeof amps[0]; ai++) {
+                for (size_t i = 0; i < ns[ni]; i++)
+                    a[i] = b[i] = rnd_float(amps[ai]);
+                bn_softmax_f32(a, ns[ni]);
+                paths[p]->softmax(b, ns[ni]);
+                for (size_t i = 0; i < ns[ni]; i++)
+                    if (memcmp(&a[i], &b[i], sizeof a[i]))
+                        fail_msg("%s: n=%zu amp %g, element %zu: %a vs %a", paths[p]->name,
+                                 ns[ni], amps[ai], i, a[i], b[i]);
+            }
+    }
+    free(a);
+    free(b);
+}
+
+/* A path's f32 -> f16 row conversion (when it has one) gives bn_f32_to_f16's bits: a stride
+ * through every float bit pattern (normal, subnormal, overflowing, rounding ties,
+ * infinities, NaNs) and the row tails. */
+static void test_f32_to_f16_row_identical(void **state)
+{
+    (void)state;
+    enum { n = 4099 };
+    float *x = malloc(n * sizeof *x);
+    uint16_t *a = malloc(n * 2), *b = malloc(n * 2);
+    assert_true(x && a && b);
+    for (int p = 0; p < n_paths; p++) {
+        if (!paths[p]->f32_to_f16_row)
+            continue;
+        for (uint64_t base = 0; base < (UINT64_C(1) << 32); base += (uint64_t)n * 251) {
+            for (size_t i = 0; i < n; i++) {
+                uint32_t bits = (uint32_t)(base + (uint64_t)i * 251);
+                memcpy(&x[i], &bits, 4);
+            }
+            const size_t len = n - (size_t)(base / n % 8); /* varying tails */
+            bn_f32_to_f16_row(x, a, len);
+            paths[p]->f32_to_f16_row(x, b, len);
+            for (size_t i = 0; i < len; i++)
+                if (a[i] != b[i])
+                    fail_msg("%s: %a (0x%08x): 0x%04x vs 0x%04x", paths[p]->name, x[i],
+                             (unsigned)(base + i * 251), a[i], b[i]);
+        }
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 /* Which paths exist follows the CPU's features exactly; unknown names are refused. */
@@ -488,6 +551,8 @@ int main(void)
         cmocka_unit_test(test_quantize_identical),
         cmocka_unit_test(test_dot_f16_identical),
         cmocka_unit_test(test_matvec_f16_identical),
+        cmocka_unit_test(test_softmax_identical),
+        cmocka_unit_test(test_f32_to_f16_row_identical),
         cmocka_unit_test(test_odd_shapes_every_range),
         cmocka_unit_test(test_block_grid),
         cmocka_unit_test(test_shares_and_long_rows),

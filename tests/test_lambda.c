@@ -16,6 +16,7 @@
 #include "json.h"
 #include "loop.h"
 #include "runtime_server.h"
+#include "synthetic_model.h"
 
 #define TINY "reference/models/tiny-a.gguf"
 
@@ -297,6 +298,34 @@ static void test_init_errors(void **state)
     free(bad);
 }
 
+/* A model file truncated while the runtime serves: one log line naming the cause and exit 1
+ * (it used to die of SIGBUS without a word). */
+static void test_model_truncated_in_use(void **state)
+{
+    (void)state;
+    char *model = bn_test_shared(TINY);
+    bn_test_skip_if_missing(model, TINY);
+    size_t len;
+    uint8_t *bytes = bn_test_read_file(model, &len);
+    assert_non_null(bytes);
+    char *copy = bn_test_tmpfile(".gguf");
+    assert_int_equal(bn_test_write_file(copy, bytes, len), 0);
+    free(bytes);
+    proc p = start(copy, NULL);
+    assert_true(bn_rs_wait_idle(p.rs, 60000)); /* mapped and warmed up, waiting for work */
+    assert_int_equal(truncate(copy, 4096), 0);
+    queue(&p, "after-truncate", "{\"prompt\":\"Hello\",\"n_predict\":4}", NULL, 0);
+    int rc = finish(&p, 60000);
+    char *l = log_text(&p);
+    if (rc != 1 || !strstr(l, "model file changed while in use"))
+        fail_msg("exit %d; log:\n%s", rc, l);
+    free(l);
+    cleanup(&p);
+    unlink(copy);
+    free(copy);
+    free(model);
+}
+
 static void test_deadline_cut(void **state)
 {
     (void)state;
@@ -319,6 +348,84 @@ static void test_deadline_cut(void **state)
     bn_rs_fail_next(p.rs, 403);
     assert_int_equal(finish(&p, 20000), 1);
     cleanup(&p);
+    free(model);
+}
+
+/* The deadline holds through prompt evaluation (a long prompt used to be evaluated whole and
+ * answered after the function's timeout, i.e. never). A model slow enough to measure (scalar
+ * kernels, 1024 wide): a short request without deadline gives the prefill speed, then a prompt
+ * that needs about four times the time left is refused at once (InvalidRequest, "prompt too long for the time left") with the
+ * estimate, before the deadline; the session keeps serving. AWS's Runtime Interface Emulator
+ * is not available here: the in-repo server sends the same Lambda-Runtime-Deadline-Ms. */
+static void test_deadline_during_prompt(void **state)
+{
+    (void)state;
+    bn_err err = {0};
+    bn_synth_params sp;
+    bn_synth_defaults(&sp);
+    sp.n_embd = 1024, sp.n_layer = 4, sp.n_head = 8, sp.n_head_kv = 2, sp.n_ff = 2048;
+    sp.n_vocab = 1000, sp.n_ctx = 4096;
+    char *model = bn_test_tmpfile(".gguf");
+    if (bn_synth_write(&sp, model, &err))
+        fail_msg("%s", err.msg);
+    const char *extra[] = {"BITNET_KERNELS=scalar", "BITNET_CTX=4096", "BITNET_THREADS=1", NULL};
+    proc p = start(model, extra);
+
+    static const char unit[] = "alpha12 beta7 gamma delta31 omega kappa9 zeta theta44 ";
+    char body[512];
+    snprintf(body, sizeof body, "{\"prompt\":\"%s%s%s%s\",\"n_predict\":2,\"temperature\":0}", unit,
+             unit, unit, unit);
+    queue(&p, "calibrate", body, NULL, 0);
+    const bn_rs_record *r = wait_record(&p, 0);
+    assert_string_equal(r->kind, "response");
+    bn_json_doc *d = parse(r->body, r->len);
+    const double n_cal = (double)bn_json_get(bn_json_root(d), "prompt_tokens")->i64;
+    const double ms_tok =
+        bn_json_get(bn_json_get(bn_json_root(d), "timings"), "prompt_ms")->num / n_cal;
+    bn_json_free(d);
+    assert_true(n_cal >= 32); /* long enough to be the handler's speed prior */
+
+    /* time left: 1.5 s + two chunks; the prompt needs four times that (at most 3500 tokens) */
+    const double left = 1500 + 64 * ms_tok;
+    const double want_tokens = 4 * left / ms_tok;
+    const double unit_tokens = (n_cal - 1) / 4;
+    if (want_tokens > 3500) {
+        print_message("SKIP: prefill too fast here (%.2f ms/token) for a 3500-token prompt to "
+                      "outlast %.0f ms\n", ms_tok, left);
+        kill(p.pid, SIGTERM);
+        finish(&p, 20000);
+        cleanup(&p);
+        unlink(model);
+        free(model);
+        skip();
+    }
+    size_t reps = (size_t)(want_tokens / unit_tokens) + 1;
+    bn_buf long_body = {0};
+    bn_buf_puts(&long_body, "{\"prompt\":\"");
+    for (size_t i = 0; i < reps; i++)
+        bn_buf_puts(&long_body, unit);
+    bn_buf_puts(&long_body, "\",\"n_predict\":8,\"temperature\":0}");
+    const int64_t deadline = (int64_t)(bn_epoch_ms() + left);
+    queue(&p, "too-long", long_body.data, NULL, deadline);
+    r = wait_record(&p, 1);
+    const double answered = bn_epoch_ms();
+    if (answered >= (double)deadline)
+        fail_msg("answered %.0f ms after the deadline (%.0f ms were left, %.2f ms/token): %.300s",
+                 answered - (double)deadline, left, ms_tok, r->body);
+    assert_string_equal(r->kind, "error");
+    assert_non_null(strstr(r->body, "\"errorType\":\"InvalidRequest\""));
+    assert_non_null(strstr(r->body, "prompt too long for the time left"));
+    assert_non_null(strstr(r->body, "tokens cannot be evaluated before the deadline: it needs about"));
+
+    /* still serving, with a prompt that fits */
+    queue(&p, "after", body, NULL, 0);
+    r = wait_record(&p, 2);
+    assert_string_equal(r->kind, "response");
+    bn_rs_fail_next(p.rs, 403);
+    assert_int_equal(finish(&p, 20000), 1);
+    bn_buf_free(&long_body);
+    cleanup(&p);
+    unlink(model);
     free(model);
 }
 
@@ -483,6 +590,8 @@ int main(void)
         cmocka_unit_test(test_500_exits),
         cmocka_unit_test(test_init_errors),
         cmocka_unit_test(test_deadline_cut),
+        cmocka_unit_test(test_model_truncated_in_use),
+        cmocka_unit_test(test_deadline_during_prompt),
         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_trace_and_json_logs),
         cmocka_unit_test(test_sigterm_busy),

@@ -432,6 +432,36 @@ static void test_deadline(void **state)
     assert_true(dl.est_ms >= 29);
 }
 
+/* The prompt rule: from the prior before any work, from the prompt's own speed after a chunk. */
+static void test_deadline_prefill_rule(void **state)
+{
+    (void)state;
+    bn_deadline dl;
+    double need;
+    const bn_speed_prior none = {0}, prior = {.prefill_ms_per_tok = 10, .decode_ms = 50};
+    const double now = bn_epoch_ms();
+    /* no deadline, or no estimate yet: go on */
+    bn_deadline_start(&dl, 0, 250);
+    assert_false(bn_deadline_prefill(&dl, 0, 100000, now, &prior, &need));
+    bn_deadline_start(&dl, (int64_t)now + 1000, 250);
+    assert_false(bn_deadline_prefill(&dl, 0, 100000, now, &none, &need));
+    /* 10 s left: 500 tokens at 10 ms fit (5 s + 50 ms + 250 ms), 1000 do not */
+    bn_deadline_start(&dl, (int64_t)now + 10000, 250);
+    assert_false(bn_deadline_prefill(&dl, 0, 500, now, &prior, &need));
+    assert_true(bn_deadline_prefill(&dl, 0, 1000, now, &prior, &need));
+    assert_string_equal(dl.reason, "prompt_too_long");
+    assert_true(need >= 9990 && need <= 10100);
+    /* measured: 32 tokens took 1 s (started 1 s ago); 320 more need 10 s, more than is left */
+    bn_deadline_start(&dl, (int64_t)now + 10000, 250);
+    assert_true(bn_deadline_prefill(&dl, 32, 352, now - 1000, &prior, &need));
+    assert_true(need >= 10900 && need <= 11200);
+    /* ... while 200 more fit (6.25 s) */
+    bn_deadline_start(&dl, (int64_t)now + 10000, 250);
+    assert_false(bn_deadline_prefill(&dl, 32, 232, now - 1000, &none, &need));
+    /* the end of the prompt is never refused */
+    assert_false(bn_deadline_prefill(&dl, 232, 232, now - 1000, &none, &need));
+}
+
 static void test_next_failures(void **state)
 {
     (void)state;
@@ -617,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_trace_id),
         cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_deadline_prefill_rule),
         cmocka_unit_test(test_next_failures),
         cmocka_unit_test(test_protocol_robustness),
         cmocka_unit_test(test_threads_from_env),

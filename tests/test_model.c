@@ -196,6 +196,9 @@ static void test_architecture_and_hparams(void **state)
     (void)state;
     edit e = {.key = "general.architecture", .kind = SET_STR, .str = "llama"};
     expect_refused(&e, "unsupported architecture 'llama' (this engine runs 'bitnet-b1.58')");
+    /* file text reaches the message escaped: no terminal escape sequence, no invalid UTF-8 */
+    e = (edit){.key = "general.architecture", .kind = SET_STR, .str = "\x1b]0;pwn\x07\x1b[2J\xff\xc2\x9b\xc3\xa9"};
+    expect_refused(&e, "unsupported architecture '\\x1b]0;pwn\\x07\\x1b[2J\\xff\\xc2\\x9b\xc3\xa9' (this");
     e = (edit){.key = "general.architecture", .kind = DROP};
     expect_refused(&e, "missing metadata key 'general.architecture'");
     e = (edit){.key = "bitnet-b1.58.embedding_length", .kind = SET_U32, .u32 = 200};

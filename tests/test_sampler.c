@@ -84,6 +84,28 @@ static void test_param_checks(void **state)
     assert_null(bn_sampler_create(&p, 10, 10, &err));
 }
 
+/* The penalty window is capped at the context: --repeat-last-n 2^31-1 used to allocate 8 GiB
+ * before the first token. */
+static void test_window_capped_at_context(void **state)
+{
+    (void)state;
+    bn_err err = {0};
+    bn_sampling_params p = bn_sampling_default();
+    p.repeat_last_n = INT32_MAX;
+    bn_sampler *s = bn_sampler_create(&p, 10, 4096, &err);
+    assert_non_null(s);
+    assert_int_equal(bn_sampler_window(s), 4096);
+    bn_sampler_free(s);
+    p.repeat_last_n = 64;
+    s = bn_sampler_create(&p, 10, 4096, &err);
+    assert_int_equal(bn_sampler_window(s), 64);
+    bn_sampler_free(s);
+    p.repeat_last_n = -1;
+    s = bn_sampler_create(&p, 10, 100, &err);
+    assert_int_equal(bn_sampler_window(s), 100);
+    bn_sampler_free(s);
+}
+
 static void test_greedy_lowest_id_on_ties(void **state)
 {
     (void)state;
@@ -359,6 +381,7 @@ static void test_degenerate_logits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_window_capped_at_context),
         cmocka_unit_test(test_defaults_are_llama_cpp),
         cmocka_unit_test(test_param_checks),
         cmocka_unit_test(test_greedy_lowest_id_on_ties),

@@ -5,6 +5,8 @@
  * with a message. */
 #include "testutil.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +300,50 @@ static double process_cpu_s(void)
 
 /* An idle pool sleeps: after a run, its threads stop spinning within the spin budget (100 us),
  * so 300 ms of idleness cost (nearly) no CPU time. A frozen or idle Lambda must not burn CPU. */
+typedef struct share_owner {
+    pthread_t caller;
+    int caller_ran_share1;
+} share_owner;
+
+static void note_share(void *arg, int ith, int nth)
+{
+    share_owner *so = arg;
+    (void)nth;
+    if (ith == 1 && pthread_equal(pthread_self(), so->caller))
+        so->caller_ran_share1++;
+}
+
+/* A worker that is not running does not hold the run up: on one CPU, while the caller runs,
+ * the worker it just woke cannot, so the caller takes the worker's share itself. (The pool
+ * used to give share 1 to worker 1 always and wait for it to be scheduled: 2 threads on 2
+ * busy CPUs ran 10-100x slower than 1 thread.) Results cannot depend on who runs a share. */
+static void test_share_of_a_descheduled_worker_is_taken(void **state)
+{
+    (void)state;
+    cpu_set_t old, one;
+    assert_int_equal(sched_getaffinity(0, sizeof old, &old), 0);
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &old)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    if (sched_setaffinity(0, sizeof one, &one) != 0) {
+        print_message("SKIP: cannot pin this process to one CPU\n");
+        skip();
+    }
+    bn_err err = {0};
+    bn_threadpool *tp = bn_threadpool_create(2, &err); /* its worker inherits the one CPU */
+    assert_non_null(tp);
+    share_owner so = {pthread_self(), 0};
+    for (int r = 0; r < 2000; r++)
+        bn_threadpool_run(tp, note_share, &so);
+    bn_threadpool_free(tp);
+    sched_setaffinity(0, sizeof old, &old);
+    print_message("the caller ran the worker's share in %d of 2000 runs\n", so.caller_ran_share1);
+    assert_true(so.caller_ran_share1 > 0);
+}
+
 static void test_idle_pool_uses_no_cpu(void **state)
 {
     (void)state;
@@ -357,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_runs_after_sleep),
         cmocka_unit_test(test_run_chunks_each_once),
         cmocka_unit_test(test_run_chunks_balances),
+        cmocka_unit_test(test_share_of_a_descheduled_worker_is_taken),
         cmocka_unit_test(test_idle_pool_uses_no_cpu),
         cmocka_unit_test(test_create_free_repeatedly),
         cmocka_unit_test(test_thread_count_errors),

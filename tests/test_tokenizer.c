@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gguf_fixture.h"
 #include "tokenizer.h"
@@ -71,9 +72,20 @@ typedef struct spec {
     long bos_id;           /* -1: no key */
     bool eot_key;
     int add_bos;           /* -1: no key */
+    size_t big_control;    /* > 0: the EOS text becomes that many 'a' then 'b' */
+    size_t big_normal;     /* > 0: token "xyz" becomes that many 'x' */
 } spec;
 
-static const spec BASE = {"gpt2", NULL, 0, false, NULL, false, T_BOS, false, -1};
+static const spec BASE = {"gpt2", NULL, 0, false, NULL, false, T_BOS, false, -1, 0, 0};
+
+/* n copies of c, then tail (malloc'd). */
+static char *repeat(char c, size_t n, const char *tail)
+{
+    char *p = malloc(n + strlen(tail) + 1);
+    memset(p, c, n);
+    strcpy(p + n, tail);
+    return p;
+}
 
 static uint8_t *build_vocab(const spec *s, size_t *len)
 {
@@ -103,10 +115,10 @@ static uint8_t *build_vocab(const spec *s, size_t *len)
     }
     if (s->bad_merge)
         merges[n_merges++] = strdup(s->bad_merge);
-    tokens[T_XYZ] = strdup("xyz");
+    tokens[T_XYZ] = s->big_normal ? repeat('x', s->big_normal, "") : strdup("xyz");
     types[T_XYZ] = 1;
     tokens[T_BOS] = strdup("<|begin_of_text|>");
-    tokens[T_EOS] = strdup("<|end_of_text|>");
+    tokens[T_EOS] = s->big_control ? repeat('a', s->big_control, "b") : strdup("<|end_of_text|>");
     tokens[T_EOT] = strdup("<|eot_id|>");
     tokens[T_USER] = strdup("<u>");
     types[T_BOS] = types[T_EOS] = types[T_EOT] = 3;
@@ -164,6 +176,63 @@ static void unload(fixture *f)
     bn_tokenizer_free(f->t);
     bn_gguf_close(f->g);
     free(f->buf);
+}
+
+/* A 2 MiB control token of 'a's (then 'b') against 4 MiB of text made of 'a's: the scan used to
+ * compare the token at every position (~2^42 byte comparisons, minutes of CPU); it is linear
+ * now (well under a second), and finds the token where it is. The alarm turns the old
+ * behaviour into a failure instead of a hang. */
+static void test_special_scan_linear(void **state)
+{
+    (void)state;
+    spec sp = BASE;
+    sp.big_control = 2u << 20;
+    bn_err err = {0};
+    fixture f = load(&sp, &err);
+    if (!f.t)
+        fail_msg("load: %s", err.msg);
+    const size_t n = 4u << 20;
+    char *text = repeat('a', n, "");
+    /* the special at byte 3: "xyz" + special + 'a's */
+    memcpy(text, "xyz", 3);
+    memset(text + 3 + (2u << 20), 'b', 1);
+    bn_tokenize_opts o = {BN_BOS_NEVER, true, BN_PRE_AUTO};
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    alarm(60);
+    assert_int_equal(bn_tokenize(f.t, text, n, &o, &ids, &n_ids, &err), 0);
+    assert_true(n_ids >= 2);
+    assert_int_equal(ids[0], T_XYZ);
+    assert_int_equal(ids[1], T_EOS);
+    for (size_t i = 2; i < n_ids; i++)
+        assert_int_not_equal(ids[i], T_EOS);
+    free(ids);
+    /* all 'a's: no match anywhere (the token ends in 'b') */
+    memset(text, 'a', n);
+    assert_int_equal(bn_tokenize(f.t, text, n, &o, &ids, &n_ids, &err), 0);
+    alarm(0);
+    for (size_t i = 0; i < n_ids; i++)
+        assert_int_not_equal(ids[i], T_EOS);
+    free(ids);
+    free(text);
+    unload(&f);
+}
+
+/* The merge scratch is sized from the merges, not the longest token: a 16 MiB token made the
+ * loader ask 32 x 32 MiB = 1 GiB up front (a 32 MiB one, before tokens were capped, 2 GiB). */
+static void test_merge_scratch_bounded(void **state)
+{
+    (void)state;
+    spec sp = BASE;
+    sp.big_normal = (16u << 20) - 1; /* the longest the loader accepts */
+    bn_err err = {0};
+    fixture f = load(&sp, &err);
+    if (!f.t)
+        fail_msg("load: %s", err.msg);
+    assert_true(f.t->max_text >= (16u << 20) - 1);
+    if (f.t->merge_scratch_bytes > 64 * 1024)
+        fail_msg("loading the merges took a %zu-byte buffer", f.t->merge_scratch_bytes);
+    unload(&f);
 }
 
 static int setup(void **state)
@@ -604,6 +673,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_load_facts, setup, teardown),
         cmocka_unit_test(test_load_keys_honoured),
+        cmocka_unit_test(test_special_scan_linear),
+        cmocka_unit_test(test_merge_scratch_bounded),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test_setup_teardown(test_bpe_by_rank, setup, teardown),
         cmocka_unit_test_setup_teardown(test_whole_piece_lookup, setup, teardown),

@@ -59,6 +59,37 @@ static void test_inspect_text(void **state)
     free(path);
 }
 
+/* Names and strings from the file are escaped in text mode: a hostile key, value or tensor name
+ * cannot send escape sequences to the terminal. */
+static void test_inspect_escapes(void **state)
+{
+    (void)state;
+    char *path = make_tiny();
+    size_t len;
+    uint8_t *buf = bn_test_read_file(path, &len);
+    assert_non_null(buf);
+    /* same-length replacements inside the file: the architecture value and one tensor name */
+    uint8_t *v = memmem(buf, len, "bitnet-b1.58", 12);
+    uint8_t *t = memmem(buf, len, "output_norm.weight", 18);
+    assert_non_null(v);
+    assert_non_null(t);
+    memcpy(v, "\x1b[2J\xc2\x9b\xff-1.58", 12);
+    memcpy(t, "\x1b]0;x\x07_norm.weight", 18);
+    assert_int_equal(bn_test_write_file(path, buf, len), 0);
+    const char *argv[] = {"gguf-inspect", path, NULL};
+    char *out, *err;
+    assert_int_equal(run(argv, &out, &err), 0);
+    expect_contains(out, "\"\\x1b[2J\\xc2\\x9b\\xff-1.58\"");
+    expect_contains(out, "\\x1b]0;x\\x07_norm.weight");
+    assert_null(strchr(out, 0x1b));
+    assert_null(strchr(out, 0x07));
+    free(out);
+    free(err);
+    free(buf);
+    remove(path);
+    free(path);
+}
+
 static const bn_json *get(const bn_json *v, const char *key)
 {
     const bn_json *x = bn_json_get(v, key);
@@ -248,6 +279,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inspect_text),
+        cmocka_unit_test(test_inspect_escapes),
         cmocka_unit_test(test_inspect_json),
         cmocka_unit_test(test_inspect_shared_files),
         cmocka_unit_test(test_make_model_with_vocab),

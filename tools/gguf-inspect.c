@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "escape.h"
 #include "gguf.h"
 
 enum { HEAD_NUMS = 8, HEAD_STRS = 5, MAX_TEXT_STR = 160 };
@@ -16,23 +17,50 @@ typedef struct type_total {
 
 /* ---------------------------------------------------------------- text output */
 
-/* A string for a terminal: printable ASCII and UTF-8 as is, other bytes escaped; strings
- * longer than LIMIT bytes are cut (limit 0 = no cut). */
+/* A string for a terminal: printable ASCII and UTF-8 as is, other bytes (controls, C1
+ * controls, invalid UTF-8) escaped as \\xNN; with QUOTED, " and \\ are escaped too and \\n
+ * spelled out. Returns the number of characters printed (for column padding). */
+static size_t put_escaped(const char *s, uint64_t n, int quoted)
+{
+    size_t cols = 0;
+    for (uint64_t i = 0; i < n;) {
+        const unsigned char c = (unsigned char)s[i];
+        size_t k = bn_printable_len(s + i, n - i);
+        if (quoted && (c == '"' || c == '\\'))
+            cols += (size_t)printf("\\%c", c);
+        else if (quoted && c == '\n')
+            cols += (size_t)printf("\\n");
+        else if (k == 0)
+            cols += (size_t)printf("\\x%02x", c);
+        else {
+            fwrite(s + i, 1, k, stdout);
+            cols++;
+            i += k;
+            continue;
+        }
+        i++;
+    }
+    return cols;
+}
+
+/* A name (metadata key, tensor name) escaped, padded with spaces to WIDTH characters. */
+static void put_name(const char *s, int width)
+{
+    for (size_t cols = put_escaped(s, strlen(s), 0); cols < (size_t)width; cols++)
+        putchar(' ');
+}
+
+/* A quoted string value; strings longer than LIMIT bytes are cut (limit 0 = no cut), never
+ * inside a UTF-8 character (a cut one would print as escapes). */
 static void put_text_str(bn_gguf_str s, uint64_t limit)
 {
-    uint64_t n = limit && s.len > limit ? limit : s.len;
-    putchar('"');
-    for (uint64_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s.ptr[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", stdout);
-        else if (c < 0x20 || c == 0x7f)
-            printf("\\x%02x", c);
-        else
-            putchar(c);
+    uint64_t n = 0;
+    while (n < s.len && (!limit || n < limit)) {
+        size_t k = bn_printable_len(s.ptr + n, s.len - n);
+        n += k ? k : 1;
     }
+    putchar('"');
+    put_escaped(s.ptr, n, 1);
     putchar('"');
     if (n < s.len)
         printf("... (%" PRIu64 " bytes)", s.len);
@@ -96,7 +124,9 @@ static void print_text(const char *path, const bn_gguf *g)
     printf("\nmetadata:\n");
     for (uint64_t i = 0; i < g->n_kv; i++) {
         const bn_gguf_kv *kv = &g->kv[i];
-        printf("  %3" PRIu64 "  %-48s ", i, kv->key);
+        printf("  %3" PRIu64 "  ", i);
+        put_name(kv->key, 48);
+        putchar(' ');
         if (kv->type == BN_GGUF_STRING) {
             printf("%-14s ", "string");
             put_text_str(kv->str, MAX_TEXT_STR);
@@ -129,8 +159,10 @@ static void print_text(const char *path, const bn_gguf *g)
             w += snprintf(dims + w, sizeof dims - (size_t)w, "%s%" PRIu64, d ? ", " : "", t->ne[d]);
         if (w > 0 && (size_t)w < sizeof dims)
             snprintf(dims + w, sizeof dims - (size_t)w, "]");
-        printf("  %4" PRIu64 "  %-32s %-5s %-22s %14" PRIu64 " %14" PRIu64 "\n", i, t->name,
-               bn_ggml_type_name(t->type), dims, t->offset, t->nbytes);
+        printf("  %4" PRIu64 "  ", i);
+        put_name(t->name, 32);
+        printf(" %-5s %-22s %14" PRIu64 " %14" PRIu64 "\n", bn_ggml_type_name(t->type), dims,
+               t->offset, t->nbytes);
     }
 }
 

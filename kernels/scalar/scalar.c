@@ -126,4 +126,6 @@ const bn_kernels bn_kernels_scalar = {
     .release = NULL,
     .dot_f16 = scalar_dot_f16,
     .matvec_f16 = scalar_matvec_f16,
+    .softmax = bn_softmax_f32,
+    .f32_to_f16_row = bn_f32_to_f16_row,
 };

@@ -18,6 +18,11 @@ int bn_x86_has_avx512vnni(void);
 /* Bit-identical to bn_scalar_quantize_row (needs AVX2). */
 float bn_x86_avx2_quantize_row(const float *x, size_t n, int8_t *q);
 
+/* bn_softmax_f32 with FMA instructions (needs FMA, which both x86 paths require). */
+void bn_x86_fma_softmax(float *a, size_t n);
+/* bn_f32_to_f16_row with F16C (needs AVX2 + F16C). */
+void bn_x86_f16c_f32_to_f16_row(const float *x, uint16_t *y, size_t n);
+
 extern const bn_kernels bn_kernels_avx2;
 extern const bn_kernels bn_kernels_avx512vnni;
 extern const bn_kernel_path bn_path_avx2;

@@ -1,5 +1,7 @@
 #include "error.h"
 
+#include "escape.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,10 +10,13 @@ int bn_fail(bn_err *err, bn_err_code code, const char *fmt, ...)
 {
     if (err) {
         err->code = code;
+        /* the arguments often quote a file or a request: escaped here, once for every caller */
+        char raw[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
+        bn_escape(err->msg, sizeof err->msg, raw, strlen(raw));
     }
     return -1;
 }
@@ -19,12 +24,13 @@ int bn_fail(bn_err *err, bn_err_code code, const char *fmt, ...)
 int bn_fail_prefix(bn_err *err, const char *fmt, ...)
 {
     if (err) {
-        char prefix[256];
+        char raw[256], prefix[256];
         char old[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(prefix, sizeof prefix, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
+        bn_escape(prefix, sizeof prefix, raw, strlen(raw)); /* the old message already is */
         memcpy(old, err->msg, sizeof old);
         size_t n = strlen(prefix);
         if (n > sizeof err->msg - 3)

@@ -28,7 +28,8 @@ typedef struct bn_err {
 #endif
 
 /* Sets err's code and formats its message (when err is not NULL) and returns -1, so a failing
- * function can `return bn_fail(err, BN_E_INPUT, "...", ...);`. */
+ * function can `return bn_fail(err, BN_E_INPUT, "...", ...);`. Control characters and invalid
+ * UTF-8 in the result are escaped as \xNN (escape.h): messages quote file and request text. */
 int bn_fail(bn_err *err, bn_err_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,9 @@
 
 #include "cli.h"
 
-enum { MAX_INPUT = 64 << 20 };
+/* MAX_LINE: one -cnv turn; far more than a context of 4096 tokens can hold, and it keeps a
+ * runaway line (a pasted file, a missing newline) from filling memory. */
+enum { MAX_INPUT = 64 << 20, MAX_LINE = 1 << 20 };
 
 static int fail(int code, const char *fmt, const char *a)
 {
@@ -171,6 +174,32 @@ static int finish_turn(const cli_opts *o, bn_session *s, const bn_stats *st, uin
     return CLI_OK;
 }
 
+typedef enum line_status { LINE_OK, LINE_EOF, LINE_TOO_LONG, LINE_NUL } line_status;
+
+/* One line of f without its line ending into buf (MAX_LINE + 1 bytes, NUL-terminated). A line
+ * that is too long or holds a NUL byte is read to its end and refused, so that the next line
+ * starts a fresh turn. */
+static line_status read_line(FILE *f, char *buf, size_t *len)
+{
+    size_t n = 0;
+    int c, nul = 0, too_long = 0;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (c == 0)
+            nul = 1;
+        else if (n < MAX_LINE)
+            buf[n++] = (char)c;
+        else
+            too_long = 1;
+    }
+    if (c == EOF && n == 0 && !nul && !too_long)
+        return LINE_EOF;
+    while (n > 0 && buf[n - 1] == '\r')
+        n--;
+    buf[n] = 0;
+    *len = n;
+    return too_long ? LINE_TOO_LONG : nul ? LINE_NUL : LINE_OK;
+}
+
 /* -cnv: system prompt first (BOS + "System: ..."), then one user turn per stdin line; the KV
  * cache is kept, so each turn evaluates only its own tokens (plus the previous turn's last
  * sampled token, fed first). */
@@ -186,8 +215,9 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
     g.n_predict = 0;
     if (bn_generate(s, &g, &st, &err))
         return fail_err(&err);
-    char *line = NULL;
-    size_t cap = 0;
+    char *line = malloc((size_t)MAX_LINE + 1);
+    if (!line)
+        return fail(CLI_NOMEM, "%s", "out of memory for the input line");
     int rc = CLI_OK;
     for (;;) {
         if (!o->json) {
@@ -202,18 +232,23 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
             rc = CLI_INTERRUPTED;
             break;
         }
-        ssize_t n = getline(&line, &cap, stdin);
+        size_t n;
+        line_status ls = read_line(stdin, line, &n);
         cli_interrupt_at_prompt(false, !o->json);
-        if (n < 0) {
-            if (errno == EINTR && cli_interrupted()) { /* Ctrl-C at the prompt: leave */
-                if (!o->json)
-                    fputc('\n', stdout);
-                rc = CLI_INTERRUPTED;
-            }
+        if (ferror(stdin) && errno == EINTR && cli_interrupted()) { /* Ctrl-C at the prompt */
+            if (!o->json)
+                fputc('\n', stdout);
+            rc = CLI_INTERRUPTED;
             break;
         }
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-            line[--n] = 0;
+        if (ls == LINE_EOF)
+            break;
+        if (ls == LINE_TOO_LONG || ls == LINE_NUL) { /* this turn only; the chat goes on */
+            fprintf(stderr, "bitnet-run: error: %s; line skipped\n",
+                    ls == LINE_NUL ? "input line contains a NUL byte"
+                                   : "input line longer than 1 MiB (1048576 bytes)");
+            continue;
+        }
         if (n == 0)
             continue;
         bn_chat_msg user = {"user", line};
@@ -280,12 +315,18 @@ static int run_generate(const cli_opts *o, bn_engine *e)
             goto out;
         if (len > 0 && file_text[len - 1] == '\n') /* as llama-cli */
             file_text[--len] = 0;
+        const char *nul = memchr(file_text, 0, len);
+        if (nul) { /* the prompt is a C string: it would end there without a word */
+            cli_err(&err, BN_E_INPUT, "'%s' contains a NUL byte at offset %zu (prompts are text)",
+                    o->prompt_file, (size_t)(nul - file_text));
+            goto out;
+        }
     }
     const char *text = o->prompt ? o->prompt : file_text;
     if (o->tokens) {
-        char msg[400];
-        if (cli_parse_ids(o->tokens, &ids, &n_ids, msg, sizeof msg)) {
-            cli_err(&err, BN_E_INPUT, "%s (--tokens)", msg);
+        char why[400];
+        if (cli_parse_ids(o->tokens, &ids, &n_ids, why, sizeof why)) {
+            cli_err(&err, BN_E_INPUT, "%s (--tokens)", why);
             goto out;
         }
         g.prompt_ids = ids;
@@ -351,8 +392,25 @@ static void print_version(void)
     printf("\nkernels chosen: %s\n", b.kernels_auto);
 }
 
+/* The model is mmap'd: a file truncated or overwritten in place while we run makes the next
+ * read of a vanished page raise SIGBUS. The weights are gone; say so in one line and exit. */
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    static const char line[] = "bitnet-run: error: model file changed while in use (SIGBUS "
+                               "reading the mapped model)\n";
+    ssize_t w = write(STDERR_FILENO, line, sizeof line - 1);
+    (void)w;
+    _exit(CLI_FAIL);
+}
+
 int main(int argc, char **argv)
 {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigbus;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
     cli_opts o;
     char msg[600] = "";
     if (cli_parse(argc, argv, &o, msg, sizeof msg))

@@ -153,32 +153,43 @@ static int build_prompt(bn_session *s, const bn_generate_params *p, bn_err *err)
     return rc;
 }
 
-/* Evaluates ev[0..n) at the current position; leaves the last row's logits in *last. */
+/* Evaluates ev[0..n) at the current position; leaves the last row's logits in *last. Returns
+ * 1 when on_prefill asked to stop (nothing of ev stays in the KV cache). */
 static int prefill(bn_session *s, const bn_generate_params *p, const int32_t *ev, size_t n,
                    const float **last, bn_err *err)
 {
     uint32_t pos = bn_context_pos(s->ctx);
-    if (!p->on_logits) {
-        if (bn_forward(s->ctx, ev, (uint32_t)n, s->logits, 1, err))
+    /* chunks: whole batches, or BN_PREFILL_CHUNK tokens between progress calls, or
+     * logit_rows rows when every row is wanted (the forward pass gives the same logits
+     * however the prompt is cut) */
+    size_t chunk = n;
+    if (p->on_prefill)
+        chunk = BN_PREFILL_CHUNK;
+    if (p->on_logits && chunk > s->logit_rows)
+        chunk = s->logit_rows;
+    for (size_t i = 0; i < n;) {
+        if (p->on_prefill && p->on_prefill(p->user, i, n)) {
+            bn_context_set_pos(s->ctx, pos);
+            return 1;
+        }
+        uint32_t m = (uint32_t)(n - i < chunk ? n - i : chunk);
+        uint32_t rows = p->on_logits ? m : 1;
+        if (bn_forward(s->ctx, ev + i, m, s->logits, rows, err)) {
+            bn_context_set_pos(s->ctx, pos); /* no half-evaluated prompt stays */
             return -1;
-        *last = s->logits;
-    } else {
-        /* every row is wanted: chunks of at most logit_rows rows (the forward pass gives the
-         * same logits however the prompt is cut) */
-        for (size_t i = 0; i < n;) {
-            uint32_t m = (uint32_t)(n - i < s->logit_rows ? n - i : s->logit_rows);
-            if (bn_forward(s->ctx, ev + i, m, s->logits, m, err)) {
-                bn_context_set_pos(s->ctx, pos); /* no half-evaluated prompt stays */
-                return -1;
-            }
+        }
+        if (p->on_logits)
             for (uint32_t r = 0; r < m; r++)
                 if (p->on_logits(p->user, s->logits + (size_t)r * s->n_vocab, s->n_vocab)) {
                     bn_context_set_pos(s->ctx, pos);
                     return bn_fail(err, BN_E_IO, "logits callback failed");
                 }
-            *last = s->logits + (size_t)(m - 1) * s->n_vocab;
-            i += m;
-        }
+        *last = s->logits + (size_t)(rows - 1) * s->n_vocab;
+        i += m;
+    }
+    if (p->on_prefill && p->on_prefill(p->user, n, n)) {
+        bn_context_set_pos(s->ctx, pos);
+        return 1;
     }
     memcpy(s->hist + pos, ev, n * sizeof *ev);
     return 0;
@@ -326,9 +337,16 @@ int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_
 
     double t0 = bn_now_ms();
     const float *last = NULL;
-    if (prefill(s, p, ev.v, ev.n, &last, err))
-        goto done;
+    int pf = prefill(s, p, ev.v, ev.n, &last, err);
     st.prompt_ms = bn_now_ms() - t0;
+    if (pf < 0)
+        goto done;
+    if (pf > 0) { /* stopped by on_prefill: nothing sampled, nothing kept */
+        st.prompt_tokens = (uint32_t)s->prompt.n;
+        st.stop_reason = BN_STOP_CALLBACK;
+        rc = 0;
+        goto done;
+    }
     st.prompt_tokens = (uint32_t)s->prompt.n;
     st.prompt_eval = (uint32_t)ev.n;
     st.prompt_tok_s = st.prompt_ms > 0 ? ev.n / (st.prompt_ms / 1e3) : 0.0;

@@ -68,8 +68,8 @@ bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
     }
     s->p = *p;
     s->n_vocab = n_vocab;
-    /* no window holds more tokens than the context (history_cap), so a larger
-     * repeat_last_n means the same as -1 and must not cost a larger allocation */
+    /* the window never holds more than the context's tokens: a larger N sees the same ones
+     * (a window of 2^31 used to allocate 8 GiB up front) */
     s->hist_cap = p->repeat_last_n < 0 || (uint32_t)p->repeat_last_n > history_cap
                       ? history_cap
                       : (uint32_t)p->repeat_last_n;
@@ -92,6 +92,8 @@ bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
     s->rng = p->seed;
     return s;
 }
+
+uint32_t bn_sampler_window(const bn_sampler *s) { return s->hist_cap; }
 
 void bn_sampler_free(bn_sampler *s)
 {

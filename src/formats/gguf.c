@@ -145,11 +145,15 @@ uint64_t bn_ggml_nbytes(uint32_t t, uint64_t n, bn_err *err)
                 (unsigned long long)n, tt->name, (unsigned long long)tt->block);
         return 0;
     }
-    uint64_t bytes = n / tt->block * tt->block_bytes;
     /* I2_S: the packed codes are followed by the f32 per-tensor scale and 28 unused bytes. */
-    if (t == BN_GGML_I2_S)
-        bytes += 32;
-    return bytes;
+    const uint64_t trailer = t == BN_GGML_I2_S ? 32 : 0;
+    const uint64_t blocks = n / tt->block;
+    if (blocks > (UINT64_MAX - trailer) / tt->block_bytes) {
+        bn_fail(err, BN_E_FORMAT, "%llu %s elements take more than 2^64 bytes",
+                (unsigned long long)n, tt->name);
+        return 0;
+    }
+    return blocks * tt->block_bytes + trailer;
 }
 
 /* ---------------------------------------------------------------- name hash tables */
@@ -518,7 +522,9 @@ bn_gguf *bn_gguf_open_memory(const void *data, size_t size, bn_err *err)
 
 bn_gguf *bn_gguf_open(const char *path, bn_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the
+     * type check below then refuses it (the flag changes nothing for a regular file). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         bn_fail(err, BN_E_IO, "%s: cannot open: %s", path, strerror(errno));
         return NULL;

@@ -185,6 +185,14 @@ typedef int (*bn_token_fn)(void *user, int32_t id, const char *text, size_t len)
  * Setting it disables KV-cache reuse between calls (every prompt position is evaluated). */
 typedef int (*bn_logits_fn)(void *user, const float *logits, uint32_t n_vocab);
 
+/* Prompt evaluation progress: called before each chunk of BN_PREFILL_CHUNK tokens (done of
+ * total evaluated so far; done = 0 first, before any work) and once with done = total. Return
+ * non-zero to stop: bn_generate then returns 0 with stop reason "callback", no token sampled
+ * and no part of the prompt kept in the KV cache. Lets a caller with a deadline give up
+ * between chunks instead of after the whole prompt. */
+typedef int (*bn_prefill_fn)(void *user, size_t done, size_t total);
+#define BN_PREFILL_CHUNK 32
+
 typedef struct bn_generate_params {
     /* The prompt: exactly one of these three. */
     const char *prompt;            /* text */
@@ -206,7 +214,8 @@ typedef struct bn_generate_params {
     size_t n_stop;
     bn_token_fn on_token;
     bn_logits_fn on_logits;
-    void *user;         /* passed to both callbacks */
+    bn_prefill_fn on_prefill; /* optional; evaluation in chunks of BN_PREFILL_CHUNK when set */
+    void *user;         /* passed to every callback */
 } bn_generate_params;
 
 /* add_bos true, n_predict -1, llama-cli's sampling defaults, everything else empty. */

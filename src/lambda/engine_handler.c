@@ -8,6 +8,10 @@
 
 typedef struct run {
     bn_deadline *dl;
+    const bn_speed_prior *prior;
+    double prefill_start_ms, need_ms;
+    size_t prompt_total, prompt_done;
+    bool prefill_stopped;
     bn_lambda_piece_fn on_piece;
     void *piece_user;
     bool consumer_gone;
@@ -25,6 +29,29 @@ static int on_token(void *user, int32_t id, const char *text, size_t len)
     return 0;
 }
 
+static int on_prefill(void *user, size_t done, size_t total)
+{
+    run *r = user;
+    if (done == 0)
+        r->prefill_start_ms = bn_epoch_ms();
+    r->prompt_total = total;
+    r->prompt_done = done;
+    if (bn_deadline_prefill(r->dl, done, total, r->prefill_start_ms, r->prior, &r->need_ms)) {
+        r->prefill_stopped = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* A prior needs a prompt long enough to measure (a few tokens cost more each than many). */
+static void learn_speed(bn_speed_prior *sp, const bn_stats *st)
+{
+    if (st->prompt_eval >= BN_PREFILL_CHUNK && st->prompt_ms > 0)
+        sp->prefill_ms_per_tok = st->prompt_ms / st->prompt_eval;
+    if (st->gen_eval > 0 && st->gen_ms > 0)
+        sp->decode_ms = st->gen_ms / st->gen_eval;
+}
+
 static uint64_t fresh_seed(void)
 {
     struct timespec ts;
@@ -38,7 +65,7 @@ static int generate(void *self, const bn_lambda_request *req, bn_deadline *dl,
                     bn_err *err)
 {
     bn_engine_handler *eh = self;
-    run r = {dl, on_piece, piece_user, false};
+    run r = {.dl = dl, .prior = &eh->speed, .on_piece = on_piece, .piece_user = piece_user};
     bn_generate_params g = bn_generate_default();
     if (req->chat) {
         g.messages = req->messages;
@@ -53,10 +80,26 @@ static int generate(void *self, const bn_lambda_request *req, bn_deadline *dl,
     g.stop = req->stop;
     g.n_stop = req->n_stop;
     g.on_token = on_token;
+    g.on_prefill = on_prefill;
     g.user = &r;
     bn_stats st;
     if (bn_generate(eh->session, &g, &st, err))
         return -1; /* err's code decides the errorType (loop.h) */
+    if (r.prefill_stopped && !strcmp(dl->reason, "shutdown"))
+        return bn_fail(err, BN_E_INTERNAL,
+                       "the runtime is shutting down (SIGTERM during the prompt)");
+    if (r.prefill_stopped) {
+        double left = (double)dl->deadline_ms - bn_epoch_ms();
+        /* the request cannot be served as asked: InvalidRequest, with the estimate */
+        return bn_fail(err, BN_E_INPUT,
+                       "prompt too long for the time left: the prompt of %zu tokens cannot be "
+                       "evaluated before the deadline: it needs about %.1f s (%s), %.1f s were "
+                       "left; shorten the prompt or raise the function timeout",
+                       r.prompt_total, r.need_ms / 1e3,
+                       r.prompt_done ? "measured on its first tokens" : "at the speed measured before",
+                       (left + (bn_epoch_ms() - r.prefill_start_ms)) / 1e3);
+    }
+    learn_speed(&eh->speed, &st);
     if (r.consumer_gone)
         return bn_fail(err, BN_E_IO, "the response stream ended early (the Runtime API closed it)");
     size_t len = 0;
@@ -111,7 +154,10 @@ int bn_engine_handler_warmup(bn_engine_handler *eh, bn_err *err)
     g.prompt = "Hello";
     g.n_predict = 1;
     g.sampling.temp = 0;
-    int rc = bn_generate(eh->session, &g, NULL, err);
+    bn_stats st;
+    int rc = bn_generate(eh->session, &g, &st, err);
+    if (rc == 0)
+        learn_speed(&eh->speed, &st);
     bn_session_reset(eh->session);
     eh->warmup_ms = bn_now_ms() - t0;
     return rc;

@@ -13,6 +13,7 @@ typedef struct bn_engine_handler {
     double open_ms;         /* bn_engine_open */
     double session_ms;      /* bn_session_create */
     double warmup_ms;       /* bn_engine_handler_warmup */
+    bn_speed_prior speed;   /* measured by earlier invocations, for the deadline estimate */
 } bn_engine_handler;
 
 /* Opens PATH (mmap) and creates a session with n_threads and n_ctx (0 = the engine's

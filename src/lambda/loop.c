@@ -29,6 +29,19 @@ static void on_sigterm(int sig)
     }
 }
 
+/* The model is mmap'd: if its file is truncated or replaced in place while we run, reading a
+ * page past the new end raises SIGBUS. Nothing can be recovered (the weights are gone); say
+ * what happened in one log line instead of dying silently, and exit so Lambda restarts us. */
+static void on_sigbus(int sig)
+{
+    (void)sig;
+    static const char line[] = "ERROR\t-\tmodel file changed while in use (SIGBUS reading the "
+                               "mapped model); exiting\n";
+    ssize_t w = write(STDERR_FILENO, line, sizeof line - 1);
+    (void)w;
+    _exit(1);
+}
+
 void bn_lambda_install_signals(void)
 {
     struct sigaction sa;
@@ -36,6 +49,8 @@ void bn_lambda_install_signals(void)
     sa.sa_handler = on_sigterm;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -73,6 +88,32 @@ bool bn_deadline_tick(bn_deadline *d)
     }
     if (d->deadline_ms > 0 && now + d->est_ms + d->margin_ms >= (double)d->deadline_ms) {
         d->reason = "deadline";
+        return true;
+    }
+    return false;
+}
+
+bool bn_deadline_prefill(bn_deadline *d, size_t done, size_t total, double start_ms,
+                         const bn_speed_prior *prior, double *need_ms)
+{
+    *need_ms = 0;
+    if (g_term) {
+        d->reason = "shutdown";
+        return true;
+    }
+    if (d->deadline_ms <= 0 || done >= total)
+        return false;
+    const double now = bn_epoch_ms();
+    /* this prompt's measured rate once a chunk is done; it grows with the position (attention
+     * covers more cells), so the rest is at least as slow per token as what was measured */
+    double per_tok = done > 0 ? (now - start_ms) / (double)done : prior->prefill_ms_per_tok;
+    if (per_tok <= 0)
+        return false;
+    double first_token = prior->decode_ms > per_tok ? prior->decode_ms : per_tok;
+    double rest = (double)(total - done) * per_tok;
+    *need_ms = (now - start_ms) + rest;
+    if (now + rest + first_token + d->margin_ms >= (double)d->deadline_ms) {
+        d->reason = "prompt_too_long";
         return true;
     }
     return false;

@@ -55,6 +55,19 @@ bool bn_deadline_tick(bn_deadline *d);
  * above). */
 const char *bn_lambda_error_type(bn_err_code code);
 int bn_lambda_error_status(bn_err_code code);
+/* What earlier invocations measured (0 = not known yet). */
+typedef struct bn_speed_prior {
+    double prefill_ms_per_tok; /* prompt evaluation, per token */
+    double decode_ms;          /* one generated token */
+} bn_speed_prior;
+
+/* Call before each chunk of the prompt evaluation: done of total tokens evaluated since
+ * start_ms (epoch ms). True (reason "prompt_too_long", or "shutdown" on SIGTERM) when the rest
+ * of the prompt, one token and the margin cannot finish before the deadline, estimated from
+ * this prompt's own speed once a chunk was measured, else from the prior; *need_ms is then the
+ * estimate for the whole prompt. With no estimate yet it lets the work start. */
+bool bn_deadline_prefill(bn_deadline *d, size_t done, size_t total, double start_ms,
+                         const bn_speed_prior *prior, double *need_ms);
 
 /* ------------------------------------------------------------------ handler */
 /* Receives output text as it becomes final; non-zero = the consumer is gone, stop. */

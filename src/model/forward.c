@@ -75,54 +75,6 @@ static void rmsnorm(float *y, const float *x, const float *w, size_t n, float ep
         y[i] = y[i] * w[i];
 }
 
-/* ggml's vectorised expf (AVX-512 ggml_v_expf, the build the golden files come from), one lane
- * at a time: the softmax of the reference uses it, not libm's expf (EXACTNESS.md "The softmax
- * expf"). */
-static float ggml_expf(float x)
-{
-    const float r = 0x1.8p23f;
-    const float z = fmaf(x, 0x1.715476p+0f, r);
-    const float n = z - r;
-    if (n != n)
-        return n; /* NaN in, NaN out */
-    if (fabsf(n) > 192.0f)
-        return n <= 0.0f ? 0.0f : INFINITY;
-    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
-    const float u = b * b;
-    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
-                              fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
-                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
-    return ldexpf(j, (int)n); /* _mm512_scalef_ps: exact scaling, one rounding */
-}
-
-/* Softmax of the first n scores in place (EXACTNESS.md "Summation orders"; FORMAT.md 4.4.5;
- * the scores are already scaled):
- * max-subtracted exp, summed in double per 16-lane vector whose lanes are added as a tree
- * (l+8, l+4, l+2, l+1), as ggml_vec_soft_max_f32 does; multiplied by (float)(1/sum). Lanes
- * past n are the masked cells: exact zeros. */
-static void softmax(float *a, size_t n)
-{
-    float max = -INFINITY;
-    for (size_t j = 0; j < n; j++)
-        max = a[j] > max ? a[j] : max;
-    double sum = 0.0;
-    for (size_t j0 = 0; j0 < n; j0 += 16) {
-        float lane[16];
-        for (size_t l = 0; l < 16; l++) {
-            lane[l] = j0 + l < n ? ggml_expf(a[j0 + l] - max) : 0.0f;
-            if (j0 + l < n)
-                a[j0 + l] = lane[l];
-        }
-        for (int w = 8; w >= 1; w /= 2)
-            for (int l = 0; l < w; l++)
-                lane[l] = lane[l] + lane[l + w];
-        sum += (double)lane[0];
-    }
-    const float inv = (float)(1.0 / sum);
-    for (size_t j = 0; j < n; j++)
-        a[j] *= inv;
-}
-
 /* cos/sin of the head_dim/2 RoPE angles at position p (EXACTNESS.md "RMSNorm and RoPE";
  * FORMAT.md 4.4.3): theta_0 = p, then repeated float multiplication by theta_scale, libm
  * cosf/sinf. */
@@ -226,8 +178,8 @@ static void attend_head(bn_context *c, int ith, uint32_t il, uint32_t t, uint32_
     const uint16_t *kc = c->k_cache + (size_t)il * c->n_ctx * c->kv_dim + (size_t)kvh * hd;
     for (size_t j = 0; j < n_kv; j++)
         att[j] = c->kern->dot_f16(kc + j * c->kv_dim, q16, hd) * c->kq_scale;
-    softmax(att, n_kv);
-    bn_f32_to_f16_row(att, att16, n_kv);
+    (c->kern->softmax ? c->kern->softmax : bn_softmax_f32)(att, n_kv);
+    (c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row)(att, att16, n_kv);
     memset(att16 + n_kv, 0, (n_pad - n_kv) * sizeof *att16);
 
     const uint16_t *vc = c->v_cache + ((size_t)il * c->kv_dim + (size_t)kvh * hd) * c->n_ctx_pad;

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -31,18 +32,29 @@ static const long yield_after_ns = 5000;
 struct bn_threadpool {
     int n;
     pthread_t *threads;
-    atomic_uint generation; /* bumped once per run (and at stop) */
-    atomic_int pending;     /* workers still running the current generation */
+    atomic_uint generation; /* bumped once per job (and at stop): wakes the workers */
     atomic_int stop;
     atomic_int sleepers;        /* workers asleep (or about to sleep) on `wake` */
-    atomic_int caller_sleeping; /* the caller asleep (or about to) on `done` */
+    atomic_int caller_sleeping; /* the caller asleep (or about to) on `done_cv` */
     atomic_long spin_ns;
     pthread_mutex_t mu;
     pthread_cond_t wake;
-    pthread_cond_t done;
-    bn_parallel_fn fn; /* written before the generation bump, read after it */
-    void *arg;
+    pthread_cond_t done_cv;
+    /* The job: chunks are claimed through `claim` = job number << 32 | next chunk. The caller
+     * closes the claim word (next chunk = CLOSED), writes the job's fields, then opens it at
+     * chunk 0; a worker reads the fields after loading an open claim word and keeps its chunk
+     * only if its compare-and-swap on that same word succeeds, i.e. the fields it read belong
+     * to the job it claimed from. A late worker (woken after the job ended, or descheduled in
+     * between) finds no chunk or fails its swap, and never touches a finished job. */
+    _Atomic uint64_t claim;
+    _Atomic(bn_chunk_fn) fn;
+    _Atomic(void *) arg;
+    atomic_size_t n_chunks;
+    atomic_size_t done; /* chunks finished in the current job */
+    uint32_t job;       /* the caller's job counter (claim's upper half) */
 };
+
+enum { CLOSED = 0xFFFFFFFFu };
 
 typedef struct worker_arg {
     bn_threadpool *tp;
@@ -88,6 +100,29 @@ static int spin_for_generation(bn_threadpool *tp, unsigned seen)
     }
 }
 
+/* Claims and runs chunks of the current job until none is left. */
+static void work(bn_threadpool *tp, int ith)
+{
+    for (;;) {
+        uint64_t c = atomic_load_explicit(&tp->claim, memory_order_acquire);
+        const size_t next = (size_t)(c & 0xFFFFFFFFu);
+        const bn_chunk_fn fn = atomic_load_explicit(&tp->fn, memory_order_relaxed);
+        void *arg = atomic_load_explicit(&tp->arg, memory_order_relaxed);
+        const size_t n = atomic_load_explicit(&tp->n_chunks, memory_order_relaxed);
+        if (next == CLOSED || next >= n)
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&tp->claim, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        fn(arg, next, ith);
+        if (atomic_fetch_add(&tp->done, 1) + 1 == n && atomic_load(&tp->caller_sleeping)) {
+            pthread_mutex_lock(&tp->mu);
+            pthread_cond_signal(&tp->done_cv);
+            pthread_mutex_unlock(&tp->mu);
+        }
+    }
+}
+
 static void *worker(void *p)
 {
     worker_arg wa = *(worker_arg *)p;
@@ -106,12 +141,7 @@ static void *worker(void *p)
         seen = atomic_load_explicit(&tp->generation, memory_order_acquire);
         if (atomic_load(&tp->stop))
             break;
-        tp->fn(tp->arg, wa.ith, tp->n);
-        if (atomic_fetch_sub(&tp->pending, 1) == 1 && atomic_load(&tp->caller_sleeping)) {
-            pthread_mutex_lock(&tp->mu);
-            pthread_cond_signal(&tp->done);
-            pthread_mutex_unlock(&tp->mu);
-        }
+        work(tp, wa.ith);
     }
     return NULL;
 }
@@ -140,19 +170,23 @@ bn_threadpool *bn_threadpool_create(int n_threads, bn_err *err)
     }
     tp->n = n_threads;
     atomic_init(&tp->generation, 0);
-    atomic_init(&tp->pending, 0);
     atomic_init(&tp->stop, 0);
     atomic_init(&tp->sleepers, 0);
     atomic_init(&tp->caller_sleeping, 0);
     atomic_init(&tp->spin_ns, n_threads <= bn_cpu_count() ? default_spin_us * 1000L : 0);
+    atomic_init(&tp->claim, (uint64_t)CLOSED);
+    atomic_init(&tp->fn, NULL);
+    atomic_init(&tp->arg, NULL);
+    atomic_init(&tp->n_chunks, 0);
+    atomic_init(&tp->done, 0);
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->wake, NULL);
-    pthread_cond_init(&tp->done, NULL);
+    pthread_cond_init(&tp->done_cv, NULL);
     tp->threads = calloc((size_t)n_threads, sizeof *tp->threads);
     if (!tp->threads) {
         pthread_mutex_destroy(&tp->mu);
         pthread_cond_destroy(&tp->wake);
-        pthread_cond_destroy(&tp->done);
+        pthread_cond_destroy(&tp->done_cv);
         free(tp);
         bn_fail(err, BN_E_NOMEM, "out of memory");
         return NULL;
@@ -180,7 +214,7 @@ void bn_threadpool_free(bn_threadpool *tp)
         pthread_join(tp->threads[i], NULL);
     pthread_mutex_destroy(&tp->mu);
     pthread_cond_destroy(&tp->wake);
-    pthread_cond_destroy(&tp->done);
+    pthread_cond_destroy(&tp->done_cv);
     free(tp->threads);
     free(tp);
 }
@@ -193,63 +227,65 @@ void bn_threadpool_set_spin_us(bn_threadpool *tp, int us)
         atomic_store(&tp->spin_ns, us > 0 ? us * 1000L : 0);
 }
 
-void bn_threadpool_run(bn_threadpool *tp, bn_parallel_fn fn, void *arg)
+void bn_threadpool_run_chunks(bn_threadpool *tp, size_t n_chunks, bn_chunk_fn fn, void *arg)
 {
-    if (!tp || tp->n == 1) {
-        fn(arg, 0, 1);
+    if (n_chunks == 0)
+        return;
+    if (!tp || tp->n == 1 || n_chunks == 1 || n_chunks >= CLOSED) { /* nothing to share */
+        for (size_t c = 0; c < n_chunks; c++)
+            fn(arg, c, 0);
         return;
     }
-    tp->fn = fn;
-    tp->arg = arg;
-    atomic_store(&tp->pending, tp->n - 1);
+    const uint64_t job = (uint64_t)++tp->job << 32;
+    atomic_store(&tp->claim, job | CLOSED);
+    atomic_store_explicit(&tp->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&tp->arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&tp->n_chunks, n_chunks, memory_order_relaxed);
+    atomic_store_explicit(&tp->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&tp->claim, job, memory_order_release);
     publish(tp);
-    fn(arg, 0, tp->n);
+    work(tp, 0); /* the caller takes chunks too: all of them if the workers are late */
 
+    /* what is left: chunks that workers claimed and are still running */
     long budget = atomic_load_explicit(&tp->spin_ns, memory_order_relaxed);
     long t0 = budget > 0 ? now_ns() : 0;
     for (unsigned i = 1; budget > 0; i++) {
-        if (atomic_load_explicit(&tp->pending, memory_order_acquire) == 0)
+        if (atomic_load_explicit(&tp->done, memory_order_acquire) == n_chunks)
             return;
         if (!spin_step(i, t0, budget))
             break;
     }
     pthread_mutex_lock(&tp->mu);
     atomic_store(&tp->caller_sleeping, 1);
-    while (atomic_load(&tp->pending) != 0)
-        pthread_cond_wait(&tp->done, &tp->mu);
+    while (atomic_load(&tp->done) != n_chunks)
+        pthread_cond_wait(&tp->done_cv, &tp->mu);
     atomic_store(&tp->caller_sleeping, 0);
     pthread_mutex_unlock(&tp->mu);
 }
 
-typedef struct chunk_job {
-    atomic_size_t next;
-    size_t n;
-    bn_chunk_fn fn;
+typedef struct static_job {
+    bn_parallel_fn fn;
     void *arg;
-} chunk_job;
+    int nth;
+} static_job;
 
-static void chunk_worker(void *p, int ith, int nth)
+static void static_chunk(void *p, size_t chunk, int ith)
 {
-    (void)nth;
-    chunk_job *job = p;
-    for (;;) {
-        size_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        if (c >= job->n)
-            return;
-        job->fn(job->arg, c, ith);
-    }
+    (void)ith;
+    const static_job *j = p;
+    j->fn(j->arg, (int)chunk, j->nth);
 }
 
-void bn_threadpool_run_chunks(bn_threadpool *tp, size_t n_chunks, bn_chunk_fn fn, void *arg)
+void bn_threadpool_run(bn_threadpool *tp, bn_parallel_fn fn, void *arg)
 {
-    if (n_chunks == 0)
+    if (!tp || tp->n == 1) {
+        fn(arg, 0, 1);
         return;
-    chunk_job job = {.n = n_chunks, .fn = fn, .arg = arg};
-    atomic_init(&job.next, 0);
-    if (n_chunks == 1) /* nothing to share */
-        fn(arg, 0, 0);
-    else
-        bn_threadpool_run(tp, chunk_worker, &job);
+    }
+    /* share ith is a chunk: whichever thread is free computes it, so a worker that is not
+     * running (a busy or fractional CPU) does not hold the others up */
+    static_job j = {fn, arg, tp->n};
+    bn_threadpool_run_chunks(tp, (size_t)tp->n, static_chunk, &j);
 }
 
 void bn_split_range(size_t n, size_t block, int ith, int nth, size_t *begin, size_t *end)

@@ -76,22 +76,6 @@ static void pretokenize(run *r, bn_pretokenizer pre, const uint8_t *p, size_t n)
         bn_pretokenize_llama3(p, n, on_piece, r);
 }
 
-/* Longest special token (of the kinds split out in this mode) starting at TEXT[i], or -1. */
-static int32_t special_at(const bn_tokenizer *t, const uint8_t *text, size_t len, size_t i,
-                          bool parse_special)
-{
-    uint8_t b = text[i];
-    for (uint32_t k = t->first_lo[b]; k < t->first_hi[b]; k++) {
-        int32_t id = t->specials[k];
-        if (!parse_special && t->type[id] != BN_TOK_USER_DEFINED)
-            continue; /* control tokens are plain text unless asked for */
-        uint32_t o = t->off[id], l = t->off[id + 1] - o;
-        if (l <= len - i && memcmp(text + i, t->bytes + o, l) == 0)
-            return id;
-    }
-    return -1;
-}
-
 int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_tokenize_opts *o,
                 int32_t **ids, size_t *n, bn_err *err)
 {
@@ -115,17 +99,20 @@ int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_to
     const uint8_t *s = (const uint8_t *)text;
     size_t start = 0;
     if (o->parse_special || t->has_user_defined) {
-        for (size_t i = 0; i < len;) {
-            int32_t id = t->first_hi[s[i]] ? special_at(t, s, len, i, o->parse_special) : -1;
-            if (id < 0) {
-                i++;
-                continue;
-            }
-            pretokenize(&r, pre, s + start, i - start);
-            r.out[r.n++] = id;
-            i += t->off[id + 1] - t->off[id];
-            start = i;
+        bn_special_scan sc;
+        if (bn_special_scan_init(&sc, t, s, len, o->parse_special, err)) {
+            free(r.cache);
+            free(r.out);
+            return -1;
         }
+        size_t at;
+        int32_t id;
+        while ((id = bn_special_next(&sc, start, &at)) >= 0) {
+            pretokenize(&r, pre, s + start, at - start);
+            r.out[r.n++] = id;
+            start = at + (t->off[id + 1] - t->off[id]);
+        }
+        bn_special_scan_free(&sc);
     }
     pretokenize(&r, pre, s + start, len - start);
     free(r.cache);

@@ -432,8 +432,12 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     t->pair_mask = pow2_at_least((uint64_t)n + n / 2) - 1; /* load <= 2/3 */
     t->pair_slots = alloc_table((t->pair_mask + 1) * sizeof *t->pair_slots);
     t->byte_pair_rank = calloc(65536, sizeof *t->byte_pair_rank);
-    /* raw bytes are never longer than their text */
-    uint8_t *buf = malloc(MERGE_BATCH * (2 * t->max_text + 8));
+    /* decoded halves of a batch of merges: sized from the batch's own texts (raw bytes are
+     * never longer than their text), not from the longest token, which a hostile vocabulary
+     * can make 32 MiB long (32 x 64 MiB asked up front) */
+    size_t buf_cap = 4096;
+    uint8_t *buf = malloc(buf_cap);
+    t->merge_scratch_bytes = buf_cap;
     if (!t->merge_result || !t->pair_slots || !t->byte_pair_rank || !buf) {
         free(buf);
         return bn_fail(err, BN_E_NOMEM, "out of memory loading %u merges", n);
@@ -445,6 +449,22 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
        accesses are random; overlapping their cache misses is what keeps the load fast. */
     for (uint32_t i0 = 0; i0 < n; i0 += MERGE_BATCH) {
         uint32_t nb = n - i0 < MERGE_BATCH ? n - i0 : MERGE_BATCH;
+        size_t need = 0;
+        for (uint32_t k = 0; k < nb; k++) {
+            size_t len = merges->arr_strs[i0 + k].len;
+            need += len <= 2 * t->max_text + 1 ? len : 0; /* longer ones are refused below */
+        }
+        if (need > buf_cap) {
+            uint8_t *bigger = realloc(buf, need);
+            if (!bigger) {
+                free(buf);
+                return bn_fail(err, BN_E_NOMEM, "out of memory loading merge %u (%zu bytes)", i0, need);
+            }
+            buf = bigger;
+            buf_cap = need;
+            if (buf_cap > t->merge_scratch_bytes)
+                t->merge_scratch_bytes = buf_cap;
+        }
         merge_job jobs[MERGE_BATCH];
         size_t boff = 0;
         for (uint32_t k = 0; k < nb; k++) {
@@ -543,7 +563,7 @@ static int load_specials(bn_tokenizer *t, bn_err *err)
             t->first_lo[f] = i;
         t->first_hi[f] = i + 1;
     }
-    return 0;
+    return bn_special_index_build(t, err);
 }
 
 bn_tokenizer *bn_tokenizer_load(const bn_gguf *g, bn_err *err)
@@ -574,6 +594,7 @@ void bn_tokenizer_free(bn_tokenizer *t)
     free(t->merge_result);
     free(t->byte_pair_rank);
     free(t->specials);
+    bn_special_index_free(t);
     free(t);
 }
 

@@ -29,6 +29,20 @@ typedef struct bn_tok_slot {
     uint32_t meta; /* 8 hash bits << 24 | length */
 } bn_tok_slot;
 
+/* Special tokens indexed for the linear-time scan (special.c). */
+typedef struct bn_special_slot {
+    uint64_t h;
+    int32_t id; /* id + 1; 0 = empty */
+} bn_special_slot;
+
+typedef struct bn_special_set {
+    uint32_t n_lens;
+    uint32_t *lens;  /* distinct lengths, longest first */
+    uint64_t *pow;   /* base^(len-1) mod 2^61-1 of each */
+    bn_special_slot *slots;
+    uint64_t mask;
+} bn_special_set;
+
 struct bn_tokenizer {
     int32_t n_vocab;
     const bn_gguf_str *text; /* token strings in the GGUF (views) */
@@ -38,6 +52,7 @@ struct bn_tokenizer {
     uint8_t *bytes;
     size_t max_piece;        /* longest entry of bytes */
     size_t max_text;         /* longest token text in the GGUF */
+    size_t merge_scratch_bytes; /* largest buffer loading the merges needed (for tests) */
     /* raw bytes -> id of ordinary tokens (open addressing, linear probing) */
     bn_tok_slot *tok_slots;
     uint64_t tok_mask;
@@ -53,11 +68,30 @@ struct bn_tokenizer {
     int32_t *specials;
     uint32_t n_specials;
     uint32_t first_lo[256], first_hi[256];
+    uint64_t spec_base;
+    bn_special_set spec_all;  /* control, user-defined, unknown (parse_special) */
+    bn_special_set spec_user; /* user-defined only (plain text mode) */
     bool has_user_defined;
     int32_t bos, eos, eot;
     bool add_bos;
     bn_pretokenizer pre;
 };
+
+/* Linear-time special-token scan over one text: bn_special_next returns the first allowed
+ * special at or after `from` (longest first, then lowest id) and its start in *at, or -1. */
+typedef struct bn_special_scan {
+    const bn_tokenizer *t;
+    const bn_special_set *set;
+    const uint8_t *s;
+    size_t len, pos;
+    uint64_t *h; /* rolling hash of s[pos, pos+len_k) per length k */
+} bn_special_scan;
+int bn_special_index_build(bn_tokenizer *t, bn_err *err);
+void bn_special_index_free(bn_tokenizer *t);
+int bn_special_scan_init(bn_special_scan *sc, const bn_tokenizer *t, const uint8_t *text,
+                         size_t len, bool parse_special, bn_err *err);
+int32_t bn_special_next(bn_special_scan *sc, size_t from, size_t *at);
+void bn_special_scan_free(bn_special_scan *sc);
 
 /* Hash of a byte string (the token table's; also used by the per-call piece cache). */
 uint64_t bn_tok_hash(const uint8_t *p, size_t n);
