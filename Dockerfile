@@ -73,9 +73,10 @@ RUN set -e; \
 
 ARG MODEL_SOURCE=context
 ARG MODEL_FILE=ggml-model-i2_s.gguf
-# models/ must exist in the context (it may be empty when MODEL_SOURCE=download;
-# deploy/build-push.sh creates it). The download check runs gguf-inspect and bitnet-run, built
-# here for the builder's own architecture.
+# The model: models/$MODEL_FILE from the build context (models/ must exist; it may be empty when
+# MODEL_SOURCE=download, deploy/build-push.sh creates it), or downloaded and verified here with
+# gguf-inspect and bitnet-run built for the builder's own architecture. The final stage copies
+# it from /src/models, so the 1.19 GB file is written once per layer, never moved.
 COPY models /src/models
 RUN set -e; \
     if [ "$MODEL_SOURCE" = download ]; then \
@@ -87,11 +88,11 @@ RUN set -e; \
     fi; \
     test -s "/src/models/$MODEL_FILE" || { \
       echo "models/$MODEL_FILE is missing from the build context (or use --build-arg MODEL_SOURCE=download)" >&2; \
-      exit 1; }; \
-    mkdir -p /out && mv "/src/models/$MODEL_FILE" /out/model.gguf
+      exit 1; }
 
 FROM scratch
+ARG MODEL_FILE=ggml-model-i2_s.gguf
 COPY --from=builder /image/ /
-COPY --from=builder /out/model.gguf /opt/bitnet/model.gguf
+COPY --from=builder /src/models/${MODEL_FILE} /opt/bitnet/model.gguf
 ENV BITNET_MODEL=/opt/bitnet/model.gguf
 ENTRYPOINT ["/usr/local/bin/bootstrap"]
