@@ -93,6 +93,8 @@ RUN set -e; \
 FROM scratch
 ARG MODEL_FILE=ggml-model-i2_s.gguf
 COPY --from=builder /image/ /
-COPY --from=builder /src/models/${MODEL_FILE} /opt/bitnet/model.gguf
+# Lambda runs the function as a non-root user: the model must be readable by all, whatever
+# mode the file had in the build context.
+COPY --from=builder --chmod=0444 /src/models/${MODEL_FILE} /opt/bitnet/model.gguf
 ENV BITNET_MODEL=/opt/bitnet/model.gguf
 ENTRYPOINT ["/usr/local/bin/bootstrap"]

@@ -1,5 +1,5 @@
-/* The container image's entrypoint, run under chroot in the image's exported filesystem against
- * the in-repo Runtime API server. tests/container/run.sh builds the image with podman and sets
+/* The container image's entrypoint, run from the image's exported filesystem (under chroot, or
+ * qemu-aarch64 for the arm64 image) against the in-repo Runtime API server. tests/container/run.sh builds the image with podman and sets
  *   BN_CONTAINER_ROOT        the exported filesystem
  *   BN_CONTAINER_ENTRYPOINT  the image's ENTRYPOINT (one path)
  *   BN_CONTAINER_ENV         the image's Env, one K=V per line

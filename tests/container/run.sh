@@ -158,6 +158,9 @@ check() {
         elfs+=("$f")
     done < <(find "$root" -type f -print0)
     [ "${#elfs[@]}" -gt 0 ] || fail "linux/$arch: no ELF file in the image"
+    # Lambda runs the entrypoint as a non-root user
+    f=$(find "$root" \( -type f ! -perm -o=r \) -o \( -type d ! -perm -o=rx \) | head -1)
+    [ -z "$f" ] || fail "linux/$arch: ${f#"$root"} is not readable by every user ($(stat -c %A "$f"))"
     tools/elf-deps.sh --root "$root" "${elfs[@]}" >"$work/deps-$arch" ||
         fail "linux/$arch: the image lacks libraries its programs need (above)"
     echo "test-container: linux/$arch: ${#elfs[@]} ELF files, all $machine; loader and" \
@@ -167,6 +170,8 @@ check() {
     case "$entry" in
         *" "*|"") fail "linux/$arch: expected a one-path ENTRYPOINT, got '$entry'" ;;
     esac
+    [ "$(( 0$(stat -c %a "$root$entry") & 1 ))" = 1 ] ||
+        fail "linux/$arch: the ENTRYPOINT $entry is not executable by every user"
     # -frecord-gcc-switches (Dockerfile): one line per distinct compiler command line
     lines=$(LC_ALL=C readelf -p .GCC.command.line "$root$entry" | sed -n 's/^ *\[ *[0-9a-f]*\] *//p')
     [ -n "$lines" ] || fail "linux/$arch: $entry has no .GCC.command.line (built without -frecord-gcc-switches?)"
