@@ -124,7 +124,8 @@ build() {
     local arch="$1" t0
     t0=$(date +%s)
     if ! podman build --isolation chroot --pull=never --platform "linux/$arch" -t "$IMAGE:ci-$arch" \
-            --build-arg BUILDPLATFORM="linux/$build_arch" --build-arg MODEL_FILE=tiny-a.gguf "$work/ctx" >"$work/build-$arch.log" 2>&1; then
+            --build-arg BUILDPLATFORM="linux/$build_arch" --build-arg MODEL_FILE=tiny-a.gguf \
+            "$work/ctx" >"$work/build-$arch.log" 2>&1; then
         tail -40 "$work/build-$arch.log"
         fail "podman build --platform linux/$arch failed (log above)"
     fi
