@@ -47,8 +47,9 @@ in_root() {
     if [ -f "$ROOT$done" ]; then printf '%s\n' "$ROOT$done"; fi
 }
 
+# The ELF machine name of $1 as readelf prints it; empty for a file that is not ELF.
 machine() {
-    readelf -h "$1" 2>/dev/null | sed -n 's/^ *Machine: *//p'
+    readelf -h "$1" 2>/dev/null | sed -n 's/^ *Machine: *//p' || true
 }
 
 triplet() {
