@@ -86,8 +86,10 @@ test-scripts:
 	files=$$(ls tools/*.sh deploy/*.sh tests/container/*.sh tests/deps/*.sh tests/scripts/*.sh .ci/run 2>/dev/null); \
 	if [ -n "$$files" ]; then shellcheck $$files && echo "test-scripts: shellcheck clean: $$files"; fi
 
-# The Lambda image built without Docker (podman build --isolation chroot on a debootstrap'd
-# bookworm base) and its entrypoint run under chroot against the test Runtime API server.
+# The Lambda image for linux/arm64 and linux/amd64, built without Docker (podman build
+# --isolation chroot; the builder, on a debootstrap'd bookworm base, cross-compiles), checked
+# (ELF machine, libraries, no RUN, -mcpu) and its entrypoint run against the test Runtime API
+# server: amd64 under chroot, arm64 under qemu-aarch64 with the image's own libraries.
 # Uses build-asan/bin/test_container (from test-native); skips without root/podman/debootstrap.
 test-container:
 	BN_SHARED_DIR=$(SHARED) tests/container/run.sh build-asan

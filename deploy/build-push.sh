@@ -19,6 +19,8 @@ usage: deploy/build-push.sh [--arch arm64|x86_64] [--repo NAME] [--tag TAG] [--r
 
 Builds ./Dockerfile for linux/ARCH (default arm64: Graviton, built with -mcpu=neoverse-n1) and
 pushes it to the ECR repository NAME (default ${REPO_NAME}) in REGION (default ${REGION}).
+The same Dockerfile serves both architectures: its builder cross-compiles on the machine's own
+architecture and the final image (FROM scratch) holds the bootstrap, its libraries and the model.
   --model-source context   copy models/ggml-model-i2_s.gguf from the checkout (default;
                            tools/download-model.sh puts it there)
   --model-source download  download and verify it inside the builder instead
@@ -26,7 +28,7 @@ pushes it to the ECR repository NAME (default ${REPO_NAME}) in REGION (default $
   --allow-synthetic        put a synthetic model (random weights) in the image anyway; without
                            it such a file is refused
   --dry-run                print the aws/docker commands, run nothing
-Needs: docker with buildx (and QEMU binfmt to build arm64 on x86), aws CLI v2.
+Needs: docker with buildx (no QEMU binfmt: no build step runs target code), aws CLI v2.
 EOF2
 }
 

@@ -1,8 +1,10 @@
-/* The container image's entrypoint, run under chroot in the image's exported filesystem against
- * the in-repo Runtime API server. tests/container/run.sh builds the image with podman and sets
+/* The container image's entrypoint, run from the image's exported filesystem (under chroot, or
+ * qemu-aarch64 for the arm64 image) against the in-repo Runtime API server. tests/container/run.sh builds the image with podman and sets
  *   BN_CONTAINER_ROOT        the exported filesystem
  *   BN_CONTAINER_ENTRYPOINT  the image's ENTRYPOINT (one path)
  *   BN_CONTAINER_ENV         the image's Env, one K=V per line
+ *   BN_CONTAINER_RUNNER      optional: the program that runs ENTRYPOINT as `RUNNER ROOT ENTRYPOINT`
+ *                            (default chroot; tests/container/qemu-run.sh for an arm64 image)
  * Without them (a plain ctest run) the test skips. The expected text comes from the engine API
  * in-process on the model file inside the image. */
 #include "testutil.h"
@@ -79,7 +81,8 @@ static void test_image_entrypoint(void **state)
     char *want = reference(model);
 
     char *log = bn_test_tmpfile(".log");
-    const char *argv[] = {"chroot", root, entry, NULL};
+    const char *runner = getenv("BN_CONTAINER_RUNNER");
+    const char *argv[] = {runner && *runner ? runner : "chroot", root, entry, NULL};
     pid_t pid = bn_rs_spawn_cmd(argv, env, true, log);
     assert_true(pid > 0);
     bn_rs_event ev = {.request_id = "c-1",
