@@ -378,8 +378,8 @@ int bn_api_handle(const bn_api *api, const bn_api_request *req, const bn_api_sin
         }
         body = bn_json_root(doc);
         if (body->type != BN_JSON_OBJECT) {
-            bn_json_free(doc);
             bn_fail(&err, BN_E_INPUT, "body: expected a JSON object, got %s", bn_json_type_name(body->type));
+            bn_json_free(doc);
             return bn_api_fail(sink, &err);
         }
     }
