@@ -3,80 +3,11 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-typedef struct run {
-    bn_deadline *dl;
-    bn_lambda_piece_fn on_piece;
-    void *piece_user;
-    bool consumer_gone;
-} run;
-
-static int on_token(void *user, int32_t id, const char *text, size_t len)
-{
-    run *r = user;
-    if (len && r->on_piece && r->on_piece(r->piece_user, text, len)) {
-        r->consumer_gone = true;
-        return 1;
-    }
-    if (id >= 0 && bn_deadline_tick(r->dl))
-        return 1;
-    return 0;
-}
-
-static uint64_t fresh_seed(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec ^
-           ((uint64_t)getpid() << 32);
-}
-
-static int generate(void *self, const bn_lambda_request *req, bn_deadline *dl,
-                    bn_lambda_piece_fn on_piece, void *piece_user, bn_lambda_result *res,
-                    const char **error_type, bn_err *err)
+static int handle(void *self, const bn_api_request *req, const bn_api_sink *sink)
 {
     bn_engine_handler *eh = self;
-    run r = {dl, on_piece, piece_user, false};
-    bn_generate_params g = bn_generate_default();
-    if (req->chat) {
-        g.messages = req->messages;
-        g.n_messages = req->n_messages;
-    } else {
-        g.prompt = req->prompt;
-    }
-    g.n_predict = req->n_predict;
-    g.sampling = req->sampling;
-    if (!req->seed_given)
-        g.sampling.seed = fresh_seed();
-    g.stop = req->stop;
-    g.n_stop = req->n_stop;
-    g.on_token = on_token;
-    g.user = &r;
-    bn_stats st;
-    if (bn_generate(eh->session, &g, &st, err)) {
-        /* the request's own content (too long a prompt, ...) is the usual cause */
-        *error_type = strstr(err->msg, "prompt") ? "InvalidRequest" : "GenerationFailed";
-        return -1;
-    }
-    if (r.consumer_gone) {
-        *error_type = "StreamBroken";
-        return bn_fail(err, BN_E_INPUT, "the response stream ended early (the Runtime API closed it)");
-    }
-    size_t len = 0;
-    res->text = bn_session_output_text(eh->session, &len);
-    res->len = len;
-    res->tokens_generated = st.gen_tokens;
-    res->prompt_tokens = st.prompt_tokens;
-    res->stop_reason = st.stop_reason == BN_STOP_CALLBACK && dl->reason
-                           ? dl->reason
-                           : bn_stop_reason_name(st.stop_reason);
-    res->prompt_ms = st.prompt_ms;
-    res->prompt_tok_s = st.prompt_tok_s;
-    res->gen_ms = st.gen_ms;
-    res->gen_tok_s = st.gen_tok_s;
-    return 0;
+    return bn_api_handle(&eh->api, req, sink);
 }
 
 int bn_engine_handler_open(bn_engine_handler *eh, const char *path, int n_threads, uint32_t n_ctx,
@@ -106,6 +37,10 @@ int bn_engine_handler_open(bn_engine_handler *eh, const char *path, int n_thread
         n = sizeof eh->model - 1;
     memcpy(eh->model, base, n);
     eh->model[n] = 0;
+    const char *key = getenv("BITNET_API_KEY");
+    eh->api = (bn_api){.engine = eh->engine, .session = eh->session, .model = eh->model,
+                       .api_key = key && *key ? key : NULL,
+                       .n_predict = BN_LAMBDA_DEFAULT_N_PREDICT};
     return 0;
 }
 
@@ -131,5 +66,5 @@ void bn_engine_handler_close(bn_engine_handler *eh)
 
 bn_lambda_handler bn_engine_handler_iface(bn_engine_handler *eh)
 {
-    return (bn_lambda_handler){eh, eh->model, generate};
+    return (bn_lambda_handler){eh, handle};
 }

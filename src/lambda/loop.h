@@ -1,14 +1,18 @@
 /* The Runtime API loop, decoupled from the engine by a small handler interface so that it can
  * be tested with a fake handler, and the deadline rule generation follows.
  *
+ * Every event goes through the API router (src/api/api.h) by its method and path; a direct
+ * invoke is POST /completion (event.h).
+ *
  * Error policy (RUNTIME-API.md section 11):
- *  - invalid request (bad JSON, unknown field, wrong type, out of range): direct invoke ->
- *    POST /error with errorType "InvalidRequest" (header Function.InvalidRequest) and a
- *    message naming the field; proxy event -> a normal /response {"statusCode":400,...} whose
- *    body is {"errorMessage","errorType":"InvalidRequest"} (an HTTP client gets a 400, not a
+ *  - an HTTP event: the router's answer, errors included, is a normal /response
+ *    {"statusCode": 4xx/5xx, "body": "{\"error\": ...}"} (an HTTP client gets a 400, not a
  *    502). The loop continues.
- *  - generation failure: errorType "GenerationFailed" the same way (proxy: statusCode 500);
- *    mid-stream: the error trailers.
+ *  - a direct invoke: an error (bad JSON, unknown field, wrong type, out of range, prompt too
+ *    long) -> POST /error with errorType "InvalidRequest" for a 4xx status, else
+ *    "GenerationFailed", and the router's message naming the field; with
+ *    BITNET_RESPONSE=envelope, the {"statusCode", "body"} answer instead.
+ *  - mid-stream failures are an SSE error event in the stream (as llama-server sends them).
  *  - 413 on /response: POST /error "ResponseSizeTooLarge" for that request, keep serving.
  *  - 400/403 on /response or /error: logged, keep serving.
  *  - any 500, 403 on /next, a transport failure on a POST, 3 consecutive transport failures
@@ -21,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "event.h"
 #include "runtime_api.h"
 
@@ -42,23 +47,18 @@ void bn_deadline_start(bn_deadline *d, int64_t deadline_ms, double margin_ms);
 bool bn_deadline_tick(bn_deadline *d);
 
 /* ------------------------------------------------------------------ handler */
-/* Receives output text as it becomes final; non-zero = the consumer is gone, stop. */
-typedef int (*bn_lambda_piece_fn)(void *user, const char *text, size_t len);
-
+/* Answers one HTTP request: the router's contract (api.h). The loop sets req->tick to the
+ * deadline rule (bn_deadline_tick on its bn_deadline), so a generation stops in time. */
 typedef struct bn_lambda_handler {
     void *self;
-    const char *model; /* "model" field of responses */
-    /* Runs one request. on_piece is NULL when the answer is buffered. On success fills res
-     * (res->text stays valid until the next call). On failure returns -1, fills err and sets
-     * *error_type ("InvalidRequest" when the request cannot be served as asked, e.g. a prompt
-     * longer than the context; else "GenerationFailed"). */
-    int (*generate)(void *self, const bn_lambda_request *req, bn_deadline *dl,
-                    bn_lambda_piece_fn on_piece, void *piece_user, bn_lambda_result *res,
-                    const char **error_type, bn_err *err);
+    int (*handle)(void *self, const bn_api_request *req, const bn_api_sink *sink);
 } bn_lambda_handler;
 
 typedef struct bn_lambda_config {
-    bool force_stream;  /* BITNET_STREAM=1: stream every answer */
+    bool stream_mode;   /* BITNET_STREAM=1: the Function URL is in RESPONSE_STREAM mode, so
+                           HTTP answers go out as streamed responses (SSE as it is made) */
+    bool envelope;      /* BITNET_RESPONSE=envelope: a direct invoke is answered with
+                           {"statusCode", "body": "<the answer as a JSON string>"} */
     double margin_ms;   /* BITNET_DEADLINE_MARGIN_MS, default 250 */
 } bn_lambda_config;
 
