@@ -15,7 +15,8 @@
 const char *bn_api_error_type(int status)
 {
     switch (status) {
-    case 400: case 413: return "invalid_request_error";
+    case 400: case 408: case 413: case 414: case 417: case 431: case 505:
+        return "invalid_request_error";
     case 401: return "authentication_error";
     case 404: return "not_found_error";
     case 405: return "invalid_request_error";

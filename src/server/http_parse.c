@@ -145,7 +145,12 @@ bn_http_parse_rc bn_http_parse_head(const char *buf, size_t len, size_t max_head
     size_t start = 0;
     while (start + 1 < len && buf[start] == '\r' && buf[start + 1] == '\n' && start < 4)
         start += 2;
-    /* find the end of the head: CRLF CRLF (bare LF is refused below, not accepted) */
+    /* a bare LF or a NUL is refused as soon as it arrives (waiting for a CRLF CRLF that a
+     * LF-only client never sends would only end in a timeout) */
+    for (size_t i = start; i < len && i < max_head; i++)
+        if (buf[i] == 0 || (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')))
+            return fail(status, msg, 400, "bare LF or NUL in the request head");
+    /* find the end of the head: CRLF CRLF */
     size_t end = 0;
     for (size_t i = start; i + 3 < len && i + 4 <= max_head; i++)
         if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n') {
