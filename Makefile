@@ -8,7 +8,7 @@ SHARED    ?= $(abspath ../shared)
 DEB_PACKAGES = build-essential cmake pkg-config libcurl4-openssl-dev libcmocka-dev \
                clang libclang-rt-14-dev llvm shellcheck unicode-data curl ca-certificates \
                gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
-               podman debootstrap
+               podman debootstrap nodejs npm
 DEB_ARM64_PACKAGES = libcmocka-dev:arm64 libcurl4-openssl-dev:arm64
 
 .PHONY: all build run test test-native test-arm64 test-fuzz test-scripts test-container deps clean bench
