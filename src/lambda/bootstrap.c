@@ -3,7 +3,10 @@
  *
  * Environment: AWS_LAMBDA_RUNTIME_API (set by Lambda), BITNET_MODEL (default below, where the
  * Dockerfile puts the model), BITNET_THREADS, BITNET_CTX (KV cache positions, default the
- * engine's), BITNET_STREAM=1, BITNET_DEADLINE_MARGIN_MS (250), BITNET_EXTENSION=0 (do not
+ * engine's), BITNET_STREAM=1 (the Function URL is in RESPONSE_STREAM mode: SSE answers stream),
+ * BITNET_RESPONSE=envelope (direct invokes answer {"statusCode","body"}), BITNET_API_KEY
+ * (required as "Authorization: Bearer" on HTTP routes), BITNET_DEADLINE_MARGIN_MS (250),
+ * BITNET_EXTENSION=0 (do not
  * register the no-op extension that makes Lambda send SIGTERM), BITNET_WARMUP=0 (skip the
  * one-token warm-up that pages the model in during init), AWS_LAMBDA_LOG_FORMAT. */
 #include <stdio.h>
