@@ -246,6 +246,61 @@ static void test_curl_routes(void **state)
     free(want_chat);
 }
 
+/* The README's curl examples (the ```sh blocks after an "http-examples" marker), run as
+ * written against the server, localhost:8080 swapped for its port: each exits 0 (curl -f:
+ * an HTTP error fails) and prints JSON or SSE. */
+static void test_readme_examples(void **state)
+{
+    (void)state;
+    if (!bn_have_curl()) {
+        print_message("SKIPPED: curl not found\n");
+        skip();
+    }
+    char *readme_path = bn_test_source("README.md");
+    char *readme = (char *)bn_test_read_file(readme_path, NULL);
+    assert_non_null(readme);
+    bn_srv s;
+    start(&s, NULL);
+    char port[32];
+    snprintf(port, sizeof port, "127.0.0.1:%d", s.port);
+    int ran = 0;
+    for (const char *m = readme; (m = strstr(m, "<!-- http-examples")); m++) {
+        const char *b = strstr(m, "```sh\n"), *e = b ? strstr(b + 6, "```") : NULL;
+        assert_non_null(e);
+        for (const char *l = b + 6; l < e; l = strchr(l, '\n') + 1) {
+            const char *nl = strchr(l, '\n');
+            if (strncmp(l, "curl ", 5))
+                continue;
+            bn_buf cmd = {0};
+            for (const char *c = l; c < nl; c++) {
+                if (!strncmp(c, "localhost:8080", 14)) {
+                    bn_buf_puts(&cmd, port);
+                    c += 13;
+                } else {
+                    bn_buf_append(&cmd, c, 1);
+                }
+            }
+            bn_buf_puts(&cmd, " --max-time 60");
+            FILE *p = popen(cmd.data, "r");
+            bn_buf out = {0};
+            char buf[4096];
+            size_t n;
+            while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+                bn_buf_append(&out, buf, n);
+            int rc = pclose(p);
+            if (rc != 0 || !out.data || (out.data[0] != '{' && strncmp(out.data, "data: ", 6)))
+                fail_msg("README example failed (%d): %s\n%s", rc, cmd.data, out.data ? out.data : "");
+            bn_buf_free(&out);
+            bn_buf_free(&cmd);
+            ran++;
+        }
+    }
+    assert_true(ran >= 8);
+    assert_int_equal(bn_srv_stop(&s, 10000), 0);
+    free(readme);
+    free(readme_path);
+}
+
 /* ------------------------------------------------------------------ the transport's rows */
 static void test_transport_limits(void **state)
 {
@@ -620,6 +675,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_curl_routes),
+        cmocka_unit_test(test_readme_examples),
         cmocka_unit_test(test_transport_limits),
         cmocka_unit_test(test_busy_and_sigterm),
         cmocka_unit_test(test_same_answers_on_lambda),
