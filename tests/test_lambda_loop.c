@@ -318,10 +318,17 @@ static void test_http_events(void **state)
     body = bn_json_get(bn_json_root(d), "body");
     assert_non_null(strstr(body->str, "|GET /v1/models|auth=Bearer z"));
     bn_json_free(d);
+    /* an HTTP API stage other than $default: rawPath starts with its name */
+    queue(f, "stage-1", "{\"version\":\"2.0\",\"rawPath\":\"/prod/v1/models\",\"requestContext\":"
+                        "{\"stage\":\"prod\",\"http\":{\"method\":\"GET\"}}}", NULL);
+    d = parse_body(wait_record(f, 2));
+    body = bn_json_get(bn_json_root(d), "body");
+    assert_non_null(strstr(body->str, "|GET /v1/models|"));
+    bn_json_free(d);
     /* a router 400 is an HTTP answer, not a function error */
     queue(f, "apigw-1", "{\"httpMethod\":\"POST\",\"path\":\"/completion\",\"headers\":{},"
                         "\"body\":\"{\\\"prompt\\\":\\\"BAD\\\"}\"}", NULL);
-    const bn_rs_record *r = wait_record(f, 2);
+    const bn_rs_record *r = wait_record(f, 3);
     assert_string_equal(r->kind, "response");
     d = parse_body(r);
     o = bn_json_root(d);
@@ -330,7 +337,7 @@ static void test_http_events(void **state)
     assert_non_null(strstr(body->str, "fake bad field"));
     bn_json_free(d);
     queue(f, "apigw-2", "{\"httpMethod\":\"POST\",\"body\":\"!!!\",\"isBase64Encoded\":true}", NULL);
-    d = parse_body(wait_record(f, 3));
+    d = parse_body(wait_record(f, 4));
     assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 400);
     assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "invalid base64"));
     assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "{\"error\":"));

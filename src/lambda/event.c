@@ -79,6 +79,12 @@ int bn_lambda_parse_event(const char *body, size_t len, bn_lambda_event *e, bn_e
             p = str_at(ev, "path", NULL, NULL);
         e->method = m ? m : "POST";
         e->path = p && *p ? p : "/";
+        /* an HTTP API stage other than $default prefixes rawPath with its name */
+        const char *stage = str_at(ev, "requestContext", "stage", NULL);
+        size_t sl = stage ? strlen(stage) : 0;
+        if (stage && strcmp(stage, "$default") && str_at(ev, "rawPath", NULL, NULL) == p && p &&
+            p[0] == '/' && !strncmp(p + 1, stage, sl) && p[1 + sl] == '/')
+            e->path = p + 1 + sl;
         e->authorization = header(ev, "authorization");
         return http_body(ev, e, err);
     }
