@@ -478,7 +478,7 @@ typedef struct lam {
     char *log;
 } lam;
 
-static void lambda_start(lam *l, bool stream)
+static void lambda_start_key(lam *l, bool stream, const char *key_env)
 {
     l->rs = bn_rs_start();
     assert_non_null(l->rs);
@@ -488,10 +488,12 @@ static void lambda_start(lam *l, bool stream)
     snprintf(mod, sizeof mod, "BITNET_MODEL=%s", model);
     const char *env[] = {api, mod, "BITNET_THREADS=1", "BITNET_CTX=1024", "BITNET_WARMUP=0",
                          stream ? "BITNET_STREAM=1" : "BITNET_STREAM", "BITNET_RESPONSE",
-                         "BITNET_API_KEY", NULL};
+                         key_env ? key_env : "BITNET_API_KEY", NULL};
     l->pid = bn_rs_spawn("bootstrap", env, l->log);
     assert_true(l->pid > 0);
 }
+
+static void lambda_start(lam *l, bool stream) { lambda_start_key(l, stream, NULL); }
 
 static void lambda_stop(lam *l)
 {
@@ -671,6 +673,36 @@ static void test_same_answers_on_lambda(void **state)
         free(want[i]);
 }
 
+/* BITNET_API_KEY on Lambda: HTTP events need the Bearer key (a public Function URL). */
+static void test_lambda_api_key(void **state)
+{
+    (void)state;
+    lam l;
+    lambda_start_key(&l, false, "BITNET_API_KEY=lk");
+    const char *evs[] = {
+        "{\"version\":\"2.0\",\"rawPath\":\"/v1/models\",\"requestContext\":{\"http\":{\"method\":\"GET\"}}}",
+        "{\"version\":\"2.0\",\"rawPath\":\"/v1/models\",\"headers\":{\"authorization\":\"Bearer nope\"},"
+        "\"requestContext\":{\"http\":{\"method\":\"GET\"}}}",
+        "{\"version\":\"2.0\",\"rawPath\":\"/v1/models\",\"headers\":{\"authorization\":\"Bearer lk\"},"
+        "\"requestContext\":{\"http\":{\"method\":\"GET\"}}}",
+    };
+    int want[] = {401, 401, 200};
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "k%d", i);
+        bn_rs_event e = {.request_id = id, .body = evs[i]};
+        bn_rs_queue(l.rs, &e);
+    }
+    assert_true(bn_rs_wait_records(l.rs, 3, 60000));
+    for (int i = 0; i < 3; i++) {
+        const bn_rs_record *r = bn_rs_record_at(l.rs, (size_t)i);
+        bn_json_doc *d = parse(r->body, r->len);
+        assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, want[i]);
+        bn_json_free(d);
+    }
+    lambda_stop(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_transport_limits),
         cmocka_unit_test(test_busy_and_sigterm),
         cmocka_unit_test(test_same_answers_on_lambda),
+        cmocka_unit_test(test_lambda_api_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
