@@ -46,7 +46,6 @@ int main(int argc, char **argv)
     long n_ctx = 0, threads = 0, n_predict = -1, v = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = true;
         int rc = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
@@ -86,7 +85,7 @@ int main(int argc, char **argv)
         }
         if (rc)
             return 2;
-        if (takes && !val) {
+        if (!val) { /* every option but --help takes a value */
             fprintf(stderr, "bitnet-server: %s needs a value\n", a);
             return 2;
         }
