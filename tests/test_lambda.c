@@ -294,6 +294,9 @@ static void test_init_errors(void **state)
     const char *ctx[] = {"BITNET_CTX=5", NULL};
     check_init_error(bad, ctx, "Runtime.ConfigInvalid",
                      "BITNET_CTX=\"5\": expected an integer in [16, 1048576]");
+    const char *shape[] = {"BITNET_RESPONSE=wrapped", NULL};
+    check_init_error(bad, shape, "Runtime.ConfigInvalid",
+                     "BITNET_RESPONSE=\"wrapped\": expected llama or envelope");
     unlink(bad);
     free(bad);
 }

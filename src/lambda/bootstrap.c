@@ -75,6 +75,9 @@ int main(void)
             threads = bn_fail(&err, BN_E_INPUT, "BITNET_CTX=\"%.32s\": expected an integer in [16, 1048576]", ctx);
         n_ctx = (uint32_t)v;
     }
+    const char *shape = getenv("BITNET_RESPONSE");
+    if (threads > 0 && shape && *shape && strcmp(shape, "llama") && strcmp(shape, "envelope"))
+        threads = bn_fail(&err, BN_E_INPUT, "BITNET_RESPONSE=\"%.32s\": expected llama or envelope", shape);
     bn_engine_handler eh;
     if (threads < 0 || bn_engine_handler_open(&eh, model, threads, n_ctx, &err)) {
         long status = 0;
