@@ -342,13 +342,35 @@ static void test_transport_limits(void **state)
         bn_json_free(d);
         free(r);
     }
+    /* HTTP/1.0 and HEAD: the head alone, and the connection closes after it */
+    const char *head10 = "HEAD /health HTTP/1.0\r\n\r\n";
+    char *r = bn_http_roundtrip(s.port, head10, strlen(head10), 5000, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(strncmp(r, "HTTP/1.0 200", 12), 0);
+    assert_non_null(strstr(r, "Content-Length: 15\r\n"));
+    assert_non_null(strstr(r, "Connection: close\r\n"));
+    assert_string_equal(bn_http_body(r), "");
+    free(r);
+    /* Expect: 100-continue: the interim answer, then the body is read */
+    fd = bn_http_connect(s.port);
+    const char *exp = "POST /tokenize HTTP/1.1\r\nContent-Length: 15\r\nExpect: 100-continue\r\n\r\n";
+    send(fd, exp, strlen(exp), 0);
+    char cont[64] = {0};
+    assert_true(recv(fd, cont, sizeof cont - 1, 0) > 0);
+    assert_string_equal(cont, "HTTP/1.1 100 Continue\r\n\r\n");
+    send(fd, "{\"content\":\"a\"}", 15, 0);
+    r = bn_http_read_response(fd, 5000, &st);
+    assert_int_equal(st, 200);
+    assert_non_null(strstr(bn_http_body(r), "\"tokens\":["));
+    free(r);
+    close(fd);
     /* a head beyond the limit: 431 */
     bn_buf big = {0};
     bn_buf_puts(&big, "GET /health HTTP/1.1\r\nX-Filler: ");
     for (int i = 0; i < 20000; i++)
         bn_buf_puts(&big, "a");
     bn_buf_puts(&big, "\r\n\r\n");
-    char *r = bn_http_roundtrip(s.port, big.data, big.len, 5000, &st);
+    r = bn_http_roundtrip(s.port, big.data, big.len, 5000, &st);
     assert_int_equal(st, 431);
     free(r);
     bn_buf_free(&big);
@@ -433,14 +455,17 @@ static void test_busy_and_sigterm(void **state)
     assert_true(t1.tv_sec - t0.tv_sec <= 8);
     close(hold);
 
-    /* idle, with an open keep-alive connection: exits at once */
+    /* idle, with an open keep-alive connection: SIGINT (Ctrl-C) exits at once */
     start(&s, NULL);
     int fd = bn_http_connect(s.port);
     send(fd, get, strlen(get), 0);
     r = bn_http_read_response(fd, 5000, &st);
     free(r);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    assert_int_equal(bn_srv_stop(&s, 10000), 0);
+    kill(s.pid, SIGINT);
+    assert_int_equal(bn_rs_wait_exit(s.pid, 10000), 0);
+    s.pid = -1;
+    bn_srv_stop(&s, 0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     assert_true(t1.tv_sec - t0.tv_sec <= 3);
     close(fd);
