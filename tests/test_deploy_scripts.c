@@ -109,6 +109,34 @@ static void test_dry_runs(void **state)
                      "FunctionName=bitnet Architecture=arm64 MemorySize=10240 Timeout=300 "
                      "FunctionUrl=RESPONSE_STREAM FunctionUrlAuth=NONE LogRetentionDays=14");
     expect_line(out, "+ aws cloudformation describe-stacks --region us-east-1 --stack-name bitnet-lambda");
+    expect_line(out, "LogRetentionDays=14 AllowPublicWithoutKey=true ResponseShape=llama");
+    free(out);
+    /* an unsigned URL needs a key (checked by the function) unless --public says otherwise */
+    assert_int_not_equal(run_script("deploy.sh", "--dry-run --image-uri x --url buffered --url-auth none", &out), 0);
+    expect_line(out, "--url-auth none needs --api-key KEY");
+    free(out);
+    assert_int_equal(run_script("deploy.sh", "--dry-run --image-uri x --url stream --api-key k1 "
+                                             "--cors https://a.example --envelope", &out), 0);
+    expect_line(out, "FunctionUrl=RESPONSE_STREAM FunctionUrlAuth=NONE LogRetentionDays=14 "
+                     "AllowPublicWithoutKey=false ResponseShape=envelope ApiKey=k1 "
+                     "CorsAllowOrigins=https://a.example");
+    free(out);
+    assert_int_equal(run_script("deploy.sh", "--dry-run --image-uri x --url buffered", &out), 0);
+    expect_line(out, "FunctionUrl=BUFFERED FunctionUrlAuth=AWS_IAM ");
+    free(out);
+    /* HTTP routes with curl: SigV4 by default (credentials never printed), Bearer with a key */
+    assert_int_equal(run_script("invoke.sh", "--dry-run --url https://u.lambda-url.us-east-1.on.aws/ "
+                                             "--path /v1/chat/completions --n-predict 8", &out), 0);
+    expect_line(out, "+ curl -sS -N --aws-sigv4 aws:amz:us-east-1:lambda --user \\*\\*\\*:\\*\\*\\*");
+    expect_line(out, "max_tokens\\\":8");
+    expect_line(out, "https://u.lambda-url.us-east-1.on.aws/v1/chat/completions");
+    free(out);
+    assert_int_equal(run_script("invoke.sh", "--dry-run --url https://u --api-key s3 --path /health", &out), 0);
+    expect_line(out, "+ curl -sS -N -H Authorization:\\ Bearer\\ \\*\\*\\* https://u/health");
+    assert_null(strstr(out, "s3"));
+    free(out);
+    assert_int_not_equal(run_script("invoke.sh", "--dry-run --url https://u --path /nope", &out), 0);
+    expect_line(out, "--path must be one of the routes");
     free(out);
 
     assert_int_equal(run_script("invoke.sh", "--dry-run --prompt 'Say \"hi\"' --n-predict 16", &out), 0);

@@ -155,21 +155,23 @@ static void test_normal_invalid_sigterm_idle(void **state)
     assert_string_equal(r->request_id, "req-1");
     bn_json_doc *d = parse(r->body, r->len);
     const bn_json *o = bn_json_root(d);
-    assert_string_equal(bn_json_get(o, "text")->str, ref);
-    assert_int_equal(bn_json_get(o, "tokens_generated")->i64, ref_tokens);
-    const char *stop = bn_json_get(o, "stop_reason")->str;
-    assert_true(!strcmp(stop, "length") || !strcmp(stop, "eos") || !strcmp(stop, "eot"));
+    /* llama-server's completion object */
+    assert_string_equal(bn_json_get(o, "content")->str, ref);
+    assert_int_equal(bn_json_get(o, "tokens_predicted")->i64, ref_tokens);
+    assert_true(bn_json_get(o, "stop")->boolean);
+    assert_true(bn_json_get(o, "stopped_limit")->boolean || bn_json_get(o, "stopped_eos")->boolean);
     assert_string_equal(bn_json_get(o, "model")->str, "tiny-a");
     const bn_json *t = bn_json_get(o, "timings");
     assert_true(bn_json_get(t, "prompt_ms")->num > 0);
-    assert_true(bn_json_get(t, "gen_tok_s")->num >= 0);
+    assert_true(bn_json_get(t, "predicted_per_second")->num >= 0);
     bn_json_free(d);
 
     /* malformed and wrongly typed events: function errors naming the problem, still serving */
     queue(&p, "bad-json", "{\"prompt\":", NULL, 0);
     queue(&p, "bad-type", "{\"prompt\":\"x\",\"top_k\":\"40\"}", NULL, 0);
-    queue(&p, "chat", "{\"system\":\"Be brief.\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],"
-                      "\"n_predict\":6,\"temperature\":0}", NULL, 0);
+    queue(&p, "chat", "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                      "{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":6,\"temperature\":0}",
+          NULL, 0);
     r = wait_record(&p, 1);
     assert_string_equal(r->kind, "error");
     assert_string_equal(r->request_id, "bad-json");
@@ -181,8 +183,11 @@ static void test_normal_invalid_sigterm_idle(void **state)
     r = wait_record(&p, 3);
     assert_string_equal(r->kind, "response");
     d = parse(r->body, r->len);
-    assert_string_equal(bn_json_get(bn_json_root(d), "text")->str, chat_ref);
-    assert_int_equal(bn_json_get(bn_json_root(d), "tokens_generated")->i64, chat_tokens);
+    /* a direct invoke with "messages" is a chat completion */
+    const bn_json *c0 = bn_json_at(bn_json_get(bn_json_root(d), "choices"), 0);
+    assert_string_equal(bn_json_get(bn_json_get(c0, "message"), "content")->str, chat_ref);
+    assert_int_equal(bn_json_get(bn_json_get(bn_json_root(d), "usage"), "completion_tokens")->i64,
+                     chat_tokens);
     bn_json_free(d);
 
     /* the no-op extension was registered (so Lambda would send SIGTERM) */
@@ -294,6 +299,9 @@ static void test_init_errors(void **state)
     const char *many[] = {"BITNET_THREADS=5000", NULL};
     check_init_error(bad, many, "Runtime.ConfigInvalid",
                      "BITNET_THREADS must be an integer in [0, 1024]");
+    const char *shape[] = {"BITNET_RESPONSE=wrapped", NULL};
+    check_init_error(bad, shape, "Runtime.ConfigInvalid",
+                     "BITNET_RESPONSE=\"wrapped\": expected llama or envelope");
     unlink(bad);
     free(bad);
 }
@@ -338,12 +346,11 @@ static void test_deadline_cut(void **state)
     /* plenty of time: the same request runs to its length */
     queue(&p, "early", "{\"prompt\":\"Hello\",\"n_predict\":64,\"temperature\":0,\"stop\":[]}", NULL, 0);
     bn_json_doc *d = parse(wait_record(&p, 0)->body, wait_record(&p, 0)->len);
-    assert_string_equal(bn_json_get(bn_json_root(d), "stop_reason")->str, "deadline");
-    assert_int_equal(bn_json_get(bn_json_root(d), "tokens_generated")->i64, 1);
+    assert_true(bn_json_get(bn_json_root(d), "stopped_limit")->boolean);
+    assert_int_equal(bn_json_get(bn_json_root(d), "tokens_predicted")->i64, 1);
     bn_json_free(d);
     d = parse(wait_record(&p, 1)->body, wait_record(&p, 1)->len);
-    assert_string_not_equal(bn_json_get(bn_json_root(d), "stop_reason")->str, "deadline");
-    assert_true(bn_json_get(bn_json_root(d), "tokens_generated")->i64 > 1);
+    assert_true(bn_json_get(bn_json_root(d), "tokens_predicted")->i64 > 1);
     bn_json_free(d);
     bn_rs_fail_next(p.rs, 403);
     assert_int_equal(finish(&p, 20000), 1);
@@ -379,7 +386,7 @@ static void test_deadline_during_prompt(void **state)
     const bn_rs_record *r = wait_record(&p, 0);
     assert_string_equal(r->kind, "response");
     bn_json_doc *d = parse(r->body, r->len);
-    const double n_cal = (double)bn_json_get(bn_json_root(d), "prompt_tokens")->i64;
+    const double n_cal = (double)bn_json_get(bn_json_root(d), "tokens_evaluated")->i64;
     const double ms_tok =
         bn_json_get(bn_json_get(bn_json_root(d), "timings"), "prompt_ms")->num / n_cal;
     bn_json_free(d);
@@ -429,28 +436,54 @@ static void test_deadline_during_prompt(void **state)
     free(model);
 }
 
+/* The "content" of every llama-server SSE event, concatenated; checks the framing. */
+static char *sse_content(const char *body, size_t len, int *events)
+{
+    bn_buf cat = {0};
+    bn_buf_puts(&cat, "");
+    *events = 0;
+    const char *p = body, *end = body + len;
+    while (p < end) {
+        assert_int_equal(strncmp(p, "data: ", 6), 0);
+        const char *e = strstr(p, "\n\n");
+        assert_non_null(e);
+        bn_json_doc *d = parse(p + 6, (size_t)(e - p - 6));
+        const bn_json *c = bn_json_get(bn_json_root(d), "content");
+        assert_non_null(c);
+        bn_buf_append(&cat, c->str, c->len);
+        bn_json_free(d);
+        (*events)++;
+        p = e + 2;
+    }
+    return cat.data;
+}
+
 static void test_streaming(void **state)
 {
     (void)state;
     char *model = bn_test_shared(TINY);
     bn_test_skip_if_missing(model, TINY);
     uint32_t ref_tokens;
-    char *ref = reference_text(model, "Once upon a time", NULL, 0, 16, &ref_tokens);
-    proc p = start(model, NULL);
+    char *raw = reference_text(model, "Once upon a time", NULL, 0, 16, &ref_tokens);
+    char *ref = as_json_text(raw);
+    free(raw);
+    /* BITNET_STREAM=1 (a RESPONSE_STREAM Function URL): SSE as it is made */
+    const char *env[] = {"BITNET_STREAM=1", NULL};
+    proc p = start(model, env);
     queue(&p, "s1", "{\"prompt\":\"Once upon a time\",\"n_predict\":16,\"temperature\":0,\"stream\":true}",
           NULL, 0);
     const bn_rs_record *r = wait_record(&p, 0);
     assert_true(r->chunked);
-    assert_true(r->n_chunks >= 1);
-    assert_string_equal(r->body, ref);
+    int events;
+    char *text = sse_content(r->body, r->len, &events);
+    assert_string_equal(text, ref);
+    free(text);
+    assert_true(r->n_chunks == events && events >= 2);
     char *mode = bn_rs_header(r->headers, "Lambda-Runtime-Function-Response-Mode");
     assert_string_equal(mode, "streaming");
     free(mode);
-    char *trailer = bn_rs_header(r->headers, "Trailer");
-    assert_non_null(trailer);
-    free(trailer);
     assert_string_equal(r->trailers, "");
-    /* a prompt longer than the context fails before any text: reported in the trailers */
+    /* a prompt longer than the context fails before any text: a function error */
     bn_buf big = {0};
     bn_buf_puts(&big, "{\"stream\":true,\"prompt\":\"");
     for (int i = 0; i < 5000; i++)
@@ -458,47 +491,91 @@ static void test_streaming(void **state)
     bn_buf_puts(&big, "\"}");
     queue(&p, "s2", big.data, NULL, 0);
     r = wait_record(&p, 1);
-    assert_true(r->chunked);
-    char *type = bn_rs_header(r->trailers, "Lambda-Runtime-Function-Error-Type");
-    char *body = bn_rs_header(r->trailers, "Lambda-Runtime-Function-Error-Body");
-    if (!type || !body)
-        fail_msg("no error trailers: [%s]", r->trailers);
-    assert_string_equal(type, "InvalidRequest");
-    free(type);
-    free(body);
-    /* the same prompt buffered: a function error InvalidRequest naming both lengths */
-    bn_buf_clear(&big);
-    bn_buf_puts(&big, "{\"prompt\":\"");
-    for (int i = 0; i < 5000; i++)
-        bn_buf_puts(&big, "word ");
-    bn_buf_puts(&big, "\"}");
-    queue(&p, "s2-buffered", big.data, NULL, 0);
-    bn_buf_free(&big);
-    r = wait_record(&p, 2);
     assert_string_equal(r->kind, "error");
-    type = bn_rs_header(r->headers, "Lambda-Runtime-Function-Error-Type");
-    assert_non_null(type);
-    assert_string_equal(type, "Function.InvalidRequest");
-    free(type);
+    assert_non_null(strstr(r->body, "\"errorType\":\"InvalidRequest\""));
+    assert_non_null(strstr(r->body, "context"));
+    /* a request that did not ask for a stream is answered buffered */
+    queue(&p, "s3", "{\"prompt\":\"Once upon a time\",\"n_predict\":16,\"temperature\":0}", NULL, 0);
+    r = wait_record(&p, 2);
+    assert_false(r->chunked);
     bn_json_doc *d = parse(r->body, r->len);
-    assert_string_equal(bn_json_get(bn_json_root(d), "errorType")->str, "InvalidRequest");
-    assert_non_null(strstr(bn_json_get(bn_json_root(d), "errorMessage")->str, "but the context holds"));
+    assert_string_equal(bn_json_get(bn_json_root(d), "content")->str, ref);
     bn_json_free(d);
     bn_rs_fail_next(p.rs, 403);
     assert_int_equal(finish(&p, 20000), 1);
     cleanup(&p);
 
-    /* BITNET_STREAM=1 streams a request that did not ask */
-    const char *env[] = {"BITNET_STREAM=1", NULL};
-    p = start(model, env);
-    queue(&p, "s3", "{\"prompt\":\"Once upon a time\",\"n_predict\":16,\"temperature\":0}", NULL, 0);
+    /* buffered mode: the same SSE body at once */
+    p = start(model, NULL);
+    queue(&p, "b1", "{\"prompt\":\"Once upon a time\",\"n_predict\":16,\"temperature\":0,\"stream\":true}",
+          NULL, 0);
     r = wait_record(&p, 0);
-    assert_true(r->chunked);
-    assert_string_equal(r->body, ref);
+    assert_false(r->chunked);
+    text = sse_content(r->body, r->len, &events);
+    assert_string_equal(text, ref);
+    free(text);
     bn_rs_fail_next(p.rs, 403);
     assert_int_equal(finish(&p, 20000), 1);
     cleanup(&p);
     free(ref);
+    free(model);
+}
+
+/* The issue's direct invoke, answered with llama-server's fields; with
+ * BITNET_RESPONSE=envelope, `.body | fromjson | .content` is the text. */
+static void test_direct_invoke_envelope(void **state)
+{
+    (void)state;
+    char *model = bn_test_shared(TINY);
+    bn_test_skip_if_missing(model, TINY);
+    const char *ev = "{\"prompt\": \"User: Explain 1-bit quantization benefits\\n\\nAssistant:\", "
+                     "\"n_predict\": 32, \"temperature\": 0.7, \"top_p\": 0.9, \"top_k\": 40, "
+                     "\"repeat_penalty\": 1.1, \"seed\": 11}";
+    proc p = start(model, NULL);
+    queue(&p, "plain", ev, NULL, 0);
+    const bn_rs_record *r = wait_record(&p, 0);
+    bn_json_doc *d = parse(r->body, r->len);
+    const bn_json *o = bn_json_root(d);
+    const char *fields[] = {"content", "tokens_predicted", "tokens_evaluated", "stop", "stopped_eos",
+                            "stopped_word", "stopped_limit", "stopping_word", "truncated", "model",
+                            "generation_settings", "timings"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (!bn_json_get(o, fields[i]))
+            fail_msg("no \"%s\" in %s", fields[i], r->body);
+    char *content = strdup(bn_json_get(o, "content")->str);
+    assert_true(bn_json_get(bn_json_get(o, "generation_settings"), "repeat_penalty")->num > 1.09);
+    bn_json_free(d);
+    bn_rs_fail_next(p.rs, 403);
+    assert_int_equal(finish(&p, 20000), 1);
+    cleanup(&p);
+
+    const char *env[] = {"BITNET_RESPONSE=envelope", NULL};
+    p = start(model, env);
+    queue(&p, "env", ev, NULL, 0);
+    queue(&p, "env-bad", "{\"prompt\":\"x\",\"top_p\":7}", NULL, 0);
+    r = wait_record(&p, 0);
+    d = parse(r->body, r->len);
+    o = bn_json_root(d);
+    assert_int_equal(bn_json_get(o, "statusCode")->i64, 200);
+    const bn_json *body = bn_json_get(o, "body");
+    assert_int_equal(body->type, BN_JSON_STRING);
+    bn_json_doc *in = parse(body->str, body->len);
+    assert_string_equal(bn_json_get(bn_json_root(in), "content")->str, content); /* same seed */
+    bn_json_free(in);
+    bn_json_free(d);
+    r = wait_record(&p, 1);
+    assert_string_equal(r->kind, "response");
+    d = parse(r->body, r->len);
+    assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 400);
+    body = bn_json_get(bn_json_root(d), "body");
+    in = parse(body->str, body->len);
+    assert_non_null(strstr(bn_json_get(bn_json_get(bn_json_root(in), "error"), "message")->str, "top_p"));
+    bn_json_free(in);
+    bn_json_free(d);
+    bn_rs_fail_next(p.rs, 403);
+    assert_int_equal(finish(&p, 20000), 1);
+    cleanup(&p);
+    free(content);
     free(model);
 }
 
@@ -574,8 +651,8 @@ static void test_sigterm_busy(void **state)
     const bn_rs_record *r = bn_rs_record_at(p.rs, 0);
     assert_string_equal(r->kind, "response");
     bn_json_doc *d = parse(r->body, r->len);
-    assert_string_equal(bn_json_get(bn_json_root(d), "stop_reason")->str, "shutdown");
-    assert_true(bn_json_get(bn_json_root(d), "tokens_generated")->i64 < 4000);
+    assert_true(bn_json_get(bn_json_root(d), "stopped_limit")->boolean);
+    assert_true(bn_json_get(bn_json_root(d), "tokens_predicted")->i64 < 4000);
     bn_json_free(d);
     bn_rs_stop(p.rs);
     cleanup(&p);
@@ -593,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_model_truncated_in_use),
         cmocka_unit_test(test_deadline_during_prompt),
         cmocka_unit_test(test_streaming),
+        cmocka_unit_test(test_direct_invoke_envelope),
         cmocka_unit_test(test_trace_and_json_logs),
         cmocka_unit_test(test_sigterm_busy),
     };

@@ -9,76 +9,105 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "base64.h"
 #include "json.h"
 #include "loop.h"
 #include "runtime_server.h"
 
-/* ------------------------------------------------------------------ fake handler
- * prompt "BIG": 7 MB of text; "FAIL": error before output (BN_E_INTERNAL); "FULL": the prompt
- * does not fit (BN_E_CONTEXT_FULL); "NOMEM": out of memory; "FAILMID": error after 2 pieces;
- * "SLOW": a token every 20 ms until the deadline rule stops it (at most 500); "TRACE": the
- * text is the _X_AMZN_TRACE_ID seen; otherwise the text is "echo:<prompt>" sent in 3 pieces. */
+/* ------------------------------------------------------------------ fake router
+ * The body's "prompt" (or the last message's content) picks the behaviour: "BIG": 7 MB of
+ * content; "FAIL": a 500 before any output; "BAD": a 400 naming a field; "FULL": an engine
+ * error BN_E_CONTEXT_FULL, "NOMEM": BN_E_NOMEM (the router's status and the Lambda
+ * errorType come from the code); "FAILMID": an SSE
+ * error event after two pieces; "SLOW": a token every 20 ms until the tick (the deadline
+ * rule) stops it (at most 500); "TRACE": the content is the _X_AMZN_TRACE_ID seen; otherwise
+ * the content is "echo:<prompt>|<method> <path>|auth=<Authorization>", sent as SSE in 3
+ * pieces when the body says "stream": true. */
 static char *g_big;
 
-static int fake_generate(void *self, const bn_lambda_request *req, bn_deadline *dl,
-                         bn_lambda_piece_fn on_piece, void *pu, bn_lambda_result *res,
-                         bn_err *err)
+static void send_json(const bn_api_sink *sink, int status, const char *content)
+{
+    bn_buf b = {0};
+    bn_jw w = {.out = &b};
+    bn_jw_obj(&w);
+    bn_jw_key(&w, "content");
+    bn_jw_str(&w, content);
+    bn_jw_end(&w);
+    if (!sink->begin(sink->user, status, "application/json"))
+        sink->write(sink->user, b.data, b.len);
+    bn_buf_free(&b);
+}
+
+static void send_piece(const bn_api_sink *sink, const char *text, size_t n)
+{
+    bn_buf b = {0};
+    bn_buf_puts(&b, "data: {\"content\":\"");
+    bn_buf_append(&b, text, n);
+    bn_buf_puts(&b, "\"}\n\n");
+    sink->write(sink->user, b.data, b.len);
+    bn_buf_free(&b);
+}
+
+static int fake_handle(void *self, const bn_api_request *req, const bn_api_sink *sink)
 {
     static char text[512];
     (void)self;
-    const char *p = req->prompt ? req->prompt : req->messages[req->n_messages - 1].content;
-    memset(res, 0, sizeof *res);
-    res->stop_reason = "length";
-    if (!strcmp(p, "FAIL"))
-        return bn_fail(err, BN_E_INTERNAL, "fake failure");
-    if (!strcmp(p, "FULL"))
-        return bn_fail(err, BN_E_CONTEXT_FULL, "prompt is 9 tokens but the context holds only 8");
-    if (!strcmp(p, "NOMEM"))
-        return bn_fail(err, BN_E_NOMEM, "out of memory");
-    if (!strcmp(p, "BIG")) {
-        res->text = g_big;
-        res->len = strlen(g_big);
-        res->tokens_generated = 1;
-        return 0;
-    }
-    if (!strcmp(p, "SLOW")) {
+    bn_err err = {0};
+    bn_json_doc *d = req->body ? bn_json_parse(req->body, req->len, NULL, &err) : NULL;
+    const bn_json *o = d ? bn_json_root(d) : NULL;
+    const bn_json *pv = bn_json_get(o, "prompt"), *msgs = bn_json_get(o, "messages");
+    const bn_json *st = bn_json_get(o, "stream");
+    if (!pv && msgs)
+        pv = bn_json_get(bn_json_at(msgs, msgs->len - 1), "content");
+    const char *p = pv && pv->type == BN_JSON_STRING ? pv->str : "";
+    bool stream = st && st->type == BN_JSON_BOOL && st->boolean;
+    int status = 200;
+    if (!strcmp(p, "FAIL")) {
+        bn_api_send_error(sink, status = 500, NULL, "fake failure");
+    } else if (!strcmp(p, "FULL") || !strcmp(p, "NOMEM")) {
+        bn_err e = {0};
+        if (!strcmp(p, "FULL"))
+            bn_fail(&e, BN_E_CONTEXT_FULL, "prompt is 9 tokens but the context holds only 8");
+        else
+            bn_fail(&e, BN_E_NOMEM, "out of memory");
+        status = bn_api_fail(sink, &e);
+    } else if (!strcmp(p, "BAD")) {
+        bn_api_send_error(sink, status = 400, NULL, "field \"x\": fake bad field");
+    } else if (!strcmp(p, "BIG")) {
+        send_json(sink, 200, g_big);
+    } else if (!strcmp(p, "SLOW")) {
         int n = 0;
-        text[0] = 0;
         while (n < 500) {
             usleep(20000);
             n++;
-            if (bn_deadline_tick(dl))
+            if (req->tick && req->tick(req->tick_user))
                 break;
         }
-        res->text = text;
-        res->tokens_generated = (uint32_t)n;
-        res->stop_reason = dl->reason ? dl->reason : "length";
-        return 0;
-    }
-    if (!strcmp(p, "TRACE")) {
-        const char *t = getenv("_X_AMZN_TRACE_ID");
-        snprintf(text, sizeof text, "%s", t ? t : "(unset)");
+        snprintf(text, sizeof text, "%d", n);
+        send_json(sink, 200, text);
     } else {
-        snprintf(text, sizeof text, "echo:%s|n=%d|t=%.2f|stop=%zu", p, (int)req->n_predict,
-                 (double)req->sampling.temp, req->n_stop);
+        if (!strcmp(p, "TRACE")) {
+            const char *t = getenv("_X_AMZN_TRACE_ID");
+            snprintf(text, sizeof text, "%s", t ? t : "(unset)");
+        } else {
+            snprintf(text, sizeof text, "echo:%s|%s %s|auth=%s", p, req->method, req->path,
+                     req->authorization ? req->authorization : "-");
+        }
+        if (!stream) {
+            send_json(sink, 200, text);
+        } else if (!sink->begin(sink->user, 200, "text/event-stream")) {
+            size_t len = strlen(text), third = len / 3;
+            send_piece(sink, text, third);
+            send_piece(sink, text + third, third);
+            if (!strcmp(p, "FAILMID"))
+                sink->write(sink->user, "data: {\"error\":{\"message\":\"failed\"}}\n\n", 39);
+            else
+                send_piece(sink, text + 2 * third, len - 2 * third);
+        }
     }
-    size_t len = strlen(text), third = len / 3;
-    if (on_piece) {
-        if (on_piece(pu, text, third) || on_piece(pu, text + third, third))
-            return bn_fail(err, BN_E_IO, "consumer gone");
-        if (!strcmp(p, "FAILMID"))
-            return bn_fail(err, BN_E_INTERNAL, "failed after two pieces");
-        if (on_piece(pu, text + 2 * third, len - 2 * third))
-            return bn_fail(err, BN_E_IO, "consumer gone");
-    }
-    res->text = text;
-    res->len = len;
-    res->tokens_generated = 3;
-    res->prompt_tokens = 2;
-    res->gen_ms = 1.5;
-    res->gen_tok_s = 2000;
-    return 0;
+    bn_json_free(d);
+    return status;
 }
 
 typedef struct fixture {
@@ -97,7 +126,7 @@ static void *loop_thread(void *arg)
     return NULL;
 }
 
-static fixture *start(double margin_ms)
+static fixture *start_with(double margin_ms, bool stream_mode, bool envelope)
 {
     fixture *f = calloc(1, sizeof *f);
     f->rs = bn_rs_start();
@@ -107,12 +136,16 @@ static fixture *start(double margin_ms)
     bn_err err = {0};
     f->rt = bn_rt_open(ep, &err);
     assert_non_null(f->rt);
-    f->h = (bn_lambda_handler){NULL, "fake-model", fake_generate};
+    f->h = (bn_lambda_handler){NULL, fake_handle};
     f->cfg.margin_ms = margin_ms;
+    f->cfg.stream_mode = stream_mode;
+    f->cfg.envelope = envelope;
     f->rc = -1;
     pthread_create(&f->thread, NULL, loop_thread, f);
     return f;
 }
+
+static fixture *start(double margin_ms) { return start_with(margin_ms, false, false); }
 
 /* Ends the loop with the given failure on /next; returns the loop's exit status. */
 static int finish(fixture *f, int next_status)
@@ -156,10 +189,20 @@ static void assert_header(const bn_rs_record *r, const char *name, const char *w
     free(v);
 }
 
+static const char *content_of(const bn_rs_record *r, bn_json_doc **d)
+{
+    *d = parse_body(r);
+    const bn_json *c = bn_json_get(bn_json_root(*d), "content");
+    if (!c)
+        fail_msg("no content in %s", r->body);
+    return c->str;
+}
+
 static void test_normal_and_keepalive(void **state)
 {
     (void)state;
     fixture *f = start(250);
+    /* a direct invoke is POST /completion, answered with the router's body as it is */
     queue(f, "req-1", "{\"prompt\":\"What is the capital of France?\",\"n_predict\":128,"
                       "\"temperature\":0.8,\"top_p\":0.95,\"top_k\":40,\"repeat_penalty\":1.1}", NULL);
     const bn_rs_record *r = wait_record(f, 0);
@@ -178,91 +221,93 @@ static void test_normal_and_keepalive(void **state)
     assert_non_null(ua);
     assert_non_null(strstr(ua, "bitnet-lambda/"));
     free(ua);
-    bn_json_doc *d = parse_body(r);
-    const bn_json *o = bn_json_root(d);
-    assert_string_equal(bn_json_get(o, "text")->str, "echo:What is the capital of France?|n=128|t=0.80|stop=0");
-    assert_int_equal(bn_json_get(o, "tokens_generated")->i64, 3);
-    assert_string_equal(bn_json_get(o, "stop_reason")->str, "length");
-    assert_string_equal(bn_json_get(o, "model")->str, "fake-model");
-    const bn_json *t = bn_json_get(o, "timings");
-    assert_non_null(t);
-    assert_true(bn_json_get(t, "gen_ms")->num == 1.5);
-    assert_true(bn_json_get(t, "gen_tok_s")->num == 2000);
-    assert_non_null(bn_json_get(t, "prompt_ms"));
-    assert_non_null(bn_json_get(t, "prompt_tok_s"));
+    bn_json_doc *d;
+    assert_string_equal(content_of(r, &d), "echo:What is the capital of France?|POST /completion|auth=-");
     bn_json_free(d);
-    /* chat form + stop array, then the same connection is reused */
-    queue(f, "req-2", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"system\":\"Be brief.\","
-                      "\"stop\":[\"a\",\"b\"],\"n_predict\":-1,\"temperature\":0}", NULL);
+    /* with "messages" a direct invoke is a chat completion; the same connection is reused */
+    queue(f, "req-2", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4}", NULL);
     r = wait_record(f, 1);
-    d = parse_body(r);
-    assert_string_equal(bn_json_get(bn_json_root(d), "text")->str, "echo:hi|n=-1|t=0.00|stop=2");
+    assert_string_equal(content_of(r, &d), "echo:hi|POST /v1/chat/completions|auth=-");
     bn_json_free(d);
     assert_int_equal(bn_rs_n_connections(f->rs), 1);
     assert_int_equal(finish(f, 500), 1);
 }
 
-static const char *invalid_cases[][2] = {
-    {"{\"prompt\":\"x\"", "event: invalid JSON: byte 13: expected ',' or '}' in object"},
-    {"[1,2]", "request: expected a JSON object, got array"},
-    {"{\"prompt\":5}", "field \"prompt\": expected a string, got number"},
-    {"{\"prompt\":\"x\",\"n_predict\":\"10\"}", "field \"n_predict\": expected an integer in [-1, 2147483647], got string"},
-    {"{\"prompt\":\"x\",\"n_predict\":2.5}", "field \"n_predict\" must be an integer in [-1, 2147483647] (tokens to generate, -1 = until a stop condition), got 2.5"},
-    {"{\"prompt\":\"x\",\"temperature\":-1}", "field \"temperature\" must be in [0, 100] (0 = greedy), got -1"},
-    {"{\"prompt\":\"x\",\"top_p\":0}", "field \"top_p\" must be in (0, 1] (1 = off), got 0"},
-    {"{\"prompt\":\"x\",\"top_k\":true}", "field \"top_k\": expected an integer in [-1, 2147483647], got boolean"},
-    {"{\"prompt\":\"x\",\"min_p\":1.5}", "field \"min_p\" must be in [0, 1] (0 = off), got 1.5"},
-    {"{\"prompt\":\"x\",\"repeat_penalty\":0}", "field \"repeat_penalty\" must be in (0, 100] (1 = off), got 0"},
-    {"{\"prompt\":\"x\",\"seed\":-2}", "field \"seed\" must be an integer in [-1, 9007199254740992] (-1 = random), got -2"},
-    {"{\"prompt\":\"x\",\"stop\":[\"a\",7]}", "field \"stop[1]\": expected a string, got number"},
-    {"{\"prompt\":\"x\",\"stop\":{}}", "field \"stop\": expected a string or an array of strings, got object"},
-    {"{\"prompt\":\"x\",\"stream\":\"yes\"}", "field \"stream\": expected true or false, got string"},
-    {"{\"prompt\":\"x\",\"n_predit\":5}", "field \"n_predit\": unknown field"},
-    {"{\"n_predict\":5}", "field \"prompt\": missing (give \"prompt\" or \"messages\")"},
-    {"{\"prompt\":\"\"}", "field \"prompt\": must not be empty"},
-    {"{\"prompt\":\"x\",\"messages\":[]}", "field \"messages\": give either \"prompt\" or \"messages\", not both"},
-    {"{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}", "field \"messages[0].role\": expected \"system\", \"user\" or \"assistant\", got \"robot\""},
-    {"{\"messages\":[{\"role\":\"user\"}]}", "field \"messages[0].content\": expected a string, got nothing"},
-    {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"name\":\"y\"}]}", "field \"messages[0].name\": unknown field"},
-    {"{\"prompt\":\"a\",\"prompt\":\"b\"}", "event: invalid JSON: byte 23: duplicate key \"prompt\""},
-};
-
 static void test_invalid_requests(void **state)
 {
     (void)state;
     fixture *f = start(250);
-    size_t n = sizeof invalid_cases / sizeof invalid_cases[0];
-    for (size_t i = 0; i < n; i++) {
-        char id[32];
-        snprintf(id, sizeof id, "bad-%zu", i);
-        queue(f, id, invalid_cases[i][0], NULL);
+    /* an event that is not JSON, and a router 400: function errors of type InvalidRequest */
+    queue(f, "bad-0", "{\"prompt\":\"x\"", NULL);
+    queue(f, "bad-1", "{\"prompt\":\"BAD\"}", NULL);
+    queue(f, "bad-2", "{\"prompt\":\"FAIL\"}", NULL);
+    const char *want[][2] = {{"InvalidRequest", "event: invalid JSON: byte 13: expected ',' or '}' in object"},
+                             {"InvalidRequest", "field \"x\": fake bad field"},
+                             {"Runtime.InternalError", "fake failure"}};
+    for (size_t i = 0; i < 3; i++) {
         const bn_rs_record *r = wait_record(f, i);
         assert_string_equal(r->kind, "error");
-        assert_string_equal(r->request_id, id);
-        assert_header(r, "Lambda-Runtime-Function-Error-Type", "Function.InvalidRequest");
+        char type[64];
+        /* types without a dot get "Function." on the wire (RUNTIME-API.md) */
+        snprintf(type, sizeof type, "%s%s", strchr(want[i][0], '.') ? "" : "Function.",
+                 want[i][0]);
+        assert_header(r, "Lambda-Runtime-Function-Error-Type", type);
         bn_json_doc *d = parse_body(r);
-        assert_string_equal(bn_json_get(bn_json_root(d), "errorType")->str, "InvalidRequest");
+        assert_string_equal(bn_json_get(bn_json_root(d), "errorType")->str, want[i][0]);
         const char *msg = bn_json_get(bn_json_root(d), "errorMessage")->str;
-        if (!strstr(msg, invalid_cases[i][1]))
-            fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, msg, invalid_cases[i][1]);
+        if (!strstr(msg, want[i][1]))
+            fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, msg, want[i][1]);
         bn_json_free(d);
     }
     /* still serving */
     queue(f, "good", "{\"prompt\":\"ok\"}", NULL);
-    assert_string_equal(wait_record(f, n)->kind, "response");
+    assert_string_equal(wait_record(f, 3)->kind, "response");
     assert_int_equal(finish(f, 403), 1);
+}
+
+/* The envelope the Python-wrapper deployments return: {"statusCode", "body": "<JSON>"}. */
+static void test_envelope(void **state)
+{
+    (void)state;
+    fixture *f = start_with(250, true, true);
+    queue(f, "e-1", "{\"prompt\":\"hello\",\"stream\":false}", NULL);
+    queue(f, "e-2", "{\"prompt\":\"BAD\"}", NULL);
+    queue(f, "e-3", "not json", NULL);
+    int want_status[] = {200, 400, 400};
+    for (size_t i = 0; i < 3; i++) {
+        const bn_rs_record *r = wait_record(f, i);
+        assert_string_equal(r->kind, "response");
+        assert_false(r->chunked);
+        bn_json_doc *d = parse_body(r);
+        const bn_json *o = bn_json_root(d);
+        assert_int_equal(o->len, 2); /* exactly statusCode and body */
+        assert_int_equal(bn_json_get(o, "statusCode")->i64, want_status[i]);
+        const bn_json *body = bn_json_get(o, "body");
+        bn_err err = {0};
+        bn_json_doc *in = bn_json_parse(body->str, body->len, NULL, &err);
+        assert_non_null(in);
+        if (i == 0)
+            assert_string_equal(bn_json_get(bn_json_root(in), "content")->str, "echo:hello|POST /completion|auth=-");
+        else
+            assert_non_null(bn_json_get(bn_json_get(bn_json_root(in), "error"), "message"));
+        bn_json_free(in);
+        bn_json_free(d);
+    }
+    assert_int_equal(finish(f, 500), 1);
 }
 
 static void test_http_events(void **state)
 {
     (void)state;
     fixture *f = start(250);
+    /* Function URL / HTTP API (2.0): method and rawPath route it; base64 body; headers */
     const char *inner = "{\"prompt\":\"hello\",\"n_predict\":4}";
-    char b64[128], ev[512];
+    char b64[128], ev[768];
     bn_base64_encode(inner, strlen(inner), b64);
-    snprintf(ev, sizeof ev, "{\"version\":\"2.0\",\"routeKey\":\"$default\",\"rawPath\":\"/\","
-             "\"headers\":{\"content-type\":\"application/json\"},\"requestContext\":{\"http\":"
-             "{\"method\":\"POST\"}},\"body\":\"%s\",\"isBase64Encoded\":true}", b64);
+    snprintf(ev, sizeof ev, "{\"version\":\"2.0\",\"routeKey\":\"$default\",\"rawPath\":\"/v1/completions\","
+             "\"headers\":{\"content-type\":\"application/json\",\"authorization\":\"Bearer k\"},"
+             "\"requestContext\":{\"http\":{\"method\":\"POST\",\"path\":\"/v1/completions\"}},"
+             "\"body\":\"%s\",\"isBase64Encoded\":true}", b64);
     queue(f, "url-1", ev, NULL);
     bn_json_doc *d = parse_body(wait_record(f, 0));
     const bn_json *o = bn_json_root(d);
@@ -272,24 +317,41 @@ static void test_http_events(void **state)
     bn_err err = {0};
     bn_json_doc *in = bn_json_parse(body->str, body->len, NULL, &err);
     assert_non_null(in);
-    assert_string_equal(bn_json_get(bn_json_root(in), "text")->str, "echo:hello|n=4|t=0.80|stop=0");
+    assert_string_equal(bn_json_get(bn_json_root(in), "content")->str,
+                        "echo:hello|POST /v1/completions|auth=Bearer k");
     bn_json_free(in);
     bn_json_free(d);
-    /* API Gateway v1 with a plain body that is invalid: a 400 answer, not a function error */
-    queue(f, "apigw-1", "{\"httpMethod\":\"POST\",\"headers\":{},\"body\":\"{\\\"prompt\\\":1}\"}", NULL);
-    const bn_rs_record *r = wait_record(f, 1);
+    /* API Gateway REST (1.0): httpMethod and path; header names in the client's case */
+    queue(f, "apigw-0", "{\"httpMethod\":\"GET\",\"path\":\"/v1/models\",\"resource\":\"/{proxy+}\","
+                        "\"headers\":{\"Authorization\":\"Bearer z\"},\"body\":null,"
+                        "\"requestContext\":{\"stage\":\"prod\"}}", NULL);
+    d = parse_body(wait_record(f, 1));
+    body = bn_json_get(bn_json_root(d), "body");
+    assert_non_null(strstr(body->str, "|GET /v1/models|auth=Bearer z"));
+    bn_json_free(d);
+    /* an HTTP API stage other than $default: rawPath starts with its name */
+    queue(f, "stage-1", "{\"version\":\"2.0\",\"rawPath\":\"/prod/v1/models\",\"requestContext\":"
+                        "{\"stage\":\"prod\",\"http\":{\"method\":\"GET\"}}}", NULL);
+    d = parse_body(wait_record(f, 2));
+    body = bn_json_get(bn_json_root(d), "body");
+    assert_non_null(strstr(body->str, "|GET /v1/models|"));
+    bn_json_free(d);
+    /* a router 400 is an HTTP answer, not a function error */
+    queue(f, "apigw-1", "{\"httpMethod\":\"POST\",\"path\":\"/completion\",\"headers\":{},"
+                        "\"body\":\"{\\\"prompt\\\":\\\"BAD\\\"}\"}", NULL);
+    const bn_rs_record *r = wait_record(f, 3);
     assert_string_equal(r->kind, "response");
     d = parse_body(r);
     o = bn_json_root(d);
     assert_int_equal(bn_json_get(o, "statusCode")->i64, 400);
     body = bn_json_get(o, "body");
-    assert_non_null(strstr(body->str, "\"errorType\":\"InvalidRequest\""));
-    assert_non_null(strstr(body->str, "field \\\"prompt\\\": expected a string, got number"));
+    assert_non_null(strstr(body->str, "fake bad field"));
     bn_json_free(d);
     queue(f, "apigw-2", "{\"httpMethod\":\"POST\",\"body\":\"!!!\",\"isBase64Encoded\":true}", NULL);
-    d = parse_body(wait_record(f, 2));
+    d = parse_body(wait_record(f, 4));
     assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 400);
     assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "invalid base64"));
+    assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "{\"error\":"));
     bn_json_free(d);
     assert_int_equal(finish(f, 500), 1);
 }
@@ -337,47 +399,58 @@ static void test_500_on_response_stops(void **state)
 static void test_streaming(void **state)
 {
     (void)state;
+    /* the fake's three pieces of its text, as SSE events */
+    const char *text = "echo:streamed|POST /completion|auth=-";
+    size_t len = strlen(text), third = len / 3;
+    char sse[256];
+    snprintf(sse, sizeof sse, "data: {\"content\":\"%.*s\"}\n\ndata: {\"content\":\"%.*s\"}\n\n"
+             "data: {\"content\":\"%s\"}\n\n", (int)third, text, (int)third, text + third,
+             text + 2 * third);
+    /* buffered mode: the whole SSE body at once */
     fixture *f = start(250);
-    queue(f, "s-1", "{\"prompt\":\"streamed\",\"stream\":true}", NULL);
+    queue(f, "b-1", "{\"prompt\":\"streamed\",\"stream\":true}", NULL);
     const bn_rs_record *r = wait_record(f, 0);
+    assert_false(r->chunked);
+    assert_header(r, "Content-Type", "text/event-stream");
+    assert_string_equal(r->body, sse);
+    assert_int_equal(finish(f, 500), 1);
+
+    /* RESPONSE_STREAM mode: one chunk per event */
+    f = start_with(250, true, false);
+    queue(f, "s-1", "{\"prompt\":\"streamed\",\"stream\":true}", NULL);
+    r = wait_record(f, 0);
     assert_string_equal(r->kind, "response");
     assert_true(r->chunked);
     assert_int_equal(r->n_chunks, 3);
-    assert_string_equal(r->body, "echo:streamed|n=256|t=0.80|stop=0");
+    assert_string_equal(r->body, sse);
+    assert_header(r, "Content-Type", "text/event-stream");
     assert_header(r, "Lambda-Runtime-Function-Response-Mode", "streaming");
     assert_header(r, "Connection", "close");
     assert_string_equal(r->version, "HTTP/1.1");
     assert_header(r, "Trailer", "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body");
     assert_string_equal(r->trailers, "");
-    /* mid-stream failure: the partial body plus the error trailers */
+    /* mid-stream failure: the partial body and the SSE error event (as llama-server does) */
     queue(f, "s-2", "{\"prompt\":\"FAILMID\",\"stream\":true}", NULL);
     r = wait_record(f, 1);
-    assert_int_equal(r->n_chunks, 2);
-    char *type = bn_rs_header(r->trailers, "Lambda-Runtime-Function-Error-Type");
-    char *body = bn_rs_header(r->trailers, "Lambda-Runtime-Function-Error-Body");
-    assert_non_null(type);
-    assert_non_null(body);
-    assert_string_equal(type, "Runtime.InternalError");
-    unsigned char dec[512];
-    long dn = bn_base64_decode(body, strlen(body), dec);
-    assert_true(dn > 0);
-    assert_string_equal((char *)dec, "{\"errorMessage\":\"failed after two pieces\","
-                                     "\"errorType\":\"Runtime.InternalError\",\"stackTrace\":[]}");
-    free(type);
-    free(body);
-    /* Function URL streaming: prelude + 8 NULs, then the text */
-    queue(f, "s-3", "{\"requestContext\":{},\"body\":\"{\\\"prompt\\\":\\\"u\\\",\\\"stream\\\":true}\"}", NULL);
+    assert_int_equal(r->n_chunks, 3);
+    assert_non_null(strstr(r->body, "data: {\"error\":"));
+    /* Function URL streaming: prelude + 8 NULs, then the SSE body */
+    queue(f, "s-3", "{\"requestContext\":{\"http\":{\"method\":\"POST\"}},\"rawPath\":\"/completion\","
+                    "\"body\":\"{\\\"prompt\\\":\\\"u\\\",\\\"stream\\\":true}\"}", NULL);
     r = wait_record(f, 2);
     assert_header(r, "Content-Type", "application/vnd.awslambda.http-integration-response");
-    const char *pre = "{\"statusCode\":200,\"headers\":{\"content-type\":\"text/plain; charset=utf-8\"}}";
+    const char *pre = "{\"statusCode\":200,\"headers\":{\"content-type\":\"text/event-stream\","
+                      "\"cache-control\":\"no-cache\"}}";
     size_t pl = strlen(pre);
     assert_true(r->len > pl + 8);
     assert_memory_equal(r->body, pre, pl);
     assert_memory_equal(r->body + pl, "\0\0\0\0\0\0\0\0", 8);
-    assert_string_equal(r->body + pl + 8, "echo:u|n=256|t=0.80|stop=0");
-    /* a streamed response closes its connection; the loop reconnects */
+    assert_non_null(strstr(r->body + pl + 8, "data: {\"content\":\"echo"));
+    /* a JSON answer stays buffered in stream mode; the loop reconnects after a stream */
     queue(f, "s-4", "{\"prompt\":\"after\"}", NULL);
-    assert_string_equal(wait_record(f, 3)->kind, "response");
+    r = wait_record(f, 3);
+    assert_string_equal(r->kind, "response");
+    assert_false(r->chunked);
     assert_int_equal(finish(f, 500), 1);
 }
 
@@ -388,11 +461,11 @@ static void test_trace_id(void **state)
     queue(f, "t-1", "{\"prompt\":\"TRACE\"}", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1");
     queue(f, "t-2", "{\"prompt\":\"TRACE\"}", NULL);
     bn_json_doc *d = parse_body(wait_record(f, 0));
-    assert_string_equal(bn_json_get(bn_json_root(d), "text")->str,
+    assert_string_equal(bn_json_get(bn_json_root(d), "content")->str,
                         "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1");
     bn_json_free(d);
     d = parse_body(wait_record(f, 1));
-    assert_string_equal(bn_json_get(bn_json_root(d), "text")->str, "(unset)");
+    assert_string_equal(bn_json_get(bn_json_root(d), "content")->str, "(unset)");
     bn_json_free(d);
     assert_int_equal(finish(f, 500), 1);
 }
@@ -408,8 +481,7 @@ static void test_deadline(void **state)
     bn_json_doc *d = parse_body(wait_record(f, 0));
     double t1 = bn_epoch_ms();
     const bn_json *o = bn_json_root(d);
-    assert_string_equal(bn_json_get(o, "stop_reason")->str, "deadline");
-    int64_t n = bn_json_get(o, "tokens_generated")->i64;
+    int64_t n = atoi(bn_json_get(o, "content")->str);
     /* ~500 ms of budget at 20 ms a token: well short of the 500 the handler would make */
     assert_true(n >= 5 && n < 40);
     assert_true(t1 < t0 + 600); /* answered before the deadline */
@@ -476,8 +548,8 @@ static void test_next_failures(void **state)
     bn_rs_stop(rs); /* nothing listens there now */
     bn_err err = {0};
     bn_rt *rt = bn_rt_open(ep, &err);
-    bn_lambda_handler h = {NULL, "m", fake_generate};
-    bn_lambda_config cfg = {false, 250};
+    bn_lambda_handler h = {NULL, fake_handle};
+    bn_lambda_config cfg = {.margin_ms = 250};
     assert_int_equal(bn_lambda_run(rt, &h, &cfg), 1);
     bn_rt_close(rt);
     assert_null(bn_rt_open(NULL, &err));
@@ -498,7 +570,7 @@ static void test_protocol_robustness(void **state)
     usleep(1500000);
     queue(f, "held", "{\"prompt\":\"TRACE\"}", "Root=1-held");
     bn_json_doc *d = parse_body(wait_record(f, 0));
-    assert_string_equal(bn_json_get(bn_json_root(d), "text")->str, "Root=1-held");
+    assert_string_equal(bn_json_get(bn_json_root(d), "content")->str, "Root=1-held");
     bn_json_free(d);
     /* lower-case header names are fine; an empty trace header counts as absent */
     bn_rs_event ev = {.request_id = "lower", .body = "{\"prompt\":\"TRACE\"}", .trace_id = "",
@@ -507,7 +579,7 @@ static void test_protocol_robustness(void **state)
     const bn_rs_record *r = wait_record(f, 1);
     assert_string_equal(r->request_id, "lower");
     d = parse_body(r);
-    assert_string_equal(bn_json_get(bn_json_root(d), "text")->str, "(unset)");
+    assert_string_equal(bn_json_get(bn_json_root(d), "content")->str, "(unset)");
     bn_json_free(d);
     /* no request id: that event cannot be answered; the loop asks again and serves the next */
     bn_rs_event noid = {.request_id = "x", .body = "{\"prompt\":\"lost\"}", .no_request_id = true};
@@ -563,8 +635,9 @@ static void test_threads_from_env(void **state)
     unsetenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
 }
 
-/* The errorType of each error code: the request's fault (bad input, a prompt that does not
- * fit) is InvalidRequest with a 400 for HTTP events; everything else a Runtime.* type and 500. */
+/* The errorType of each error code (and the router's HTTP status for it): the request's fault
+ * (bad input, a prompt that does not fit) is InvalidRequest and 400; everything else a
+ * Runtime.* type and 500 (501 for unsupported). */
 static void test_error_type_table(void **state)
 {
     (void)state;
@@ -578,17 +651,18 @@ static void test_error_type_table(void **state)
         {BN_E_NOMEM, "Runtime.OutOfMemory", 500},
         {BN_E_IO, "Runtime.IOError", 500},
         {BN_E_FORMAT, "Runtime.FormatError", 500},
-        {BN_E_UNSUPPORTED, "Runtime.Unsupported", 500},
+        {BN_E_UNSUPPORTED, "Runtime.Unsupported", 501},
         {BN_E_INTERNAL, "Runtime.InternalError", 500},
     };
     for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
         assert_string_equal(bn_lambda_error_type(table[i].code), table[i].type);
-        assert_int_equal(bn_lambda_error_status(table[i].code), table[i].status);
+        assert_int_equal(bn_api_status_for(table[i].code), table[i].status);
     }
 }
 
-/* The handler's error code, not its message, picks the errorType: a prompt that does not fit
- * is InvalidRequest (400 for an HTTP event), out of memory Runtime.OutOfMemory. */
+/* The engine's error code, not its message, picks the errorType of a direct invoke: a prompt
+ * that does not fit is InvalidRequest, out of memory Runtime.OutOfMemory; an HTTP event gets
+ * the router's status (400, 500) and OpenAI's error body. */
 static void test_error_codes_through_the_loop(void **state)
 {
     (void)state;
@@ -603,17 +677,17 @@ static void test_error_codes_through_the_loop(void **state)
     r = wait_record(f, 1);
     assert_string_equal(r->kind, "error");
     assert_header(r, "Lambda-Runtime-Function-Error-Type", "Runtime.OutOfMemory");
-    queue(f, "full-http", "{\"httpMethod\":\"POST\",\"body\":\"{\\\"prompt\\\":\\\"FULL\\\"}\"}",
+    queue(f, "full-http", "{\"httpMethod\":\"POST\",\"path\":\"/completion\",\"body\":\"{\\\"prompt\\\":\\\"FULL\\\"}\"}",
           NULL);
     bn_json_doc *d = parse_body(wait_record(f, 2));
     assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 400);
-    assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "\"errorType\":\"InvalidRequest\""));
+    assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "invalid_request_error"));
     bn_json_free(d);
-    queue(f, "nomem-http", "{\"httpMethod\":\"POST\",\"body\":\"{\\\"prompt\\\":\\\"NOMEM\\\"}\"}",
+    queue(f, "nomem-http", "{\"httpMethod\":\"POST\",\"path\":\"/completion\",\"body\":\"{\\\"prompt\\\":\\\"NOMEM\\\"}\"}",
           NULL);
     d = parse_body(wait_record(f, 3));
     assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 500);
-    assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "\"errorType\":\"Runtime.OutOfMemory\""));
+    assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "out of memory"));
     bn_json_free(d);
     assert_int_equal(finish(f, 403), 1);
 }
@@ -641,6 +715,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normal_and_keepalive),
         cmocka_unit_test(test_invalid_requests),
+        cmocka_unit_test(test_envelope),
         cmocka_unit_test(test_http_events),
         cmocka_unit_test(test_413_then_still_serving),
         cmocka_unit_test(test_500_on_response_stops),

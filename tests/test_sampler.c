@@ -173,6 +173,124 @@ static void test_repeat_penalty_arithmetic(void **state)
     bn_sampler_free(s);
 }
 
+/* llama.cpp: logit -= count * frequency + (count > 0) * presence, over the same window,
+ * after the repeat penalty's division. Exact float arithmetic decides every case. */
+static void test_presence_frequency_penalties(void **state)
+{
+    (void)state;
+    bn_sampling_params p = plain(0.0f, 1);
+    p.repeat_last_n = 64;
+    p.frequency_penalty = 0.5f;
+    bn_sampler *s = make(&p, 3);
+    const float a[3] = {3.0f, 1.6f, 0.0f};
+    assert_int_equal(bn_sampler_sample(s, a), 0);
+    bn_sampler_accept(s, 0);
+    bn_sampler_accept(s, 0);
+    /* token 0 seen twice: 3.0 - 2 * 0.5 = 2.0 > 1.6 */
+    assert_int_equal(bn_sampler_sample(s, a), 0);
+    bn_sampler_accept(s, 0);
+    /* three times: 3.0 - 1.5 = 1.5 < 1.6 */
+    assert_int_equal(bn_sampler_sample(s, a), 1);
+    bn_sampler_free(s);
+
+    /* presence: once however often the token occurs */
+    p.frequency_penalty = 0.0f;
+    p.presence_penalty = 1.0f;
+    s = make(&p, 3);
+    const float b[3] = {3.0f, 2.1f, 0.0f};
+    for (int i = 0; i < 5; i++)
+        bn_sampler_accept(s, 0);
+    assert_int_equal(bn_sampler_sample(s, b), 1); /* 3 - 1 = 2.0 < 2.1 */
+    const float b2[3] = {3.0f, 1.9f, 0.0f};
+    assert_int_equal(bn_sampler_sample(s, b2), 0); /* 2.0 > 1.9: not 5 * 1.0 */
+    bn_sampler_free(s);
+
+    /* combined with the repeat penalty, which applies first: 4 / 2 - (2 * 0.25 + 0.5) = 1.0 */
+    p.repeat_penalty = 2.0f;
+    p.frequency_penalty = 0.25f;
+    p.presence_penalty = 0.5f;
+    s = make(&p, 2);
+    bn_sampler_accept(s, 0);
+    bn_sampler_accept(s, 0);
+    const float c[2] = {4.0f, 0.99f}, c2[2] = {4.0f, 1.01f};
+    assert_int_equal(bn_sampler_sample(s, c), 0);
+    assert_int_equal(bn_sampler_sample(s, c2), 1);
+    /* the window bounds them too: last-n 1 sees only the last token (once) */
+    bn_sampler_free(s);
+    p.repeat_penalty = 1.0f;
+    p.repeat_last_n = 1;
+    p.frequency_penalty = 1.0f;
+    p.presence_penalty = 0.0f;
+    s = make(&p, 2);
+    bn_sampler_accept(s, 0);
+    bn_sampler_accept(s, 0);
+    const float d[2] = {2.0f, 0.9f}; /* 2 - 1 = 1.0 > 0.9 (two counted would give 0.0) */
+    assert_int_equal(bn_sampler_sample(s, d), 0);
+    bn_sampler_free(s);
+
+    /* non-finite values are refused */
+    bn_err err = {0};
+    p.presence_penalty = INFINITY;
+    assert_int_equal(bn_sampling_check(&p, &err), -1);
+    assert_int_equal(err.code, BN_E_INPUT);
+    assert_non_null(strstr(err.msg, "presence"));
+    p.presence_penalty = 0.0f;
+    p.frequency_penalty = NAN;
+    assert_int_equal(bn_sampling_check(&p, &err), -1);
+    assert_non_null(strstr(err.msg, "frequency"));
+}
+
+/* Probabilities: softmax of the penalized logits, top-n in order, the chosen one's too. */
+static void test_probs(void **state)
+{
+    (void)state;
+    bn_sampling_params p = plain(0.0f, 1);
+    p.repeat_penalty = 2.0f;
+    bn_sampler *s = make(&p, 4);
+    bn_sampler_accept(s, 0);
+    const float l[4] = {2.0f, 1.0f, 1.0f, -INFINITY}; /* token 0 penalized to 1.0 */
+    int32_t t = bn_sampler_sample(s, l);
+    assert_int_equal(t, 0); /* three-way tie at 1.0: lowest id */
+    bn_token_prob top[4], chosen;
+    bn_sampler_probs(s, t, &chosen, top, 4);
+    assert_int_equal(chosen.id, 0);
+    assert_float_equal(chosen.prob, 1.0 / 3.0, 1e-6);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(top[i].id, i); /* ties: lower id first */
+        assert_float_equal(top[i].prob, 1.0 / 3.0, 1e-6);
+    }
+    assert_int_equal(top[3].id, 3);
+    assert_true(top[3].prob == 0.0f);
+    bn_sampler_free(s);
+
+    /* against a double-precision softmax of random logits */
+    enum { NV = 1000 };
+    static float r[NV];
+    bn_rng g;
+    bn_rng_seed(&g, 5);
+    for (int i = 0; i < NV; i++)
+        r[i] = (float)(bn_rng_uniform(&g) * 8.0 - 4.0);
+    p = plain(0.7f, 3);
+    s = make(&p, NV);
+    t = bn_sampler_sample(s, r);
+    bn_token_prob best[5];
+    bn_sampler_probs(s, t, &chosen, best, 5);
+    double total = 0, mx = -1e9;
+    for (int i = 0; i < NV; i++)
+        mx = r[i] > mx ? r[i] : mx;
+    for (int i = 0; i < NV; i++)
+        total += exp(r[i] - mx);
+    assert_float_equal(chosen.prob, exp(r[t] - mx) / total, 1e-6);
+    for (int k = 0; k < 5; k++) {
+        assert_float_equal(best[k].prob, exp(r[best[k].id] - mx) / total, 1e-6);
+        int higher = 0; /* exactly k tokens are more likely */
+        for (int i = 0; i < NV; i++)
+            higher += r[i] > r[best[k].id];
+        assert_int_equal(higher, k);
+    }
+    bn_sampler_free(s);
+}
+
 /* Random logits from a fixed seed. */
 static void random_logits(float *l, uint32_t n, uint64_t seed)
 {
@@ -386,6 +504,8 @@ int main(void)
         cmocka_unit_test(test_param_checks),
         cmocka_unit_test(test_greedy_lowest_id_on_ties),
         cmocka_unit_test(test_repeat_penalty_arithmetic),
+        cmocka_unit_test(test_presence_frequency_penalties),
+        cmocka_unit_test(test_probs),
         cmocka_unit_test(test_top_k_never_outside_k_best),
         cmocka_unit_test(test_top_p_mass),
         cmocka_unit_test(test_min_p_threshold),

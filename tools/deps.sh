@@ -63,13 +63,13 @@ deps_packages() {
     case "$host/$set" in
         debian-*/run) echo "build-essential cmake pkg-config libcurl4-openssl-dev curl ca-certificates" ;;
         debian-x86_64/test)
-            echo "libcmocka-dev clang libclang-rt-dev llvm shellcheck unicode-data podman debootstrap" \
+            echo "libcmocka-dev clang libclang-rt-dev llvm shellcheck unicode-data podman debootstrap nodejs npm" \
                 "gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" \
                 "libcmocka-dev:arm64 libcurl4-openssl-dev:arm64" ;;
         debian-arm64/test)
-            echo "libcmocka-dev clang libclang-rt-dev llvm shellcheck unicode-data podman debootstrap" ;;
+            echo "libcmocka-dev clang libclang-rt-dev llvm shellcheck unicode-data podman debootstrap nodejs npm" ;;
         al2023-*/run) echo "gcc make cmake pkgconf-pkg-config libcurl-devel ca-certificates" ;;
-        al2023-*/test) echo "clang compiler-rt llvm" ;;
+        al2023-*/test) echo "clang compiler-rt llvm nodejs npm" ;;
         *) return 1 ;;
     esac
 }

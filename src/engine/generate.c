@@ -224,6 +224,17 @@ static int plan_eval(bn_session *s, const bn_generate_params *p, bn_idvec *ev, b
     return 0;
 }
 
+/* The chosen token's probability and the top n_probs, for on_probs. */
+static int report_probs(gen *g, const bn_sampler *smp, int32_t tok)
+{
+    bn_token_prob top[BN_MAX_PROBS], chosen;
+    size_t n = (size_t)g->p->n_probs;
+    bn_sampler_probs(smp, tok, &chosen, top, n);
+    if (g->p->on_probs(g->p->user, chosen, top, n < g->s->n_vocab ? n : g->s->n_vocab))
+        return bn_fail(g->err, BN_E_INPUT, "probabilities callback failed");
+    return 0;
+}
+
 /* The sample -> stream -> decode loop after the prefill. */
 static int decode_loop(gen *g, bn_sampler *smp, const float *logits, double t_start)
 {
@@ -243,6 +254,8 @@ static int decode_loop(gen *g, bn_sampler *smp, const float *logits, double t_st
         int32_t tok = bn_sampler_sample(smp, logits);
         if (s->out.n == 0)
             st->ttft_ms = bn_now_ms() - t_start;
+        if (p->on_probs && (rc = report_probs(g, smp, tok)))
+            break;
         if ((rc = bn_idvec_push(&s->out, tok, g->err)))
             break;
         bn_sampler_accept(smp, tok);

@@ -20,7 +20,7 @@ struct bn_sampler {
     uint32_t n_vocab;
     int32_t *hist;      /* ring buffer of the last hist_cap accepted tokens */
     uint32_t hist_cap, hist_len, hist_head;
-    uint8_t *seen;      /* [n_vocab] scratch for "penalize each distinct token once" */
+    uint32_t *count;    /* [n_vocab] scratch: occurrences in the window (0 between calls) */
     float *work;        /* [n_vocab] penalized logits */
     cand *cands;        /* [n_vocab] */
     uint64_t rng;
@@ -42,6 +42,8 @@ bn_sampling_params bn_sampling_default(void)
         .min_p = 0.05f,
         .repeat_penalty = 1.0f,
         .repeat_last_n = 64,
+        .presence_penalty = 0.0f,
+        .frequency_penalty = 0.0f,
         .seed = 0,
     };
     return p;
@@ -80,10 +82,10 @@ bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
                 s->hist_cap);
         return NULL;
     }
-    s->seen = calloc(n_vocab, 1);
+    s->count = calloc(n_vocab, sizeof *s->count);
     s->work = malloc((size_t)n_vocab * sizeof *s->work);
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
-    if (!s->seen || !s->work || !s->cands) {
+    if (!s->count || !s->work || !s->cands) {
         bn_sampler_free(s);
         bn_fail(err, BN_E_NOMEM, "sampler: out of memory for the scores of %u vocabulary tokens",
                 n_vocab);
@@ -100,7 +102,7 @@ void bn_sampler_free(bn_sampler *s)
     if (!s)
         return;
     free(s->hist);
-    free(s->seen);
+    free(s->count);
     free(s->work);
     free(s->cands);
     free(s);
@@ -123,28 +125,30 @@ void bn_sampler_accept(bn_sampler *s, int32_t token)
         s->hist_len++;
 }
 
-/* llama.cpp's repetition penalty: every DISTINCT token of the window is penalized once,
- * positive logits divided by the penalty, the others multiplied (so a penalty > 1 always
- * pushes a repeated token down). */
+/* llama.cpp's penalties (llama_sampler_penalties_apply): every DISTINCT token of the window
+ * is penalized once: the repeat penalty divides a positive logit and multiplies the others
+ * (so a penalty > 1 always pushes a repeated token down), then count * frequency + presence
+ * is subtracted. */
 static void apply_penalty(bn_sampler *s)
 {
-    float pen = s->p.repeat_penalty;
-    if (pen == 1.0f || s->hist_len == 0)
+    float pen = s->p.repeat_penalty, freq = s->p.frequency_penalty, pres = s->p.presence_penalty;
+    if ((pen == 1.0f && freq == 0.0f && pres == 0.0f) || s->hist_len == 0)
         return;
     for (uint32_t i = 0; i < s->hist_len; i++) {
         int32_t t = s->hist[i];
-        if (t < 0 || (uint32_t)t >= s->n_vocab || s->seen[t])
-            continue;
-        s->seen[t] = 1;
-        float *l = &s->work[t];
-        /* a tiny penalty (1e-38 is in range) must not turn a logit into inf, whose
-         * softmax would be NaN */
-        *l = *l <= 0.0f ? *l * pen : fminf(*l / pen, FLT_MAX);
+        if (t >= 0 && (uint32_t)t < s->n_vocab)
+            s->count[t]++;
     }
     for (uint32_t i = 0; i < s->hist_len; i++) {
         int32_t t = s->hist[i];
-        if (t >= 0 && (uint32_t)t < s->n_vocab)
-            s->seen[t] = 0;
+        if (t < 0 || (uint32_t)t >= s->n_vocab || s->count[t] == 0)
+            continue;
+        float *l = &s->work[t];
+        /* a tiny penalty (1e-38 is in range) must not turn a logit into inf, whose softmax
+         * would be NaN */
+        *l = *l <= 0.0f ? *l * pen : fminf(*l / pen, FLT_MAX);
+        *l -= (float)s->count[t] * freq + pres;
+        s->count[t] = 0; /* done: later occurrences are skipped, and the scratch is clean */
     }
 }
 
@@ -270,6 +274,51 @@ int32_t bn_sampler_sample(bn_sampler *s, const float *logits)
             return c[i].id;
     }
     return c[n - 1].id; /* u landed on the rounding slack at the very end */
+}
+
+/* Higher probability first, lower id on ties: the same total order as the candidates. */
+static int prob_better(bn_token_prob a, bn_token_prob b)
+{
+    return a.prob > b.prob || (a.prob == b.prob && a.id < b.id);
+}
+
+static float prob_of(float logit, float max, double total)
+{
+    return logit == -INFINITY ? 0.0f : (float)(exp((double)logit - (double)max) / total);
+}
+
+void bn_sampler_probs(const bn_sampler *s, int32_t chosen, bn_token_prob *chosen_out,
+                      bn_token_prob *top, size_t n)
+{
+    uint32_t nv = s->n_vocab;
+    float mx = -INFINITY;
+    for (uint32_t i = 0; i < nv; i++)
+        if (s->work[i] > mx)
+            mx = s->work[i];
+    double total = 0.0;
+    for (uint32_t i = 0; i < nv; i++)
+        total += exp((double)s->work[i] - (double)mx);
+    if (mx == -INFINITY) /* nothing has any probability (every logit -inf or NaN) */
+        total = INFINITY;
+    if (n > nv)
+        n = nv;
+    /* insertion into a sorted list of n: n is small (<= BN_MAX_PROBS) */
+    size_t have = 0;
+    for (uint32_t i = 0; i < nv && n > 0; i++) {
+        bn_token_prob x = {(int32_t)i, prob_of(s->work[i], mx, total)};
+        if (have == n && !prob_better(x, top[n - 1]))
+            continue;
+        size_t j = have < n ? have++ : n - 1;
+        while (j > 0 && prob_better(x, top[j - 1])) {
+            top[j] = top[j - 1];
+            j--;
+        }
+        top[j] = x;
+    }
+    chosen_out->id = chosen;
+    chosen_out->prob = chosen >= 0 && (uint32_t)chosen < nv
+                           ? prob_of(s->work[chosen], mx, total)
+                           : 0.0f;
 }
 
 uint64_t bn_random_seed(void)

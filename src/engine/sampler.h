@@ -3,10 +3,10 @@
  * Chain (the order llama-cli applies by default, FORMAT.md 6.4, minus the samplers that are
  * off by default there — logit bias, tail-free, typical):
  *
- *   logits -> repeat penalty (last n tokens) -> top-k -> top-p -> min-p -> temperature
+ *   logits -> penalties (last n tokens) -> top-k -> top-p -> min-p -> temperature
  *          -> softmax -> draw
  *
- * and with temp <= 0:  logits -> repeat penalty -> greedy (first maximum = lowest id).
+ * and with temp <= 0:  logits -> penalties -> greedy (first maximum = lowest id).
  *
  * Note top-p and min-p see the logits BEFORE temperature (as in llama.cpp), so temperature
  * only reshapes the distribution over the survivors.
@@ -44,5 +44,9 @@ void bn_sampler_reset(bn_sampler *s);
 void bn_sampler_accept(bn_sampler *s, int32_t token);
 /* Picks the next token from n_vocab logits (not modified). Does not accept it. */
 int32_t bn_sampler_sample(bn_sampler *s, const float *logits);
+/* After bn_sampler_sample: the probability of token `chosen` and the n most likely tokens
+ * (n <= n_vocab) under the softmax of the penalized logits that sample saw. */
+void bn_sampler_probs(const bn_sampler *s, int32_t chosen, bn_token_prob *chosen_out,
+                      bn_token_prob *top, size_t n);
 
 #endif

@@ -22,6 +22,12 @@ static const bn_setting SETTINGS[BN_SET_COUNT] = {
                                "1 = off"},
     [BN_SET_REPEAT_LAST_N] = {BN_SET_REPEAT_LAST_N, "repeat_last_n", true, -1, 2147483647.0,
                               false, "0 = off, -1 = the whole context"},
+    [BN_SET_PRESENCE_PENALTY] = {BN_SET_PRESENCE_PENALTY, "presence_penalty", false, -2, 2, false,
+                                 "0 = off; subtracted once from every token in the window"},
+    [BN_SET_FREQUENCY_PENALTY] = {BN_SET_FREQUENCY_PENALTY, "frequency_penalty", false, -2, 2,
+                                  false, "0 = off; subtracted per occurrence in the window"},
+    [BN_SET_N_PROBS] = {BN_SET_N_PROBS, "n_probs", true, 0, BN_MAX_PROBS, false,
+                        "most likely tokens reported per step, 0 = none"},
     [BN_SET_SEED] = {BN_SET_SEED, "seed", true, -1, SEED_MAX, false, "-1 = random"},
     [BN_SET_N_CTX] = {BN_SET_N_CTX, "n_ctx", true, 0, 1048576, false,
                       "0 = the model's, at most 4096"},
@@ -74,14 +80,17 @@ int bn_sampling_params_check(const bn_sampling_params *p, bn_err *err)
         bn_setting_check(BN_SET_TOP_P, p->top_p, NULL, err) ||
         bn_setting_check(BN_SET_MIN_P, p->min_p, NULL, err) ||
         bn_setting_check(BN_SET_REPEAT_PENALTY, p->repeat_penalty, NULL, err) ||
-        bn_setting_check(BN_SET_REPEAT_LAST_N, p->repeat_last_n, NULL, err))
+        bn_setting_check(BN_SET_REPEAT_LAST_N, p->repeat_last_n, NULL, err) ||
+        bn_setting_check(BN_SET_PRESENCE_PENALTY, p->presence_penalty, NULL, err) ||
+        bn_setting_check(BN_SET_FREQUENCY_PENALTY, p->frequency_penalty, NULL, err))
         return -1;
     return 0;
 }
 
 int bn_generate_params_check(const bn_generate_params *p, bn_err *err)
 {
-    if (bn_setting_check(BN_SET_N_PREDICT, p->n_predict, NULL, err))
+    if (bn_setting_check(BN_SET_N_PREDICT, p->n_predict, NULL, err) ||
+        bn_setting_check(BN_SET_N_PROBS, p->n_probs, NULL, err))
         return -1;
     return bn_sampling_params_check(&p->sampling, err);
 }

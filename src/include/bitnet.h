@@ -59,12 +59,16 @@ typedef struct bn_sampling_params {
     float top_p;           /* in (0, 1]; 1: off */
     float min_p;           /* in [0, 1]; 0: off */
     float repeat_penalty;  /* > 0; 1: off */
-    int32_t repeat_last_n; /* tokens looked back for the penalty; 0: off, -1: whole context */
+    int32_t repeat_last_n; /* tokens looked back for the penalties; 0: off, -1: whole context */
+    /* OpenAI's penalties with llama.cpp's arithmetic over the same window: a token seen
+     * count > 0 times loses count * frequency_penalty + presence_penalty from its logit. */
+    float presence_penalty;  /* finite; 0: off */
+    float frequency_penalty; /* finite; 0: off */
     uint64_t seed;
 } bn_sampling_params;
 
 /* llama-cli's defaults: temp 0.8, top-k 40, top-p 0.95, min-p 0.05, repeat penalty 1.0 over
- * the last 64 tokens, seed 0 (callers wanting a random seed pick one themselves). */
+ * the last 64 tokens, presence and frequency penalties 0, seed 0 (callers wanting a random seed pick one themselves). */
 bn_sampling_params bn_sampling_default(void);
 
 /* A seed nobody chose (time and pid through SplitMix64), below 2^53 (BN_SET_SEED's range). */
@@ -192,6 +196,19 @@ typedef int (*bn_logits_fn)(void *user, const float *logits, uint32_t n_vocab);
  * between chunks instead of after the whole prompt. */
 typedef int (*bn_prefill_fn)(void *user, size_t done, size_t total);
 #define BN_PREFILL_CHUNK 32
+/* One token and its probability: the softmax (over the whole vocabulary) of the logits the
+ * sampler saw for that position, after the penalties and before top-k/top-p/temperature. */
+typedef struct bn_token_prob {
+    int32_t id;
+    float prob;
+} bn_token_prob;
+
+/* Called once per sampled token, before on_token: the chosen token's probability and the
+ * n_probs most likely tokens (descending probability, lower id first on ties). Return
+ * non-zero to abort with an error. */
+typedef int (*bn_probs_fn)(void *user, bn_token_prob chosen, const bn_token_prob *top, size_t n);
+
+#define BN_MAX_PROBS 100
 
 typedef struct bn_generate_params {
     /* The prompt: exactly one of these three. */
@@ -215,6 +232,8 @@ typedef struct bn_generate_params {
     bn_token_fn on_token;
     bn_logits_fn on_logits;
     bn_prefill_fn on_prefill; /* optional; evaluation in chunks of BN_PREFILL_CHUNK when set */
+    int32_t n_probs;    /* on_probs: how many top tokens (0..BN_MAX_PROBS) */
+    bn_probs_fn on_probs;
     void *user;         /* passed to every callback */
 } bn_generate_params;
 
@@ -248,6 +267,9 @@ typedef enum bn_setting_id {
     BN_SET_MIN_P,
     BN_SET_REPEAT_PENALTY,
     BN_SET_REPEAT_LAST_N,
+    BN_SET_PRESENCE_PENALTY,
+    BN_SET_FREQUENCY_PENALTY,
+    BN_SET_N_PROBS,        /* bn_generate_params.n_probs */
     BN_SET_SEED,           /* entry points: -1 = pick one with bn_random_seed */
     BN_SET_N_CTX,          /* bn_session_params.n_ctx ... */
     BN_SET_N_THREADS,

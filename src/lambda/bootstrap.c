@@ -61,7 +61,12 @@ static void usage(FILE *f)
             "                             size / 1769 MB, at most the CPUs: Lambda's vCPUs)\n"
             "  BITNET_CTX                 KV cache positions, 0..1048576 (default 0: the\n"
             "                             engine's, min(model's context, 4096))\n"
-            "  BITNET_STREAM=1            stream answers (Function URL response streaming)\n"
+            "  BITNET_STREAM=1            the Function URL is in RESPONSE_STREAM mode: \"stream\":\n"
+            "                             true answers go out as Server-Sent Events as they come\n"
+            "  BITNET_RESPONSE=envelope   direct invokes answer {\"statusCode\",\"body\"} (the\n"
+            "                             Python-wrapper shape) instead of the bare object\n"
+            "  BITNET_API_KEY             required as \"Authorization: Bearer <key>\" on HTTP\n"
+            "                             events (compared in constant time)\n"
             "  BITNET_DEADLINE_MARGIN_MS  stop generating this long before the function's\n"
             "                             deadline (default 250; stop_reason \"deadline\")\n"
             "  BITNET_EXTENSION=0         do not register the no-op extension that makes\n"
@@ -123,6 +128,9 @@ int main(int argc, char **argv)
     if (threads > 0 && bn_lambda_env_setting("BITNET_CTX", BN_SET_N_CTX, &ctx, &err) < 0)
         threads = -1;
     n_ctx = (uint32_t)ctx;
+    const char *shape = getenv("BITNET_RESPONSE");
+    if (threads > 0 && shape && *shape && strcmp(shape, "llama") && strcmp(shape, "envelope"))
+        threads = bn_fail(&err, BN_E_INPUT, "BITNET_RESPONSE=\"%.32s\": expected llama or envelope", shape);
     bn_engine_handler eh;
     if (threads < 0 || bn_engine_handler_open(&eh, model, threads, n_ctx, &err)) {
         long status = 0;

@@ -1,10 +1,16 @@
 /* The real handler: a bn_engine opened once at init and one session reused by every
- * invocation (the KV cache keeps the longest common prompt prefix between calls). */
+ * invocation (the KV cache keeps the longest common prompt prefix between calls), answering
+ * through the API router. BITNET_API_KEY, when set, is required as "Authorization: Bearer"
+ * on HTTP events (a public Function URL). */
 #ifndef BN_LAMBDA_ENGINE_HANDLER_H
 #define BN_LAMBDA_ENGINE_HANDLER_H
 
+#include "api.h"
 #include "bitnet.h"
 #include "loop.h"
+
+/* Tokens generated when a request gives no limit (a Lambda invocation has a deadline). */
+#define BN_LAMBDA_DEFAULT_N_PREDICT 256
 
 typedef struct bn_engine_handler {
     bn_engine *engine;
@@ -13,7 +19,7 @@ typedef struct bn_engine_handler {
     double open_ms;         /* bn_engine_open */
     double session_ms;      /* bn_session_create */
     double warmup_ms;       /* bn_engine_handler_warmup */
-    bn_speed_prior speed;   /* measured by earlier invocations, for the deadline estimate */
+    bn_api api;
 } bn_engine_handler;
 
 /* Opens PATH (mmap) and creates a session with n_threads and n_ctx (0 = the engine's

@@ -1,23 +1,28 @@
 /* The Runtime API loop, decoupled from the engine by a small handler interface so that it can
  * be tested with a fake handler, and the deadline rule generation follows.
  *
- * Error policy (RUNTIME-API.md section 11). A failed request's errorType comes from its
- * bn_err code (bn_lambda_error_type, never from the message text):
+ * Every event goes through the API router (src/api/api.h) by its method and path; a direct
+ * invoke is POST /completion (event.h).
  *
- *   code                         errorType               proxy event statusCode
- *   BN_E_INPUT                   InvalidRequest          400
- *   BN_E_CONTEXT_FULL            InvalidRequest          400
- *   BN_E_NOMEM                   Runtime.OutOfMemory     500
- *   BN_E_IO                      Runtime.IOError         500
- *   BN_E_FORMAT                  Runtime.FormatError     500
- *   BN_E_UNSUPPORTED             Runtime.Unsupported     500
- *   BN_E_INTERNAL (and others)   Runtime.InternalError   500
+ * Error policy (RUNTIME-API.md section 11):
+ *  - an HTTP event: the router's answer, errors included, is a normal /response
+ *    {"statusCode": 4xx/5xx, "body": "{\"error\": ...}"} (an HTTP client gets a 400, not a
+ *    502). The loop continues.
+ *  - a direct invoke: an error (bad JSON, unknown field, wrong type, out of range, prompt too
+ *    long) -> POST /error with the router's message naming the field and an errorType from
+ *    the engine's bn_err code (bn_lambda_error_type, never from the message text):
  *
- *  - direct invoke: POST /error with that errorType (the Error-Type header as given; types
- *    without a dot get "Function.") and a message naming the field; proxy event: a normal
- *    /response {"statusCode":400 or 500,...} whose body is {"errorMessage","errorType"} (an
- *    HTTP client gets a 400, not a 502). The loop continues.
- *  - mid-stream: the same errorType in the error trailers.
+ *      code                         errorType               HTTP status (router)
+ *      BN_E_INPUT                   InvalidRequest          400 (and 401/404/405/413)
+ *      BN_E_CONTEXT_FULL            InvalidRequest          400
+ *      BN_E_NOMEM                   Runtime.OutOfMemory     500
+ *      BN_E_IO                      Runtime.IOError         500
+ *      BN_E_FORMAT                  Runtime.FormatError     500
+ *      BN_E_UNSUPPORTED             Runtime.Unsupported     501
+ *      BN_E_INTERNAL (and others)   Runtime.InternalError   500
+ *
+ *    With BITNET_RESPONSE=envelope, the {"statusCode", "body"} answer instead.
+ *  - mid-stream failures are an SSE error event in the stream (as llama-server sends them).
  *  - 413 on /response: POST /error "ResponseSizeTooLarge" for that request, keep serving.
  *  - 400/403 on /response or /error: logged, keep serving.
  *  - any 500, 403 on /next, a transport failure on a POST, 3 consecutive transport failures
@@ -30,17 +35,27 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "event.h"
 #include "runtime_api.h"
 
 /* ------------------------------------------------------------------ deadline */
+/* What earlier invocations measured (0 = not known yet): the prompt evaluation's speed, for
+ * deciding before a long prompt is evaluated whether it can finish in time. */
+typedef struct bn_speed_prior {
+    double prefill_ms_per_tok; /* prompt evaluation, per token */
+    double decode_ms;          /* one generated token */
+} bn_speed_prior;
+
 typedef struct bn_deadline {
     int64_t deadline_ms;  /* Unix epoch ms; 0 = none */
     double margin_ms;     /* kept free for posting the answer */
     double last_ms;       /* epoch ms of the previous tick */
     double est_ms;        /* expected duration of the next token */
     int ticks;
-    const char *reason;   /* "deadline" or "shutdown" once tick said stop */
+    const char *reason;   /* "deadline", "shutdown" or "prompt_too_long" once it said stop */
+    bn_speed_prior *prior;   /* learned across invocations (may be NULL) */
+    double prefill_start_ms; /* epoch ms of the prompt evaluation's start */
 } bn_deadline;
 
 double bn_epoch_ms(void);
@@ -50,17 +65,6 @@ void bn_deadline_start(bn_deadline *d, int64_t deadline_ms, double margin_ms);
  * time includes the prompt, so the per-token estimate starts from the second. */
 bool bn_deadline_tick(bn_deadline *d);
 
-/* ------------------------------------------------------------------ errors */
-/* The errorType of a failed request and the statusCode of its proxy-event answer (the table
- * above). */
-const char *bn_lambda_error_type(bn_err_code code);
-int bn_lambda_error_status(bn_err_code code);
-/* What earlier invocations measured (0 = not known yet). */
-typedef struct bn_speed_prior {
-    double prefill_ms_per_tok; /* prompt evaluation, per token */
-    double decode_ms;          /* one generated token */
-} bn_speed_prior;
-
 /* Call before each chunk of the prompt evaluation: done of total tokens evaluated since
  * start_ms (epoch ms). True (reason "prompt_too_long", or "shutdown" on SIGTERM) when the rest
  * of the prompt, one token and the margin cannot finish before the deadline, estimated from
@@ -69,24 +73,22 @@ typedef struct bn_speed_prior {
 bool bn_deadline_prefill(bn_deadline *d, size_t done, size_t total, double start_ms,
                          const bn_speed_prior *prior, double *need_ms);
 
-/* ------------------------------------------------------------------ handler */
-/* Receives output text as it becomes final; non-zero = the consumer is gone, stop. */
-typedef int (*bn_lambda_piece_fn)(void *user, const char *text, size_t len);
+/* The errorType of a direct invoke's failure (the table above). */
+const char *bn_lambda_error_type(bn_err_code code);
 
+/* ------------------------------------------------------------------ handler */
+/* Answers one HTTP request: the router's contract (api.h). The loop sets req->tick to the
+ * deadline rule (bn_deadline_tick on its bn_deadline), so a generation stops in time. */
 typedef struct bn_lambda_handler {
     void *self;
-    const char *model; /* "model" field of responses */
-    /* Runs one request. on_piece is NULL when the answer is buffered. On success fills res
-     * (res->text stays valid until the next call). On failure returns -1 and fills err, whose
-     * code decides the errorType (BN_E_INPUT or BN_E_CONTEXT_FULL: the request cannot be
-     * served as asked, e.g. a prompt longer than the context). */
-    int (*generate)(void *self, const bn_lambda_request *req, bn_deadline *dl,
-                    bn_lambda_piece_fn on_piece, void *piece_user, bn_lambda_result *res,
-                    bn_err *err);
+    int (*handle)(void *self, const bn_api_request *req, const bn_api_sink *sink);
 } bn_lambda_handler;
 
 typedef struct bn_lambda_config {
-    bool force_stream;  /* BITNET_STREAM=1: stream every answer */
+    bool stream_mode;   /* BITNET_STREAM=1: the Function URL is in RESPONSE_STREAM mode, so
+                           HTTP answers go out as streamed responses (SSE as it is made) */
+    bool envelope;      /* BITNET_RESPONSE=envelope: a direct invoke is answered with
+                           {"statusCode", "body": "<the answer as a JSON string>"} */
     double margin_ms;   /* BITNET_DEADLINE_MARGIN_MS, default 250 */
 } bn_lambda_config;
 
