@@ -13,19 +13,48 @@ static int field_err(bn_err *err, const char *field, const char *want, const bn_
 }
 
 /* A number in [lo, hi] (or (lo, hi] when lo_open). null counts as absent (SDKs send it). */
-static int get_float(const bn_json *o, const char *field, double lo, double hi, bool lo_open,
-                     float *out, bn_err *err)
+/* A numeric field whose range is the engine's settings table (bitnet.h): this parser checks
+ * the JSON type only, the table the value, so every entry point names the same range. */
+static int get_setting(const bn_json *o, const char *field, bn_setting_id id, double *out,
+                       bool *given, bn_err *err)
 {
     const bn_json *v = bn_json_get(o, field);
     if (!v || v->type == BN_JSON_NULL)
         return 0;
-    char want[96];
-    snprintf(want, sizeof want, "a number in %s%g, %g]", lo_open ? "(" : "[", lo, hi);
-    if (v->type != BN_JSON_NUMBER)
+    char range[64], label[80];
+    if (v->type != BN_JSON_NUMBER) {
+        char want[96];
+        snprintf(want, sizeof want, "%s in %s",
+                 bn_setting_get(id)->integer ? "an integer" : "a number",
+                 bn_setting_range(id, range, sizeof range));
         return field_err(err, field, want, v);
-    if (v->num > hi || v->num < lo || (lo_open && v->num == lo))
-        return bn_fail(err, BN_E_INPUT, "field \"%s\": expected %s, got %g", field, want, v->num);
-    *out = (float)v->num;
+    }
+    snprintf(label, sizeof label, "field \"%s\"", field);
+    if (bn_setting_check(id, v->num, label, err))
+        return -1;
+    *out = v->num;
+    if (given)
+        *given = true;
+    return 0;
+}
+
+static int get_setting_f(const bn_json *o, const char *field, bn_setting_id id, float *out,
+                         bn_err *err)
+{
+    double v = *out;
+    if (get_setting(o, field, id, &v, NULL, err))
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+static int get_setting_i(const bn_json *o, const char *field, bn_setting_id id, int64_t *out,
+                         bool *given, bn_err *err)
+{
+    double v = (double)*out;
+    if (get_setting(o, field, id, &v, given, err))
+        return -1;
+    *out = (int64_t)v;
     return 0;
 }
 
@@ -267,19 +296,21 @@ int bn_api_gen_parse(const bn_json *o, bn_api_dialect d, int32_t default_n_predi
     int64_t n_predict = default_n_predict, top_k = g->sampling.top_k;
     int64_t last_n = g->sampling.repeat_last_n, seed = -1, n_probs = 0;
     bool seed_given = false;
-    if (get_int(o, "n_predict", -1, 1 << 24, &n_predict, NULL, err) ||
-        get_int(o, "max_tokens", -1, 1 << 24, &n_predict, NULL, err) ||
-        get_int(o, "max_completion_tokens", -1, 1 << 24, &n_predict, NULL, err) ||
-        get_float(o, "temperature", 0, 100, false, &g->sampling.temp, err) ||
-        get_int(o, "top_k", -1, 1 << 30, &top_k, NULL, err) ||
-        get_float(o, "top_p", 0, 1, true, &g->sampling.top_p, err) ||
-        get_float(o, "min_p", 0, 1, false, &g->sampling.min_p, err) ||
-        get_float(o, "repeat_penalty", 0, 100, true, &g->sampling.repeat_penalty, err) ||
-        get_int(o, "repeat_last_n", -1, 1 << 24, &last_n, NULL, err) ||
-        get_float(o, "presence_penalty", -2, 2, false, &g->sampling.presence_penalty, err) ||
-        get_float(o, "frequency_penalty", -2, 2, false, &g->sampling.frequency_penalty, err) ||
-        get_int(o, "seed", -1, (int64_t)1 << 53, &seed, &seed_given, err) ||
-        get_int(o, "n_probs", 0, BN_MAX_PROBS, &n_probs, NULL, err) ||
+    if (get_setting_i(o, "n_predict", BN_SET_N_PREDICT, &n_predict, NULL, err) ||
+        get_setting_i(o, "max_tokens", BN_SET_N_PREDICT, &n_predict, NULL, err) ||
+        get_setting_i(o, "max_completion_tokens", BN_SET_N_PREDICT, &n_predict, NULL, err) ||
+        get_setting_f(o, "temperature", BN_SET_TEMP, &g->sampling.temp, err) ||
+        get_setting_i(o, "top_k", BN_SET_TOP_K, &top_k, NULL, err) ||
+        get_setting_f(o, "top_p", BN_SET_TOP_P, &g->sampling.top_p, err) ||
+        get_setting_f(o, "min_p", BN_SET_MIN_P, &g->sampling.min_p, err) ||
+        get_setting_f(o, "repeat_penalty", BN_SET_REPEAT_PENALTY, &g->sampling.repeat_penalty, err) ||
+        get_setting_i(o, "repeat_last_n", BN_SET_REPEAT_LAST_N, &last_n, NULL, err) ||
+        get_setting_f(o, "presence_penalty", BN_SET_PRESENCE_PENALTY, &g->sampling.presence_penalty,
+                      err) ||
+        get_setting_f(o, "frequency_penalty", BN_SET_FREQUENCY_PENALTY,
+                      &g->sampling.frequency_penalty, err) ||
+        get_setting_i(o, "seed", BN_SET_SEED, &seed, &seed_given, err) ||
+        get_setting_i(o, "n_probs", BN_SET_N_PROBS, &n_probs, NULL, err) ||
         get_bool(o, "stream", &g->stream, err) || parse_stop(bn_json_get(o, "stop"), g, err))
         return -1;
     g->n_predict = (int32_t)n_predict;
