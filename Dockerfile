@@ -22,7 +22,7 @@ COPY cmake cmake
 COPY kernels kernels
 COPY src src
 COPY tools tools
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBITNET_ARM_CPU=neoverse-n1 \
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBITNET_ARM_CPU=neoverse-n1 -DBITNET_TESTS=OFF \
  && cmake --build build -j"$(nproc)" --target bootstrap gguf-inspect bitnet-run \
  && strip build/bin/bootstrap
 
