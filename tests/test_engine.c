@@ -238,8 +238,40 @@ static long stop_split_at(const char *full, size_t tlen, const size_t *offs, siz
     return -1;
 }
 
-/* A stop string split across tokens after each of its bytes (1|4, 2|3, 3|2, 4|1): the output
- * ends right before its first occurrence, and the callback never sees any of it. */
+/* Generates again with stop string full[at, at + len) (and one that never occurs): the output
+ * ends right before it, and the callback saw exactly the output. */
+static void expect_stop(bn_session *s, bn_generate_params *g, const char *full, size_t at,
+                        size_t len)
+{
+    bn_err err = {0};
+    char stop[32];
+    assert_true(len < sizeof stop);
+    memcpy(stop, full + at, len);
+    stop[len] = 0;
+    collect c = {.stop_after = -1};
+    const char *stops[2] = {"\x01never\x02", stop};
+    g->stop = stops;
+    g->n_stop = 2;
+    g->on_token = collect_cb;
+    g->user = &c;
+    bn_stats st;
+    assert_int_equal(bn_generate(s, g, &st, &err), 0);
+    assert_int_equal(st.stop_reason, BN_STOP_STRING);
+    assert_int_equal(st.stop_index, 1);
+    size_t n = 0;
+    const char *text = bn_session_output_text(s, &n);
+    assert_int_equal(n, at);
+    assert_memory_equal(text, full, at);
+    /* what the callback saw is exactly the output text: the stop string never leaked */
+    assert_int_equal(c.len, at);
+    assert_memory_equal(c.text, full, at);
+    g->stop = NULL;
+    g->n_stop = 0;
+}
+
+/* A stop string split across tokens after each of its bytes (1|4, 2|3, 3|2, 4|1), and one made
+ * of two whole tokens: the output ends right before its first occurrence, and the callback
+ * never sees any of it. */
 static void test_stop_string_across_tokens(void **state)
 {
     (void)state;
@@ -266,27 +298,23 @@ static void test_stop_string_across_tokens(void **state)
         if (at < 0)
             fail_msg("no token boundary after byte %zu of a %d-byte string in this output: "
                      "change the seed", k, STOP_LEN);
-        char stop[STOP_LEN + 1];
-        memcpy(stop, full + at, STOP_LEN);
-        stop[STOP_LEN] = 0;
-        collect c = {.stop_after = -1};
-        const char *stops[2] = {"\x01never\x02", stop};
-        g.stop = stops;
-        g.n_stop = 2;
-        g.on_token = collect_cb;
-        g.user = &c;
-        bn_stats st;
-        assert_int_equal(bn_generate(s, &g, &st, &err), 0);
-        assert_int_equal(st.stop_reason, BN_STOP_STRING);
-        assert_int_equal(st.stop_index, 1);
-        size_t len = 0;
-        const char *text = bn_session_output_text(s, &len);
-        assert_int_equal(len, (size_t)at);
-        assert_memory_equal(text, full, (size_t)at);
-        /* what the callback saw is exactly the output text: the stop string never leaked */
-        assert_int_equal(c.len, (size_t)at);
-        assert_memory_equal(c.text, full, (size_t)at);
+        expect_stop(s, &g, full, (size_t)at, STOP_LEN);
     }
+    /* a stop string that is exactly the text of two whole tokens: the held text becomes
+     * exactly the stop string when the second one arrives */
+    long at = -1;
+    size_t slen = 0;
+    for (size_t j = 1; j + 1 < n && at < 0; j++) {
+        size_t a0 = offs[j - 1], a2 = offs[j + 1];
+        if (offs[j] == a0 || a2 == offs[j] || a2 - a0 > 16 || memchr(full + a0, 0, a2 - a0) ||
+            memmem(full, tlen, full + a0, a2 - a0) != full + a0)
+            continue;
+        at = (long)a0;
+        slen = a2 - a0;
+    }
+    if (at < 0)
+        fail_msg("no two tokens whose text occurs first where they are: change the seed");
+    expect_stop(s, &g, full, (size_t)at, slen);
     free(offs);
     free(ids);
     free(full);
