@@ -14,7 +14,7 @@ DEB_PACKAGES = build-essential cmake pkg-config libcurl4-openssl-dev libcmocka-d
                podman debootstrap
 DEB_ARM64_PACKAGES = libcmocka-dev:arm64 libcurl4-openssl-dev:arm64
 
-.PHONY: all build run test test-native test-arm64 test-fuzz test-scripts test-container deps clean bench
+.PHONY: all build run test test-native test-arm64 test-fuzz test-scripts test-container mutation deps clean bench
 
 all: build
 
@@ -110,6 +110,12 @@ test-container:
 	  $(SUM) row $(SUMMARY) container 0 all 0 "$$(sed -n 's/^test-container: SKIPPED (\(.*\))$$/\1/p' build/test-container.log)"; \
 	  exit 0; fi; \
 	$(SUM) row $(SUMMARY) container 1 0 $$([ $$st = 0 ] && echo 0 || echo 1) "image built, entrypoint run"; exit $$st
+
+# Mutation smoke (tests/mutation/): each one-line mutation of mutations.tsv applied to a copy of
+# the tree in /tmp, rebuilt incrementally, its module's tests run; prints caught/survived and
+# the score. Not part of `make test`: it takes longer than 10 minutes on the shared machine.
+mutation:
+	BN_SHARED_DIR=$(SHARED) tests/mutation/run.sh --jobs $(JOBS)
 
 bench: build
 	@ls $(BUILD)/bin/bench-* 2>/dev/null

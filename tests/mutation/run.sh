@@ -159,7 +159,7 @@ for ((i = 0; i < n; i++)); do
             echo "ERROR    $id: marked equivalent but caught (${dt} s): the reason is wrong: $eq"
             errors=$((errors + 1))
         else
-            failed=$(sed -n 's/^ *[0-9]* - \([^ ]*\) .*/\1/p' "$log/$id.test" | paste -sd, -)
+            failed=$(sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\) .*/\1/p' "$log/$id.test" | paste -sd, -)
             echo "caught   $id (${dt} s; ${failed:-timeout})"
             caught=$((caught + 1))
         fi
