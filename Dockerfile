@@ -62,7 +62,7 @@ RUN set -e; \
       flags="$flags -DCMAKE_C_COMPILER=$triplet-gcc -DCMAKE_LIBRARY_ARCHITECTURE=$triplet"; \
       export PKG_CONFIG_LIBDIR="/usr/lib/$triplet/pkgconfig:/usr/share/pkgconfig"; \
     fi; \
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-frecord-gcc-switches $flags; \
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBITNET_TESTS=OFF -DCMAKE_C_FLAGS=-frecord-gcc-switches $flags; \
     cmake --build build -j"$(nproc)" --target bootstrap; \
     "$triplet-strip" build/bin/bootstrap; \
     mkdir -p /image/usr/local/bin /image/opt/bitnet; \

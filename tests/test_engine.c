@@ -191,11 +191,10 @@ static void test_callback_stops(void **state)
     assert_int_equal(bn_generate(s, &g, &st, &err), 0);
     size_t n = 0;
     bn_session_output_ids(s, &n);
-    if (st.stop_reason != BN_STOP_EOS && st.stop_reason != BN_STOP_EOT) {
-        assert_int_equal(st.stop_reason, BN_STOP_CALLBACK);
-        assert_int_equal(n, 3);
-        assert_int_equal(c.calls, 3); /* no call after the callback said stop */
-    }
+    /* this prompt's greedy run is longer than 3 tokens (test_greedy_matches_forward_loop) */
+    assert_int_equal(st.stop_reason, BN_STOP_CALLBACK);
+    assert_int_equal(n, 3);
+    assert_int_equal(c.calls, 3); /* no call after the callback said stop */
     bn_session_free(s);
     bn_engine_free(e);
 }
@@ -211,13 +210,66 @@ static size_t text_offset(bn_engine *e, const int32_t *ids, size_t j)
     return len;
 }
 
+/* Where a stop string of STOP_LEN bytes can be taken from `full` so that a token boundary
+ * falls after its first k bytes at its first occurrence: the string's offset, or -1. offs[j] =
+ * byte offset of token j's text. */
+enum { STOP_LEN = 5 };
+static long stop_split_at(const char *full, size_t tlen, const size_t *offs, size_t n, size_t k)
+{
+    for (size_t j = 1; j < n; j++) {
+        size_t b = offs[j];
+        if (b < k || b - k + STOP_LEN > tlen)
+            continue;
+        const char *cand = full + b - k;
+        if (memchr(cand, 0, STOP_LEN))
+            continue; /* not usable as a C string */
+        if (memmem(full, tlen, cand, STOP_LEN) == cand)
+            return (long)(b - k);
+    }
+    return -1;
+}
+
+/* Generates again with stop string full[at, at + len) (and one that never occurs): the output
+ * ends right before it, and the callback saw exactly the output. */
+static void expect_stop(bn_session *s, bn_generate_params *g, const char *full, size_t at,
+                        size_t len)
+{
+    bn_err err = {0};
+    char stop[32];
+    assert_true(len < sizeof stop);
+    memcpy(stop, full + at, len);
+    stop[len] = 0;
+    collect c = {.stop_after = -1};
+    const char *stops[2] = {"\x01never\x02", stop};
+    g->stop = stops;
+    g->n_stop = 2;
+    g->on_token = collect_cb;
+    g->user = &c;
+    bn_stats st;
+    assert_int_equal(bn_generate(s, g, &st, &err), 0);
+    assert_int_equal(st.stop_reason, BN_STOP_STRING);
+    assert_int_equal(st.stop_index, 1);
+    size_t n = 0;
+    const char *text = bn_session_output_text(s, &n);
+    assert_int_equal(n, at);
+    assert_memory_equal(text, full, at);
+    /* what the callback saw is exactly the output text: the stop string never leaked */
+    assert_int_equal(c.len, at);
+    assert_memory_equal(c.text, full, at);
+    g->stop = NULL;
+    g->n_stop = 0;
+}
+
+/* A stop string split across tokens after each of its bytes (1|4, 2|3, 3|2, 4|1), and one made
+ * of two whole tokens: the output ends right before its first occurrence, and the callback
+ * never sees any of it. */
 static void test_stop_string_across_tokens(void **state)
 {
     (void)state;
     bn_err err = {0};
     bn_engine *e = open_engine();
     bn_session *s = new_session(e, 128, 1);
-    bn_generate_params g = greedy(40);
+    bn_generate_params g = greedy(60);
     g.sampling.temp = 0.9f; /* varied text, still deterministic */
     g.sampling.seed = 3;
     assert_int_equal(bn_generate(s, &g, NULL, &err), 0);
@@ -225,44 +277,36 @@ static void test_stop_string_across_tokens(void **state)
     const int32_t *ids0 = bn_session_output_ids(s, &n);
     int32_t *ids = malloc(n * sizeof *ids);
     memcpy(ids, ids0, n * sizeof *ids);
-    char *full = strdup(bn_session_output_text(s, &tlen));
+    const char *t0 = bn_session_output_text(s, &tlen);
+    char *full = malloc(tlen + 1);
+    memcpy(full, t0, tlen + 1);
+    size_t *offs = malloc(n * sizeof *offs);
+    for (size_t j = 0; j < n; j++)
+        offs[j] = text_offset(e, ids, j);
 
-    /* a boundary with at least 2 bytes of text on each side */
-    size_t b = 0;
-    for (size_t j = 1; j + 1 < n && !b; j++) {
-        size_t o0 = text_offset(e, ids, j - 1), o1 = text_offset(e, ids, j),
-               o2 = text_offset(e, ids, j + 1);
-        if (o1 - o0 >= 2 && o2 - o1 >= 2)
-            b = o1;
+    for (size_t k = 1; k < STOP_LEN; k++) {
+        long at = stop_split_at(full, tlen, offs, n, k);
+        if (at < 0)
+            fail_msg("no token boundary after byte %zu of a %d-byte string in this output: "
+                     "change the seed", k, STOP_LEN);
+        expect_stop(s, &g, full, (size_t)at, STOP_LEN);
     }
-    /* the output is deterministic: a silent pass on unusable text would test nothing */
-    if (!b)
-        fail_msg("no token boundary with 2+ bytes each side in this output (pick another seed)");
-    char stop[5];
-    memcpy(stop, full + b - 2, 4);
-    stop[4] = 0;
-    if (strlen(stop) != 4) /* a NUL byte in the output: not usable as a C string */
-        fail_msg("the stop string candidate holds a NUL byte (pick another seed)");
-    const char *hit = memmem(full, tlen, stop, 4);
-    size_t want_len = (size_t)(hit - full);
-
-    collect c = {.stop_after = -1};
-    const char *stops[2] = {"\x01never\x02", stop};
-    g.stop = stops;
-    g.n_stop = 2;
-    g.on_token = collect_cb;
-    g.user = &c;
-    bn_stats st;
-    assert_int_equal(bn_generate(s, &g, &st, &err), 0);
-    assert_int_equal(st.stop_reason, BN_STOP_STRING);
-    assert_int_equal(st.stop_index, 1);
-    size_t len = 0;
-    const char *text = bn_session_output_text(s, &len);
-    assert_int_equal(len, want_len);
-    assert_memory_equal(text, full, want_len);
-    /* what the callback saw is exactly the output text: the stop string never leaked */
-    assert_int_equal(c.len, want_len);
-    assert_memory_equal(c.text, full, want_len);
+    /* a stop string that is exactly the text of two whole tokens: the held text becomes
+     * exactly the stop string when the second one arrives */
+    long at = -1;
+    size_t slen = 0;
+    for (size_t j = 1; j + 1 < n && at < 0; j++) {
+        size_t a0 = offs[j - 1], a2 = offs[j + 1];
+        if (offs[j] == a0 || a2 == offs[j] || a2 - a0 > 16 || memchr(full + a0, 0, a2 - a0) ||
+            memmem(full, tlen, full + a0, a2 - a0) != full + a0)
+            continue;
+        at = (long)a0;
+        slen = a2 - a0;
+    }
+    if (at < 0)
+        fail_msg("no two tokens whose text occurs first where they are: change the seed");
+    expect_stop(s, &g, full, (size_t)at, slen);
+    free(offs);
     free(ids);
     free(full);
     bn_session_free(s);
@@ -282,11 +326,10 @@ static void test_context_full_and_limits(void **state)
     g.sampling.seed = 1;
     bn_stats st;
     assert_int_equal(bn_generate(s, &g, &st, &err), 0);
-    if (st.stop_reason != BN_STOP_EOS && st.stop_reason != BN_STOP_EOT) {
-        assert_int_equal(st.stop_reason, BN_STOP_CONTEXT_FULL);
-        assert_int_equal(st.gen_tokens, 4);
-        assert_int_equal(st.gen_eval, 3);
-    }
+    /* seed 1 samples no end-of-generation token here: the context is what ends the run */
+    assert_int_equal(st.stop_reason, BN_STOP_CONTEXT_FULL);
+    assert_int_equal(st.gen_tokens, 4);
+    assert_int_equal(st.gen_eval, 3);
     /* n_predict 0: the prompt is evaluated, nothing sampled */
     g.n_predict = 0;
     assert_int_equal(bn_generate(s, &g, &st, &err), 0);

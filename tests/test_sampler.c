@@ -148,9 +148,20 @@ static void test_repeat_penalty_arithmetic(void **state)
     const float b[2] = {-1.0f, -1.5f};
     bn_sampler_accept(s, 0);
     assert_int_equal(bn_sampler_sample(s, b), 1);
-    /* zero counts as non-positive: 0 * 2 = 0 stays 0 and still beats -0.1 */
-    const float c[2] = {0.0f, -0.1f};
-    assert_int_equal(bn_sampler_sample(s, c), 0);
+    bn_sampler_free(s);
+
+    /* The sign decides the branch right at zero: +0.001 is divided (0.0005 loses to 0.0007; it
+     * would win multiplied), -0.001 is multiplied (-0.002 loses to -0.0015; it would win
+     * divided). Zero itself is the same under both branches (0 * 2 == 0 / 2), so whether
+     * zero counts as positive cannot be observed. */
+    s = make(&p, 2);
+    bn_sampler_accept(s, 0);
+    const float small_pos[2] = {0.001f, 0.0007f};
+    assert_int_equal(bn_sampler_sample(s, small_pos), 1);
+    const float small_neg[2] = {-0.001f, -0.0015f};
+    assert_int_equal(bn_sampler_sample(s, small_neg), 1);
+    const float zero[2] = {0.0f, -0.1f}; /* 0 stays 0 and still beats -0.1 */
+    assert_int_equal(bn_sampler_sample(s, zero), 0);
     bn_sampler_free(s);
 
     /* window: with last-n 2 only the two most recent tokens are penalized */
@@ -388,6 +399,112 @@ static void test_min_p_threshold(void **state)
     bn_sampler_free(s);
 }
 
+/* Which ids come out of n draws (the set, as a bit mask over at most 32 ids). */
+static uint32_t drawn_set(bn_sampler *s, const float *l, uint32_t n_vocab, int n)
+{
+    uint32_t set = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t t = bn_sampler_sample(s, l);
+        assert_true(t >= 0 && (uint32_t)t < n_vocab);
+        set |= 1u << t;
+    }
+    return set;
+}
+
+/* top-p keeps the smallest prefix whose mass REACHES p: with four equal logits the cumulative
+ * masses are exactly 0.25, 0.5, 0.75, 1 (all exact in binary), so p = 0.5 keeps two tokens,
+ * and the next float above 0.5 keeps three. */
+static void test_top_p_exact_threshold(void **state)
+{
+    (void)state;
+    const float l[5] = {0.0f, 0.0f, 0.0f, 0.0f, -INFINITY}; /* exp(-inf) = 0: the masses stay exact */
+    const struct {
+        float p;
+        uint32_t want;
+    } rows[] = {
+        {0.25f, 0x1}, {0.5f, 0x3}, {0x1.000002p-1f, 0x7}, {0.75f, 0x7}, {0.7500001f, 0xf},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+        bn_sampling_params p = plain(1.0f, 17 + r);
+        p.top_p = rows[r].p;
+        bn_sampler *s = make(&p, 5);
+        uint32_t got = drawn_set(s, l, 5, 400);
+        if (got != rows[r].want)
+            fail_msg("top-p %.9g: drew ids 0x%x, want 0x%x", (double)rows[r].p, got, rows[r].want);
+        bn_sampler_free(s);
+    }
+}
+
+/* min-p keeps logit >= max + log(p): a token exactly at the cut stays, one ulp below goes;
+ * min-p 1 keeps every token tied with the best. */
+static void test_min_p_exact_threshold(void **state)
+{
+    (void)state;
+    float cut = logf(0.5f);
+    const float l[4] = {0.0f, cut, nextafterf(cut, -INFINITY), -0.01f};
+    bn_sampling_params p = plain(1.0f, 23);
+    p.min_p = 0.5f;
+    bn_sampler *s = make(&p, 4);
+    assert_int_equal(drawn_set(s, l, 4, 400), 0xb); /* ids 0, 1, 3 */
+    bn_sampler_free(s);
+
+    const float tied[3] = {2.0f, 1.0f, 2.0f};
+    p.min_p = 1.0f;
+    s = make(&p, 3);
+    assert_int_equal(drawn_set(s, tied, 3, 200), 0x5);
+    bn_sampler_free(s);
+}
+
+/* top-k keeps exactly k candidates, ties broken by the lower id. */
+static void test_top_k_exact_count(void **state)
+{
+    (void)state;
+    const float l[5] = {1.0f, 3.0f, 3.0f, 2.0f, 3.0f};
+    const uint32_t want[5] = {0x2, 0x6, 0x16, 0x1e, 0x1f};
+    for (int k = 1; k <= 5; k++) {
+        bn_sampling_params p = plain(5.0f, 29 + (uint64_t)k);
+        p.top_k = k;
+        bn_sampler *s = make(&p, 5);
+        assert_int_equal(drawn_set(s, l, 5, 600), want[k - 1]);
+        bn_sampler_free(s);
+    }
+}
+
+/* The window: repeat_last_n = -1 is the whole history the sampler was created for (the
+ * context), n > 0 the last n accepted tokens. Token 0 accepted first, then 70 others. */
+static void test_penalty_window_length(void **state)
+{
+    (void)state;
+    const float l[3] = {1.0f, -5.0f, 0.9f}; /* penalized, 0 falls to 0.5 < 0.9 */
+    const struct {
+        int32_t last_n;
+        uint32_t cap;
+        int32_t want;
+    } rows[] = {
+        {-1, 4096, 2}, /* whole context: the first token is still in */
+        {-1, 71, 2},   /* exactly 71 accepted: still in */
+        {-1, 70, 0},   /* one more than the context: pushed out */
+        {64, 4096, 0}, /* 64: out */
+        {71, 4096, 2}, {70, 4096, 0},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+        bn_sampling_params p = plain(0.0f, 1);
+        p.repeat_penalty = 2.0f;
+        p.repeat_last_n = rows[r].last_n;
+        bn_err err = {0};
+        bn_sampler *s = bn_sampler_create(&p, 3, rows[r].cap, &err);
+        assert_non_null(s);
+        bn_sampler_accept(s, 0);
+        for (int i = 0; i < 70; i++)
+            bn_sampler_accept(s, 1);
+        int32_t got = bn_sampler_sample(s, l);
+        if (got != rows[r].want)
+            fail_msg("last-n %d, context %u: got %d, want %d", (int)rows[r].last_n, rows[r].cap,
+                     (int)got, (int)rows[r].want);
+        bn_sampler_free(s);
+    }
+}
+
 /* Temperature T turns p_i into p_i^(1/T) / sum: with p = (0.8, 0.2) and T = 2 the weights are
  * sqrt(0.8) : sqrt(0.2) = 2 : 1. */
 static void test_temperature(void **state)
@@ -509,6 +626,10 @@ int main(void)
         cmocka_unit_test(test_top_k_never_outside_k_best),
         cmocka_unit_test(test_top_p_mass),
         cmocka_unit_test(test_min_p_threshold),
+        cmocka_unit_test(test_top_p_exact_threshold),
+        cmocka_unit_test(test_min_p_exact_threshold),
+        cmocka_unit_test(test_top_k_exact_count),
+        cmocka_unit_test(test_penalty_window_length),
         cmocka_unit_test(test_temperature),
         cmocka_unit_test(test_splitmix64_published_vector),
         cmocka_unit_test(test_golden_sequence),

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -386,11 +387,58 @@ static void test_thread_count_errors(void **state)
     }
 }
 
+/* CPUs in the kernel's own list for this thread ("0-3,8,10-11" in /proc/thread-self/status),
+ * an answer independent of sched_getaffinity. -1 when unreadable. */
+static int cpus_allowed_list(void)
+{
+    FILE *f = fopen("/proc/thread-self/status", "r");
+    if (!f)
+        return -1;
+    char line[4096];
+    int n = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Cpus_allowed_list:", 18) == 0) {
+            n = 0;
+            for (char *p = line + 18; *p && *p != '\n';) {
+                char *end;
+                long a = strtol(p, &end, 10), b = a;
+                if (end == p) {
+                    p++;
+                    continue;
+                }
+                if (*end == '-')
+                    b = strtol(end + 1, &end, 10);
+                n += (int)(b - a + 1);
+                p = end;
+            }
+        }
+    fclose(f);
+    return n;
+}
+
+/* bn_cpu_count is the number of CPUs this thread may run on: the kernel's list, and 1 after
+ * pinning to one CPU. */
 static void test_cpu_count(void **state)
 {
     (void)state;
-    int n = bn_cpu_count();
-    assert_true(n >= 1 && n <= 4096);
+    int want = cpus_allowed_list();
+    if (want < 0) {
+        print_message("SKIP: /proc/thread-self/status unreadable\n");
+        skip();
+    }
+    assert_int_equal(bn_cpu_count(), want);
+    cpu_set_t old, one;
+    assert_int_equal(sched_getaffinity(0, sizeof old, &old), 0);
+    int first = 0;
+    while (!CPU_ISSET(first, &old))
+        first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    int pinned = bn_cpu_count(), listed = cpus_allowed_list();
+    assert_int_equal(sched_setaffinity(0, sizeof old, &old), 0);
+    assert_int_equal(pinned, 1);
+    assert_int_equal(listed, 1);
 }
 
 int main(void)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gguf.h"
 #include "json.h"
 
 static void expect_contains(const char *text, const char *want)
@@ -174,7 +175,47 @@ static void test_inspect_shared_files(void **state)
     free(a);
 }
 
-/* --vocab-gguf with the reference's own vocabulary gives a file of the reference's size. */
+/* Same structure as the reference file: keys in order with their types, the tokenizer
+ * arrays element for element, and the tensor table (names, types, shapes, offsets). */
+static void expect_same_structure(const char *ours_path, const char *ref_path)
+{
+    bn_err err = {0};
+    bn_gguf *a = bn_gguf_open(ours_path, &err), *b = bn_gguf_open(ref_path, &err);
+    if (!a || !b)
+        fail_msg("bn_gguf_open: %s", err.msg);
+    assert_int_equal(a->n_kv, b->n_kv);
+    for (uint64_t i = 0; i < a->n_kv; i++) {
+        const bn_gguf_kv *x = &a->kv[i], *y = &b->kv[i];
+        assert_string_equal(x->key, y->key);
+        assert_int_equal(x->type, y->type);
+        if (strncmp(x->key, "tokenizer.", 10) || x->type != BN_GGUF_ARRAY)
+            continue;
+        assert_int_equal(x->arr_type, y->arr_type);
+        assert_int_equal(x->arr_len, y->arr_len);
+        for (uint64_t j = 0; x->arr_type == BN_GGUF_STRING && j < x->arr_len; j++)
+            if (x->arr_strs[j].len != y->arr_strs[j].len ||
+                memcmp(x->arr_strs[j].ptr, y->arr_strs[j].ptr, x->arr_strs[j].len))
+                fail_msg("%s[%llu] differs from the reference's", x->key, (unsigned long long)j);
+        if (x->arr_type != BN_GGUF_STRING)
+            assert_memory_equal(x->arr_data, y->arr_data,
+                                x->arr_len * bn_gguf_scalar_size(x->arr_type));
+    }
+    assert_int_equal(a->n_tensors, b->n_tensors);
+    for (uint64_t i = 0; i < a->n_tensors; i++) {
+        const bn_gguf_tensor *x = &a->tensors[i], *y = &b->tensors[i];
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->type, y->type);
+        assert_int_equal(x->n_dims, y->n_dims);
+        assert_memory_equal(x->ne, y->ne, sizeof x->ne);
+        assert_int_equal(x->offset, y->offset);
+    }
+    assert_int_equal(a->data_offset, b->data_offset);
+    bn_gguf_close(a);
+    bn_gguf_close(b);
+}
+
+/* --vocab-gguf with the reference's own vocabulary gives a file of the reference's size and
+ * structure, with its vocabulary. */
 static void test_make_model_with_vocab(void **state)
 {
     (void)state;
@@ -191,6 +232,7 @@ static void test_make_model_with_vocab(void **state)
     assert_non_null(data);
     assert_int_equal(len, 584384);
     free(data);
+    expect_same_structure(path, ref);
     free(out);
     free(err);
     remove(path);

@@ -34,6 +34,8 @@ static const opt_def OPTS[] = {
     {"--min-p", NULL, K_FLOAT, F(min_p), "P", "drop tokens below P x the best one's probability, 0 = off", BN_SET_MIN_P, true},
     {"--repeat-penalty", NULL, K_FLOAT, F(repeat_penalty), "X", "penalty for tokens in the last-n window, 1 = off", BN_SET_REPEAT_PENALTY, true},
     {"--repeat-last-n", NULL, K_INT, F(repeat_last_n), "N", "penalty window, 0 = off, -1 = the whole context", BN_SET_REPEAT_LAST_N, true},
+    {"--presence-penalty", NULL, K_FLOAT, F(presence_penalty), "X", "subtracted once from every token in the last-n window, 0 = off", BN_SET_PRESENCE_PENALTY, true},
+    {"--frequency-penalty", NULL, K_FLOAT, F(frequency_penalty), "X", "subtracted per occurrence in the last-n window, 0 = off", BN_SET_FREQUENCY_PENALTY, true},
     {"--seed", NULL, K_INT, F(seed), "N", "sampling seed, -1 = random", BN_SET_SEED, true},
     {"-cnv", "--conversation", K_FLAG, F(cnv), NULL, "chat interactively on stdin (-p or -sys = system prompt); Ctrl-C ends an answer, a second Ctrl-C exits", -1, false},
     {"-i", "--interactive", K_FLAG, F(cnv), NULL, "same as -cnv", -1, false},
@@ -79,6 +81,8 @@ static void defaults(cli_opts *o)
     o->min_p = sp.min_p;
     o->repeat_penalty = sp.repeat_penalty;
     o->repeat_last_n = sp.repeat_last_n;
+    o->presence_penalty = sp.presence_penalty;
+    o->frequency_penalty = sp.frequency_penalty;
     o->seed = -1;
     o->n_gpu_layers = -1;
 }

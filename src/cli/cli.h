@@ -26,7 +26,7 @@ typedef struct cli_opts {
     int64_t n_ctx;
     int64_t n_threads; /* 0 = bn_cpu_count() */
     int64_t n_batch;
-    float temp, top_p, min_p, repeat_penalty;
+    float temp, top_p, min_p, repeat_penalty, presence_penalty, frequency_penalty;
     int64_t top_k, repeat_last_n;
     int64_t seed; /* -1 = random */
     bool cnv, no_bos, json, bos, special, inspect, verbose, help, version;

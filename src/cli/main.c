@@ -147,6 +147,8 @@ static bn_generate_params base_params(const cli_opts *o, uint64_t seed)
     g.sampling.min_p = o->min_p;
     g.sampling.repeat_penalty = o->repeat_penalty;
     g.sampling.repeat_last_n = (int32_t)o->repeat_last_n;
+    g.sampling.presence_penalty = o->presence_penalty;
+    g.sampling.frequency_penalty = o->frequency_penalty;
     g.sampling.seed = seed;
     g.stop = o->stop;
     g.n_stop = o->n_stop;

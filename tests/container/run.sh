@@ -17,8 +17,10 @@
 #   5. the amd64 image under AWS's Runtime Interface Emulator, when `aws-lambda-rie` is on PATH
 #      (or BN_LAMBDA_RIE names it): one invocation through its HTTP endpoint.
 # Prints both image sizes, the build times and the arm64 image's files.
-# Skips (exit 0, with the reason) when not root or when podman/debootstrap/the model are missing;
-# a missing qemu-aarch64 or emulator skips only that run, with a message.
+# When it cannot run (not root, podman/debootstrap/the model missing) it prints
+# "test-container: SKIPPED (reason)" and exits 77, never 0: a test that did not run must not
+# look passed (the Makefile shows it as skipped in the summary table). A missing qemu-aarch64
+# or emulator skips only that run, with a message.
 #
 # usage: tests/container/run.sh [BUILD_DIR]      (default: build-asan; needs bin/test_container)
 #        BN_CONTAINER_ARCHS="arm64 amd64"         the platforms to build and check
@@ -35,7 +37,7 @@ start=$(date +%s)
 
 skip() {
     echo "test-container: SKIPPED ($*)"
-    exit 0
+    exit 77
 }
 
 [ "$(id -u)" = 0 ] || skip "needs root for debootstrap and chroot"
