@@ -53,7 +53,20 @@ typedef struct bn_kernels {
     /* LM head: y[i] = dot_f16(w + i*k, x, k) for i in [row_begin, row_end). */
     void (*matvec_f16)(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                        const uint16_t *x, float *y);
+
+    /* Screened LM head, approximate pass (src/model/lm_head.c): int8 rows times an int8
+     * vector, y[i] = sum_j w[i*k + j] * x[j] for rows i in [row_begin, row_end). Every value
+     * of w and x is in [-127, 127] (never -128: the SIMD paths negate x by the sign of w) and
+     * k <= BN_MATVEC_I8_K_MAX, so the int32 sum is exact and identical on every path.
+     *
+     *   row i = k int8 at w + i*k, no alignment, no padding (any k; tails done scalar)
+     */
+    void (*matvec_i8)(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                      const int8_t *x, int32_t *y);
 } bn_kernels;
+
+/* Longest row matvec_i8 accepts: k * 127 * 127 < 2^31. */
+#define BN_MATVEC_I8_K_MAX ((size_t)131072)
 
 /* IEEE half <-> float, round to nearest even (exact scalar definitions shared by all paths). */
 uint16_t bn_f32_to_f16(float f);

@@ -225,6 +225,7 @@ static const bn_kernels kernels_rp = {
     .release = rp_release,
     .dot_f16 = bn_neon_dot_f16,
     .matvec_f16 = bn_neon_matvec_f16,
+    .matvec_i8 = bn_neon_dotprod_matvec_i8,
 };
 
 /* Manual only: it doubles the weights' memory unless the loader drops the file's pages, and

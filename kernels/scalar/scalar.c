@@ -115,6 +115,20 @@ static void scalar_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, siz
         y[i] = scalar_dot_f16(w + i * k, x, k);
 }
 
+/* ---------------------------------------------------------------- int8 matvec */
+
+static void scalar_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                             const int8_t *x, int32_t *y)
+{
+    for (size_t i = row_begin; i < row_end; i++) {
+        const int8_t *r = w + i * k;
+        int32_t sum = 0;
+        for (size_t j = 0; j < k; j++)
+            sum += (int32_t)r[j] * x[j];
+        y[i] = sum;
+    }
+}
+
 const bn_kernels bn_kernels_scalar = {
     .name = "scalar",
     .row_block = 1,
@@ -124,4 +138,5 @@ const bn_kernels bn_kernels_scalar = {
     .release = NULL,
     .dot_f16 = scalar_dot_f16,
     .matvec_f16 = scalar_matvec_f16,
+    .matvec_i8 = scalar_matvec_i8,
 };

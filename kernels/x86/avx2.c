@@ -254,6 +254,7 @@ const bn_kernels bn_kernels_avx2 = {
     .release = NULL,
     .dot_f16 = avx2_dot_f16,
     .matvec_f16 = avx2_matvec_f16,
+    .matvec_i8 = bn_x86_avx2_matvec_i8,
 };
 
 const bn_kernel_path bn_path_avx2 = {&bn_kernels_avx2, bn_x86_has_avx2, 0};

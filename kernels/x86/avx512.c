@@ -317,6 +317,7 @@ const bn_kernels bn_kernels_avx512vnni = {
     .release = NULL,
     .dot_f16 = avx512_dot_f16,
     .matvec_f16 = avx512_matvec_f16,
+    .matvec_i8 = bn_x86_avx512_matvec_i8,
 };
 
 const bn_kernel_path bn_path_avx512vnni = {&bn_kernels_avx512vnni, bn_x86_has_avx512vnni, 0};

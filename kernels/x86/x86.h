@@ -18,6 +18,12 @@ int bn_x86_has_avx512vnni(void);
 /* Bit-identical to bn_scalar_quantize_row (needs AVX2). */
 float bn_x86_avx2_quantize_row(const float *x, size_t n, int8_t *q);
 
+/* int8 x int8 matvec of the screened LM head (kernels.h: matvec_i8), in matvec_i8.c. */
+void bn_x86_avx2_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                           const int8_t *x, int32_t *y);
+void bn_x86_avx512_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                             const int8_t *x, int32_t *y);
+
 extern const bn_kernels bn_kernels_avx2;
 extern const bn_kernels bn_kernels_avx512vnni;
 extern const bn_kernel_path bn_path_avx2;
