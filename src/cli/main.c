@@ -133,6 +133,11 @@ static int finish_turn(const cli_opts *o, bn_session *s, const bn_stats *st, uin
     }
     fflush(stdout);
     cli_print_timings(st);
+    if (o->verbose)
+        fprintf(stderr,
+                "bitnet-run: LM head: %u evaluations, %u screened, %.1f exact rows per evaluation\n",
+                st->lm_evals, st->lm_screened,
+                st->lm_evals ? (double)st->lm_rows / st->lm_evals : 0.0);
     return CLI_OK;
 }
 
@@ -302,8 +307,12 @@ int main(int argc, char **argv)
     bn_engine_info info;
     bn_engine_get_info(e, &info);
     if (o.verbose)
-        fprintf(stderr, "bitnet-run: %s: kernels %s, pre-tokenizer %s, loaded in %.1f ms\n",
-                o.model, info.kernels, info.pre_tokenizer, info.load_ms);
+        fprintf(stderr,
+                "bitnet-run: %s: kernels %s, pre-tokenizer %s, loaded in %.1f ms, LM head %s "
+                "(compact copy %.1f MiB built in %.1f ms on %d threads)\n",
+                o.model, info.kernels, info.pre_tokenizer, info.load_ms, info.lm_head,
+                (double)info.lm_compact_bytes / (1024.0 * 1024.0), info.lm_build_ms,
+                info.lm_build_threads);
     int rc;
     if (o.inspect) {
         cli_print_inspect(stdout, o.model, &info);

@@ -20,6 +20,7 @@ struct bn_sampler {
     int32_t *hist;      /* ring buffer of the last hist_cap accepted tokens */
     uint32_t hist_cap, hist_len, hist_head;
     uint8_t *seen;      /* [n_vocab] scratch for "penalize each distinct token once" */
+    int32_t *pen_ids;   /* [hist_cap] distinct penalized tokens (bn_sampler_penalized) */
     float *work;        /* [n_vocab] penalized logits */
     cand *cands;        /* [n_vocab] */
     uint64_t rng;
@@ -80,9 +81,10 @@ bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
     s->hist_cap = p->repeat_last_n < 0 ? history_cap : (uint32_t)p->repeat_last_n;
     s->hist = calloc(s->hist_cap ? s->hist_cap : 1, sizeof *s->hist);
     s->seen = calloc(n_vocab, 1);
+    s->pen_ids = calloc(s->hist_cap ? s->hist_cap : 1, sizeof *s->pen_ids);
     s->work = malloc((size_t)n_vocab * sizeof *s->work);
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
-    if (!s->hist || !s->seen || !s->work || !s->cands) {
+    if (!s->hist || !s->seen || !s->pen_ids || !s->work || !s->cands) {
         bn_sampler_free(s);
         bn_fail(err, BN_E_NOMEM, "sampler: out of memory for %u tokens", n_vocab);
         return NULL;
@@ -97,6 +99,7 @@ void bn_sampler_free(bn_sampler *s)
         return;
     free(s->hist);
     free(s->seen);
+    free(s->pen_ids);
     free(s->work);
     free(s->cands);
     free(s);
@@ -227,6 +230,32 @@ static uint32_t min_p_cut(const cand *c, uint32_t n, float p)
     while (i < n && c[i].logit >= min_logit)
         i++;
     return i;
+}
+
+uint32_t bn_sampler_keep(const bn_sampler *s)
+{
+    if (s->p.temp <= 0.0f)
+        return 1;
+    return s->p.top_k > 0 ? (uint32_t)s->p.top_k : 0;
+}
+
+/* The same tokens apply_penalty changes (when it changes any). */
+const int32_t *bn_sampler_penalized(bn_sampler *s, size_t *n)
+{
+    size_t m = 0;
+    if (s->p.repeat_penalty != 1.0f) {
+        for (uint32_t i = 0; i < s->hist_len; i++) {
+            int32_t t = s->hist[i];
+            if (t < 0 || (uint32_t)t >= s->n_vocab || s->seen[t])
+                continue;
+            s->seen[t] = 1;
+            s->pen_ids[m++] = t;
+        }
+        for (size_t i = 0; i < m; i++)
+            s->seen[s->pen_ids[i]] = 0;
+    }
+    *n = m;
+    return s->pen_ids;
 }
 
 int32_t bn_sampler_sample(bn_sampler *s, const float *logits)

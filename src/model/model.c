@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "clock.h"
 
 static int get_hp(const bn_gguf *g, const char *suffix, uint32_t *out, bn_err *err)
 {
@@ -234,10 +238,41 @@ bn_model *bn_model_load(const char *path, bn_err *err)
     return m;
 }
 
+static void f16_head_row(const void *src, uint32_t r, float *out)
+{
+    const bn_model *m = src;
+    const size_t k = m->hp.n_embd;
+    bn_f16_to_f32_row(m->token_embd + (size_t)r * k, out, k);
+}
+
+int bn_model_build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
+{
+    if (m->lm_compact)
+        return 0;
+    const double t0 = bn_now_ms();
+    m->lm_compact = bn_lm_compact_build(m->hp.n_vocab, m->hp.n_embd, f16_head_row, m, tp, err);
+    if (!m->lm_compact)
+        return -1;
+    m->lm_compact_ms = bn_now_ms() - t0;
+    m->lm_compact_threads = bn_threadpool_size(tp);
+    /* the whole pages inside the f16 head: read-only file pages, so dropping them loses
+     * nothing (the page cache keeps them; a full-head request faults them back in) */
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page > 0) {
+        uintptr_t b = (uintptr_t)m->token_embd, e = b + (size_t)m->hp.n_vocab * m->hp.n_embd * 2;
+        b = (b + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+        e &= ~((uintptr_t)page - 1);
+        if (e > b)
+            (void)madvise((void *)b, e - b, MADV_DONTNEED); /* advice only: failure is harmless */
+    }
+    return 0;
+}
+
 void bn_model_free(bn_model *m)
 {
     if (!m)
         return;
+    bn_lm_compact_free(m->lm_compact);
     if (m->layers && m->kernels && m->kernels->release)
         for (uint32_t il = 0; il < m->hp.n_layer; il++)
             for (int i = 0; layer_matrices(&m->layers[il], i); i++)
