@@ -73,6 +73,8 @@ uint16_t bn_f32_to_f16(float f);
 float bn_f16_to_f32(uint16_t h);
 void bn_f32_to_f16_row(const float *x, uint16_t *y, size_t n);
 void bn_f16_to_f32_row(const uint16_t *x, float *y, size_t n);
+/* bn_f16_to_f32 of every half, indexed by its bits (built once, thread-safe). */
+const float *bn_f16_table(void);
 
 /* The scalar twins: the definition every other path must reproduce. */
 extern const bn_kernels bn_kernels_scalar;

@@ -169,7 +169,7 @@ static void test_screen_keeps_what_the_sampler_needs(void **state)
         h.x16 = malloc(h.k * 2);
         assert_true(h.w && h.x16);
         fill_head(&h, kind);
-        bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, head_row, &h, NULL, &err);
+        bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, head_row, NULL, &h, NULL, &err);
         assert_non_null(c);
         assert_int_equal(bn_lm_compact_rows(c), h.n);
         bn_lm_screen *s = bn_lm_screen_create(c, &err);
@@ -203,7 +203,7 @@ static void test_screen_declines_and_keeps_nonfinite_rows(void **state)
     fill_head(&h, 0);
     h.w[5 * 128 + 7] = 0x7c00;  /* +inf in row 5 */
     h.w[9 * 128 + 3] = 0x7e00;  /* NaN in row 9 */
-    bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, head_row, &h, NULL, &err);
+    bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, head_row, NULL, &h, NULL, &err);
     bn_lm_screen *s = c ? bn_lm_screen_create(c, &err) : NULL;
     assert_non_null(s);
     fill_x(&h, 0);
@@ -254,10 +254,10 @@ static void test_build_refuses_bad_shapes(void **state)
     (void)state;
     bn_err err = {0};
     head h = {1, 1, NULL, NULL};
-    assert_null(bn_lm_compact_build(1, 0, head_row, &h, NULL, &err));
+    assert_null(bn_lm_compact_build(1, 0, head_row, NULL, &h, NULL, &err));
     assert_int_equal(err.code, BN_E_UNSUPPORTED);
-    assert_null(bn_lm_compact_build(1, (uint32_t)BN_MATVEC_I8_K_MAX + 1, head_row, &h, NULL, &err));
-    assert_null(bn_lm_compact_build(0, 64, head_row, &h, NULL, &err));
+    assert_null(bn_lm_compact_build(1, (uint32_t)BN_MATVEC_I8_K_MAX + 1, head_row, NULL, &h, NULL, &err));
+    assert_null(bn_lm_compact_build(0, 64, head_row, NULL, &h, NULL, &err));
 }
 
 /* ------------------------------------------------------------------ end to end */

@@ -69,22 +69,13 @@ static void scalar_ternary_matmul(const bn_ternary *w, size_t row_begin, size_t 
 
 /* ---------------------------------------------------------------- f16 dot products */
 
-static float f16_table[65536];
-static pthread_once_t f16_table_once = PTHREAD_ONCE_INIT;
-
-static void f16_table_init(void)
-{
-    for (uint32_t h = 0; h < 65536; h++)
-        f16_table[h] = bn_f16_to_f32((uint16_t)h);
-}
-
 /* ggml's x86 AVX-512 order (the build the golden files come from): 4 accumulators of 16
  * lanes over steps of 64 elements, accumulators folded 0+2, 1+3, then 0+1, the 16 lanes
  * reduced as a tree (l+8, l+4, l+2, l+1), and the tail added in double. Products of two
  * halves are exact in float, so fma and multiply-then-add agree. */
 static float scalar_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
 {
-    pthread_once(&f16_table_once, f16_table_init);
+    const float *f16_table = bn_f16_table();
     const size_t np = n & ~(size_t)63;
     double sum = 0.0;
     if (np) {

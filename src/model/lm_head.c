@@ -68,6 +68,7 @@ static float up_f(double v)
 typedef struct build_job {
     bn_lm_compact *c;
     bn_lm_row_fn row;
+    bn_lm_done_fn done;
     const void *src;
     float *tmp; /* [n_threads][k] */
 } build_job;
@@ -96,10 +97,11 @@ static void build_row(bn_lm_compact *c, uint32_t r, const float *w)
         c->qn[r] = 0.0f;
         return;
     }
-    const float d = amax / 127.0f;
+    /* any rounding of w/d would do (the norms below measure what was chosen) */
+    const float d = amax / 127.0f, inv = 127.0f / amax;
     double dw2 = 0.0, wn2 = 0.0, qn2 = 0.0;
     for (size_t j = 0; j < k; j++) {
-        long v = lrint((double)w[j] / (double)d);
+        long v = lrintf(w[j] * inv);
         v = v > 127 ? 127 : v < -127 ? -127 : v;
         q[j] = (int8_t)v;
         const double wt = (double)d * (double)v; /* exact: 24 x 8 bits */
@@ -126,10 +128,13 @@ static void build_chunk(void *arg, size_t chunk, int ith)
         job->row(job->src, (uint32_t)r, w);
         build_row(c, (uint32_t)r, w);
     }
+    if (job->done)
+        job->done(job->src, (uint32_t)b, (uint32_t)e);
 }
 
 bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_row_fn row,
-                                   const void *src, bn_threadpool *tp, bn_err *err)
+                                   bn_lm_done_fn done, const void *src, bn_threadpool *tp,
+                                   bn_err *err)
 {
     if (k == 0 || k > BN_MATVEC_I8_K_MAX || n_rows == 0) {
         bn_fail(err, BN_E_UNSUPPORTED, "screened LM head: %u x %u head out of range (rows of 1..%zu)",
@@ -155,7 +160,7 @@ bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_row_fn row
                 (double)n_rows * (k + 16) / (1024.0 * 1024.0));
         return NULL;
     }
-    build_job job = {c, row, src, tmp};
+    build_job job = {c, row, done, src, tmp};
     bn_threadpool_run_chunks(tp, (n_rows + BUILD_CHUNK - 1) / BUILD_CHUNK, build_chunk, &job);
     free(tmp);
     return c;

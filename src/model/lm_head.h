@@ -30,10 +30,15 @@ typedef struct bn_lm_compact bn_lm_compact;
 /* Writes row r of the exact head (k floats, exactly the values the exact kernel multiplies). */
 typedef void (*bn_lm_row_fn)(const void *src, uint32_t r, float *out);
 
-/* Builds the compact copy of an n_rows x k head on the pool's threads (tp may be NULL).
- * NULL + err when k is out of the integer kernel's range or memory runs out. */
+/* Rows [r0, r1) have been read and will not be read again by the build (so that their pages
+ * can be released while the build goes on: peak RSS does not hold both heads). */
+typedef void (*bn_lm_done_fn)(const void *src, uint32_t r0, uint32_t r1);
+
+/* Builds the compact copy of an n_rows x k head on the pool's threads (tp may be NULL; done
+ * may be NULL). NULL + err when k is out of the integer kernel's range or memory runs out. */
 bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_row_fn row,
-                                   const void *src, bn_threadpool *tp, bn_err *err);
+                                   bn_lm_done_fn done, const void *src, bn_threadpool *tp,
+                                   bn_err *err);
 void bn_lm_compact_free(bn_lm_compact *c);
 /* Bytes the copy holds (int8 rows and the per-row scale and bounds). */
 size_t bn_lm_compact_bytes(const bn_lm_compact *c);

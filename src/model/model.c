@@ -245,26 +245,40 @@ static void f16_head_row(const void *src, uint32_t r, float *out)
     bn_f16_to_f32_row(m->token_embd + (size_t)r * k, out, k);
 }
 
+/* Releases the whole pages inside bytes [b, e) of the mapping: read-only file pages, so
+ * dropping them loses nothing (the page cache keeps them; a later read faults them back in).
+ * Advice only: a failure is harmless. */
+static void release_pages(uintptr_t b, uintptr_t e)
+{
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return;
+    b = (b + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    e &= ~((uintptr_t)page - 1);
+    if (e > b)
+        (void)madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
+static void f16_head_done(const void *src, uint32_t r0, uint32_t r1)
+{
+    const bn_model *m = src;
+    const size_t row = (size_t)m->hp.n_embd * 2;
+    release_pages((uintptr_t)m->token_embd + r0 * row, (uintptr_t)m->token_embd + r1 * row);
+}
+
 int bn_model_build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
 {
     if (m->lm_compact)
         return 0;
     const double t0 = bn_now_ms();
-    m->lm_compact = bn_lm_compact_build(m->hp.n_vocab, m->hp.n_embd, f16_head_row, m, tp, err);
+    m->lm_compact = bn_lm_compact_build(m->hp.n_vocab, m->hp.n_embd, f16_head_row,
+                                        f16_head_done, m, tp, err);
     if (!m->lm_compact)
         return -1;
     m->lm_compact_ms = bn_now_ms() - t0;
     m->lm_compact_threads = bn_threadpool_size(tp);
-    /* the whole pages inside the f16 head: read-only file pages, so dropping them loses
-     * nothing (the page cache keeps them; a full-head request faults them back in) */
-    const long page = sysconf(_SC_PAGESIZE);
-    if (page > 0) {
-        uintptr_t b = (uintptr_t)m->token_embd, e = b + (size_t)m->hp.n_vocab * m->hp.n_embd * 2;
-        b = (b + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-        e &= ~((uintptr_t)page - 1);
-        if (e > b)
-            (void)madvise((void *)b, e - b, MADV_DONTNEED); /* advice only: failure is harmless */
-    }
+    /* the pages the chunks shared */
+    f16_head_done(m, 0, m->hp.n_vocab);
     return 0;
 }
 
