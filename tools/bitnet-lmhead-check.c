@@ -4,8 +4,8 @@
  *   bitnet-lmhead-check MODEL [RUNS [N_PREDICT [THREADS [SEED]]]]
  *
  * Each run draws its sampling settings (greedy or top-k 1..100, temperature, top-p, min-p,
- * repetition penalty and window) and a prompt: a fixed 4-token prefix plus 1..4 random tokens,
- * so that the KV cache reuses the prefix between runs and a run costs about N_PREDICT + 4
+ * repetition penalty and window) and a prompt: a fixed 4-token prefix plus 1 random token,
+ * so that the KV cache reuses the prefix between runs and a run costs N_PREDICT
  * forward passes per engine. Prints one JSON line and exits 1 on the first difference. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +81,7 @@ int main(int argc, char **argv)
     for (int run = 0; run < runs; run++) {
         int32_t prompt[8];
         memcpy(prompt, prefix, sizeof prefix);
-        const size_t n_prompt = 5 + rnd() % 4;
+        const size_t n_prompt = 5;
         for (size_t i = 4; i < n_prompt; i++)
             prompt[i] = (int32_t)(rnd() % nv);
         bn_generate_params g = bn_generate_default();
