@@ -121,8 +121,12 @@ int main(int argc, char **argv)
         rows += b.lm_rows;
         if (b.lm_evals && b.lm_screened == b.lm_evals)
             per_eval[n_per++] = b.lm_rows / b.lm_evals;
-        if ((run + 1) % 50 == 0)
-            fprintf(stderr, "bitnet-lmhead-check: %d runs identical\n", run + 1);
+        if ((run + 1) % 10 == 0)
+            fprintf(stderr,
+                    "bitnet-lmhead-check: %d runs identical (%llu tokens, %llu screened "
+                    "evaluations, %.1f exact rows each)\n",
+                    run + 1, (unsigned long long)tokens, (unsigned long long)screened,
+                    evals ? (double)rows / evals : 0.0);
     }
     qsort(per_eval, n_per, sizeof *per_eval, cmp_u64);
     printf("{\"model\":\"%s\",\"runs\":%d,\"identical\":%d,\"tokens\":%llu,\"n_vocab\":%u,"
