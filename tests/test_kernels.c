@@ -399,7 +399,8 @@ static void test_dispatch(void **state)
         if (k) {
             assert_string_equal(k->name, names[i]);
             assert_true(k->row_block >= 1);
-            assert_true(k->quantize_row && k->ternary_matmul && k->dot_f16 && k->matvec_f16);
+            assert_true(k->quantize_row && k->ternary_matmul && k->dot_f16 && k->matvec_f16 &&
+                        k->matvec_i8);
             assert_true(!k->prepare == !k->release);
         }
     }

@@ -308,9 +308,11 @@ int main(int argc, char **argv)
     bn_engine_get_info(e, &info);
     if (o.verbose)
         fprintf(stderr,
-                "bitnet-run: %s: kernels %s, pre-tokenizer %s, loaded in %.1f ms, LM head %s "
-                "(compact copy %.1f MiB built in %.1f ms on %d threads)\n",
-                o.model, info.kernels, info.pre_tokenizer, info.load_ms, info.lm_head,
+                "bitnet-run: %s: kernels %s (repacked in %.1f ms on %d threads), pre-tokenizer %s, "
+                "loaded in %.1f ms, LM head %s (compact copy %.1f MiB built in %.1f ms on %d "
+                "threads)\n",
+                o.model, info.kernels, info.repack_ms, info.repack_threads, info.pre_tokenizer,
+                info.load_ms, info.lm_head,
                 (double)info.lm_compact_bytes / (1024.0 * 1024.0), info.lm_build_ms,
                 info.lm_build_threads);
     int rc;

@@ -131,6 +131,8 @@ void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
     }
     info->lm_head = e->model && e->model->lm_compact ? "screened" : "full";
     if (e->model) {
+        info->repack_ms = e->model->repack_ms;
+        info->repack_threads = e->model->repack_threads;
         info->lm_build_ms = e->model->lm_compact_ms;
         info->lm_build_threads = e->model->lm_compact_threads;
         info->lm_compact_bytes = bn_lm_compact_bytes(e->model->lm_compact);

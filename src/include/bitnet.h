@@ -104,6 +104,8 @@ typedef struct bn_engine_info {
     uint64_t n_params;     /* weights counted from the tensor shapes */
     uint64_t file_size;
     const char *kernels;   /* kernel path used by the weights ("scalar", "neon", ...) */
+    double repack_ms;      /* its weight repacking at load (0: the path reads the file in place) */
+    int repack_threads;
     const char *pre_tokenizer;
     double load_ms;        /* bn_engine_open wall time */
     /* LM head: "screened" (a compact copy screens the rows, exact logits for every token the

@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,49 @@ static bn_ternary *layer_matrices(bn_layer *L, int i)
     return i < 7 ? all[i] : NULL;
 }
 
+static void release_pages(uintptr_t b, uintptr_t e);
+
+typedef struct repack_job {
+    bn_model *m;
+    atomic_int failed;
+} repack_job;
+
+/* Chunk = one ternary matrix (layer il = chunk / 7). Once repacked, the matrix's file pages
+ * leave this process: the kernel reads its own copy, so RSS does not hold both. */
+static void repack_one(void *arg, size_t chunk, int ith)
+{
+    (void)ith;
+    repack_job *job = arg;
+    bn_ternary *w = layer_matrices(&job->m->layers[chunk / 7], (int)(chunk % 7));
+    if (job->m->kernels->prepare(w)) {
+        atomic_store(&job->failed, 1);
+        return;
+    }
+    if (w->repacked)
+        release_pages((uintptr_t)w->packed, (uintptr_t)w->packed + w->m * w->k / 4);
+}
+
+/* The kernel's prepare() on every ternary matrix, on every CPU this process may use. */
+static int repack_all(bn_model *m, bn_err *err)
+{
+    const double t0 = bn_now_ms();
+    const int n = bn_cpu_count();
+    bn_threadpool *tp = NULL;
+    if (n > 1 && !(tp = bn_threadpool_create(n, err)))
+        return -1;
+    repack_job job;
+    job.m = m;
+    atomic_init(&job.failed, 0);
+    bn_threadpool_run_chunks(tp, (size_t)m->hp.n_layer * 7, repack_one, &job);
+    bn_threadpool_free(tp);
+    if (atomic_load(&job.failed))
+        return bn_fail(err, BN_E_NOMEM, "out of memory repacking weights for kernel '%s'",
+                       m->kernels->name);
+    m->repack_ms = bn_now_ms() - t0;
+    m->repack_threads = n > 1 ? n : 1;
+    return 0;
+}
+
 bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
 {
     bn_model *m = calloc(1, sizeof *m);
@@ -213,14 +257,8 @@ bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
         if (bind_layer(g, hp, il, &m->layers[il], err))
             goto fail;
     m->kernels = bn_kernels_get();
-    if (m->kernels->prepare)
-        for (uint32_t il = 0; il < hp->n_layer; il++)
-            for (int i = 0; layer_matrices(&m->layers[il], i); i++)
-                if (m->kernels->prepare(layer_matrices(&m->layers[il], i))) {
-                    bn_fail(err, BN_E_NOMEM, "out of memory repacking weights for kernel '%s'",
-                            m->kernels->name);
-                    goto fail;
-                }
+    if (m->kernels->prepare && repack_all(m, err))
+        goto fail;
     return m;
 fail:
     bn_model_free(m);
