@@ -1,6 +1,7 @@
 /* Kernel throughput on the 2B-4T shapes, one thread, for every kernel path this CPU runs:
  * ternary matmul for decode (1 activation row) and prefill (64 rows), activation
- * quantization, and the f16 LM head (matvec_f16). Weights are spread over more memory than the
+ * quantization, the f16 LM head (matvec_f16) and the screened head's int8 pass (matvec_i8,
+ * the same 128256 x 2560 rows as int8). Weights are spread over more memory than the
  * caches hold (like one token's pass over 30 layers), so decode figures are memory-bound ones.
  *
  *   bench-matmul [-k PATH] [-r REPS]
@@ -114,6 +115,30 @@ static void bench_path(const bn_kernels *k, int reps)
         if (pass)
             report(k->name, "matvec_f16 128256x2560", ms, (double)V * K * 2,
                    2.0 * (double)V * K);
+    }
+    /* the screened LM head's approximate pass: the same rows as int8 */
+    {
+        int8_t *w8 = malloc((size_t)V * K), *x8 = malloc(K);
+        int32_t *y8 = malloc((size_t)V * sizeof *y8);
+        if (w8 && x8 && y8) {
+            for (size_t i = 0; i < (size_t)V * K; i++)
+                w8[i] = (int8_t)((int)(rnd() % 255) - 127);
+            for (size_t i = 0; i < K; i++)
+                x8[i] = (int8_t)((int)(rnd() % 255) - 127);
+            for (int pass = 0; pass < 2; pass++) {
+                double t0 = now_s();
+                int n = reps > 2 ? reps / 2 : 1;
+                for (int r = 0; r < n; r++)
+                    k->matvec_i8(w8, K, 0, V, x8, y8);
+                double ms = (now_s() - t0) * 1e3 / n;
+                if (pass)
+                    report(k->name, "matvec_i8 128256x2560", ms, (double)V * K,
+                           2.0 * (double)V * K);
+            }
+        }
+        free(w8);
+        free(x8);
+        free(y8);
     }
     free(packed);
     free(q);
