@@ -97,12 +97,14 @@ static void build_row(bn_lm_compact *c, uint32_t r, const float *w)
         c->qn[r] = 0.0f;
         return;
     }
-    /* any rounding of w/d would do (the norms below measure what was chosen) */
-    const float d = amax / 127.0f, inv = 127.0f / amax;
+    /* Any rounding of w/d would do (the norms below measure what was chosen): adding and
+     * subtracting 1.5 * 2^23 rounds |y| < 2^22 to an integer without a libm call, so the loop
+     * vectorizes. */
+    const float d = amax / 127.0f, inv = 127.0f / amax, magic = 12582912.0f;
     double dw2 = 0.0, wn2 = 0.0, qn2 = 0.0;
     for (size_t j = 0; j < k; j++) {
-        long v = lrintf(w[j] * inv);
-        v = v > 127 ? 127 : v < -127 ? -127 : v;
+        float v = (w[j] * inv + magic) - magic;
+        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
         q[j] = (int8_t)v;
         const double wt = (double)d * (double)v; /* exact: 24 x 8 bits */
         const double e = (double)w[j] - wt;
