@@ -22,7 +22,7 @@ typedef struct gen {
 /* Asks the forward pass for the logits the sampler's next draw can use: the screened LM head
  * keeps the sampler's top-k (1 when greedy) and every token the penalty changes exactly, so the
  * sampler sees today's logits for every token it can draw. The full head when the request
- * needs every logit (a logits callback: --dump-logits, logprobs) or top-k is off. */
+ * needs every logit (a logits callback, e.g. --dump-logits) or top-k is off. */
 static void ask_lm_head(gen *g, bn_sampler *smp)
 {
     bn_context *ctx = g->s->ctx;
