@@ -56,6 +56,8 @@ typedef struct job {
     float *y;
     const uint16_t *hw, *hx; /* LM head */
     size_t hk, hm;
+    const int8_t *w8, *x8; /* screened LM head's int8 pass */
+    int32_t *y8;
     const bn_ternary *ws; /* streaming decode: n_ws matrices one after the other */
     size_t n_ws;
     const float *x; /* quantize_row input (xk floats) */
@@ -80,6 +82,15 @@ static void run_head(void *arg, int ith, int nth)
     bn_split_range(j->hm, 16, ith, nth, &b, &e);
     if (b < e)
         j->kern->matvec_f16(j->hw, j->hk, b, e, j->hx, j->y);
+}
+
+static void run_head_i8(void *arg, int ith, int nth)
+{
+    job *j = arg;
+    size_t b, e;
+    bn_split_range(j->hm, 16, ith, nth, &b, &e);
+    if (b < e)
+        j->kern->matvec_i8(j->w8, j->hk, b, e, j->x8, j->y8);
 }
 
 static void run_stream(void *arg, int ith, int nth)
@@ -225,6 +236,30 @@ static int bench_head(const bn_kernels *kern, size_t k, size_t m, bn_threadpool 
     return bad ? -1 : 0;
 }
 
+/* The screened LM head's approximate pass (matvec_i8): the same rows as int8. */
+static int bench_head_i8(const bn_kernels *kern, size_t k, size_t m, bn_threadpool *tp,
+                         double min_s, int quick)
+{
+    int8_t *w8 = xmalloc(m * k), *x8 = xmalloc(k);
+    int32_t *y = xmalloc(m * sizeof *y), *ref = xmalloc(m * sizeof *ref);
+    for (size_t i = 0; i < m * k; i++)
+        w8[i] = (int8_t)((int)(rnd() % 255) - 127);
+    for (size_t i = 0; i < k; i++)
+        x8[i] = (int8_t)((int)(rnd() % 255) - 127);
+    job j = {.kern = kern, .w8 = w8, .x8 = x8, .hk = k, .hm = m, .y8 = y};
+    timing sec = time_calls(tp, run_head_i8, &j, min_s, quick);
+    bn_kernels_scalar.matvec_i8(w8, k, 0, m, x8, ref);
+    int bad = memcmp(y, ref, m * sizeof *y) != 0;
+    if (bad)
+        fprintf(stderr, "bench-kernels: %s matvec_i8 DIFFERS from scalar\n", kern->name);
+    report("lm_head_i8", kern->name, k, m, 1, sec, (double)m * k, bn_threadpool_size(tp));
+    free(w8);
+    free(x8);
+    free(y);
+    free(ref);
+    return bad ? -1 : 0;
+}
+
 enum { n_stream = 24 }; /* 24 x (6912 x 2560 / 4) = 106 MB of weights: beyond the caches */
 
 /* Decode over n_stream different 6912 x 2560 matrices one after the other, so the weights come
@@ -354,8 +389,10 @@ int main(int argc, char **argv)
             for (int p = 0; p < n_k; p++)
                 bad |= bench_ternary(kerns[p], shapes[s][0], shapes[s][1], rows_list[r], tp,
                                      min_s, quick);
-    for (int p = 0; p < n_k; p++) /* the LM head is one row: only the last token needs logits */
+    for (int p = 0; p < n_k; p++) { /* the LM head is one row: only the last token needs logits */
         bad |= bench_head(kerns[p], 2560, 128256, tp, min_s, quick);
+        bad |= bench_head_i8(kerns[p], 2560, 128256, tp, min_s, quick);
+    }
     for (int p = 0; p < n_k; p++)
         bad |= bench_stream(kerns[p], tp, min_s, quick);
     for (int p = 0; p < n_k; p++)

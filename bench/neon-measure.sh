@@ -4,7 +4,7 @@
 # llvm-mca cycles per weight of the hottest loops on Neoverse N1 / V1 / V2 (Graviton 2/3/4).
 #
 # usage: bench/neon-measure.sh [-p PATHS] [-s SHAPES] [-r ROWS] [-m MCA_CPUS] [-o OUT.md]
-#   -p  comma-separated paths (default neon,neon-dotprod,neon-dotprod-rp,neon-lut,lmhead;
+#   -p  comma-separated paths (default neon,neon-dotprod,neon-dotprod-rp,neon-lut,lmhead,lmhead-i8;
 #       neon-i8mm only differs from neon-dotprod for >= 4 rows: -r 64 -p neon-dotprod,neon-i8mm)
 #   -s  comma-separated KxM shapes (default 2560x2560,2560x640,2560x6912,6912x2560)
 #   -r  activation rows per call (default 1 = decode; e.g. 64 for prefill)
@@ -23,11 +23,12 @@
 # lists them): instructions over the whole run; cycles over the hottest blocks of each
 # function (>= 90% of its instructions), i.e. the in-core (L1-resident) bound of the loops.
 # neon-i8mm runs on qemu's "max" core (graviton3 flags); the others on neoverse-n1. The LM
-# head row ("lmhead") is per f16 weight, 2048 rows x K of the 128256-row matrix.
+# head row ("lmhead") is per f16 weight, 2048 rows x K of the 128256-row matrix; "lmhead-i8" is
+# the screened head's int8 pass (per int8 weight, same shape).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-paths="neon,neon-dotprod,neon-dotprod-rp,neon-lut,lmhead"
+paths="neon,neon-dotprod,neon-dotprod-rp,neon-lut,lmhead,lmhead-i8"
 shapes="2560x2560,2560x640,2560x6912,6912x2560"
 rows=1
 cpus="neoverse-n1,neoverse-v1,neoverse-v2"
@@ -77,7 +78,7 @@ for p in "${path_list[@]}"; do
   gen=graviton2
   [[ $p == neon-i8mm ]] && gen=graviton3
   plist=("${shape_list[@]}")
-  [[ $p == lmhead ]] && plist=("2560x2048")
+  [[ $p == lmhead || $p == lmhead-i8 ]] && plist=("2560x2048")
   for s in "${plist[@]}"; do
     k=${s%x*} m=${s#*x}
     f="$log/$p-$s.txt"

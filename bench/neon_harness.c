@@ -5,7 +5,8 @@
  * (work unit = one weight x one activation row, i.e. one multiply-add).
  *
  *   neon_harness PATH K M N_ACT REPS        (PATH = neon | neon-dotprod | neon-i8mm | neon-lut |
- *                                            lmhead, the last with the default path's f16 dot)
+ *                                            lmhead | lmhead-i8: the default path's f16 LM head
+ *                                            or the screened head's int8 matvec)
  *
  * PATH+prepare (e.g. neon-lut+prepare) reports the repacking of a path with prepare() instead
  * (work unit = one weight repacked).
@@ -51,6 +52,8 @@ static const char *symbols(const char *path)
         return "lut_block lut_matmul lut_tables bn_neon_sum_s8";
     if (!strcmp(path, "lmhead"))
         return "bn_neon_matvec_f16";
+    if (!strcmp(path, "lmhead-i8"))
+        return "bn_neon_dotprod_matvec_i8 bn_neon_matvec_i8";
     return "";
 }
 
@@ -76,6 +79,29 @@ static int run_lmhead(size_t k, size_t m, int reps)
     return 0;
 }
 
+/* The screened LM head's approximate pass: int8 rows x int8 vector (values in [-127, 127]). */
+static int run_lmhead_i8(size_t k, size_t m, int reps)
+{
+    const bn_kernels *kern = bn_kernels_get();
+    int8_t *w = xmalloc(m * k), *x = xmalloc(k);
+    int32_t *ya = xmalloc(m * sizeof *ya), *yb = xmalloc(m * sizeof *yb);
+    for (size_t i = 0; i < m * k; i++)
+        w[i] = (int8_t)((int)(rnd() % 255) - 127);
+    for (size_t i = 0; i < k; i++)
+        x[i] = (int8_t)((int)(rnd() % 255) - 127);
+    for (int r = 0; r < reps; r++)
+        kern->matvec_i8(w, k, 0, m, x, yb);
+    bn_kernels_scalar.matvec_i8(w, k, 0, m, x, ya);
+    if (memcmp(ya, yb, m * sizeof *ya)) {
+        printf("FAIL lmhead-i8 (%s) differs from scalar\n", kern->name);
+        return 1;
+    }
+    printf("ok lmhead-i8 %s k=%zu m=%zu\n", kern->name, k, m);
+    printf("NEON_MEASURE bn_neon_dotprod_matvec_i8 %llu\n", (unsigned long long)m * k * reps);
+    printf("NEON_MEASURE bn_neon_matvec_i8 %llu\n", (unsigned long long)m * k * reps);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 6) {
@@ -97,6 +123,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(path, "lmhead"))
         return run_lmhead(k, m, reps);
+    if (!strcmp(path, "lmhead-i8"))
+        return run_lmhead_i8(k, m, reps);
     const bn_kernels *kern = bn_kernels_by_name(path);
     if (!kern) {
         fprintf(stderr, "path %s unknown or not supported by this CPU\n", path);

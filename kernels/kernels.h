@@ -59,13 +59,28 @@ typedef struct bn_kernels {
     void (*softmax)(float *a, size_t n);
     /* Optional (NULL = bn_f32_to_f16_row): the same conversion, bit-identical. */
     void (*f32_to_f16_row)(const float *x, uint16_t *y, size_t n);
+
+    /* Screened LM head, approximate pass (src/model/lm_head.c): int8 rows times an int8
+     * vector, y[i] = sum_j w[i*k + j] * x[j] for rows i in [row_begin, row_end). Every value
+     * of w and x is in [-127, 127] (never -128: the SIMD paths negate x by the sign of w) and
+     * k <= BN_MATVEC_I8_K_MAX, so the int32 sum is exact and identical on every path.
+     *
+     *   row i = k int8 at w + i*k, no alignment, no padding (any k; tails done scalar)
+     */
+    void (*matvec_i8)(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                      const int8_t *x, int32_t *y);
 } bn_kernels;
+
+/* Longest row matvec_i8 accepts: k * 127 * 127 < 2^31. */
+#define BN_MATVEC_I8_K_MAX ((size_t)131072)
 
 /* IEEE half <-> float, round to nearest even (exact scalar definitions shared by all paths). */
 uint16_t bn_f32_to_f16(float f);
 float bn_f16_to_f32(uint16_t h);
 void bn_f32_to_f16_row(const float *x, uint16_t *y, size_t n);
 void bn_f16_to_f32_row(const uint16_t *x, float *y, size_t n);
+/* bn_f16_to_f32 of every half, indexed by its bits (built once, thread-safe). */
+const float *bn_f16_table(void);
 
 /* Softmax of n scores in place (FORMAT.md 4.4.5): max-subtracted ggml expf, summed in double
  * per 16-lane vector with the lanes added as a tree, times (float)(1/sum). */

@@ -478,6 +478,50 @@ static void test_f32_to_f16_row_identical(void **state)
     free(b);
 }
 
+/* int8 x int8 (screened LM head): integer sums, so bit-identical; also against a plain
+ * int64 sum (the scalar twin is checked, not trusted), with +-127 everywhere (the largest
+ * products, where an int16 pair would saturate if a path got its bound wrong), on lengths
+ * with and without a SIMD tail and every row range of a 9-row matrix. */
+static void test_matvec_i8_identical(void **state)
+{
+    (void)state;
+    const size_t ks[] = {1, 15, 16, 17, 63, 64, 100, 2560, 4099};
+    enum { m = 9, kmax = 4099 };
+    int8_t *w = malloc((size_t)m * kmax), *x = malloc(kmax);
+    int32_t ya[m], yb[m];
+    assert_true(w && x);
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+        for (int kind = 0; kind < 3; kind++) {
+            const size_t k = ks[ki];
+            for (size_t i = 0; i < (size_t)m * k; i++)
+                w[i] = kind == 1 ? (rnd() % 2 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
+            for (size_t i = 0; i < k; i++)
+                x[i] = kind >= 1 ? (rnd() % 2 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
+            if (kind == 2) /* all +127 times all +-127: the largest |sum| for this k */
+                memset(w, 127, (size_t)m * k);
+            for (size_t i = 0; i < m; i++) {
+                int64_t ref = 0;
+                for (size_t j = 0; j < k; j++)
+                    ref += (int64_t)w[i * k + j] * x[j];
+                bn_kernels_scalar.matvec_i8(w, k, i, i + 1, x, ya);
+                assert_int_equal(ya[i], ref);
+            }
+            for (int p = 0; p < n_paths; p++)
+                for (size_t b = 0; b <= m; b++)
+                    for (size_t e = b; e <= m; e++) {
+                        for (size_t i = 0; i < m; i++)
+                            ya[i] = yb[i] = -7;
+                        bn_kernels_scalar.matvec_i8(w, k, b, e, x, ya);
+                        paths[p]->matvec_i8(w, k, b, e, x, yb);
+                        if (memcmp(ya, yb, sizeof ya))
+                            fail_msg("%s: matvec_i8 k=%zu kind %d rows [%zu,%zu) differ",
+                                     paths[p]->name, k, kind, b, e);
+                    }
+        }
+    free(w);
+    free(x);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 /* Which paths exist follows the CPU's features exactly; unknown names are refused. */
@@ -493,7 +537,8 @@ static void test_dispatch(void **state)
         if (k) {
             assert_string_equal(k->name, names[i]);
             assert_true(k->row_block >= 1);
-            assert_true(k->quantize_row && k->ternary_matmul && k->dot_f16 && k->matvec_f16);
+            assert_true(k->quantize_row && k->ternary_matmul && k->dot_f16 && k->matvec_f16 &&
+                        k->matvec_i8);
             assert_true(!k->prepare == !k->release);
         }
     }
@@ -553,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_matvec_f16_identical),
         cmocka_unit_test(test_softmax_identical),
         cmocka_unit_test(test_f32_to_f16_row_identical),
+        cmocka_unit_test(test_matvec_i8_identical),
         cmocka_unit_test(test_odd_shapes_every_range),
         cmocka_unit_test(test_block_grid),
         cmocka_unit_test(test_shares_and_long_rows),

@@ -203,6 +203,8 @@ static void test_normal_invalid_sigterm_idle(void **state)
     assert_non_null(strstr(l, "INFO\treq-1\tinvocation:"));
     assert_non_null(strstr(l, "ERROR\tbad-type\tInvalidRequest: field \"top_k\""));
     assert_non_null(strstr(l, "init: model"));
+    /* the screened LM head's copy is built at init (default) and reported */
+    assert_non_null(strstr(l, "LM head screened (compact copy"));
     free(l);
     cleanup(&p);
     free(ref);

@@ -58,4 +58,12 @@ float bn_neon_dot_f16(const uint16_t *a, const uint16_t *b, size_t n);
 void bn_neon_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                         const uint16_t *x, float *y);
 
+/* int8 x int8 matvec of the screened LM head (kernels.h: matvec_i8), in neon_int8.c. */
+void bn_neon_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                       const int8_t *x, int32_t *y);
+#if BN_NEON_HAVE_TARGET_ATTR
+void bn_neon_dotprod_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                               const int8_t *x, int32_t *y);
+#endif
+
 #endif

@@ -225,10 +225,12 @@ static const bn_kernels kernels_rp = {
     .release = rp_release,
     .dot_f16 = bn_neon_dot_f16,
     .matvec_f16 = bn_neon_matvec_f16,
+    .matvec_i8 = bn_neon_dotprod_matvec_i8,
 };
 
-/* Manual only: it doubles the weights' memory unless the loader drops the file's pages, and
- * costs a repacking pass at load (README "NEON kernels" has the numbers). */
-const bn_kernel_path bn_path_neon_dotprod_rp = {&kernels_rp, bn_neon_has_dotprod, 1};
+/* Automatic where it wins (dispatch.c: dotprod without i8mm). Its copy replaces the file's
+ * pages, which the loader releases after each matrix (model.c), so RSS does not grow; the
+ * repacking pass runs on every thread at load (README "NEON kernels" has the numbers). */
+const bn_kernel_path bn_path_neon_dotprod_rp = {&kernels_rp, bn_neon_has_dotprod, 0};
 
 #endif

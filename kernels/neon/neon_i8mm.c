@@ -122,6 +122,7 @@ static const bn_kernels kernels_i8mm = {
     .release = NULL,
     .dot_f16 = bn_neon_dot_f16,
     .matvec_f16 = bn_neon_matvec_f16,
+    .matvec_i8 = bn_neon_dotprod_matvec_i8,
 };
 
 static int i8mm_supported(void)

@@ -184,6 +184,7 @@ static const bn_kernels kernels_lut = {
     .release = lut_release,
     .dot_f16 = bn_neon_dot_f16,
     .matvec_f16 = bn_neon_matvec_f16,
+    .matvec_i8 = bn_neon_matvec_i8,
 };
 
 static int lut_supported(void)

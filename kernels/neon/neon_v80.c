@@ -69,6 +69,7 @@ static const bn_kernels kernels_neon = {
     .release = NULL,
     .dot_f16 = bn_neon_dot_f16,
     .matvec_f16 = bn_neon_matvec_f16,
+    .matvec_i8 = bn_neon_matvec_i8,
 };
 
 static int neon_supported(void)

@@ -69,24 +69,13 @@ static void scalar_ternary_matmul(const bn_ternary *w, size_t row_begin, size_t 
 
 /* ---------------------------------------------------------------- f16 dot products */
 
-/* Every half's float value. Built before main (65536 conversions, ~0.2 ms) rather than on
- * first use: dot_f16 runs in attention's inner loop, once per head and key position, and a
- * once-check there (pthread_once is an out-of-line call) cost every call; built this way the
- * table is complete before any thread can reach a kernel. */
-static float f16_table[65536];
-
-__attribute__((constructor)) static void f16_table_init(void)
-{
-    for (uint32_t h = 0; h < 65536; h++)
-        f16_table[h] = bn_f16_to_f32((uint16_t)h);
-}
-
 /* ggml's x86 AVX-512 order (the build the golden files come from; src/EXACTNESS.md "Summation
  * orders"): 4 accumulators of 16 lanes over steps of 64 elements, accumulators folded 0+2,
  * 1+3, then 0+1, the 16 lanes reduced as a tree (l+8, l+4, l+2, l+1), and the tail added in
  * double. Products of two halves are exact in float, so fma and multiply-then-add agree. */
 static float scalar_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
 {
+    const float *f16_table = bn_f16_table(); /* built before main: no check per call */
     const size_t np = n & ~(size_t)63;
     double sum = 0.0;
     if (np) {
@@ -117,6 +106,20 @@ static void scalar_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, siz
         y[i] = scalar_dot_f16(w + i * k, x, k);
 }
 
+/* ---------------------------------------------------------------- int8 matvec */
+
+static void scalar_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                             const int8_t *x, int32_t *y)
+{
+    for (size_t i = row_begin; i < row_end; i++) {
+        const int8_t *r = w + i * k;
+        int32_t sum = 0;
+        for (size_t j = 0; j < k; j++)
+            sum += (int32_t)r[j] * x[j];
+        y[i] = sum;
+    }
+}
+
 const bn_kernels bn_kernels_scalar = {
     .name = "scalar",
     .row_block = 1,
@@ -128,4 +131,5 @@ const bn_kernels bn_kernels_scalar = {
     .matvec_f16 = scalar_matvec_f16,
     .softmax = bn_softmax_f32,
     .f32_to_f16_row = bn_f32_to_f16_row,
+    .matvec_i8 = scalar_matvec_i8,
 };

@@ -256,6 +256,7 @@ const bn_kernels bn_kernels_avx2 = {
     .matvec_f16 = avx2_matvec_f16,
     .softmax = bn_x86_fma_softmax,
     .f32_to_f16_row = bn_x86_f16c_f32_to_f16_row,
+    .matvec_i8 = bn_x86_avx2_matvec_i8,
 };
 
 const bn_kernel_path bn_path_avx2 = {&bn_kernels_avx2, bn_x86_has_avx2, 0};

@@ -319,6 +319,7 @@ const bn_kernels bn_kernels_avx512vnni = {
     .matvec_f16 = avx512_matvec_f16,
     .softmax = bn_x86_fma_softmax,
     .f32_to_f16_row = bn_x86_f16c_f32_to_f16_row,
+    .matvec_i8 = bn_x86_avx512_matvec_i8,
 };
 
 const bn_kernel_path bn_path_avx512vnni = {&bn_kernels_avx512vnni, bn_x86_has_avx512vnni, 0};

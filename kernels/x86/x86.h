@@ -22,6 +22,11 @@ float bn_x86_avx2_quantize_row(const float *x, size_t n, int8_t *q);
 void bn_x86_fma_softmax(float *a, size_t n);
 /* bn_f32_to_f16_row with F16C (needs AVX2 + F16C). */
 void bn_x86_f16c_f32_to_f16_row(const float *x, uint16_t *y, size_t n);
+/* int8 x int8 matvec of the screened LM head (kernels.h: matvec_i8), in matvec_i8.c. */
+void bn_x86_avx2_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                           const int8_t *x, int32_t *y);
+void bn_x86_avx512_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                             const int8_t *x, int32_t *y);
 
 extern const bn_kernels bn_kernels_avx2;
 extern const bn_kernels bn_kernels_avx512vnni;

@@ -173,6 +173,11 @@ static int finish_turn(const cli_opts *o, bn_session *s, const bn_stats *st, uin
     }
     fflush(stdout);
     cli_print_timings(st);
+    if (o->verbose)
+        fprintf(stderr,
+                "bitnet-run: LM head: %u evaluations, %u screened, %.1f exact rows per evaluation\n",
+                st->lm_evals, st->lm_screened,
+                st->lm_evals ? (double)st->lm_rows / st->lm_evals : 0.0);
     return CLI_OK;
 }
 
@@ -445,8 +450,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bitnet-run: warning: %s: %s (general.name \"%s\")\n", o.model,
                 BN_SYNTHETIC_WARNING, info.name);
     if (o.verbose) {
-        fprintf(stderr, "bitnet-run: %s: kernels %s, pre-tokenizer %s, loaded in %.1f ms\n",
-                o.model, info.kernels, info.pre_tokenizer, info.load_ms);
+        fprintf(stderr,
+                "bitnet-run: %s: kernels %s (repacked in %.1f ms on %d threads), pre-tokenizer %s, "
+                "loaded in %.1f ms, LM head %s (compact copy %.1f MiB built in %.1f ms on %d "
+                "threads)\n",
+                o.model, info.kernels, info.repack_ms, info.repack_threads, info.pre_tokenizer,
+                info.load_ms, info.lm_head,
+                (double)info.lm_compact_bytes / (1024.0 * 1024.0), info.lm_build_ms,
+                info.lm_build_threads);
         if (o.n_gpu_layers >= 0)
             fprintf(stderr, "bitnet-run: -ngl %lld ignored: this engine runs on the CPU only\n",
                     (long long)o.n_gpu_layers);

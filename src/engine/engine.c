@@ -44,6 +44,24 @@ static void read_name(const bn_gguf *g, bn_engine *e)
     e->synthetic = strstr(lower, "synthetic") != NULL;
 }
 
+/* BITNET_LM_HEAD=full|screened (default screened): whether the screened LM head's compact
+ * copy is built, on every CPU this process may use. */
+static int build_lm_compact(bn_model *m, bn_err *err)
+{
+    const char *mode = getenv("BITNET_LM_HEAD");
+    if (mode && *mode && strcmp(mode, "full") && strcmp(mode, "screened"))
+        return bn_fail(err, BN_E_INPUT, "BITNET_LM_HEAD must be full or screened, got \"%s\"", mode);
+    if (mode && strcmp(mode, "full") == 0)
+        return 0;
+    const int n = bn_cpu_count();
+    bn_threadpool *tp = NULL;
+    if (n > 1 && !(tp = bn_threadpool_create(n, err)))
+        return -1;
+    int rc = bn_model_build_lm_compact(m, tp, err);
+    bn_threadpool_free(tp);
+    return rc;
+}
+
 bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *err)
 {
     double t0 = bn_now_ms();
@@ -74,6 +92,10 @@ bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *er
             goto fail;
         }
         vocab_src = e->model->gguf;
+    }
+    if (e->model && build_lm_compact(e->model, err)) {
+        bn_fail_prefix(err, "%s", path);
+        goto fail;
     }
     e->tok = bn_tokenizer_load(vocab_src, err);
     if (!e->tok) {
@@ -130,6 +152,14 @@ void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
         info->n_head = hp->n_head;
         info->n_head_kv = hp->n_head_kv;
         info->n_ff = hp->n_ff;
+    }
+    info->lm_head = e->model && e->model->lm_compact ? "screened" : "full";
+    if (e->model) {
+        info->repack_ms = e->model->repack_ms;
+        info->repack_threads = e->model->repack_threads;
+        info->lm_build_ms = e->model->lm_compact_ms;
+        info->lm_build_threads = e->model->lm_compact_threads;
+        info->lm_compact_bytes = bn_lm_compact_bytes(e->model->lm_compact);
     }
 }
 

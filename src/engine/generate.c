@@ -16,7 +16,33 @@ typedef struct gen {
     bn_buf held; /* decoded text not yet passed on (possible stop-string prefix) */
     bn_stats *st;
     bn_err *err;
+    bn_lm_request lm_req; /* what the sampler can draw next (screened LM head) */
 } gen;
+
+/* Asks the forward pass for the logits the sampler's next draw can use: the screened LM head
+ * keeps the sampler's top-k (1 when greedy) and every token a penalty changes exactly, so the
+ * sampler sees today's logits for every token it can draw. The full head when the request
+ * needs every logit: a logits callback (e.g. --dump-logits), token probabilities (on_probs:
+ * a softmax over the whole vocabulary), or top-k off. */
+static void ask_lm_head(gen *g, bn_sampler *smp)
+{
+    bn_context *ctx = g->s->ctx;
+    g->lm_req.keep = bn_sampler_keep(smp);
+    if (g->p->on_logits || g->p->on_probs || g->lm_req.keep == 0) {
+        bn_context_set_lm_request(ctx, NULL);
+        return;
+    }
+    g->lm_req.must = bn_sampler_penalized(smp, &g->lm_req.n_must);
+    bn_context_set_lm_request(ctx, &g->lm_req);
+}
+
+/* After a forward pass that produced logits: the LM-head counters of bn_stats. */
+static void count_lm_head(gen *g)
+{
+    g->st->lm_evals++;
+    g->st->lm_screened += (uint32_t)bn_context_lm_screened(g->s->ctx);
+    g->st->lm_rows += bn_context_lm_rows(g->s->ctx);
+}
 
 /* Length of the longest tail of text that is a proper prefix of a stop string. */
 static size_t stop_prefix_tail(const gen *g, const char *text, size_t len)
@@ -282,10 +308,12 @@ static int decode_loop(gen *g, bn_sampler *smp, const float *logits, double t_st
             st->stop_reason = BN_STOP_CONTEXT_FULL;
             break;
         }
+        ask_lm_head(g, smp);
         double t0 = bn_now_ms();
         if ((rc = bn_forward(s->ctx, &tok, 1, s->logits, 1, g->err)))
             break;
         decode_ms += bn_now_ms() - t0;
+        count_lm_head(g);
         s->hist[pos] = tok;
         s->pending = -1;
         st->gen_eval++;
@@ -348,9 +376,18 @@ int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_
     if (!(smp = bn_sampler_create(&p->sampling, s->n_vocab, s->n_ctx, err)))
         goto done;
 
+    /* the penalty window sees the whole conversation, prompt included (as llama-cli); accepted
+     * before the prefill so that the LM head knows which tokens the first draw penalizes */
+    for (uint32_t i = 0; i < base; i++)
+        bn_sampler_accept(smp, s->hist[i]);
+    for (size_t i = 0; i < ev.n; i++)
+        bn_sampler_accept(smp, ev.v[i]);
+    ask_lm_head(&g, smp);
     double t0 = bn_now_ms();
     const float *last = NULL;
     int pf = prefill(s, p, ev.v, ev.n, &last, err);
+    if (pf == 0 && !p->on_logits)
+        count_lm_head(&g);
     st.prompt_ms = bn_now_ms() - t0;
     if (pf < 0)
         goto done;
@@ -363,12 +400,9 @@ int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_
     st.prompt_tokens = (uint32_t)s->prompt.n;
     st.prompt_eval = (uint32_t)ev.n;
     st.prompt_tok_s = st.prompt_ms > 0 ? ev.n / (st.prompt_ms / 1e3) : 0.0;
-    /* the penalty window sees the whole conversation, prompt included (as llama-cli) */
-    for (uint32_t i = 0, end = bn_context_pos(s->ctx); i < end; i++)
-        bn_sampler_accept(smp, s->hist[i]);
-
     rc = decode_loop(&g, smp, last, t_start);
 done:
+    bn_context_set_lm_request(s->ctx, NULL); /* g.lm_req ends here */
     bn_sampler_free(smp);
     bn_idvec_free(&ev);
     bn_buf_free(&g.held);

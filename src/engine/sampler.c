@@ -21,6 +21,7 @@ struct bn_sampler {
     int32_t *hist;      /* ring buffer of the last hist_cap accepted tokens */
     uint32_t hist_cap, hist_len, hist_head;
     uint32_t *count;    /* [n_vocab] scratch: occurrences in the window (0 between calls) */
+    int32_t *pen_ids;   /* [hist_cap] distinct penalized tokens (bn_sampler_penalized) */
     float *work;        /* [n_vocab] penalized logits */
     cand *cands;        /* [n_vocab] */
     uint64_t rng;
@@ -77,15 +78,16 @@ bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
                       : (uint32_t)p->repeat_last_n;
     s->hist = calloc(s->hist_cap ? s->hist_cap : 1, sizeof *s->hist);
     if (!s->hist) {
-        bn_sampler_free(s);
         bn_fail(err, BN_E_NOMEM, "sampler: out of memory for a repeat_last_n window of %u tokens",
                 s->hist_cap);
+        bn_sampler_free(s);
         return NULL;
     }
     s->count = calloc(n_vocab, sizeof *s->count);
+    s->pen_ids = calloc(s->hist_cap ? s->hist_cap : 1, sizeof *s->pen_ids);
     s->work = malloc((size_t)n_vocab * sizeof *s->work);
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
-    if (!s->count || !s->work || !s->cands) {
+    if (!s->count || !s->pen_ids || !s->work || !s->cands) {
         bn_sampler_free(s);
         bn_fail(err, BN_E_NOMEM, "sampler: out of memory for the scores of %u vocabulary tokens",
                 n_vocab);
@@ -103,6 +105,7 @@ void bn_sampler_free(bn_sampler *s)
         return;
     free(s->hist);
     free(s->count);
+    free(s->pen_ids);
     free(s->work);
     free(s->cands);
     free(s);
@@ -237,6 +240,34 @@ static uint32_t min_p_cut(const cand *c, uint32_t n, float p)
     while (i < n && c[i].logit >= min_logit)
         i++;
     return i;
+}
+
+uint32_t bn_sampler_keep(const bn_sampler *s)
+{
+    if (s->p.temp <= 0.0f)
+        return 1;
+    return s->p.top_k > 0 ? (uint32_t)s->p.top_k : 0;
+}
+
+/* The same tokens apply_penalty changes (when it changes any). */
+const int32_t *bn_sampler_penalized(bn_sampler *s, size_t *n)
+{
+    size_t m = 0;
+    if (s->p.repeat_penalty != 1.0f || s->p.presence_penalty != 0.0f ||
+        s->p.frequency_penalty != 0.0f) {
+        /* count[] is zero between calls: use it to list each token once, then clear it */
+        for (uint32_t i = 0; i < s->hist_len; i++) {
+            int32_t t = s->hist[i];
+            if (t < 0 || (uint32_t)t >= s->n_vocab || s->count[t])
+                continue;
+            s->count[t] = 1;
+            s->pen_ids[m++] = t;
+        }
+        for (size_t i = 0; i < m; i++)
+            s->count[s->pen_ids[i]] = 0;
+    }
+    *n = m;
+    return s->pen_ids;
 }
 
 int32_t bn_sampler_sample(bn_sampler *s, const float *logits)

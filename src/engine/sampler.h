@@ -49,4 +49,11 @@ int32_t bn_sampler_sample(bn_sampler *s, const float *logits);
 void bn_sampler_probs(const bn_sampler *s, int32_t chosen, bn_token_prob *chosen_out,
                       bn_token_prob *top, size_t n);
 
+/* What the next bn_sampler_sample can draw from, for the screened LM head: how many of the
+ * best logits it looks at (1 when greedy, top_k; 0 = the whole distribution, top-k off) ... */
+uint32_t bn_sampler_keep(const bn_sampler *s);
+/* ... and the distinct tokens whose logits the penalty will change (*n of them; the array
+ * stays valid until the next call on s). */
+const int32_t *bn_sampler_penalized(bn_sampler *s, size_t *n);
+
 #endif

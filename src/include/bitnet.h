@@ -108,11 +108,20 @@ typedef struct bn_engine_info {
     uint64_t n_params;     /* weights counted from the tensor shapes */
     uint64_t file_size;
     const char *kernels;   /* kernel path used by the weights ("scalar", "neon", ...) */
+    double repack_ms;      /* its weight repacking at load (0: the path reads the file in place) */
+    int repack_threads;
     const char *pre_tokenizer;
     double load_ms;        /* bn_engine_open wall time */
     const char *name;      /* general.name ("" when absent) */
     bool synthetic;        /* the name contains "synthetic": random weights, meaningless output
                               (entry points print BN_SYNTHETIC_WARNING) */
+    /* LM head: "screened" (a compact copy screens the rows, exact logits for every token the
+     * sampler can draw; requests that need the full distribution still take the full head) or
+     * "full". BITNET_LM_HEAD=full|screened pins it at open; default screened. */
+    const char *lm_head;
+    double lm_build_ms;         /* building the compact copy (part of load_ms) */
+    int lm_build_threads;       /* threads that built it */
+    uint64_t lm_compact_bytes;  /* its size */
 } bn_engine_info;
 
 /* The one warning line every program prints for a synthetic model. */
@@ -173,6 +182,10 @@ typedef struct bn_stats {
     double ttft_ms;           /* start of bn_generate to the first sampled token */
     bn_stop_reason stop_reason;
     int stop_index;           /* BN_STOP_STRING: which stop string; else -1 */
+    /* LM head: evaluations (rows of logits), of which screened, and the rows computed
+     * exactly summed over all of them (n_vocab for a full one) */
+    uint32_t lm_evals, lm_screened;
+    uint64_t lm_rows;
 } bn_stats;
 
 /* Per-token callback. id = the sampled token, or -1 for one final call that flushes text held

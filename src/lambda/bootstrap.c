@@ -155,6 +155,11 @@ int main(int argc, char **argv)
                    "%.0f ms",
            model, eh.open_ms, info.n_layer, info.kernels ? info.kernels : "?", eh.session_ms,
            eh.warmup_ms, bn_session_n_threads(eh.session), bn_now_ms() - t0, process_age_ms());
+    bn_log("INFO", "init: weights repacked in %.1f ms on %d threads; LM head %s (compact copy "
+                   "%.1f MiB built in %.1f ms on %d threads)",
+           info.repack_ms, info.repack_threads, info.lm_head,
+           (double)info.lm_compact_bytes / (1024.0 * 1024.0), info.lm_build_ms,
+           info.lm_build_threads);
     bn_lambda_config cfg;
     bn_lambda_config_from_env(&cfg);
     bn_lambda_handler h = bn_engine_handler_iface(&eh);

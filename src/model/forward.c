@@ -52,6 +52,13 @@ struct bn_context {
     float *rope;    /* [n_batch][head_dim]: cos, sin of each pair */
     uint16_t *y16;  /* [n_batch][n_embd] LM-head input in f16 */
 
+    /* screened LM head (lm_head.h): NULL unless the model has a compact copy */
+    bn_lm_screen *screen;
+    const bn_lm_request *lm_req; /* NULL: full head */
+    float *xf_head;              /* [n_embd] the f16 LM-head input widened */
+    size_t lm_rows;              /* rows computed exactly by the last LM head */
+    int lm_screened;
+
     /* per thread, for attention */
     float *att;       /* [n_threads][n_ctx_pad] scores, then probabilities */
     uint16_t *att16;  /* [n_threads][n_ctx_pad] probabilities in f16 */
@@ -223,6 +230,43 @@ static void lmhead_worker(void *arg, int ith, int nth)
     }
 }
 
+/* The screened head's exact rows: today's f16 kernel, one row per call (each row's sum does not
+ * depend on the range it is computed in), the list split over the threads. */
+typedef struct exact_rows_job {
+    bn_context *c;
+    const int32_t *rows;
+    size_t n;
+    float *logits;
+} exact_rows_job;
+
+static void exact_rows_worker(void *arg, int ith, int nth)
+{
+    const exact_rows_job *job = arg;
+    const bn_model *m = job->c->m;
+    size_t b, e;
+    bn_split_range(job->n, 1, ith, nth, &b, &e);
+    for (size_t i = b; i < e; i++) {
+        const size_t r = (size_t)job->rows[i];
+        job->c->kern->matvec_f16(m->token_embd, m->hp.n_embd, r, r + 1, job->c->y16,
+                                 job->logits);
+    }
+}
+
+static void exact_rows(void *user, const int32_t *rows, size_t n, float *logits)
+{
+    exact_rows_job job = {user, rows, n, logits};
+    bn_threadpool_run(((bn_context *)user)->tp, exact_rows_worker, &job);
+}
+
+/* One row of logits from c->y16 through the screen; 0 when it could not decide. */
+static size_t screened_head(bn_context *c, float *logits)
+{
+    const size_t e = c->m->hp.n_embd;
+    bn_f16_to_f32_row(c->y16, c->xf_head, e);
+    return bn_lm_screen_run(c->screen, c->kern, c->tp, c->xf_head, bn_lm_f16_gamma(e),
+                            c->lm_req, exact_rows, c, logits);
+}
+
 /* ------------------------------------------------------------------ one layer */
 
 /* Rows t < n_tok of c->x hold tokens at positions pos0 + t; their K/V join the cache. */
@@ -290,8 +334,15 @@ static void batch_forward(bn_context *c, const int32_t *tokens, uint32_t n_tok, 
         rmsnorm(c->xb + t * e, c->x + t * e, c->m->output_norm, e, hp->rms_eps);
         bn_f32_to_f16_row(c->xb + t * e, c->y16 + (t - first_out) * e, e);
     }
+    c->lm_screened = 0;
+    if (c->screen && c->lm_req && n_tok - first_out == 1 &&
+        (c->lm_rows = screened_head(c, logits)) > 0) {
+        c->lm_screened = 1;
+        return;
+    }
     lmhead_job lj = {c, n_tok - first_out, c->y16, logits};
     bn_threadpool_run(c->tp, lmhead_worker, &lj);
+    c->lm_rows = (size_t)(n_tok - first_out) * hp->n_vocab;
 }
 
 /* ------------------------------------------------------------------ public API */
@@ -327,6 +378,9 @@ int bn_forward(bn_context *c, const int32_t *tokens, uint32_t n, float *logits,
 }
 
 uint32_t bn_context_pos(const bn_context *c) { return c->pos; }
+void bn_context_set_lm_request(bn_context *c, const bn_lm_request *req) { c->lm_req = req; }
+size_t bn_context_lm_rows(const bn_context *c) { return c->lm_rows; }
+int bn_context_lm_screened(const bn_context *c) { return c->lm_screened; }
 uint32_t bn_context_n_ctx(const bn_context *c) { return c->n_ctx; }
 uint32_t bn_context_n_batch(const bn_context *c) { return c->n_batch; }
 
@@ -360,6 +414,8 @@ void bn_context_free(bn_context *c)
     free(c->qscale);
     free(c->rope);
     free(c->y16);
+    bn_lm_screen_free(c->screen);
+    free(c->xf_head);
     free(c->att);
     free(c->att16);
     free(c->q16);
@@ -435,6 +491,13 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
     if (!c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->hg || !c->hu ||
         !c->qact || !c->qscale || !c->rope || !c->y16 || !c->att || !c->att16 || !c->q16) {
         bn_fail(err, BN_E_NOMEM, "out of memory for the buffers of a %u-token batch", c->n_batch);
+        bn_context_free(c);
+        return NULL;
+    }
+    if (m->lm_compact && (!(c->screen = bn_lm_screen_create(m->lm_compact, err)) ||
+                          !(c->xf_head = alloc3(e, 1, sizeof(float))))) {
+        if (c->screen)
+            bn_fail(err, BN_E_NOMEM, "out of memory for the screened LM head");
         bn_context_free(c);
         return NULL;
     }

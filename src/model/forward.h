@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "lm_head.h"
 #include "model.h"
 #include "threadpool.h"
 
@@ -37,5 +38,16 @@ uint32_t bn_context_n_batch(const bn_context *c);
  * range, n == 0 or n_logits > n. */
 int bn_forward(bn_context *c, const int32_t *tokens, uint32_t n, float *logits,
                uint32_t n_logits, bn_err *err);
+
+/* The LM head of the following bn_forward calls: req == NULL (the default) computes every
+ * logit; otherwise, when the model has a compact copy (bn_model_build_lm_compact) and one row
+ * of logits is wanted, the screened head (lm_head.h) computes exactly the rows req asks for
+ * and sets the others to -INFINITY (it falls back to the full head when it cannot decide).
+ * req is not copied: it must stay valid while it is set. */
+void bn_context_set_lm_request(bn_context *c, const bn_lm_request *req);
+/* Rows the last LM head computed exactly (n_vocab per row of logits for the full head). */
+size_t bn_context_lm_rows(const bn_context *c);
+/* Whether the last LM head was the screened one. */
+int bn_context_lm_screened(const bn_context *c);
 
 #endif

@@ -2,9 +2,14 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "clock.h"
 
 static int get_hp(const bn_gguf *g, const char *suffix, uint32_t *out, bn_err *err)
 {
@@ -181,6 +186,49 @@ static bn_ternary *layer_matrices(bn_layer *L, int i)
     return i < 7 ? all[i] : NULL;
 }
 
+static void release_pages(uintptr_t b, uintptr_t e);
+
+typedef struct repack_job {
+    bn_model *m;
+    atomic_int failed;
+} repack_job;
+
+/* Chunk = one ternary matrix (layer il = chunk / 7). Once repacked, the matrix's file pages
+ * leave this process: the kernel reads its own copy, so RSS does not hold both. */
+static void repack_one(void *arg, size_t chunk, int ith)
+{
+    (void)ith;
+    repack_job *job = arg;
+    bn_ternary *w = layer_matrices(&job->m->layers[chunk / 7], (int)(chunk % 7));
+    if (job->m->kernels->prepare(w)) {
+        atomic_store(&job->failed, 1);
+        return;
+    }
+    if (w->repacked)
+        release_pages((uintptr_t)w->packed, (uintptr_t)w->packed + w->m * w->k / 4);
+}
+
+/* The kernel's prepare() on every ternary matrix, on every CPU this process may use. */
+static int repack_all(bn_model *m, bn_err *err)
+{
+    const double t0 = bn_now_ms();
+    const int n = bn_cpu_count();
+    bn_threadpool *tp = NULL;
+    if (n > 1 && !(tp = bn_threadpool_create(n, err)))
+        return -1;
+    repack_job job;
+    job.m = m;
+    atomic_init(&job.failed, 0);
+    bn_threadpool_run_chunks(tp, (size_t)m->hp.n_layer * 7, repack_one, &job);
+    bn_threadpool_free(tp);
+    if (atomic_load(&job.failed))
+        return bn_fail(err, BN_E_NOMEM, "out of memory repacking weights for kernel '%s'",
+                       m->kernels->name);
+    m->repack_ms = bn_now_ms() - t0;
+    m->repack_threads = n > 1 ? n : 1;
+    return 0;
+}
+
 bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
 {
     bn_model *m = calloc(1, sizeof *m);
@@ -209,14 +257,8 @@ bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
         if (bind_layer(g, hp, il, &m->layers[il], err))
             goto fail;
     m->kernels = bn_kernels_get();
-    if (m->kernels->prepare)
-        for (uint32_t il = 0; il < hp->n_layer; il++)
-            for (int i = 0; layer_matrices(&m->layers[il], i); i++)
-                if (m->kernels->prepare(layer_matrices(&m->layers[il], i))) {
-                    bn_fail(err, BN_E_NOMEM, "out of memory repacking weights for kernel '%s'",
-                            m->kernels->name);
-                    goto fail;
-                }
+    if (m->kernels->prepare && repack_all(m, err))
+        goto fail;
     return m;
 fail:
     bn_model_free(m);
@@ -234,10 +276,55 @@ bn_model *bn_model_load(const char *path, bn_err *err)
     return m;
 }
 
+static void f16_head_row(const void *src, uint32_t r, float *out)
+{
+    const bn_model *m = src;
+    const size_t k = m->hp.n_embd;
+    bn_f16_to_f32_row(m->token_embd + (size_t)r * k, out, k);
+}
+
+/* Releases the whole pages inside bytes [b, e) of the mapping: read-only file pages, so
+ * dropping them loses nothing (the page cache keeps them; a later read faults them back in).
+ * Advice only: a failure is harmless. */
+static void release_pages(uintptr_t b, uintptr_t e)
+{
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return;
+    b = (b + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    e &= ~((uintptr_t)page - 1);
+    if (e > b)
+        (void)madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
+static void f16_head_done(const void *src, uint32_t r0, uint32_t r1)
+{
+    const bn_model *m = src;
+    const size_t row = (size_t)m->hp.n_embd * 2;
+    release_pages((uintptr_t)m->token_embd + r0 * row, (uintptr_t)m->token_embd + r1 * row);
+}
+
+int bn_model_build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
+{
+    if (m->lm_compact)
+        return 0;
+    const double t0 = bn_now_ms();
+    m->lm_compact = bn_lm_compact_build(m->hp.n_vocab, m->hp.n_embd, f16_head_row,
+                                        f16_head_done, m, tp, err);
+    if (!m->lm_compact)
+        return -1;
+    m->lm_compact_ms = bn_now_ms() - t0;
+    m->lm_compact_threads = bn_threadpool_size(tp);
+    /* the pages the chunks shared */
+    f16_head_done(m, 0, m->hp.n_vocab);
+    return 0;
+}
+
 void bn_model_free(bn_model *m)
 {
     if (!m)
         return;
+    bn_lm_compact_free(m->lm_compact);
     if (m->layers && m->kernels && m->kernels->release)
         for (uint32_t il = 0; il < m->hp.n_layer; il++)
             for (int i = 0; layer_matrices(&m->layers[il], i); i++)

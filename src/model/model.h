@@ -8,6 +8,8 @@
 #include "error.h"
 #include "gguf.h"
 #include "kernels.h"
+#include "lm_head.h"
+#include "threadpool.h"
 
 #define BN_ARCH "bitnet-b1.58"
 
@@ -46,6 +48,11 @@ typedef struct bn_model {
     const float *output_norm;   /* [n_embd] */
     bn_layer *layers;           /* [n_layer] */
     const bn_kernels *kernels;  /* path whose prepare() ran on the weights (may repack) */
+    double repack_ms;           /* prepare() on every ternary matrix (0: the path has none) */
+    int repack_threads;         /* threads it ran on */
+    bn_lm_compact *lm_compact;  /* screened LM head's copy (lm_head.h), or NULL: full head */
+    double lm_compact_ms;       /* time to build it */
+    int lm_compact_threads;     /* threads that built it */
 } bn_model;
 
 /* Opens PATH and binds the model. NULL + err (one line naming the problem) on failure. */
@@ -53,6 +60,12 @@ bn_model *bn_model_load(const char *path, bn_err *err);
 /* Binds a model to an already opened GGUF; takes ownership of g on success and failure. */
 bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err);
 void bn_model_free(bn_model *m);
+
+/* Builds m->lm_compact from the f16 head on tp's threads (tp may be NULL), then releases the
+ * pages of the f16 head from this process (madvise): decode reads only the rows the screen
+ * keeps, which fault back in from the page cache. Contexts created afterwards screen their
+ * LM head when asked (forward.h). -1 + err on failure (the model stays usable, full head). */
+int bn_model_build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err);
 
 /* Reads hyper-parameters only (no tensors): also used by tools on partial files. */
 int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err);

@@ -1,0 +1,385 @@
+/* The screened LM head (lm_head.h): the compact copy, the bound, the candidate selection.
+ *
+ * Why the bound holds. For row r with exact weights w (floats), activation x (floats), let
+ * s = sum_j w_j x_j (a real number). The copy holds q (int8) and a scale d, w~ = d q, and the
+ * activation is quantized the same way, x~ = e p. With dw = w - w~ and dx = x - x~:
+ *
+ *   s - d e sum_j q_j p_j  =  sum_j dw_j x_j + sum_j w~_j dx_j
+ *   |s - A|  <=  ||dw|| ||x|| + ||w~|| ||dx||                          (Cauchy-Schwarz, twice)
+ *
+ * where A = d e I and I = sum q_j p_j is the exact integer from matvec_i8. The exact kernel
+ * does not return s but its float evaluation y; for an f16 head every product of two halves
+ * is exact in float, and a sum of k terms in any order (any tree, partial sums in float or
+ * double, one final rounding to float) is off by at most gamma_n * sum_j |w_j x_j| with
+ * gamma_n = n u / (1 - n u), u = 2^-24, n >= the additions and roundings a term goes through
+ * (Higham, Accuracy and Stability, 3.1 and 4.2); n = k + 2 covers every order, ggml's 64-lane
+ * one included. And sum |w_j x_j| <= ||w|| ||x|| (Cauchy-Schwarz again). So
+ *
+ *   |y - A|  <=  (||dw|| + gamma ||w||) ||x|| + ||w~|| ||dx||  =:  E.
+ *
+ * The three row norms are stored rounded up to float; ||x||, ||dx||, A and E are computed in
+ * double, whose own rounding (relative 2^-53 per operation, k <= 2^17 terms) is covered by
+ * inflating E by 1e-6 relative and 1e-12 |A|, far more than it can be. A row whose weights or
+ * bound are not finite is never screened out (every comparison is written so that NaN keeps
+ * the row).
+ *
+ * Why the selection is exact. Let K = keep, and compute exactly the K rows (among those not
+ * named by the caller) with the largest lower bounds A - E; let T be the smallest of their
+ * exact logits. Any other unnamed row with A + E < T has an exact logit below T, so K unnamed
+ * rows, whose values the sampler sees unchanged, beat it: it cannot be among the sampler's K
+ * best, for any penalty applied to the named rows. All unnamed rows with A + E >= T, and the
+ * named rows, are computed exactly. */
+#include "lm_head.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bn_lm_compact {
+    uint32_t n_rows, k;
+    int8_t *q;     /* [n_rows][k] */
+    float *scale;  /* [n_rows] d: w~ = d q */
+    float *dw;     /* [n_rows] >= ||w - w~|| (INFINITY: row not finite) */
+    float *wn;     /* [n_rows] >= ||w|| */
+    float *qn;     /* [n_rows] >= ||w~|| */
+};
+
+struct bn_lm_screen {
+    const bn_lm_compact *c;
+    int8_t *xq;       /* [k] quantized activation */
+    int32_t *approx;  /* [n_rows] integer dot products */
+    int32_t *rows;    /* [n_rows] rows to compute exactly */
+    uint8_t *state;   /* [n_rows] 0 = not yet, 1 = named, 2 = computed */
+    double *heap_lo;  /* [BN_LM_KEEP_MAX] min-heap of the best lower bounds */
+    int32_t *heap_id;
+};
+
+/* The smallest float >= v (v >= 0, finite or not). */
+static float up_f(double v)
+{
+    float f = (float)v;
+    if ((double)f < v)
+        f = nextafterf(f, INFINITY);
+    return f;
+}
+
+/* ------------------------------------------------------------------ building the copy */
+
+typedef struct build_job {
+    bn_lm_compact *c;
+    bn_lm_row_fn row;
+    bn_lm_done_fn done;
+    const void *src;
+    float *tmp; /* [n_threads][k] */
+} build_job;
+
+enum { BUILD_CHUNK = 256 };
+
+static void build_row(bn_lm_compact *c, uint32_t r, const float *w)
+{
+    const size_t k = c->k;
+    int8_t *q = c->q + (size_t)r * k;
+    float amax = 0.0f;
+    int finite = 1;
+    for (size_t j = 0; j < k; j++) {
+        if (!isfinite(w[j]))
+            finite = 0;
+        else if (fabsf(w[j]) > amax)
+            amax = fabsf(w[j]);
+    }
+    if (!finite || amax == 0.0f) {
+        memset(q, 0, k);
+        c->scale[r] = 0.0f;
+        /* a zero row has A = 0 and E = 0 (exactly right: its logit is 0); a non-finite row
+         * gets an infinite bound and is always computed exactly */
+        c->dw[r] = finite ? 0.0f : INFINITY;
+        c->wn[r] = finite ? 0.0f : INFINITY;
+        c->qn[r] = 0.0f;
+        return;
+    }
+    /* Any rounding of w/d would do (the norms below measure what was chosen): adding and
+     * subtracting 1.5 * 2^23 rounds |y| < 2^22 to an integer without a libm call, so the loop
+     * vectorizes. */
+    const float d = amax / 127.0f, inv = 127.0f / amax, magic = 12582912.0f;
+    double dw2 = 0.0, wn2 = 0.0, qn2 = 0.0;
+    for (size_t j = 0; j < k; j++) {
+        float v = (w[j] * inv + magic) - magic;
+        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+        q[j] = (int8_t)v;
+        const double wt = (double)d * (double)v; /* exact: 24 x 8 bits */
+        const double e = (double)w[j] - wt;
+        dw2 += e * e;
+        wn2 += (double)w[j] * w[j];
+        qn2 += wt * wt;
+    }
+    const double infl = 1.0 + 1e-9; /* double rounding of k <= 2^17 squares and a sqrt */
+    c->scale[r] = d;
+    c->dw[r] = up_f(sqrt(dw2) * infl);
+    c->wn[r] = up_f(sqrt(wn2) * infl);
+    c->qn[r] = up_f(sqrt(qn2) * infl);
+}
+
+static void build_chunk(void *arg, size_t chunk, int ith)
+{
+    build_job *job = arg;
+    bn_lm_compact *c = job->c;
+    float *w = job->tmp + (size_t)ith * c->k;
+    const size_t b = chunk * BUILD_CHUNK;
+    const size_t e = b + BUILD_CHUNK < c->n_rows ? b + BUILD_CHUNK : c->n_rows;
+    for (size_t r = b; r < e; r++) {
+        job->row(job->src, (uint32_t)r, w);
+        build_row(c, (uint32_t)r, w);
+    }
+    if (job->done)
+        job->done(job->src, (uint32_t)b, (uint32_t)e);
+}
+
+bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_row_fn row,
+                                   bn_lm_done_fn done, const void *src, bn_threadpool *tp,
+                                   bn_err *err)
+{
+    if (k == 0 || k > BN_MATVEC_I8_K_MAX || n_rows == 0) {
+        bn_fail(err, BN_E_UNSUPPORTED, "screened LM head: %u x %u head out of range (rows of 1..%zu)",
+                n_rows, k, (size_t)BN_MATVEC_I8_K_MAX);
+        return NULL;
+    }
+    bn_lm_compact *c = calloc(1, sizeof *c);
+    const int nt = bn_threadpool_size(tp);
+    float *tmp = malloc((size_t)nt * k * sizeof *tmp);
+    if (c) {
+        c->n_rows = n_rows;
+        c->k = k;
+        c->q = malloc((size_t)n_rows * k);
+        c->scale = malloc((size_t)n_rows * sizeof *c->scale);
+        c->dw = malloc((size_t)n_rows * sizeof *c->dw);
+        c->wn = malloc((size_t)n_rows * sizeof *c->wn);
+        c->qn = malloc((size_t)n_rows * sizeof *c->qn);
+    }
+    if (!c || !tmp || !c->q || !c->scale || !c->dw || !c->wn || !c->qn) {
+        free(tmp);
+        bn_lm_compact_free(c);
+        bn_fail(err, BN_E_NOMEM, "screened LM head: out of memory for a %.1f MiB copy",
+                (double)n_rows * (k + 16) / (1024.0 * 1024.0));
+        return NULL;
+    }
+    build_job job = {c, row, done, src, tmp};
+    bn_threadpool_run_chunks(tp, (n_rows + BUILD_CHUNK - 1) / BUILD_CHUNK, build_chunk, &job);
+    free(tmp);
+    return c;
+}
+
+void bn_lm_compact_free(bn_lm_compact *c)
+{
+    if (!c)
+        return;
+    free(c->q);
+    free(c->scale);
+    free(c->dw);
+    free(c->wn);
+    free(c->qn);
+    free(c);
+}
+
+size_t bn_lm_compact_bytes(const bn_lm_compact *c)
+{
+    return c ? (size_t)c->n_rows * (c->k + 4 * sizeof(float)) : 0;
+}
+
+uint32_t bn_lm_compact_rows(const bn_lm_compact *c) { return c ? c->n_rows : 0; }
+
+double bn_lm_f16_gamma(size_t k)
+{
+    const double nu = (double)(k + 2) * 0x1p-24;
+    return nu / (1.0 - nu);
+}
+
+/* ------------------------------------------------------------------ per token */
+
+bn_lm_screen *bn_lm_screen_create(const bn_lm_compact *c, bn_err *err)
+{
+    bn_lm_screen *s = calloc(1, sizeof *s);
+    if (s) {
+        s->c = c;
+        s->xq = malloc(c->k);
+        s->approx = malloc((size_t)c->n_rows * sizeof *s->approx);
+        s->rows = malloc((size_t)c->n_rows * sizeof *s->rows);
+        s->state = calloc(c->n_rows, 1);
+        s->heap_lo = malloc(BN_LM_KEEP_MAX * sizeof *s->heap_lo);
+        s->heap_id = malloc(BN_LM_KEEP_MAX * sizeof *s->heap_id);
+    }
+    if (!s || !s->xq || !s->approx || !s->rows || !s->state || !s->heap_lo || !s->heap_id) {
+        bn_lm_screen_free(s);
+        bn_fail(err, BN_E_NOMEM, "screened LM head: out of memory for the scratch of %u rows",
+                c->n_rows);
+        return NULL;
+    }
+    return s;
+}
+
+void bn_lm_screen_free(bn_lm_screen *s)
+{
+    if (!s)
+        return;
+    free(s->xq);
+    free(s->approx);
+    free(s->rows);
+    free(s->state);
+    free(s->heap_lo);
+    free(s->heap_id);
+    free(s);
+}
+
+typedef struct approx_job {
+    const bn_lm_compact *c;
+    const bn_kernels *kern;
+    const int8_t *xq;
+    int32_t *out;
+} approx_job;
+
+static void approx_worker(void *arg, int ith, int nth)
+{
+    const approx_job *job = arg;
+    size_t b, e;
+    bn_split_range(job->c->n_rows, 64, ith, nth, &b, &e);
+    if (b < e)
+        job->kern->matvec_i8(job->c->q, job->c->k, b, e, job->xq, job->out);
+}
+
+/* Lower and upper bounds of row r's exact logit (NaN-free for a finite row). */
+static void row_bounds(const bn_lm_screen *s, uint32_t r, double e_x, double nx, double ndx,
+                       double gamma, double *lo, double *hi)
+{
+    const bn_lm_compact *c = s->c;
+    const double a = (double)c->scale[r] * e_x * (double)s->approx[r];
+    const double err = (((double)c->dw[r] + gamma * (double)c->wn[r]) * nx +
+                        (double)c->qn[r] * ndx) * (1.0 + 1e-6) +
+                       fabs(a) * 1e-12 + 1e-30;
+    *lo = a - err;
+    *hi = a + err;
+}
+
+/* Min-heap on lower bounds: the root is the worst of the best `n` seen. */
+static void heap_down(double *lo, int32_t *id, uint32_t n, uint32_t i)
+{
+    for (;;) {
+        uint32_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && lo[l] < lo[w])
+            w = l;
+        if (r < n && lo[r] < lo[w])
+            w = r;
+        if (w == i)
+            return;
+        double t = lo[i];
+        lo[i] = lo[w];
+        lo[w] = t;
+        int32_t u = id[i];
+        id[i] = id[w];
+        id[w] = u;
+        i = w;
+    }
+}
+
+size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *tp,
+                        const float *x, double gamma, const bn_lm_request *req,
+                        bn_lm_exact_fn exact, void *user, float *logits)
+{
+    const bn_lm_compact *c = s->c;
+    const uint32_t n = c->n_rows, keep = req->keep;
+    const size_t k = c->k;
+    if (keep == 0 || keep > BN_LM_KEEP_MAX || keep > n)
+        return 0;
+
+    /* the activation: finite, quantized to [-127, 127] with x~ = e p, and the two norms */
+    float amax = 0.0f;
+    for (size_t j = 0; j < k; j++) {
+        if (!isfinite(x[j]))
+            return 0;
+        if (fabsf(x[j]) > amax)
+            amax = fabsf(x[j]);
+    }
+    const float e_x = amax / 127.0f;
+    double nx2 = 0.0, ndx2 = 0.0;
+    for (size_t j = 0; j < k; j++) {
+        long v = e_x > 0.0f ? lrint((double)x[j] / (double)e_x) : 0;
+        v = v > 127 ? 127 : v < -127 ? -127 : v;
+        s->xq[j] = (int8_t)v;
+        const double dx = (double)x[j] - (double)e_x * (double)v;
+        nx2 += (double)x[j] * x[j];
+        ndx2 += dx * dx;
+    }
+    const double nx = sqrt(nx2) * (1.0 + 1e-9), ndx = sqrt(ndx2) * (1.0 + 1e-9);
+
+    approx_job aj = {c, kern, s->xq, s->approx};
+    bn_threadpool_run(tp, approx_worker, &aj);
+
+    /* named rows first; they are exact and never set the threshold */
+    size_t n_rows = 0, n_named = 0;
+    for (size_t i = 0; i < req->n_must; i++) {
+        const int32_t r = req->must[i];
+        if (r >= 0 && (uint32_t)r < n && !s->state[r]) {
+            s->state[r] = 1;
+            s->rows[n_rows++] = r;
+            n_named++;
+        }
+    }
+    size_t ret = 0;
+    if (n - n_named < keep)
+        goto done; /* not enough unnamed rows to bound anything */
+
+    /* the `keep` unnamed rows with the best lower bounds */
+    uint32_t hn = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        if (s->state[r])
+            continue;
+        double lo, hi;
+        row_bounds(s, r, (double)e_x, nx, ndx, gamma, &lo, &hi);
+        if (!(lo >= -HUGE_VAL))
+            lo = -HUGE_VAL; /* NaN: as weak as possible (it is still computed below) */
+        if (hn < keep) {
+            s->heap_lo[hn] = lo;
+            s->heap_id[hn++] = (int32_t)r;
+            if (hn == keep)
+                for (uint32_t i = keep / 2; i-- > 0;)
+                    heap_down(s->heap_lo, s->heap_id, keep, i);
+        } else if (lo > s->heap_lo[0]) {
+            s->heap_lo[0] = lo;
+            s->heap_id[0] = (int32_t)r;
+            heap_down(s->heap_lo, s->heap_id, keep, 0);
+        }
+    }
+    for (uint32_t i = 0; i < keep; i++) {
+        s->state[s->heap_id[i]] = 2;
+        s->rows[n_rows++] = s->heap_id[i];
+    }
+    exact(user, s->rows, n_rows, logits);
+    /* T: the smallest exact logit among them, as the sampler sees it (NaN counts as -inf) */
+    double t = HUGE_VAL;
+    for (uint32_t i = 0; i < keep; i++) {
+        const float v = logits[s->heap_id[i]];
+        const double dv = isnan(v) ? -HUGE_VAL : (double)v;
+        if (dv < t)
+            t = dv;
+    }
+
+    /* every unnamed row whose upper bound reaches T */
+    const size_t first_new = n_rows;
+    for (uint32_t r = 0; r < n; r++) {
+        if (s->state[r])
+            continue;
+        double lo, hi;
+        row_bounds(s, r, (double)e_x, nx, ndx, gamma, &lo, &hi);
+        if (hi < t) {
+            logits[r] = -INFINITY;
+        } else {
+            s->state[r] = 2;
+            s->rows[n_rows++] = (int32_t)r;
+        }
+    }
+    if (n_rows > first_new)
+        exact(user, s->rows + first_new, n_rows - first_new, logits);
+    ret = n_rows;
+done:
+    for (size_t i = 0; i < n_rows; i++)
+        s->state[s->rows[i]] = 0;
+    return ret;
+}
