@@ -405,6 +405,7 @@ static void check_case(const setting_case *c)
     if (same_answer(&lib_base, &lib_changed))
         fail_msg("%s: the case does not change the tokens (\"%s\"); pick other values", c->name,
                  lib_base.text);
+    /* row 0 is the library itself: the reference the other rows are compared with */
     for (size_t i = 1; i < sizeof ENTRY_POINTS / sizeof *ENTRY_POINTS; i++) {
         const entry_point *ep = &ENTRY_POINTS[i];
         if (!supports(ep, c->name)) {
