@@ -61,6 +61,18 @@ float bn_f16_to_f32(uint16_t h);
 void bn_f32_to_f16_row(const float *x, uint16_t *y, size_t n);
 void bn_f16_to_f32_row(const uint16_t *x, float *y, size_t n);
 
+/* Q8_0 rows (kernels/scalar/q8_0.c; one plain-C definition used by every path): blocks of
+ * BN_QK8_0 int8 values after an f16 scale, BN_Q8_0_BYTES bytes each; n % BN_QK8_0 == 0. */
+enum { BN_QK8_0 = 32, BN_Q8_0_BYTES = 34 };
+void bn_q8_0_dequant_row(const uint8_t *blocks, float *y, size_t n);
+/* Quantizes a float row as ggml's quantize_row_q8_0 (d = amax/127, round half to even). */
+void bn_q8_0_quantize_row(const float *x, uint8_t *blocks, size_t n);
+/* ggml_vec_dot_q8_0_q8_0 with the x86 build's lane order (see q8_0.c). */
+float bn_q8_0_dot(const uint8_t *a, const uint8_t *b, size_t n);
+/* LM head: y[i] = bn_q8_0_dot(row i of w, xq, k) for i in [row_begin, row_end). */
+void bn_q8_0_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
+                    const uint8_t *xq, float *y);
+
 /* The scalar twins: the definition every other path must reproduce. */
 extern const bn_kernels bn_kernels_scalar;
 
