@@ -290,6 +290,10 @@ int bn_pretokenizer_from_name(const char *name, bn_pretokenizer *out)
         *out = BN_PRE_DEFAULT;
         return 0;
     }
+    if (strcmp(name, "falcon3") == 0 || strcmp(name, "falcon_e") == 0) {
+        *out = BN_PRE_FALCON3;
+        return 0;
+    }
     return -1;
 }
 
@@ -314,7 +318,7 @@ static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
         name[n] = 0;
         if (pre.len >= sizeof name || bn_pretokenizer_from_name(name, &t->pre))
             return bn_fail(err, BN_E_UNSUPPORTED, "tokenizer.ggml.pre \"%s\" is not supported (known: llama-bpe, "
-                           "llama3, default)", name);
+                           "llama3, default, falcon3, falcon_e)", name);
     }
     t->add_bos = true;
     if (bn_gguf_find(g, "tokenizer.ggml.add_bos_token") &&
