@@ -105,8 +105,10 @@ static void test_bad_inputs_exit_2(void **state)
     E("option '-b' must be in [1,", "-m", model, "-p", "x", "-b", "0");
     E("option '-n' must be >= -1", "-m", model, "-p", "x", "-n", "-2");
     E("option '--repeat-last-n' must be >= -1", "-m", model, "-p", "x", "--repeat-last-n", "-5");
-    E("option '--pre-tokenizer' must be llama3 or default", "-m", model, "--tokenize", "x",
+    E("option '--pre-tokenizer' must be llama3, default or falcon3", "-m", model, "--tokenize", "x",
       "--pre-tokenizer", "gpt4");
+    E("option '--chat-template' must be bitnet, llama3, falcon3, chatml or zephyr", "-m", model,
+      "-p", "x", "--chat-template", "jinja");
     E("option '--json' takes no value", "-m", model, "-p", "x", "--json=1");
     E("no model", "-p", "x");
     E("cannot open", "-m", "/nonexistent/dir/model.gguf", "-p", "x");

@@ -48,7 +48,8 @@ static const opt_def OPTS[] = {
     {"--detokenize", NULL, K_STR, F(detokenize), "ID,...", "print the bytes of these ids and exit", 0, 0, false, false},
     {"--bos", NULL, K_FLAG, F(bos), NULL, "--tokenize: prepend BOS", 0, 0, false, false},
     {"--special", NULL, K_FLAG, F(special), NULL, "--tokenize: parse special-token names", 0, 0, false, false},
-    {"--pre-tokenizer", NULL, K_STR, F(pre_tokenizer), "NAME", "llama3 (default, the model's) or default (bitnet.cpp's, for parity)", 0, 0, false, false},
+    {"--pre-tokenizer", NULL, K_STR, F(pre_tokenizer), "NAME", "llama3 (default, the model's), default (bitnet.cpp's, for parity) or falcon3", 0, 0, false, false},
+    {"--chat-template", NULL, K_STR, F(chat_template), "NAME", "bitnet, llama3, falcon3, chatml or zephyr (detected from the model)", 0, 0, false, false},
     {"--inspect", NULL, K_FLAG, F(inspect), NULL, "print a model summary and exit", 0, 0, false, false},
     {"--verbose", NULL, K_FLAG, F(verbose), NULL, "diagnostics on stderr (kernel path, seed, context, threads)", 0, 0, false, false},
     {"-h", "--help", K_FLAG, F(help), NULL, "this help", 0, 0, false, false},
@@ -185,9 +186,19 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
             return -1;
     }
     if (o->pre_tokenizer && strcmp(o->pre_tokenizer, "llama3") != 0 &&
-        strcmp(o->pre_tokenizer, "llama-bpe") != 0 && strcmp(o->pre_tokenizer, "default") != 0) {
-        snprintf(err, errlen, "option '--pre-tokenizer' must be llama3 or default, got '%s'",
+        strcmp(o->pre_tokenizer, "llama-bpe") != 0 && strcmp(o->pre_tokenizer, "default") != 0 &&
+        strcmp(o->pre_tokenizer, "falcon3") != 0) {
+        snprintf(err, errlen, "option '--pre-tokenizer' must be llama3, default or falcon3, got '%s'",
                  o->pre_tokenizer);
+        return -1;
+    }
+    static const char *const templates[] = {"bitnet", "llama3", "falcon3", "chatml", "zephyr"};
+    bool known = !o->chat_template;
+    for (size_t i = 0; i < sizeof templates / sizeof *templates && !known; i++)
+        known = strcmp(o->chat_template, templates[i]) == 0;
+    if (!known) {
+        snprintf(err, errlen, "option '--chat-template' must be bitnet, llama3, falcon3, chatml or "
+                 "zephyr, got '%s'", o->chat_template);
         return -1;
     }
     return 0;
