@@ -302,6 +302,9 @@ static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     bn_gguf_str model;
     if (bn_gguf_get_str(g, "tokenizer.ggml.model", &model, err))
         return -1;
+    if (bn_gguf_str_eq(model, "llama"))
+        return bn_fail(err, BN_E_UNSUPPORTED, "tokenizer.ggml.model is \"llama\" (SentencePiece, the "
+                       "1bitLLM bitnet_b1_58 files): not supported yet; only \"gpt2\" (byte-level BPE)");
     if (!bn_gguf_str_eq(model, "gpt2"))
         return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.model is \"%.*s\": only \"gpt2\" (byte-level BPE) is "
                        "supported", (int)(model.len > 64 ? 64 : model.len), model.ptr);
