@@ -192,6 +192,45 @@ static void test_render_each_template(void **state)
     assert_null(bn_chat_format_with(BN_CHAT_UNKNOWN, &q, 1, &err));
 }
 
+/* The examples the reference's llama-cli prints for each template (`llama-cli -m M
+ * --chat-template NAME -cnv`: "chat template example", the same four messages as above). */
+static void test_llama_cli_examples_each_template(void **state)
+{
+    (void)state;
+    const bn_chat_msg m[4] = {{"system", "You are a helpful assistant"},
+                              {"user", "Hello"},
+                              {"assistant", "Hi there"},
+                              {"user", "How are you?"}};
+    static const struct {
+        bn_chat_template t;
+        const char *want;
+    } cases[] = {
+        {BN_CHAT_LLAMA3,
+         "<|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant<|eot_id|>"
+         "<|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|>"
+         "<|start_header_id|>assistant<|end_header_id|>\n\nHi there<|eot_id|>"
+         "<|start_header_id|>user<|end_header_id|>\n\nHow are you?<|eot_id|>"
+         "<|start_header_id|>assistant<|end_header_id|>\n\n"},
+        {BN_CHAT_FALCON3, "<|system|>\nYou are a helpful assistant\n<|user|>\nHello\n<|assistant|>\n"
+                          "Hi there\n<|user|>\nHow are you?\n<|assistant|>\n"},
+        {BN_CHAT_CHATML,
+         "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n"
+         "<|im_start|>assistant\nHi there<|im_end|>\n<|im_start|>user\nHow are you?<|im_end|>\n"
+         "<|im_start|>assistant\n"},
+        {BN_CHAT_ZEPHYR,
+         "<|system|>\nYou are a helpful assistant<|endoftext|>\n<|user|>\nHello<|endoftext|>\n"
+         "<|assistant|>\nHi there<|endoftext|>\n<|user|>\nHow are you?<|endoftext|>\n<|assistant|>\n"},
+    };
+    bn_err err = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *s = bn_chat_format_with(cases[i].t, m, 4, &err);
+        assert_non_null(s);
+        if (strcmp(s, cases[i].want))
+            fail_msg("%s: got \"%s\"", bn_chat_template_name(cases[i].t), s);
+        free(s);
+    }
+}
+
 /* A marker the vocabulary lacks is text, merged with its neighbours into one segment. */
 static int only_im_start(void *user, const char *name, size_t len)
 {
@@ -226,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_detect),
         cmocka_unit_test(test_render_each_template),
+        cmocka_unit_test(test_llama_cli_examples_each_template),
         cmocka_unit_test(test_missing_markers_are_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
