@@ -85,6 +85,20 @@ const float *bn_f16_table(void);
 /* Softmax of n scores in place (FORMAT.md 4.4.5): max-subtracted ggml expf, summed in double
  * per 16-lane vector with the lanes added as a tree, times (float)(1/sum). */
 void bn_softmax_f32(float *a, size_t n);
+/* g[i] = silu(g[i]) * u[i], silu with the same ggml exp as the softmax (SwiGLU FFNs). */
+void bn_silu_mul_f32(float *restrict g, const float *restrict u, size_t n);
+
+/* Q8_0 rows (kernels/scalar/q8_0.c; one plain-C definition used by every path): blocks of
+ * BN_QK8_0 int8 values after an f16 scale, BN_Q8_0_BYTES bytes each; n % BN_QK8_0 == 0. */
+enum { BN_QK8_0 = 32, BN_Q8_0_BYTES = 34 };
+void bn_q8_0_dequant_row(const uint8_t *blocks, float *y, size_t n);
+/* Quantizes a float row as ggml's quantize_row_q8_0 (d = amax/127, round half to even). */
+void bn_q8_0_quantize_row(const float *x, uint8_t *blocks, size_t n);
+/* ggml_vec_dot_q8_0_q8_0 with the x86 build's lane order (see q8_0.c). */
+float bn_q8_0_dot(const uint8_t *a, const uint8_t *b, size_t n);
+/* LM head: y[i] = bn_q8_0_dot(row i of w, xq, k) for i in [row_begin, row_end). */
+void bn_q8_0_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
+                    const uint8_t *xq, float *y);
 
 /* The scalar twins: the definition every other path must reproduce. */
 extern const bn_kernels bn_kernels_scalar;

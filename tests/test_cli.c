@@ -133,8 +133,10 @@ static void test_bad_inputs_exit_2(void **state)
       "--seed", "9007199254740993");
     E("option '--repeat-penalty': '1e-50' rounds to 0 as a float", "-m", model, "-p", "x",
       "--repeat-penalty", "1e-50");
-    E("option '--pre-tokenizer' must be llama3 or default", "-m", model, "--tokenize", "x",
+    E("option '--pre-tokenizer' must be llama3, default or falcon3", "-m", model, "--tokenize", "x",
       "--pre-tokenizer", "gpt4");
+    E("option '--chat-template' must be bitnet, llama3, falcon3, chatml or zephyr", "-m", model,
+      "-p", "x", "--chat-template", "jinja");
     E("option '--json' takes no value", "-m", model, "-p", "x", "--json=1");
     E("no model", "-p", "x");
     E("vocab-only", "-m", vocab, "-p", "x");

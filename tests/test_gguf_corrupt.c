@@ -315,6 +315,12 @@ static void test_bad_tensor_infos(void **state)
     expect_fail(&f, "tensor 'tensor.alpha': unknown ggml type 99");
     bn_fixture_put_u32(f.buf, ttype_at(&f, BN_FIX_T0, 1), 37); /* I8_S: not a file type */
     expect_fail(&f, "tensor 'tensor.alpha': unknown ggml type 37");
+    /* bitnet.cpp's lookup-table layouts: refused by name, pointing at the I2_S file */
+    bn_fixture_put_u32(f.buf, ttype_at(&f, BN_FIX_T0, 1), 38);
+    expect_fail(&f, "tensor 'tensor.alpha': type TL1 (bitnet.cpp's ARM lookup-table layout) is not "
+                "supported; use the I2_S file of this model");
+    bn_fixture_put_u32(f.buf, ttype_at(&f, BN_FIX_T0, 1), 39);
+    expect_fail(&f, "tensor 'tensor.alpha': type TL2 (bitnet.cpp's x86 lookup-table layout)");
     RESET();
     bn_fixture_put_u64(f.buf, dim_at(&f, BN_FIX_T2, 0), 3);
     bn_fixture_put_u64(f.buf, dim_at(&f, BN_FIX_T2, 1), 1);

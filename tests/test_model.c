@@ -164,7 +164,9 @@ static void test_tiny_loads(void **state)
         snprintf(name, sizeof name, "blk.%u.ffn_up.weight", l);
         assert_ptr_equal(L->w_up.packed, bn_gguf_find_tensor(m->gguf, name)->data);
     }
-    assert_ptr_equal(m->token_embd, bn_gguf_find_tensor(m->gguf, "token_embd.weight")->data);
+    assert_ptr_equal(m->token_embd.data, bn_gguf_find_tensor(m->gguf, "token_embd.weight")->data);
+    assert_int_equal(m->token_embd.type, BN_GGML_F16);
+    assert_ptr_equal(m->lm_head.data, m->token_embd.data); /* tied */
     bn_model_free(m);
     free(buf);
 }
@@ -185,7 +187,7 @@ static void test_wrong_tensors(void **state)
     e = (edit){.tensor = "blk.1.ffn_sub_norm.weight", .type = BN_GGML_F32, .n_dims = 1, .ne = {128}};
     expect_refused(&e, "blk.1.ffn_sub_norm.weight: expected F32 [384], got F32 [128]");
     e = (edit){.tensor = "token_embd.weight", .type = BN_GGML_F32, .n_dims = 2, .ne = {128, 384}};
-    expect_refused(&e, "token_embd.weight: expected F16 [128, 384], got F32 [128, 384]");
+    expect_refused(&e, "token_embd.weight: type F32 is not supported (F16 or Q8_0, as llama-quantize I2_S writes it)");
     /* vocab_size and the embedding table disagree */
     e = (edit){.key = "bitnet-b1.58.vocab_size", .kind = SET_U32, .u32 = 385};
     expect_refused(&e, "token_embd.weight: expected F16 [128, 385], got F16 [128, 384]");
@@ -194,8 +196,9 @@ static void test_wrong_tensors(void **state)
 static void test_architecture_and_hparams(void **state)
 {
     (void)state;
-    edit e = {.key = "general.architecture", .kind = SET_STR, .str = "llama"};
-    expect_refused(&e, "unsupported architecture 'llama' (this engine runs 'bitnet-b1.58')");
+    edit e = {.key = "general.architecture", .kind = SET_STR, .str = "gpt2"};
+    expect_refused(&e, "unsupported architecture 'gpt2' (this engine runs 'bitnet-b1.58', 'bitnet' "
+                       "and 'llama' with I2_S weights)");
     /* file text reaches the message escaped: no terminal escape sequence, no invalid UTF-8 */
     e = (edit){.key = "general.architecture", .kind = SET_STR, .str = "\x1b]0;pwn\x07\x1b[2J\xff\xc2\x9b\xc3\xa9"};
     expect_refused(&e, "unsupported architecture '\\x1b]0;pwn\\x07\\x1b[2J\\xff\\xc2\\x9b\xc3\xa9' (this");

@@ -4,7 +4,9 @@
  *  - both 1 MB bench texts against their .ids.txt;
  *  - llama.cpp's "default" pre-tokenizer: reference/golden/tokenize-2b4t-default-pre.jsonl and
  *    tokenize-bench-*.default-pre.ids.txt;
- *  - the `tokenize` arrays of reference/golden/tiny-{a,b}.json (synthetic vocabularies). */
+ *  - the `tokenize` arrays of reference/golden/tiny-{a,b}.json (synthetic vocabularies);
+ *  - llama.cpp's "falcon3" pre-tokenizer: tests/data/tokenize-falcon3-pre.jsonl (the reference's
+ *    llama-tokenize on every text of tokenizer/golden.jsonl, Llama-3 vocabulary, pre falcon3). */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -96,9 +98,9 @@ static bool decodes_to(const bn_tokenizer *t, const int32_t *ids, size_t n, bool
 
 typedef void (*line_fn)(const bn_json *obj, void *ctx, int *failures);
 
-static void each_line(const char *rel, line_fn fn, void *ctx, int *failures, int *count)
+static void each_line_at(char *path, const char *rel, line_fn fn, void *ctx, int *failures,
+                         int *count)
 {
-    char *path = bn_test_shared(rel);
     size_t len;
     char *data = (char *)bn_test_read_file(path, &len);
     free(path);
@@ -120,6 +122,11 @@ static void each_line(const char *rel, line_fn fn, void *ctx, int *failures, int
         line += ll + 1;
     }
     free(data);
+}
+
+static void each_line(const char *rel, line_fn fn, void *ctx, int *failures, int *count)
+{
+    each_line_at(bn_test_shared(rel), rel, fn, ctx, failures, count);
 }
 
 typedef struct golden_ctx {
@@ -303,6 +310,22 @@ static void test_default_pre(void **state)
     close_vocab(&v);
 }
 
+static void test_falcon3_pre(void **state)
+{
+    (void)state;
+    vocab v;
+    if (open_vocab("tokenizer/llama3-vocab.gguf", &v))
+        bn_test_skip_if_missing(NULL, "tokenizer/llama3-vocab.gguf");
+    golden_ctx c = {v.t, BN_PRE_FALCON3, false};
+    int failures = 0, count = 0;
+    each_line_at(bn_test_data("tokenize-falcon3-pre.jsonl"), "tokenize-falcon3-pre.jsonl",
+                 golden_line, &c, &failures, &count);
+    print_message("falcon3 pre-tokenizer: %d cases, %d failures\n", count, failures);
+    assert_true(count >= 380);
+    assert_int_equal(failures, 0);
+    close_vocab(&v);
+}
+
 static void test_tiny_models(void **state)
 {
     (void)state;
@@ -363,7 +386,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_llama3), cmocka_unit_test(test_decode_cases),
-        cmocka_unit_test(test_bench_texts),   cmocka_unit_test(test_default_pre),
+        cmocka_unit_test(test_bench_texts),   cmocka_unit_test(test_falcon3_pre), cmocka_unit_test(test_default_pre),
         cmocka_unit_test(test_tiny_models),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
-/* bitnet-make-model: writes a synthetic BitNet b1.58 GGUF with the structure of the published
- * 2B-4T file (src/writers/synthetic_model.h) for a preset or any shape. Exit 2 on bad usage, 1 when
+/* bitnet-make-model: writes a synthetic GGUF of any architecture bitnet.cpp runs ("bitnet-b1.58"
+ * with the structure of the published 2B-4T file, "bitnet", "llama"; src/writers/synthetic_model.h)
+ * for a preset or any shape. Exit 2 on bad usage, 1 when
  * writing fails. */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,7 +19,15 @@ static void usage(FILE *f)
             "I2_S packing as the published 2B-4T file) with seeded random weights.\n"
             "\n"
             "  --preset NAME      tiny (~200 KB), tiny-a, tiny-b (shapes of the reference's\n"
-            "                     golden models), 2b4t (the real shape, ~1.19 GB)\n"
+            "                     golden models), 2b4t (the real shape, ~1.19 GB); other\n"
+            "                     families: tiny-bitnet, tiny-llama, tiny-falcon3 and the real\n"
+            "                     shapes bitnet-large, llama3-8b, falcon3-1b, falcon3-3b,\n"
+            "                     falcon3-7b, falcon3-10b\n"
+            "  --arch A           bitnet-b1.58 (default), bitnet (1bitLLM) or llama (Llama3,\n"
+            "                     Falcon3)\n"
+            "  --tied             llama: no output.weight (the LM head is token_embd)\n"
+            "  --f32              write the converter's F32 file (before llama-quantize I2_S)\n"
+            "  --pre NAME         tokenizer.ggml.pre (llama presets: llama-bpe / falcon3)\n"
             "  --out FILE         output path (required)\n"
             "  --vocab-gguf FILE  copy tokens/token_type/merges/bos/eos from this GGUF (e.g.\n"
             "                     the Llama-3 vocabulary); otherwise a synthetic byte-level BPE\n"
@@ -107,6 +116,10 @@ int main(int argc, char **argv)
             quiet = 1;
             continue;
         }
+        if (strcmp(a, "--tied") == 0 || strcmp(a, "--f32") == 0) {
+            *(a[2] == 't' ? &p.tied : &p.f32) = 1;
+            continue;
+        }
         if (a[0] != '-' || a[1] != '-')
             return bad("unexpected argument '%s'", a);
         if (!v)
@@ -130,6 +143,11 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--seed") == 0) {
             if (parse_u64(v, UINT64_MAX, &p.seed))
                 return bad("--seed: '%s' is not an unsigned integer", v);
+        } else if (strcmp(a, "--arch") == 0 || strcmp(a, "--pre") == 0) {
+            char *dst = a[2] == 'a' ? p.arch : p.pre;
+            if (strlen(v) >= sizeof p.arch)
+                return bad("%s: '%s' is too long", a, v);
+            snprintf(dst, sizeof p.arch, "%s", v);
         } else if (strcmp(a, "--name") == 0) {
             if (strlen(v) >= sizeof p.name)
                 return bad("--name: '%s' is too long", v);
@@ -167,6 +185,8 @@ int main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (!quiet) {
+        const int llama = strcmp(p.arch, "llama") == 0;
+        const unsigned n_tensors = 2 + (llama ? 9 : 11) * p.n_layer + (llama && !p.tied);
         FILE *f = fopen(out, "rb");
         long size = -1;
         if (f && fseek(f, 0, SEEK_END) == 0)
@@ -175,9 +195,9 @@ int main(int argc, char **argv)
             fclose(f);
         fprintf(stderr,
                 "wrote %s: %ld bytes, %u tensors, n_embd %u, n_layer %u, heads %u/%u, n_ff %u, "
-                "seed %llu, %.2f s\n",
-                out, size, 2 + 11 * p.n_layer, p.n_embd, p.n_layer, p.n_head, p.n_head_kv,
-                p.n_ff, (unsigned long long)p.seed,
+                "seed %llu, %s%s, %.2f s\n",
+                out, size, n_tensors, p.n_embd, p.n_layer, p.n_head, p.n_head_kv,
+                p.n_ff, (unsigned long long)p.seed, p.arch, p.f32 ? " F32" : "",
                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
     }
     return 0;

@@ -53,7 +53,8 @@ static const opt_def OPTS[] = {
     {"--detokenize", NULL, K_STR, F(detokenize), "ID,...", "print the bytes of these ids and exit", -1, false},
     {"--bos", NULL, K_FLAG, F(bos), NULL, "--tokenize: prepend BOS", -1, false},
     {"--special", NULL, K_FLAG, F(special), NULL, "--tokenize: parse special-token names", -1, false},
-    {"--pre-tokenizer", NULL, K_STR, F(pre_tokenizer), "NAME", "llama3 (default, the model's) or default (bitnet.cpp's, for parity)", -1, false},
+    {"--pre-tokenizer", NULL, K_STR, F(pre_tokenizer), "NAME", "llama3 (default, the model's), default (bitnet.cpp's, for parity) or falcon3", -1, false},
+    {"--chat-template", NULL, K_STR, F(chat_template), "NAME", "bitnet, llama3, falcon3, chatml or zephyr (detected from the model)", -1, false},
     {"--inspect", NULL, K_FLAG, F(inspect), NULL, "print a model summary and exit", -1, false},
     {"--verbose", NULL, K_FLAG, F(verbose), NULL, "diagnostics on stderr (kernel path, seed, context, threads)", -1, false},
     {"-ngl", "--n-gpu-layers", K_INT, F(n_gpu_layers), "N", "accepted and ignored: this engine runs on the CPU", -1, false},
@@ -219,9 +220,19 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
             cli_unescape((char *)o->stop[i]);
     }
     if (o->pre_tokenizer && strcmp(o->pre_tokenizer, "llama3") != 0 &&
-        strcmp(o->pre_tokenizer, "llama-bpe") != 0 && strcmp(o->pre_tokenizer, "default") != 0) {
-        snprintf(err, errlen, "option '--pre-tokenizer' must be llama3 or default, got '%s'",
+        strcmp(o->pre_tokenizer, "llama-bpe") != 0 && strcmp(o->pre_tokenizer, "default") != 0 &&
+        strcmp(o->pre_tokenizer, "falcon3") != 0) {
+        snprintf(err, errlen, "option '--pre-tokenizer' must be llama3, default or falcon3, got '%s'",
                  o->pre_tokenizer);
+        return -1;
+    }
+    static const char *const templates[] = {"bitnet", "llama3", "falcon3", "chatml", "zephyr"};
+    bool known = !o->chat_template;
+    for (size_t i = 0; i < sizeof templates / sizeof *templates && !known; i++)
+        known = strcmp(o->chat_template, templates[i]) == 0;
+    if (!known) {
+        snprintf(err, errlen, "option '--chat-template' must be bitnet, llama3, falcon3, chatml or "
+                 "zephyr, got '%s'", o->chat_template);
         return -1;
     }
     return 0;

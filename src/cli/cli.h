@@ -40,6 +40,7 @@ typedef struct cli_opts {
     const char *dump_logits; /* file */
     const char *tokenize, *tokenize_file, *detokenize;
     const char *pre_tokenizer;
+    const char *chat_template;
 } cli_opts;
 
 /* Fills o from argv (defaults first). 0 or -1 with a one-line message in err. */

@@ -440,7 +440,7 @@ int main(int argc, char **argv)
         return fail(CLI_USAGE, "%s", "give only one of -p, -f, --tokens");
 
     bn_err err = {0};
-    bn_open_opts oo = {.pre_tokenizer = o.pre_tokenizer};
+    bn_open_opts oo = {.pre_tokenizer = o.pre_tokenizer, .chat_template = o.chat_template};
     bn_engine *e = bn_engine_open(o.model, &oo, &err);
     if (!e)
         return fail_err(&err);

@@ -62,12 +62,26 @@ static int build_lm_compact(bn_model *m, bn_err *err)
     return rc;
 }
 
+/* The file's template by its markers; else the default (bitnet.h, bn_open_opts). */
+static bn_chat_template detect_chat(const bn_gguf *g, const bn_model *m)
+{
+    bn_gguf_str s = {0};
+    bn_err ignored = {0};
+    bn_chat_template t = BN_CHAT_UNKNOWN;
+    if (bn_gguf_find(g, "tokenizer.chat_template") &&
+        bn_gguf_get_str(g, "tokenizer.chat_template", &s, &ignored) == 0)
+        t = bn_chat_detect(s.ptr, s.len);
+    if (t != BN_CHAT_UNKNOWN)
+        return t;
+    return !m || strcmp(m->arch->name, "bitnet-b1.58") == 0 ? BN_CHAT_BITNET : BN_CHAT_CHATML;
+}
+
 bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *err)
 {
     double t0 = bn_now_ms();
     bn_pretokenizer pre = BN_PRE_AUTO;
     if (opts && opts->pre_tokenizer && bn_pretokenizer_from_name(opts->pre_tokenizer, &pre)) {
-        bn_fail(err, BN_E_INPUT, "unknown pre-tokenizer \"%s\" (llama3 or default)", opts->pre_tokenizer);
+        bn_fail(err, BN_E_INPUT, "unknown pre-tokenizer \"%s\" (llama3, default or falcon3)", opts->pre_tokenizer);
         return NULL;
     }
     bn_engine *e = calloc(1, sizeof *e);
@@ -107,6 +121,15 @@ bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *er
                 bn_tokenizer_n_vocab(e->tok), e->model->hp.n_vocab);
         goto fail;
     }
+    if (opts && opts->chat_template) {
+        if (bn_chat_template_from_name(opts->chat_template, &e->chat)) {
+            bn_fail(err, BN_E_INPUT, "unknown chat template \"%s\" (bitnet, llama3, falcon3, chatml, "
+                    "zephyr)", opts->chat_template);
+            goto fail;
+        }
+    } else {
+        e->chat = detect_chat(vocab_src, e->model);
+    }
     e->load_ms = bn_now_ms() - t0;
     return e;
 fail:
@@ -126,7 +149,7 @@ void bn_engine_free(bn_engine *e)
 
 static const char *pre_name(bn_pretokenizer p)
 {
-    return p == BN_PRE_DEFAULT ? "default" : "llama3";
+    return p == BN_PRE_DEFAULT ? "default" : p == BN_PRE_FALCON3 ? "falcon3" : "llama3";
 }
 
 void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
@@ -141,6 +164,8 @@ void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
     info->n_params = e->n_params;
     info->load_ms = e->load_ms;
     info->pre_tokenizer = pre_name(e->pre == BN_PRE_AUTO ? bn_tokenizer_pre(e->tok) : e->pre);
+    info->chat_template = bn_chat_template_name(e->chat);
+    info->arch = e->model ? e->model->arch->name : NULL;
     info->kernels = e->model && e->model->kernels ? e->model->kernels->name : "none";
     info->name = e->name;
     info->synthetic = e->synthetic;

@@ -18,6 +18,7 @@ struct bn_engine {
     bn_model *model;     /* NULL: tokenizer only */
     bn_tokenizer *tok;
     bn_pretokenizer pre;
+    bn_chat_template chat;
     double load_ms;
     uint64_t file_size, n_params;
     char name[128]; /* general.name ("" when absent) */

@@ -119,6 +119,12 @@ typedef struct chat_tok {
     bn_err *err;
 } chat_tok;
 
+static int chat_has_token(void *user, const char *name, size_t len)
+{
+    const chat_tok *c = user;
+    return bn_tokenizer_find(c->s->e->tok, name, len) >= 0;
+}
+
 /* Chat segments: text tokenized as plain text, specials looked up by name. */
 static int chat_emit(void *user, const char *text, size_t len, int special)
 {
@@ -165,7 +171,8 @@ static int build_prompt(bn_session *s, const bn_generate_params *p, bn_err *err)
         return -1;
     if (p->messages) {
         chat_tok c = {s, err};
-        return bn_chat_render(p->messages, p->n_messages, chat_emit, &c, err) ? -1 : 0;
+        return bn_chat_render_with(e->chat, p->messages, p->n_messages, chat_has_token, chat_emit,
+                                   &c, err) ? -1 : 0;
     }
     int32_t *ids = NULL;
     size_t n = 0;

@@ -395,6 +395,12 @@ static int parse_tensor_infos(bn_gguf *g, cursor *c, uint64_t n_tensors, bn_err 
         }
         if (read_u32(c, &t->type, "type", err) || read_u64(c, &t->offset, "offset", err))
             return bn_fail_prefix(err, "tensor '%s'", t->name);
+        if (t->type == BN_GGML_TL1 || t->type == BN_GGML_TL2)
+            return bn_fail(err, BN_E_UNSUPPORTED, "tensor '%s': type %s (bitnet.cpp's %s lookup-table "
+                           "layout) is not supported; use the I2_S file of this model "
+                           "(llama-quantize F32.gguf OUT.gguf I2_S 1)", t->name,
+                           t->type == BN_GGML_TL1 ? "TL1" : "TL2",
+                           t->type == BN_GGML_TL1 ? "ARM" : "x86");
         if (!ggml_traits(t->type))
             return bn_fail(err, BN_E_FORMAT, "tensor '%s': unknown ggml type %u", t->name, t->type);
         if (!(t->nbytes = bn_ggml_nbytes(t->type, n, err)))

@@ -48,6 +48,9 @@ typedef enum bn_ggml_type {
     BN_GGML_F64 = 28,
     BN_GGML_BF16 = 30,
     BN_GGML_I2_S = 36, /* 2-bit ternary, 128-weight blocks of 32 bytes + f32 scale tail */
+    /* bitnet.cpp's kernel-specific lookup-table layouts: recognised only to refuse them */
+    BN_GGML_TL1 = 38,
+    BN_GGML_TL2 = 39,
 } bn_ggml_type;
 
 #define BN_GGUF_DEFAULT_ALIGNMENT 32

@@ -92,6 +92,11 @@ typedef struct bn_open_opts {
      * "default" (llama.cpp's fallback that bitnet.cpp uses on the published file, for parity
      * runs; FORMAT.md 6.2). */
     const char *pre_tokenizer;
+    /* Chat template: NULL = detected from the file's tokenizer.chat_template by its markers
+     * (as llama.cpp does), or "bitnet", "llama3", "falcon3", "chatml", "zephyr". A file
+     * without a recognised template gets "bitnet" (architecture bitnet-b1.58) or "chatml"
+     * (llama.cpp's default). */
+    const char *chat_template;
 } bn_open_opts;
 
 /* opts may be NULL. NULL + err when the file is missing, unreadable, not a GGUF, or has
@@ -111,6 +116,9 @@ typedef struct bn_engine_info {
     double repack_ms;      /* its weight repacking at load (0: the path reads the file in place) */
     int repack_threads;
     const char *pre_tokenizer;
+    const char *chat_template; /* the template chat messages are rendered with */
+    const char *arch;      /* general.architecture ("bitnet-b1.58", "bitnet", "llama"); NULL
+                              for a vocab-only file */
     double load_ms;        /* bn_engine_open wall time */
     const char *name;      /* general.name ("" when absent) */
     bool synthetic;        /* the name contains "synthetic": random weights, meaningless output

@@ -1,4 +1,7 @@
-/* The forward pass of BitNet b1.58 (FORMAT.md section 4), read top to bottom in layer_forward().
+/* The forward pass (FORMAT.md section 4), read top to bottom in one layer function per family:
+ * layer_forward_bitnet() (sub-norms; "bitnet-b1.58" and "bitnet") and layer_forward_llama()
+ * ("llama": Llama3-8B-1.58, Falcon3). The architecture table in model.c picks the FFN
+ * activation, the RoPE pairing and the LM head.
  *
  * A batch of n_tok tokens is a set of rows: x[t] is the residual stream of token t. Ternary
  * matmuls take all rows at once (matrix x matrix in prefill), split over threads by output
@@ -50,7 +53,8 @@ struct bn_context {
     int8_t *qact;   /* [n_batch][max(n_embd, n_ff)] int8 activations */
     float *qscale;  /* [n_batch] their scales */
     float *rope;    /* [n_batch][head_dim]: cos, sin of each pair */
-    uint16_t *y16;  /* [n_batch][n_embd] LM-head input in f16 */
+    uint8_t *lm_in; /* [n_batch][lm_in_bytes] LM-head input: f16, or Q8_0 blocks */
+    size_t lm_in_bytes;
 
     /* screened LM head (lm_head.h): NULL unless the model has a compact copy */
     bn_lm_screen *screen;
@@ -95,18 +99,22 @@ static void rope_angles(float *cs, uint32_t p, uint32_t head_dim, float theta_sc
     }
 }
 
-/* NEOX pairing (x[i], x[i + head_dim/2]) in each of n_heads heads, with the reference's fused
- * forms x0*c - x1*s = fma(x0, c, -(x1*s)) and x0*s + x1*c = fma(x0, s, x1*c). */
-static void rope_apply(float *x, uint32_t n_heads, uint32_t head_dim, const float *cs)
+/* Rotates pair i of each of n_heads heads by angle i: NEOX pairs (x[i], x[i + head_dim/2]),
+ * NORM pairs (x[2i], x[2i+1]); both with the reference's fused forms
+ * x0*c - x1*s = fma(x0, c, -(x1*s)) and x0*s + x1*c = fma(x0, s, x1*c). */
+static void rope_apply(float *x, uint32_t n_heads, uint32_t head_dim, const float *cs,
+                       bn_rope_style style)
 {
     const uint32_t half = head_dim / 2;
+    const uint32_t stride = style == BN_ROPE_NEOX ? 1 : 2, other = style == BN_ROPE_NEOX ? half : 1;
     for (uint32_t h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * head_dim;
         for (uint32_t i = 0; i < half; i++) {
             const float c = cs[2 * i], s = cs[2 * i + 1];
-            const float x0 = v[i], x1 = v[i + half];
-            v[i] = fmaf(x0, c, -(x1 * s));
-            v[i + half] = fmaf(x0, s, x1 * c);
+            float *p0 = v + i * stride, *p1 = p0 + other;
+            const float x0 = *p0, x1 = *p1;
+            *p0 = fmaf(x0, c, -(x1 * s));
+            *p1 = fmaf(x0, s, x1 * c);
         }
     }
 }
@@ -210,7 +218,7 @@ static void attn_worker(void *arg, int ith, int nth)
 typedef struct lmhead_job {
     bn_context *c;
     uint32_t n_rows;  /* tokens whose logits are wanted */
-    const uint16_t *x16;
+    const uint8_t *in; /* n_rows rows of c->lm_in_bytes: the input in the LM head's type */
     float *logits;
 } lmhead_job;
 
@@ -218,15 +226,23 @@ static void lmhead_worker(void *arg, int ith, int nth)
 {
     const lmhead_job *job = arg;
     const bn_model *m = job->c->m;
+    const bn_rows *w = &m->lm_head;
     const size_t n_vocab = m->hp.n_vocab, n_embd = m->hp.n_embd, chunk = 32;
+    const size_t in_bytes = job->c->lm_in_bytes;
     size_t b, e;
     bn_split_range(n_vocab, chunk, ith, nth, &b, &e);
     /* chunk by chunk, every token: the chunk's rows stay in cache across tokens */
     for (size_t r = b; r < e; r += chunk) {
         const size_t r1 = r + chunk < e ? r + chunk : e;
-        for (uint32_t t = 0; t < job->n_rows; t++)
-            job->c->kern->matvec_f16(m->token_embd, n_embd, r, r1, job->x16 + t * n_embd,
-                                     job->logits + t * n_vocab);
+        for (uint32_t t = 0; t < job->n_rows; t++) {
+            const uint8_t *in = job->in + t * in_bytes;
+            float *y = job->logits + t * n_vocab;
+            if (w->type == BN_GGML_F16)
+                job->c->kern->matvec_f16((const uint16_t *)(const void *)w->data, n_embd, r, r1,
+                                         (const uint16_t *)(const void *)in, y);
+            else
+                bn_q8_0_matvec(w->data, n_embd, r, r1, in, y);
+        }
     }
 }
 
@@ -247,7 +263,8 @@ static void exact_rows_worker(void *arg, int ith, int nth)
     bn_split_range(job->n, 1, ith, nth, &b, &e);
     for (size_t i = b; i < e; i++) {
         const size_t r = (size_t)job->rows[i];
-        job->c->kern->matvec_f16(m->token_embd, m->hp.n_embd, r, r + 1, job->c->y16,
+        job->c->kern->matvec_f16((const uint16_t *)(const void *)m->lm_head.data, m->hp.n_embd,
+                                 r, r + 1, (const uint16_t *)(const void *)job->c->lm_in,
                                  job->logits);
     }
 }
@@ -258,59 +275,99 @@ static void exact_rows(void *user, const int32_t *rows, size_t n, float *logits)
     bn_threadpool_run(((bn_context *)user)->tp, exact_rows_worker, &job);
 }
 
-/* One row of logits from c->y16 through the screen; 0 when it could not decide. */
+/* One row of logits from the f16 LM-head input (c->lm_in) through the screen; 0 when it could
+ * not decide. Only F16 heads have a compact copy (bn_model_build_lm_compact). */
 static size_t screened_head(bn_context *c, float *logits)
 {
     const size_t e = c->m->hp.n_embd;
-    bn_f16_to_f32_row(c->y16, c->xf_head, e);
+    bn_f16_to_f32_row((const uint16_t *)(const void *)c->lm_in, c->xf_head, e);
     return bn_lm_screen_run(c->screen, c->kern, c->tp, c->xf_head, bn_lm_f16_gamma(e),
                             c->lm_req, exact_rows, c, logits);
 }
 
 /* ------------------------------------------------------------------ one layer */
 
-/* Rows t < n_tok of c->x hold tokens at positions pos0 + t; their K/V join the cache. */
-static void layer_forward(bn_context *c, uint32_t il, uint32_t n_tok, uint32_t pos0)
+/* Attention of rows t < n_tok of c->x (tokens at positions pos0 + t) up to the concatenated
+ * heads, left in c->xb (before any sub-norm and the output projection): norm -> Q, K, V from one
+ * quantized input -> RoPE -> K/V join the cache -> every head over the cache (causal). */
+static void attention_heads(bn_context *c, const bn_layer *L, uint32_t il, uint32_t n_tok,
+                            uint32_t pos0)
 {
     const bn_hparams *hp = &c->m->hp;
-    const bn_layer *L = &c->m->layers[il];
-    const size_t e = hp->n_embd, ff = hp->n_ff, kv = c->kv_dim;
-
-    /* attention: norm -> Q, K, V from one quantized input -> RoPE -> cache */
+    const bn_rope_style rope = c->m->arch->rope;
+    const size_t e = hp->n_embd, kv = c->kv_dim;
     for (uint32_t t = 0; t < n_tok; t++)
         rmsnorm(c->xb + t * e, c->x + t * e, L->attn_norm, e, hp->rms_eps);
     matmuls(c, c->xb, e, n_tok, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
     for (uint32_t t = 0; t < n_tok; t++) {
         const float *cs = c->rope + (size_t)t * hp->head_dim;
-        rope_apply(c->q + t * e, hp->n_head, hp->head_dim, cs);
-        rope_apply(c->k + t * kv, hp->n_head_kv, hp->head_dim, cs);
+        rope_apply(c->q + t * e, hp->n_head, hp->head_dim, cs, rope);
+        rope_apply(c->k + t * kv, hp->n_head_kv, hp->head_dim, cs, rope);
         const size_t p = (size_t)pos0 + t;
         bn_f32_to_f16_row(c->k + t * kv, c->k_cache + ((size_t)il * c->n_ctx + p) * kv, kv);
         uint16_t *vc = c->v_cache + (size_t)il * kv * c->n_ctx_pad + p;
         for (size_t i = 0; i < kv; i++)
             vc[i * c->n_ctx_pad] = bn_f32_to_f16(c->v[t * kv + i]);
     }
-    /* every head of every token over the cache (causal: token t sees positions <= pos0+t) */
     attn_job aj = {c, il, n_tok, pos0};
     bn_threadpool_run(c->tp, attn_worker, &aj);
-    /* attn_sub_norm, output projection, residual */
+}
+
+/* c->hg = act(gate) * up, for n values. */
+static void ffn_activation(const bn_context *c, size_t n)
+{
+    if (c->m->arch->act == BN_ACT_RELU2)
+        relu2_mul(c->hg, c->hu, n);
+    else
+        bn_silu_mul_f32(c->hg, c->hu, n);
+}
+
+static void add_residual(bn_context *c, uint32_t n_tok)
+{
+    for (size_t i = 0; i < n_tok * (size_t)c->m->hp.n_embd; i++)
+        c->x[i] = c->x[i] + c->xb2[i];
+}
+
+/* BitNet block (llm_build_bitnet / _158): sub-norms before the output and down projections. */
+static void layer_forward_bitnet(bn_context *c, uint32_t il, uint32_t n_tok, uint32_t pos0)
+{
+    const bn_hparams *hp = &c->m->hp;
+    const bn_layer *L = &c->m->layers[il];
+    const size_t e = hp->n_embd, ff = hp->n_ff;
+
+    attention_heads(c, L, il, n_tok, pos0);
     for (uint32_t t = 0; t < n_tok; t++)
         rmsnorm(c->xb + t * e, c->xb + t * e, L->attn_sub_norm, e, hp->rms_eps);
     matmuls(c, c->xb, e, n_tok, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
-    for (size_t i = 0; i < n_tok * e; i++)
-        c->x[i] = c->x[i] + c->xb2[i];
+    add_residual(c, n_tok);
 
-    /* feed-forward: norm -> gate, up from one quantized input -> relu(g)^2 * u -> sub norm ->
-     * down -> residual */
     for (uint32_t t = 0; t < n_tok; t++)
         rmsnorm(c->xb + t * e, c->x + t * e, L->ffn_norm, e, hp->rms_eps);
     matmuls(c, c->xb, e, n_tok, 2, &L->w_gate, c->hg, &L->w_up, c->hu, NULL, NULL);
-    relu2_mul(c->hg, c->hu, n_tok * ff);
+    ffn_activation(c, n_tok * ff);
     for (uint32_t t = 0; t < n_tok; t++)
         rmsnorm(c->hg + t * ff, c->hg + t * ff, L->ffn_sub_norm, ff, hp->rms_eps);
     matmuls(c, c->hg, ff, n_tok, 1, &L->w_down, c->xb2, NULL, NULL, NULL, NULL);
-    for (size_t i = 0; i < n_tok * e; i++)
-        c->x[i] = c->x[i] + c->xb2[i];
+    add_residual(c, n_tok);
+}
+
+/* Llama block (llm_build_llama): no sub-norms, SiLU-gated FFN. */
+static void layer_forward_llama(bn_context *c, uint32_t il, uint32_t n_tok, uint32_t pos0)
+{
+    const bn_hparams *hp = &c->m->hp;
+    const bn_layer *L = &c->m->layers[il];
+    const size_t e = hp->n_embd, ff = hp->n_ff;
+
+    attention_heads(c, L, il, n_tok, pos0);
+    matmuls(c, c->xb, e, n_tok, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
+    add_residual(c, n_tok);
+
+    for (uint32_t t = 0; t < n_tok; t++)
+        rmsnorm(c->xb + t * e, c->x + t * e, L->ffn_norm, e, hp->rms_eps);
+    matmuls(c, c->xb, e, n_tok, 2, &L->w_gate, c->hg, &L->w_up, c->hu, NULL, NULL);
+    ffn_activation(c, n_tok * ff);
+    matmuls(c, c->hg, ff, n_tok, 1, &L->w_down, c->xb2, NULL, NULL, NULL, NULL);
+    add_residual(c, n_tok);
 }
 
 /* One batch of n_tok tokens at positions pos0..; logits of rows first_out..n_tok-1 go to
@@ -320,19 +377,33 @@ static void batch_forward(bn_context *c, const int32_t *tokens, uint32_t n_tok, 
 {
     const bn_hparams *hp = &c->m->hp;
     const size_t e = hp->n_embd;
+    const bn_rows *embd = &c->m->token_embd;
     for (uint32_t t = 0; t < n_tok; t++) {
-        bn_f16_to_f32_row(c->m->token_embd + (size_t)tokens[t] * e, c->x + t * e, e);
+        const uint8_t *row = embd->data + (size_t)tokens[t] * embd->row_bytes;
+        if (embd->type == BN_GGML_F16)
+            bn_f16_to_f32_row((const uint16_t *)(const void *)row, c->x + t * e, e);
+        else
+            bn_q8_0_dequant_row(row, c->x + t * e, e);
         rope_angles(c->rope + (size_t)t * hp->head_dim, pos0 + t, hp->head_dim,
                     c->theta_scale);
     }
-    for (uint32_t il = 0; il < hp->n_layer; il++)
-        layer_forward(c, il, n_tok, pos0);
+    for (uint32_t il = 0; il < hp->n_layer; il++) {
+        if (c->m->arch->family == BN_FAMILY_BITNET)
+            layer_forward_bitnet(c, il, n_tok, pos0);
+        else
+            layer_forward_llama(c, il, n_tok, pos0);
+    }
     if (!logits || first_out >= n_tok)
         return;
-    /* output norm, then the tied LM head on the f16-rounded input (decode-path precision) */
+    /* output norm, then the LM head's input in its vector type as ggml's one-column product
+     * makes it (decode-path precision): f16 for an F16 head, Q8_0 blocks for a Q8_0 head */
     for (uint32_t t = first_out; t < n_tok; t++) {
+        uint8_t *in = c->lm_in + (t - first_out) * c->lm_in_bytes;
         rmsnorm(c->xb + t * e, c->x + t * e, c->m->output_norm, e, hp->rms_eps);
-        bn_f32_to_f16_row(c->xb + t * e, c->y16 + (t - first_out) * e, e);
+        if (c->m->lm_head.type == BN_GGML_F16)
+            bn_f32_to_f16_row(c->xb + t * e, (uint16_t *)(void *)in, e);
+        else
+            bn_q8_0_quantize_row(c->xb + t * e, in, e);
     }
     c->lm_screened = 0;
     if (c->screen && c->lm_req && n_tok - first_out == 1 &&
@@ -340,7 +411,7 @@ static void batch_forward(bn_context *c, const int32_t *tokens, uint32_t n_tok, 
         c->lm_screened = 1;
         return;
     }
-    lmhead_job lj = {c, n_tok - first_out, c->y16, logits};
+    lmhead_job lj = {c, n_tok - first_out, c->lm_in, logits};
     bn_threadpool_run(c->tp, lmhead_worker, &lj);
     c->lm_rows = (size_t)(n_tok - first_out) * hp->n_vocab;
 }
@@ -413,7 +484,7 @@ void bn_context_free(bn_context *c)
     free(c->qact);
     free(c->qscale);
     free(c->rope);
-    free(c->y16);
+    free(c->lm_in);
     bn_lm_screen_free(c->screen);
     free(c->xf_head);
     free(c->att);
@@ -484,12 +555,14 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
     c->qact = alloc3(nb, widest, 1);
     c->qscale = alloc3(nb, 1, sizeof(float));
     c->rope = alloc3(nb, hp->head_dim, sizeof(float));
-    c->y16 = alloc3(nb, e, sizeof(uint16_t));
+    /* f16 rows are 2 bytes a value, Q8_0 rows 34/32: the wider one, aligned for uint16_t */
+    c->lm_in_bytes = e * 2;
+    c->lm_in = alloc3(nb, c->lm_in_bytes, 1);
     c->att = alloc3(nt, c->n_ctx_pad, sizeof(float));
     c->att16 = alloc3(nt, c->n_ctx_pad, sizeof(uint16_t));
     c->q16 = alloc3(nt, hp->head_dim, sizeof(uint16_t));
     if (!c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->hg || !c->hu ||
-        !c->qact || !c->qscale || !c->rope || !c->y16 || !c->att || !c->att16 || !c->q16) {
+        !c->qact || !c->qscale || !c->rope || !c->lm_in || !c->att || !c->att16 || !c->q16) {
         bn_fail(err, BN_E_NOMEM, "out of memory for the buffers of a %u-token batch", c->n_batch);
         bn_context_free(c);
         return NULL;

@@ -1,4 +1,6 @@
-/* Model loading for general.architecture = "bitnet-b1.58" (FORMAT.md sections 1-2). */
+/* Model loading for the architectures bitnet.cpp's pipeline writes (FORMAT.md sections 1-2 for
+ * "bitnet-b1.58"; README "Models" for "bitnet" and "llama"): hyper-parameters under the
+ * architecture's key prefix, then every tensor checked for presence, type and shape. */
 #include "model.h"
 
 #include <math.h>
@@ -11,37 +13,84 @@
 
 #include "clock.h"
 
-static int get_hp(const bn_gguf *g, const char *suffix, uint32_t *out, bn_err *err)
+static const bn_arch_info archs[] = {
+    /* microsoft BitNet-b1.58-2B-4T */
+    {"bitnet-b1.58", BN_FAMILY_BITNET, BN_ACT_RELU2, BN_ROPE_NEOX, BN_LM_HEAD_TIED},
+    /* 1bitLLM bitnet_b1_58-large / -3B (llm_build_bitnet: SiLU, LM head = token_embd) */
+    {"bitnet", BN_FAMILY_BITNET, BN_ACT_SILU, BN_ROPE_NEOX, BN_LM_HEAD_TIED},
+    /* Llama3-8B-1.58, Falcon3-*-1.58bit (llm_build_llama; Q/K permuted by the converter) */
+    {"llama", BN_FAMILY_LLAMA, BN_ACT_SILU, BN_ROPE_NORM, BN_LM_HEAD_OUTPUT},
+};
+
+const bn_arch_info *bn_arch_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (strlen(archs[i].name) == len && memcmp(archs[i].name, name, len) == 0)
+            return &archs[i];
+    return NULL;
+}
+
+static int get_hp(const bn_gguf *g, const char *arch, const char *suffix, uint32_t *out,
+                  bn_err *err)
 {
     char key[128];
-    snprintf(key, sizeof key, "%s.%s", BN_ARCH, suffix);
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
     return bn_gguf_get_u32(g, key, out, err);
+}
+
+static int has_hp(const bn_gguf *g, const char *arch, const char *suffix)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return bn_gguf_find(g, key) != NULL;
+}
+
+static const bn_arch_info *read_arch(const bn_gguf *g, bn_err *err)
+{
+    bn_gguf_str name;
+    if (bn_gguf_get_str(g, "general.architecture", &name, err))
+        return NULL;
+    const bn_arch_info *a = bn_arch_find(name.ptr, name.len);
+    if (!a)
+        bn_fail(err, BN_E_UNSUPPORTED, "unsupported architecture '%.*s' (this engine runs "
+                "'bitnet-b1.58', 'bitnet' and 'llama' with I2_S weights)",
+                (int)(name.len > 64 ? 64 : name.len), name.ptr);
+    return a;
 }
 
 int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
 {
-    bn_gguf_str arch;
-    if (bn_gguf_get_str(g, "general.architecture", &arch, err))
+    const bn_arch_info *a = read_arch(g, err);
+    if (!a)
         return -1;
-    if (!bn_gguf_str_eq(arch, BN_ARCH))
-        return bn_fail(err, BN_E_UNSUPPORTED, "unsupported architecture '%.*s' (this engine runs '%s')",
-                       (int)(arch.len > 64 ? 64 : arch.len), arch.ptr, BN_ARCH);
+    const char *A = a->name;
     memset(hp, 0, sizeof *hp);
-    if (get_hp(g, "embedding_length", &hp->n_embd, err) ||
-        get_hp(g, "block_count", &hp->n_layer, err) ||
-        get_hp(g, "feed_forward_length", &hp->n_ff, err) ||
-        get_hp(g, "attention.head_count", &hp->n_head, err) ||
-        get_hp(g, "attention.head_count_kv", &hp->n_head_kv, err) ||
-        get_hp(g, "context_length", &hp->n_ctx_train, err))
+    if (get_hp(g, A, "embedding_length", &hp->n_embd, err) ||
+        get_hp(g, A, "block_count", &hp->n_layer, err) ||
+        get_hp(g, A, "feed_forward_length", &hp->n_ff, err) ||
+        get_hp(g, A, "attention.head_count", &hp->n_head, err) ||
+        get_hp(g, A, "context_length", &hp->n_ctx_train, err))
+        return -1;
+    /* llama.cpp: head_count_kv defaults to head_count */
+    hp->n_head_kv = hp->n_head;
+    if (has_hp(g, A, "attention.head_count_kv") &&
+        get_hp(g, A, "attention.head_count_kv", &hp->n_head_kv, err))
         return -1;
     char key[128];
-    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", BN_ARCH);
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", A);
     if (bn_gguf_get_f32(g, key, &hp->rms_eps, err))
         return -1;
-    snprintf(key, sizeof key, "%s.rope.freq_base", BN_ARCH);
+    snprintf(key, sizeof key, "%s.rope.freq_base", A);
     hp->rope_theta = 10000.0f;
     if (bn_gguf_find(g, key) && bn_gguf_get_f32(g, key, &hp->rope_theta, err))
         return -1;
+    snprintf(key, sizeof key, "%s.rope.scaling.factor", A);
+    float factor = 1.0f;
+    if (bn_gguf_find(g, key) && bn_gguf_get_f32(g, key, &factor, err))
+        return -1;
+    if (factor != 1.0f && factor != 0.0f)
+        return bn_fail(err, BN_E_UNSUPPORTED, "rope scaling factor %g is not supported (only 1)",
+                       (double)factor);
 
     if (hp->n_embd == 0 || hp->n_embd % 128)
         return bn_fail(err, BN_E_FORMAT, "embedding_length %u must be a positive multiple of 128", hp->n_embd);
@@ -59,8 +108,8 @@ int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
     if (hp->head_dim % 2)
         return bn_fail(err, BN_E_FORMAT, "head size %u must be even for RoPE", hp->head_dim);
     hp->n_rot = hp->head_dim;
-    if (bn_gguf_find(g, BN_ARCH ".rope.dimension_count")) {
-        if (get_hp(g, "rope.dimension_count", &hp->n_rot, err))
+    if (has_hp(g, A, "rope.dimension_count")) {
+        if (get_hp(g, A, "rope.dimension_count", &hp->n_rot, err))
             return -1;
         if (hp->n_rot != hp->head_dim)
             return bn_fail(err, BN_E_FORMAT, "rope.dimension_count %u must equal the head size %u",
@@ -74,15 +123,15 @@ int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
         return bn_fail(err, BN_E_FORMAT, "rope.freq_base must be positive");
 
     const bn_gguf_tensor *embd = bn_gguf_find_tensor(g, "token_embd.weight");
-    if (bn_gguf_find(g, BN_ARCH ".vocab_size")) {
-        if (get_hp(g, "vocab_size", &hp->n_vocab, err))
+    if (has_hp(g, A, "vocab_size")) {
+        if (get_hp(g, A, "vocab_size", &hp->n_vocab, err))
             return -1;
     } else if (embd && embd->n_dims == 2 && embd->ne[1] <= UINT32_MAX) {
         hp->n_vocab = (uint32_t)embd->ne[1];
     } else {
         const bn_gguf_kv *toks = bn_gguf_find(g, "tokenizer.ggml.tokens");
         if (!toks || toks->type != BN_GGUF_ARRAY || toks->arr_len > UINT32_MAX)
-            return bn_fail(err, BN_E_FORMAT, "cannot tell the vocabulary size (no %s.vocab_size)", BN_ARCH);
+            return bn_fail(err, BN_E_FORMAT, "cannot tell the vocabulary size (no %s.vocab_size)", A);
         hp->n_vocab = (uint32_t)toks->arr_len;
     }
     if (hp->n_vocab == 0)
@@ -160,23 +209,59 @@ static const char *layer_tensor_name(char *buf, size_t n, uint32_t il, const cha
     return buf;
 }
 
-static int bind_layer(const bn_gguf *g, const bn_hparams *hp, uint32_t il, bn_layer *L,
+static int bind_layer(const bn_gguf *g, const bn_model *m, uint32_t il, bn_layer *L,
                       bn_err *err)
 {
     char n[96];
+    const bn_hparams *hp = &m->hp;
     const uint64_t e = hp->n_embd, kv = (uint64_t)hp->n_head_kv * hp->head_dim, ff = hp->n_ff;
+    const int sub_norms = m->arch->family == BN_FAMILY_BITNET;
     if (!(L->attn_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "attn_norm.weight"), e, err)) ||
         bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_q.weight"), e, e, &L->wq, err) ||
         bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_k.weight"), e, kv, &L->wk, err) ||
         bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_v.weight"), e, kv, &L->wv, err) ||
-        !(L->attn_sub_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "attn_sub_norm.weight"), e, err)) ||
+        (sub_norms &&
+         !(L->attn_sub_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "attn_sub_norm.weight"), e, err))) ||
         bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_output.weight"), e, e, &L->wo, err) ||
         !(L->ffn_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "ffn_norm.weight"), e, err)) ||
         bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_gate.weight"), e, ff, &L->w_gate, err) ||
         bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_up.weight"), e, ff, &L->w_up, err) ||
-        !(L->ffn_sub_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "ffn_sub_norm.weight"), ff, err)) ||
+        (sub_norms &&
+         !(L->ffn_sub_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "ffn_sub_norm.weight"), ff, err))) ||
         bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_down.weight"), ff, e, &L->w_down, err))
         return -1;
+    return 0;
+}
+
+/* Tensors the reference would apply but this engine does not: refusing beats wrong output. */
+static int refuse_extras(const bn_gguf *g, bn_err *err)
+{
+    static const char *const unsupported[] = {"rope_freqs.weight", "blk.0.attn_q.bias",
+                                              "blk.0.attn_q.scale", "blk.0.ffn_up.scale"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+        if (bn_gguf_find_tensor(g, unsupported[i]))
+            return bn_fail(err, BN_E_UNSUPPORTED, "%s: tensor not supported by this engine",
+                           unsupported[i]);
+    return 0;
+}
+
+/* An embedding or LM-head matrix [n_embd, n_vocab] in a type llama-quantize writes for it. */
+static int bind_rows(const bn_gguf *g, const char *name, const bn_hparams *hp, bn_rows *r,
+                     bn_err *err)
+{
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(g, name);
+    if (!t)
+        return bn_fail(err, BN_E_FORMAT, "%s: missing tensor (expected F16 or Q8_0 [%u, %u])", name,
+                       hp->n_embd, hp->n_vocab);
+    if (t->type != BN_GGML_F16 && t->type != BN_GGML_Q8_0)
+        return bn_fail(err, BN_E_UNSUPPORTED, "%s: type %s is not supported (F16 or Q8_0, as "
+                       "llama-quantize I2_S writes it)", name, bn_ggml_type_name(t->type));
+    if (!want(g, name, t->type, hp->n_embd, hp->n_vocab, err))
+        return -1;
+    r->data = t->data;
+    r->type = t->type;
+    r->row_bytes = t->type == BN_GGML_F16 ? (size_t)hp->n_embd * 2
+                                          : (size_t)hp->n_embd / BN_QK8_0 * BN_Q8_0_BYTES;
     return 0;
 }
 
@@ -241,11 +326,14 @@ bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
     if (bn_model_read_hparams(g, &m->hp, err))
         goto fail;
     const bn_hparams *hp = &m->hp;
-    const bn_gguf_tensor *embd = want(g, "token_embd.weight", BN_GGML_F16, hp->n_embd,
-                                      hp->n_vocab, err);
-    if (!embd)
+    m->arch = read_arch(g, err);
+    if (!m->arch || refuse_extras(g, err) ||
+        bind_rows(g, "token_embd.weight", hp, &m->token_embd, err))
         goto fail;
-    m->token_embd = embd->data;
+    m->lm_head = m->token_embd;
+    if (m->arch->lm_head == BN_LM_HEAD_OUTPUT && bn_gguf_find_tensor(g, "output.weight") &&
+        bind_rows(g, "output.weight", hp, &m->lm_head, err))
+        goto fail;
     if (!(m->output_norm = bind_f32(g, "output_norm.weight", hp->n_embd, err)))
         goto fail;
     m->layers = calloc(hp->n_layer, sizeof *m->layers);
@@ -254,7 +342,7 @@ bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
         goto fail;
     }
     for (uint32_t il = 0; il < hp->n_layer; il++)
-        if (bind_layer(g, hp, il, &m->layers[il], err))
+        if (bind_layer(g, m, il, &m->layers[il], err))
             goto fail;
     m->kernels = bn_kernels_get();
     if (m->kernels->prepare && repack_all(m, err))
@@ -276,11 +364,12 @@ bn_model *bn_model_load(const char *path, bn_err *err)
     return m;
 }
 
+/* Row r of an F16 LM head as floats (the compact copy is built from these). */
 static void f16_head_row(const void *src, uint32_t r, float *out)
 {
     const bn_model *m = src;
     const size_t k = m->hp.n_embd;
-    bn_f16_to_f32_row(m->token_embd + (size_t)r * k, out, k);
+    bn_f16_to_f32_row((const uint16_t *)(const void *)m->lm_head.data + (size_t)r * k, out, k);
 }
 
 /* Releases the whole pages inside bytes [b, e) of the mapping: read-only file pages, so
@@ -300,13 +389,15 @@ static void release_pages(uintptr_t b, uintptr_t e)
 static void f16_head_done(const void *src, uint32_t r0, uint32_t r1)
 {
     const bn_model *m = src;
-    const size_t row = (size_t)m->hp.n_embd * 2;
-    release_pages((uintptr_t)m->token_embd + r0 * row, (uintptr_t)m->token_embd + r1 * row);
+    const size_t row = m->lm_head.row_bytes;
+    release_pages((uintptr_t)m->lm_head.data + r0 * row, (uintptr_t)m->lm_head.data + r1 * row);
 }
 
 int bn_model_build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
 {
-    if (m->lm_compact)
+    /* the screen's error bound is derived for the f16 kernel's summation; a Q8_0 head (only
+     * when n_embd % 256 != 0) keeps the full head */
+    if (m->lm_compact || m->lm_head.type != BN_GGML_F16)
         return 0;
     const double t0 = bn_now_ms();
     m->lm_compact = bn_lm_compact_build(m->hp.n_vocab, m->hp.n_embd, f16_head_row,

@@ -3,6 +3,7 @@
 #ifndef BN_MODEL_H
 #define BN_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -11,7 +12,46 @@
 #include "lm_head.h"
 #include "threadpool.h"
 
-#define BN_ARCH "bitnet-b1.58"
+/* The architectures bitnet.cpp's pipeline produces, and what distinguishes them (README "Models"):
+ * which layer function runs, the FFN activation, the RoPE pairing and where the LM head is. */
+typedef enum bn_layer_family {
+    BN_FAMILY_BITNET, /* sub-norms before the output and down projections */
+    BN_FAMILY_LLAMA,  /* plain Llama block */
+} bn_layer_family;
+
+typedef enum bn_ffn_act {
+    BN_ACT_RELU2, /* relu(g)^2 * u */
+    BN_ACT_SILU,  /* silu(g) * u */
+} bn_ffn_act;
+
+typedef enum bn_rope_style {
+    BN_ROPE_NEOX, /* pairs (x[i], x[i + head_dim/2]): heads in Hugging Face layout */
+    BN_ROPE_NORM, /* pairs (x[2i], x[2i+1]): Q and K permuted by the converter */
+} bn_rope_style;
+
+typedef enum bn_lm_head_src {
+    BN_LM_HEAD_TIED,   /* always token_embd (output.weight ignored, as the reference does) */
+    BN_LM_HEAD_OUTPUT, /* output.weight when present, else token_embd */
+} bn_lm_head_src;
+
+typedef struct bn_arch_info {
+    const char *name; /* general.architecture, also the prefix of the hyper-parameter keys */
+    bn_layer_family family;
+    bn_ffn_act act;
+    bn_rope_style rope;
+    bn_lm_head_src lm_head;
+} bn_arch_info;
+
+/* NULL when the architecture is not one of ours. */
+const bn_arch_info *bn_arch_find(const char *name, size_t len);
+
+/* A matrix of float rows stored as F16 or Q8_0 (embeddings, LM head): row r (ne0 values) is
+ * row_bytes bytes at data + r * row_bytes. */
+typedef struct bn_rows {
+    const uint8_t *data;
+    uint32_t type; /* BN_GGML_F16 or BN_GGML_Q8_0 */
+    size_t row_bytes;
+} bn_rows;
 
 typedef struct bn_hparams {
     uint32_t n_vocab;
@@ -32,19 +72,21 @@ typedef struct bn_layer {
     bn_ternary wq;              /* n_embd -> n_embd */
     bn_ternary wk;              /* n_embd -> n_head_kv*head_dim */
     bn_ternary wv;              /* n_embd -> n_head_kv*head_dim */
-    const float *attn_sub_norm; /* [n_embd] */
+    const float *attn_sub_norm; /* [n_embd]; NULL in the llama family */
     bn_ternary wo;              /* n_embd -> n_embd */
     const float *ffn_norm;      /* [n_embd] */
     bn_ternary w_gate;          /* n_embd -> n_ff */
     bn_ternary w_up;            /* n_embd -> n_ff */
-    const float *ffn_sub_norm;  /* [n_ff] */
+    const float *ffn_sub_norm;  /* [n_ff]; NULL in the llama family */
     bn_ternary w_down;          /* n_ff -> n_embd */
 } bn_layer;
 
 typedef struct bn_model {
     bn_gguf *gguf;
+    const bn_arch_info *arch;
     bn_hparams hp;
-    const uint16_t *token_embd; /* f16 [n_vocab][n_embd]; also the LM head (tied) */
+    bn_rows token_embd;         /* [n_vocab][n_embd] */
+    bn_rows lm_head;            /* [n_vocab][n_embd]: token_embd (tied) or output.weight */
     const float *output_norm;   /* [n_embd] */
     bn_layer *layers;           /* [n_layer] */
     const bn_kernels *kernels;  /* path whose prepare() ran on the weights (may repack) */

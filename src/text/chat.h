@@ -1,4 +1,21 @@
-/* The chat template of BitNet b1.58 2B-4T as the reference applies it (FORMAT.md 6.5): the
+/* Chat templates as llama.cpp applies them (it never runs the Jinja text: it recognises a
+ * template by its markers and formats with a built-in rule). The five the models bitnet.cpp
+ * runs carry (README "Chat templates"):
+ *
+ *   bitnet   "BITNET"         System: {c} | User: {c}<|eot_id|>Assistant:  | {c}
+ *   llama3   <|start_header_id|> and <|end_header_id|>
+ *            <|start_header_id|>{role}<|end_header_id|>\n\n{trim(c)}<|eot_id|>
+ *            then <|start_header_id|>assistant<|end_header_id|>\n\n
+ *   falcon3  <|assistant|> and <|user|>   <|{role}|>\n{c}\n   then <|assistant|>\n
+ *   chatml   <|im_start|>     <|im_start|>{role}\n{c}<|im_end|>\n  then <|im_start|>assistant\n
+ *   zephyr   <|user|>         <|{role}|>\n{c}<|endoftext|>\n  then <|assistant|>\n
+ *
+ * Markers are tried in llama.cpp's order (chatml, falcon3, zephyr, llama3, bitnet; phi3's
+ * "<|assistant|> and <|end|>" is not one of ours and is tried before falcon3). The assistant
+ * prompt follows when the last message is the user's (llama.cpp's add_ass as llama-cli uses
+ * it: a system message alone, as -cnv starts, gets none).
+ *
+ * Details of the 2B-4T one (FORMAT.md 6.5): the
  * file's Jinja placeholder contains "BITNET", which makes llama.cpp use its built-in "bitnet"
  * rule instead of running the template:
  *
@@ -36,13 +53,41 @@ typedef struct bn_chat_msg {
  * Returns non-zero to abort (that value is returned by bn_chat_render). */
 typedef int (*bn_chat_emit_fn)(void *user, const char *text, size_t len, int special);
 
-/* Renders msgs[0..n) in order. -1 + err on an unknown role or NULL content; the emitter's
- * non-zero return otherwise. */
+typedef enum bn_chat_template {
+    BN_CHAT_UNKNOWN = 0,
+    BN_CHAT_BITNET,
+    BN_CHAT_LLAMA3,
+    BN_CHAT_FALCON3,
+    BN_CHAT_CHATML,
+    BN_CHAT_ZEPHYR,
+} bn_chat_template;
+
+/* The template a Jinja text (tokenizer.chat_template) stands for, by its markers; UNKNOWN
+ * when none matches (or text is NULL). */
+bn_chat_template bn_chat_detect(const char *text, size_t len);
+/* By name ("bitnet", "llama3", "falcon3", "chatml", "zephyr"); -1 when unknown. */
+int bn_chat_template_from_name(const char *name, bn_chat_template *out);
+const char *bn_chat_template_name(bn_chat_template t);
+
+/* Whether the vocabulary has a token spelled NAME (a role marker such as <|user|>). */
+typedef int (*bn_chat_has_token_fn)(void *user, const char *name, size_t len);
+
+/* Renders msgs[0..n) in order with template t. bitnet's <|eot_id|> is always a special
+ * segment (the vocabulary must have it); the other templates' markers are special segments
+ * when has_token says the vocabulary has them (NULL: always) and plain text merged with their
+ * neighbours otherwise, which is what llama.cpp's special-token parsing of the rendered text
+ * amounts to. -1 + err on an unknown role or NULL content; the emitter's non-zero return
+ * otherwise. */
+int bn_chat_render_with(bn_chat_template t, const bn_chat_msg *msgs, size_t n,
+                        bn_chat_has_token_fn has_token, bn_chat_emit_fn emit, void *user,
+                        bn_err *err);
+/* The "bitnet" template (the 2B-4T one). */
 int bn_chat_render(const bn_chat_msg *msgs, size_t n, bn_chat_emit_fn emit, void *user,
                    bn_err *err);
 
 /* The whole rendering as one malloc'd string, special tokens written as their names (what
  * llama-cli shows as the template example). NULL + err on failure. */
+char *bn_chat_format_with(bn_chat_template t, const bn_chat_msg *msgs, size_t n, bn_err *err);
 char *bn_chat_format(const bn_chat_msg *msgs, size_t n, bn_err *err);
 
 #endif

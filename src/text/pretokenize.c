@@ -11,6 +11,9 @@
  *   1. [\p{P}\$\+<=>\^~\|]+   2. GPT-2: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+|
  *   ?[^\s\p{L}\p{N}]+|\s+(?!\S) (llama.cpp's hand-written version, whose lookahead stops at
  *   the end of the piece)   3. \p{N}+   4. [0-9][0-9][0-9]
+ * Falcon3's (tokenizer.ggml.pre "falcon3", and "falcon_e" which llama.cpp treats the same) is
+ * the default with the backtick added to stage 1 and, instead of stages 3-4, [0-9]: every
+ * ASCII digit a piece of its own.
  *
  * Text is walked as UTF-8; a byte that does not start a valid sequence is a unit of its own in
  * the "other" class (like U+FFFD, which is a symbol), so invalid input is split, not rejected,
@@ -28,6 +31,7 @@ typedef struct cursor {
     const uint8_t *bmp; /* flat BMP flags */
     bn_piece_fn emit;
     void *ctx;
+    bool falcon3;       /* the Falcon3 variant of the default split (header comment) */
 } cursor;
 
 /* Flags of the unit at byte I (< c->n), its length in *len and code point in *cp. */
@@ -159,7 +163,7 @@ static size_t llama3_next(const cursor *c, size_t i)
 
 void bn_pretokenize_llama3(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx)
 {
-    cursor c = {text, n, bn_unicode_bmp(), emit, ctx};
+    cursor c = {text, n, bn_unicode_bmp(), emit, ctx, false};
     size_t i = 0;
     while (i < n) {
         size_t e = llama3_next(&c, i);
@@ -190,9 +194,28 @@ static void stage4(const cursor *c, const uint8_t *p, size_t n)
         c->emit(c->ctx, p + start, n - start);
 }
 
+/* Falcon3's last stage: [0-9], each ASCII digit a piece, and the stretches between them. */
+static void stage_digits(const cursor *c, const uint8_t *p, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] >= '0' && p[i] <= '9') {
+            if (i > start)
+                c->emit(c->ctx, p + start, i - start);
+            c->emit(c->ctx, p + i, 1);
+            start = i + 1;
+        }
+    if (n > start)
+        c->emit(c->ctx, p + start, n - start);
+}
+
 /* Stage 3: runs of \p{N} and the stretches between them. */
 static void stage3(const cursor *c, const uint8_t *p, size_t n)
 {
+    if (c->falcon3) {
+        stage_digits(c, p, n);
+        return;
+    }
     cursor sub = *c;
     sub.s = p;
     sub.n = n;
@@ -293,31 +316,44 @@ static void stage2(const cursor *c, const uint8_t *p, size_t n)
 }
 
 /* Stage 1 class: ASCII punctuation as llama.cpp collapses it (\p{P} plus $+<=>^~|, so every
- * printable non-alphanumeric except the backtick), non-ASCII by general category P. */
-static inline bool stage1_punct(uint8_t f, uint32_t cp)
+ * printable non-alphanumeric except the backtick, which Falcon3 adds), non-ASCII by general
+ * category P. */
+static inline bool stage1_punct(uint8_t f, uint32_t cp, bool falcon3)
 {
     if (cp < 0x80)
         return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) ||
-               (cp >= 0x5B && cp <= 0x5F) || (cp >= 0x7B && cp <= 0x7E);
+               (cp >= 0x5B && cp <= 0x5F) || (cp >= 0x7B && cp <= 0x7E) ||
+               (falcon3 && cp == '`');
     return cp != BN_UTF8_INVALID && !is_space(f) && (f & BN_UC_CLASS_MASK) == BN_UC_P;
 }
 
-void bn_pretokenize_default(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx)
+static void default_split(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx,
+                          bool falcon3)
 {
-    cursor c = {text, n, bn_unicode_bmp(), emit, ctx};
+    cursor c = {text, n, bn_unicode_bmp(), emit, ctx, falcon3};
     size_t i = 0, l;
     uint32_t cp;
     while (i < n) {
         uint8_t f = unit_at(&c, i, &l, &cp);
-        bool punct = stage1_punct(f, cp);
+        bool punct = stage1_punct(f, cp, falcon3);
         size_t j = i + l;
         while (j < n) {
             f = unit_at(&c, j, &l, &cp);
-            if (stage1_punct(f, cp) != punct)
+            if (stage1_punct(f, cp, falcon3) != punct)
                 break;
             j += l;
         }
         stage2(&c, text + i, j - i);
         i = j;
     }
+}
+
+void bn_pretokenize_default(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx)
+{
+    default_split(text, n, emit, ctx, false);
+}
+
+void bn_pretokenize_falcon3(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx)
+{
+    default_split(text, n, emit, ctx, true);
 }

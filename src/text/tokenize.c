@@ -72,6 +72,8 @@ static void pretokenize(run *r, bn_pretokenizer pre, const uint8_t *p, size_t n)
         return;
     if (pre == BN_PRE_DEFAULT)
         bn_pretokenize_default(p, n, on_piece, r);
+    else if (pre == BN_PRE_FALCON3)
+        bn_pretokenize_falcon3(p, n, on_piece, r);
     else
         bn_pretokenize_llama3(p, n, on_piece, r);
 }

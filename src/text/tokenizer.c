@@ -290,6 +290,10 @@ int bn_pretokenizer_from_name(const char *name, bn_pretokenizer *out)
         *out = BN_PRE_DEFAULT;
         return 0;
     }
+    if (strcmp(name, "falcon3") == 0 || strcmp(name, "falcon_e") == 0) {
+        *out = BN_PRE_FALCON3;
+        return 0;
+    }
     return -1;
 }
 
@@ -298,6 +302,9 @@ static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     bn_gguf_str model;
     if (bn_gguf_get_str(g, "tokenizer.ggml.model", &model, err))
         return -1;
+    if (bn_gguf_str_eq(model, "llama"))
+        return bn_fail(err, BN_E_UNSUPPORTED, "tokenizer.ggml.model is \"llama\" (SentencePiece, the "
+                       "1bitLLM bitnet_b1_58 files): not supported yet; only \"gpt2\" (byte-level BPE)");
     if (!bn_gguf_str_eq(model, "gpt2"))
         return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.model is \"%.*s\": only \"gpt2\" (byte-level BPE) is "
                        "supported", (int)(model.len > 64 ? 64 : model.len), model.ptr);
@@ -314,7 +321,7 @@ static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
         name[n] = 0;
         if (pre.len >= sizeof name || bn_pretokenizer_from_name(name, &t->pre))
             return bn_fail(err, BN_E_UNSUPPORTED, "tokenizer.ggml.pre \"%s\" is not supported (known: llama-bpe, "
-                           "llama3, default)", name);
+                           "llama3, default, falcon3, falcon_e)", name);
     }
     t->add_bos = true;
     if (bn_gguf_find(g, "tokenizer.ggml.add_bos_token") &&

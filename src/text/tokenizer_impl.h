@@ -104,6 +104,7 @@ uint32_t bn_tok_pair_rank(const bn_tokenizer *t, int32_t l, int32_t r);
 typedef void (*bn_piece_fn)(void *ctx, const uint8_t *p, size_t n);
 void bn_pretokenize_llama3(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx);
 void bn_pretokenize_default(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx);
+void bn_pretokenize_falcon3(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx);
 
 /* BPE of one piece: scratch grows as needed. */
 typedef struct bn_bpe_scratch {

@@ -13,8 +13,8 @@
 #include "kernels.h"
 #include "rng.h"
 
-#define ARCH "bitnet-b1.58"
 #define QK_I2_S 128
+#define LLAMA_FTYPE_ALL_F32 0
 #define LLAMA_FTYPE_MOSTLY_I2_S 40
 
 /* The chat template the converter stored in the published file ("\\n" = backslash + n inside
@@ -27,27 +27,47 @@ static const char chat_template[] =
 
 typedef struct preset {
     const char *name;
+    const char *arch;
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab;
     uint64_t seed;
     const char *model_name;
+    uint32_t n_ctx;   /* 0 = the default 4096 */
+    float rope_theta; /* 0 = the default 500000 */
+    float rms_eps;    /* 0 = the default 1e-5 */
 } preset;
 
+/* The real shapes are those of each model's config.json (README "Models"). */
 static const preset presets[] = {
-    {"tiny", 128, 2, 2, 1, 384, 384, 5, "bitnet2b-synthetic-tiny"},
-    {"tiny-a", 256, 2, 4, 2, 512, 512, 1, "bitnet2b-synthetic-tiny-a"},
-    {"tiny-b", 512, 3, 4, 1, 1408, 1024, 2, "bitnet2b-synthetic-tiny-b"},
-    {"2b4t", 2560, 30, 20, 5, 6912, 128256, 3, "bitnet2b-synthetic-2b4t"},
+    {"tiny", "bitnet-b1.58", 128, 2, 2, 1, 384, 384, 5, "bitnet2b-synthetic-tiny", 0, 0, 0},
+    {"tiny-a", "bitnet-b1.58", 256, 2, 4, 2, 512, 512, 1, "bitnet2b-synthetic-tiny-a", 0, 0, 0},
+    {"tiny-b", "bitnet-b1.58", 512, 3, 4, 1, 1408, 1024, 2, "bitnet2b-synthetic-tiny-b", 0, 0, 0},
+    {"2b4t", "bitnet-b1.58", 2560, 30, 20, 5, 6912, 128256, 3, "bitnet2b-synthetic-2b4t", 0, 0, 0},
+    /* tiny models of the other families: 384 = not a multiple of 256 -> Q8_0 LM head */
+    {"tiny-bitnet", "bitnet", 384, 2, 6, 6, 1024, 512, 11, "bitnet-synthetic-tiny", 2048, 10000.0f, 1e-5f},
+    {"tiny-llama", "llama", 256, 2, 4, 2, 768, 512, 12, "llama-synthetic-tiny", 8192, 500000.0f, 1e-5f},
+    {"tiny-falcon3", "llama", 384, 2, 3, 1, 1152, 512, 13, "falcon3-synthetic-tiny", 8192, 1000042.0f, 1e-6f},
+    {"bitnet-large", "bitnet", 1536, 24, 16, 16, 4096, 32002, 21, "bitnet_b1_58-large-synthetic", 2048, 10000.0f, 1e-5f},
+    {"llama3-8b", "llama", 4096, 32, 32, 8, 14336, 128256, 22, "llama3-8b-1.58-synthetic", 8192, 500000.0f, 1e-5f},
+    {"falcon3-1b", "llama", 2048, 18, 8, 4, 8192, 131072, 23, "falcon3-1b-1.58bit-synthetic", 8192, 1000042.0f, 1e-6f},
+    {"falcon3-3b", "llama", 3072, 22, 12, 4, 9216, 131072, 24, "falcon3-3b-1.58bit-synthetic", 32768, 1000042.0f, 1e-6f},
+    {"falcon3-7b", "llama", 3072, 28, 12, 4, 23040, 131072, 25, "falcon3-7b-1.58bit-synthetic", 32768, 1000042.0f, 1e-6f},
+    {"falcon3-10b", "llama", 3072, 40, 12, 4, 23040, 131072, 26, "falcon3-10b-1.58bit-synthetic", 32768, 1000042.0f, 1e-6f},
 };
+enum { n_presets = sizeof presets / sizeof presets[0] };
 
 const char *const *bn_synth_preset_names(void)
 {
-    static const char *const names[] = {"tiny", "tiny-a", "tiny-b", "2b4t", NULL};
+    static const char *names[n_presets + 1];
+    for (size_t i = 0; i < n_presets; i++)
+        names[i] = presets[i].name;
+    names[n_presets] = NULL;
     return names;
 }
 
 void bn_synth_defaults(bn_synth_params *p)
 {
     memset(p, 0, sizeof *p);
+    snprintf(p->arch, sizeof p->arch, "bitnet-b1.58");
     snprintf(p->name, sizeof p->name, "bitnet2b-synthetic");
     p->n_ctx = 4096;
     p->zero_frac = 0.35f;
@@ -63,7 +83,17 @@ int bn_synth_preset(const char *name, bn_synth_params *p, bn_err *err)
         if (strcmp(s->name, name) != 0)
             continue;
         bn_synth_defaults(p);
+        snprintf(p->arch, sizeof p->arch, "%s", s->arch);
         snprintf(p->name, sizeof p->name, "%s", s->model_name);
+        if (strcmp(s->arch, "llama") == 0)
+            snprintf(p->pre, sizeof p->pre, "%s",
+                     strstr(s->name, "falcon3") ? "falcon3" : "llama-bpe");
+        if (s->n_ctx)
+            p->n_ctx = s->n_ctx;
+        if (s->rope_theta > 0.0f)
+            p->rope_theta = s->rope_theta;
+        if (s->rms_eps > 0.0f)
+            p->rms_eps = s->rms_eps;
         p->n_embd = s->n_embd;
         p->n_layer = s->n_layer;
         p->n_head = s->n_head;
@@ -73,11 +103,16 @@ int bn_synth_preset(const char *name, bn_synth_params *p, bn_err *err)
         p->seed = s->seed;
         return 0;
     }
-    return bn_fail(err, BN_E_INPUT, "unknown preset '%s' (known: tiny, tiny-a, tiny-b, 2b4t)", name);
+    return bn_fail(err, BN_E_INPUT, "unknown preset '%s' (see bitnet-make-model --help)", name);
 }
+
+static int is_arch(const bn_synth_params *p, const char *a) { return strcmp(p->arch, a) == 0; }
 
 int bn_synth_check(const bn_synth_params *p, bn_err *err)
 {
+    if (!is_arch(p, "bitnet-b1.58") && !is_arch(p, "bitnet") && !is_arch(p, "llama"))
+        return bn_fail(err, BN_E_INPUT, "unknown architecture '%s' (bitnet-b1.58, bitnet, llama)",
+                       p->arch);
     if (p->n_embd == 0 || p->n_embd % QK_I2_S)
         return bn_fail(err, BN_E_INPUT, "bad shape: n_embd %u must be a positive multiple of 128", p->n_embd);
     if (p->n_ff == 0 || p->n_ff % QK_I2_S)
@@ -152,12 +187,26 @@ static void entry(plan_entry *e, const char *prefix, const char *name, uint32_t 
     e->n_dims = ne1 ? 2 : 1;
 }
 
+/* The LM head's type as llama-quantize I2_S chooses it: Q8_0 when n_embd is not a multiple of
+ * 256 (QK_K), else F16; a token_embd that is not the LM head becomes F16. */
+static uint32_t lm_head_type(const bn_synth_params *p)
+{
+    if (is_arch(p, "bitnet-b1.58")) /* the published file: F16, whatever the shape */
+        return BN_GGML_F16;
+    return p->n_embd % 256 ? BN_GGML_Q8_0 : BN_GGML_F16;
+}
+
+static int has_output(const bn_synth_params *p) { return is_arch(p, "llama") && !p->tied; }
+
 /* (name, type, ne) in file order: the lexicographic order of the Hugging Face parameter names
- * the converter started from (layers 0, 1, 10, 11, ..., 2, 20, ...). */
+ * the converter started from (lm_head, then layers 0, 1, 10, 11, ..., 2, 20, ...). */
 static plan_entry *tensor_plan(const bn_synth_params *p, uint32_t n_vocab, size_t *count)
 {
     const uint64_t e = p->n_embd, ff = p->n_ff, kv = (uint64_t)p->n_head_kv * (e / p->n_head);
-    size_t n = 2 + 11 * (size_t)p->n_layer;
+    const int sub_norms = !is_arch(p, "llama");
+    const uint32_t f32 = BN_GGML_F32, i2s = p->f32 ? BN_GGML_F32 : BN_GGML_I2_S;
+    const uint32_t head = p->f32 ? f32 : lm_head_type(p);
+    size_t n = 3 + 11 * (size_t)p->n_layer;
     plan_entry *pl = calloc(n, sizeof *pl);
     uint32_t *order = calloc(p->n_layer, sizeof *order);
     if (!pl || !order) {
@@ -169,26 +218,38 @@ static plan_entry *tensor_plan(const bn_synth_params *p, uint32_t n_vocab, size_
         order[i] = i;
     qsort(order, p->n_layer, sizeof *order, cmp_decimal);
     size_t k = 0;
-    entry(&pl[k++], "", "token_embd.weight", BN_GGML_F16, e, n_vocab);
+    if (has_output(p))
+        entry(&pl[k++], "", "output.weight", head, e, n_vocab);                  /* lm_head */
+    entry(&pl[k++], "", "token_embd.weight", p->f32 ? f32 : has_output(p) ? BN_GGML_F16 : head, e,
+          n_vocab);
     for (uint32_t i = 0; i < p->n_layer; i++) {
         char pre[32];
         snprintf(pre, sizeof pre, "blk.%u.", order[i]);
-        entry(&pl[k++], pre, "attn_norm.weight", BN_GGML_F32, e, 0);       /* input_layernorm */
-        entry(&pl[k++], pre, "ffn_down.weight", BN_GGML_I2_S, ff, e);      /* mlp.down_proj */
-        entry(&pl[k++], pre, "ffn_sub_norm.weight", BN_GGML_F32, ff, 0);   /* mlp.ffn_sub_norm */
-        entry(&pl[k++], pre, "ffn_gate.weight", BN_GGML_I2_S, e, ff);      /* mlp.gate_proj */
-        entry(&pl[k++], pre, "ffn_up.weight", BN_GGML_I2_S, e, ff);        /* mlp.up_proj */
-        entry(&pl[k++], pre, "ffn_norm.weight", BN_GGML_F32, e, 0);        /* post_attention_ln */
-        entry(&pl[k++], pre, "attn_sub_norm.weight", BN_GGML_F32, e, 0);   /* attn_sub_norm */
-        entry(&pl[k++], pre, "attn_k.weight", BN_GGML_I2_S, e, kv);        /* k_proj */
-        entry(&pl[k++], pre, "attn_output.weight", BN_GGML_I2_S, e, e);    /* o_proj */
-        entry(&pl[k++], pre, "attn_q.weight", BN_GGML_I2_S, e, e);         /* q_proj */
-        entry(&pl[k++], pre, "attn_v.weight", BN_GGML_I2_S, e, kv);        /* v_proj */
+        entry(&pl[k++], pre, "attn_norm.weight", f32, e, 0);        /* input_layernorm */
+        entry(&pl[k++], pre, "ffn_down.weight", i2s, ff, e);        /* mlp.down_proj */
+        if (sub_norms)
+            entry(&pl[k++], pre, "ffn_sub_norm.weight", f32, ff, 0); /* mlp.ffn_sub_norm */
+        entry(&pl[k++], pre, "ffn_gate.weight", i2s, e, ff);        /* mlp.gate_proj */
+        entry(&pl[k++], pre, "ffn_up.weight", i2s, e, ff);          /* mlp.up_proj */
+        entry(&pl[k++], pre, "ffn_norm.weight", f32, e, 0);         /* post_attention_ln */
+        if (sub_norms)
+            entry(&pl[k++], pre, "attn_sub_norm.weight", f32, e, 0); /* attn_sub_norm */
+        entry(&pl[k++], pre, "attn_k.weight", i2s, e, kv);          /* k_proj */
+        entry(&pl[k++], pre, "attn_output.weight", i2s, e, e);      /* o_proj */
+        entry(&pl[k++], pre, "attn_q.weight", i2s, e, e);           /* q_proj */
+        entry(&pl[k++], pre, "attn_v.weight", i2s, e, kv);          /* v_proj */
     }
-    entry(&pl[k++], "", "output_norm.weight", BN_GGML_F32, e, 0);          /* model.norm */
+    entry(&pl[k++], "", "output_norm.weight", f32, e, 0);           /* model.norm */
     free(order);
-    *count = n;
+    *count = k;
     return pl;
+}
+
+/* Whether a plan entry holds ternary weights (I2_S, or their F32 form in the converter's file). */
+static int is_ternary(const plan_entry *e)
+{
+    return e->n_dims == 2 && strcmp(e->name, "token_embd.weight") != 0 &&
+           strcmp(e->name, "output.weight") != 0;
 }
 
 /* ---------------------------------------------------------------- contents */
@@ -203,23 +264,53 @@ static void tensor_rng(bn_rng *r, uint64_t seed, const char *name)
     bn_rng_seed(r, seed * 0x9e3779b97f4a7c15ull ^ h);
 }
 
-static int write_f16(bn_gguf_writer *w, const bn_synth_params *p, bn_rng *r, uint64_t n,
-                     uint8_t *chunk, bn_err *err)
+/* Q8_0 as llama-quantize writes it (ggml's quantize_row_q8_0_ref: id = 1/d, roundf), so that
+ * a Q8_0 tensor here is byte for byte the one the reference's pipeline makes. */
+static void q8_0_quantize_ref(const float *x, uint8_t *out, uint64_t n)
+{
+    for (uint64_t b = 0; b < n / BN_QK8_0; b++, x += BN_QK8_0, out += BN_Q8_0_BYTES) {
+        float amax = 0.0f;
+        for (int j = 0; j < BN_QK8_0; j++)
+            amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = bn_f32_to_f16(d);
+        memcpy(out, &h, 2);
+        for (int j = 0; j < BN_QK8_0; j++)
+            out[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+    }
+}
+
+/* An embedding-shaped matrix (token_embd, output) of ne1 rows of ne0: values approximately
+ * normal, rounded to f16, then stored in the entry's type (F16, F32 = the same values, or Q8_0
+ * quantized row by row). */
+static int write_embd(bn_gguf_writer *w, const bn_synth_params *p, const plan_entry *e,
+                      bn_rng *r, uint8_t *chunk, bn_err *err)
 {
     /* approximately normal: a sum of four 16-bit uniforms (Irwin-Hall, variance 4/12) */
     const float std = p->embd_std > 0.0f ? p->embd_std : 1.5f / sqrtf((float)p->n_embd);
     const float mul = std * sqrtf(3.0f) / 65536.0f;
-    uint16_t *h = (uint16_t *)(void *)chunk;
-    const uint64_t per = CHUNK_BYTES / 2;
-    for (uint64_t i = 0; i < n; i += per) {
-        uint64_t k = n - i < per ? n - i : per;
-        for (uint64_t j = 0; j < k; j++) {
+    const uint64_t ne0 = e->ne[0];
+    float *row = (float *)(void *)chunk; /* ne0 floats, then the row in its stored type */
+    uint8_t *out = chunk + ne0 * 4;
+    for (uint64_t i = 0; i < e->ne[1]; i++) {
+        for (uint64_t j = 0; j < ne0; j++) {
             uint64_t x = bn_rng_next(r);
             int32_t s = (int32_t)(x & 0xffff) + (int32_t)(x >> 16 & 0xffff) +
                         (int32_t)(x >> 32 & 0xffff) + (int32_t)(x >> 48) - 2 * 65535;
-            h[j] = bn_f32_to_f16((float)s * mul);
+            row[j] = bn_f16_to_f32(bn_f32_to_f16((float)s * mul));
         }
-        if (bn_gguf_writer_data(w, h, k * 2, err))
+        size_t bytes;
+        if (e->type == BN_GGML_F16) {
+            bn_f32_to_f16_row(row, (uint16_t *)(void *)out, ne0);
+            bytes = ne0 * 2;
+        } else if (e->type == BN_GGML_Q8_0) {
+            q8_0_quantize_ref(row, out, ne0);
+            bytes = ne0 / BN_QK8_0 * BN_Q8_0_BYTES;
+        } else {
+            memcpy(out, row, ne0 * 4);
+            bytes = ne0 * 4;
+        }
+        if (bn_gguf_writer_data(w, out, bytes, err))
             return -1;
     }
     return 0;
@@ -259,10 +350,24 @@ static int write_i2s(bn_gguf_writer *w, const bn_synth_params *p, const plan_ent
                 weights[j + (uint64_t)q] = (int8_t)(u < z ? 0 : u < neg ? -1 : 1);
             }
         }
+        if (e->type == BN_GGML_F32) { /* the converter's file: scale * {-1, 0, +1} */
+            float *f = (float *)(void *)chunk;
+            const uint64_t fper = CHUNK_BYTES / 4;
+            for (uint64_t j0 = 0; j0 < m; j0 += fper) {
+                const uint64_t c = m - j0 < fper ? m - j0 : fper;
+                for (uint64_t j = 0; j < c; j++)
+                    f[j] = (float)weights[j0 + j] * scale;
+                if (bn_gguf_writer_data(w, f, c * 4, err))
+                    return -1;
+            }
+            continue;
+        }
         pack_blocks(weights, m, chunk);
         if (bn_gguf_writer_data(w, chunk, m / 4, err))
             return -1;
     }
+    if (e->type == BN_GGML_F32)
+        return 0;
     uint8_t tail_bytes[32] = {0};
     memcpy(tail_bytes, &scale, 4);
     return bn_gguf_writer_data(w, tail_bytes, sizeof tail_bytes, err);
@@ -273,21 +378,53 @@ static int write_i2s(bn_gguf_writer *w, const bn_synth_params *p, const plan_ent
 static void add_metadata(bn_gguf_writer *w, const bn_synth_params *p, const bn_synth_vocab *v,
                          float *scores)
 {
-    bn_gguf_writer_add_str(w, "general.architecture", ARCH);
+    const char *A = p->arch;
+    char key[96];
+#define K(suffix) (snprintf(key, sizeof key, "%s.%s", A, suffix), key)
+    bn_gguf_writer_add_str(w, "general.architecture", A);
     bn_gguf_writer_add_str(w, "general.name", p->name);
-    bn_gguf_writer_add_u32(w, ARCH ".vocab_size", (uint32_t)v->n_tokens);
-    bn_gguf_writer_add_u32(w, ARCH ".context_length", p->n_ctx);
-    bn_gguf_writer_add_u32(w, ARCH ".embedding_length", p->n_embd);
-    bn_gguf_writer_add_u32(w, ARCH ".block_count", p->n_layer);
-    bn_gguf_writer_add_u32(w, ARCH ".feed_forward_length", p->n_ff);
-    bn_gguf_writer_add_u32(w, ARCH ".rope.dimension_count", p->n_embd / p->n_head);
-    bn_gguf_writer_add_u32(w, ARCH ".attention.head_count", p->n_head);
-    bn_gguf_writer_add_u32(w, ARCH ".attention.head_count_kv", p->n_head_kv);
-    bn_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", 1);
-    bn_gguf_writer_add_f32(w, ARCH ".attention.layer_norm_rms_epsilon", p->rms_eps);
-    bn_gguf_writer_add_f32(w, ARCH ".rope.freq_base", p->rope_theta);
-    bn_gguf_writer_add_u32(w, "general.file_type", LLAMA_FTYPE_MOSTLY_I2_S);
+    if (is_arch(p, "bitnet-b1.58")) {
+        /* the published 2B-4T file's 24 keys in its order (FORMAT.md 1.1) */
+        bn_gguf_writer_add_u32(w, K("vocab_size"), (uint32_t)v->n_tokens);
+        bn_gguf_writer_add_u32(w, K("context_length"), p->n_ctx);
+        bn_gguf_writer_add_u32(w, K("embedding_length"), p->n_embd);
+        bn_gguf_writer_add_u32(w, K("block_count"), p->n_layer);
+        bn_gguf_writer_add_u32(w, K("feed_forward_length"), p->n_ff);
+        bn_gguf_writer_add_u32(w, K("rope.dimension_count"), p->n_embd / p->n_head);
+        bn_gguf_writer_add_u32(w, K("attention.head_count"), p->n_head);
+        bn_gguf_writer_add_u32(w, K("attention.head_count_kv"), p->n_head_kv);
+        bn_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", 1);
+        bn_gguf_writer_add_f32(w, K("attention.layer_norm_rms_epsilon"), p->rms_eps);
+        bn_gguf_writer_add_f32(w, K("rope.freq_base"), p->rope_theta);
+    } else {
+        /* what convert-hf-to-gguf-bitnet.py writes: Model.set_gguf_parameters, then the
+         * family's additions (bitnet: linear rope scaling of 1; llama: rope dimension) */
+        bn_gguf_writer_add_u32(w, K("block_count"), p->n_layer);
+        bn_gguf_writer_add_u32(w, K("context_length"), p->n_ctx);
+        bn_gguf_writer_add_u32(w, K("embedding_length"), p->n_embd);
+        bn_gguf_writer_add_u32(w, K("feed_forward_length"), p->n_ff);
+        bn_gguf_writer_add_u32(w, K("attention.head_count"), p->n_head);
+        bn_gguf_writer_add_u32(w, K("attention.head_count_kv"), p->n_head_kv);
+        bn_gguf_writer_add_f32(w, K("rope.freq_base"), p->rope_theta);
+        bn_gguf_writer_add_f32(w, K("attention.layer_norm_rms_epsilon"), p->rms_eps);
+        bn_gguf_writer_add_u32(w, "general.file_type",
+                               p->f32 ? LLAMA_FTYPE_ALL_F32 : LLAMA_FTYPE_MOSTLY_I2_S);
+        bn_gguf_writer_add_u32(w, K("vocab_size"), (uint32_t)v->n_tokens);
+        if (is_arch(p, "bitnet")) {
+            bn_gguf_writer_add_str(w, K("rope.scaling.type"), "linear");
+            bn_gguf_writer_add_f32(w, K("rope.scaling.factor"), 1.0f);
+        } else {
+            bn_gguf_writer_add_u32(w, K("rope.dimension_count"), p->n_embd / p->n_head);
+        }
+        bn_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", 1);
+    }
+#undef K
+    if (is_arch(p, "bitnet-b1.58"))
+        bn_gguf_writer_add_u32(w, "general.file_type",
+                               p->f32 ? LLAMA_FTYPE_ALL_F32 : LLAMA_FTYPE_MOSTLY_I2_S);
     bn_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
+    if (p->pre[0])
+        bn_gguf_writer_add_str(w, "tokenizer.ggml.pre", p->pre);
     bn_gguf_writer_add_arr_strv(w, "tokenizer.ggml.tokens", v->tokens, v->n_tokens);
     for (uint64_t i = 0; i < v->n_tokens; i++)
         scores[i] = v->types[i] == 1 ? 0.0f : -1000.0f;
@@ -297,8 +434,10 @@ static void add_metadata(bn_gguf_writer *w, const bn_synth_params *p, const bn_s
     bn_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", v->bos);
     bn_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", v->eos);
     bn_gguf_writer_add_u32(w, "tokenizer.ggml.padding_token_id", v->eos);
-    bn_gguf_writer_add_str(w, "tokenizer.chat_template", chat_template);
-    bn_gguf_writer_add_u32(w, "general.quantization_version", 2);
+    if (is_arch(p, "bitnet-b1.58"))
+        bn_gguf_writer_add_str(w, "tokenizer.chat_template", chat_template);
+    if (!p->f32)
+        bn_gguf_writer_add_u32(w, "general.quantization_version", 2);
 }
 
 static int write_model(const bn_synth_params *p, const bn_synth_vocab *v, FILE *f, bn_err *err)
@@ -324,12 +463,12 @@ static int write_model(const bn_synth_params *p, const bn_synth_vocab *v, FILE *
         bn_rng r;
         tensor_rng(&r, p->seed, e->name);
         int bad;
-        if (e->type == BN_GGML_F16)
-            bad = write_f16(w, p, &r, e->ne[0] * e->ne[1], chunk, err);
-        else if (e->type == BN_GGML_F32)
+        if (e->n_dims == 1)
             bad = write_f32_norm(w, &r, e->ne[0], chunk, err);
-        else
+        else if (is_ternary(e))
             bad = write_i2s(w, p, e, &r, chunk, weights, err);
+        else
+            bad = write_embd(w, p, e, &r, chunk, err);
         if (bad)
             goto done;
     }

@@ -1,4 +1,5 @@
-/* Synthetic BitNet b1.58 GGUF files with exactly the structure of the published 2B-4T file
+/* Synthetic GGUF files of each architecture bitnet.cpp runs. For "bitnet-b1.58": exactly the
+ * structure of the published 2B-4T file
  * (FORMAT.md 1.1-1.2, 3; the same as shared/reference/make_synthetic_gguf.py): the same 24
  * metadata keys in the same order and types, the same tensor names and types in the
  * lexicographic Hugging Face order (layers 0, 1, 10, 11, ..., 2, ...), I2_S 128/32 packing
@@ -13,7 +14,18 @@
  * vocabulary) or synthetic: 256 byte tokens in GPT-2 byte-to-unicode order, merged tokens
  * built from a small built-in corpus and seeded pseudo-words, then 16 Llama-3-named special
  * tokens (CONTROL); BOS = first special, EOS = second. The synthetic vocabulary works for any
- * size (also 128256 when no vocabulary file is given), but is not the Llama-3 one. */
+ * size (also 128256 when no vocabulary file is given), but is not the Llama-3 one.
+ *
+ * "bitnet" (1bitLLM bitnet_b1_58-*) and "llama" (Llama3-8B-1.58, Falcon3-*-1.58bit): the keys
+ * and tensors bitnet.cpp's converter writes for them, then the tensor types llama-quantize
+ * I2_S gives (README "Models"): no sub-norms in "llama"; a separate output.weight in "llama"
+ * unless tied; the LM head (output.weight, or token_embd when tied) Q8_0 when n_embd is not a
+ * multiple of 256, else F16; a separate token_embd F16. The vocabulary is byte-level BPE for
+ * every architecture (the real "bitnet" files carry SentencePiece).
+ *
+ * f32 = 1 writes the converter's output before llama-quantize instead: every tensor F32, the
+ * ternary ones as scale * {-1, 0, +1}, so that the reference's llama-quantize ... I2_S 1 turns
+ * it into exactly the I2_S file this writer would write (used to make reference goldens). */
 #ifndef BN_SYNTHETIC_MODEL_H
 #define BN_SYNTHETIC_MODEL_H
 
@@ -25,7 +37,11 @@
 #include "gguf.h"
 
 typedef struct bn_synth_params {
+    char arch[32];          /* general.architecture: "bitnet-b1.58" (default), "bitnet", "llama" */
     char name[128];         /* general.name */
+    char pre[32];           /* tokenizer.ggml.pre, "" = none (llama default: "llama-bpe") */
+    int tied;               /* llama: no output.weight (the LM head is token_embd) */
+    int f32;                /* the converter's F32 file, before llama-quantize (above) */
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff;
     uint32_t n_vocab;       /* 0 with vocab_gguf = the file's token count */
     uint32_t n_ctx;
@@ -40,7 +56,9 @@ typedef struct bn_synth_params {
 /* Defaults (no shape): n_ctx 4096, zero_frac 0.35, rope 500000, eps 1e-5, gains 1. */
 void bn_synth_defaults(bn_synth_params *p);
 /* Defaults plus a named shape: "tiny" (~200 KB), "tiny-a", "tiny-b" (the shapes of the
- * reference's golden models), "2b4t" (the real model, ~1.19 GB). */
+ * reference's golden models), "2b4t" (the real model, ~1.19 GB); the real shapes of the other
+ * families: "bitnet-large", "bitnet-3b" (1bitLLM, arch "bitnet"), "llama3-8b", "falcon3-1b",
+ * "falcon3-3b", "falcon3-7b", "falcon3-10b" (arch "llama"). */
 int bn_synth_preset(const char *name, bn_synth_params *p, bn_err *err);
 const char *const *bn_synth_preset_names(void); /* NULL-terminated */
 

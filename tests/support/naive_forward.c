@@ -193,8 +193,13 @@ int bn_naive_forward(const bn_model *m, const int32_t *tokens, uint32_t n, float
             if (!(dec[7 * (size_t)l + i] = decode(w[i])))
                 goto out;
     }
-    for (size_t i = 0; i < (size_t)hp->n_vocab * e; i++)
-        embd[i] = bn_f16_to_f32(m->token_embd[i]);
+    for (size_t r = 0; r < hp->n_vocab; r++) {
+        const uint8_t *row = m->token_embd.data + r * m->token_embd.row_bytes;
+        if (m->token_embd.type == BN_GGML_F16)
+            bn_f16_to_f32_row((const uint16_t *)(const void *)row, embd + r * e, e);
+        else
+            bn_q8_0_dequant_row(row, embd + r * e, e);
+    }
     if (!x || !h || !o || !q || !k || !v || !g || !u || !att || !col || !qh || !qa || !kc || !vc)
         goto out;
     for (uint32_t p = 0; p < n; p++)
