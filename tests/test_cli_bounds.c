@@ -141,7 +141,7 @@ static void test_model_truncated_in_use(void **state)
     for (int i = 0; i < 4; i++)
         posix_spawn_file_actions_addclose(&fa, fds[i]);
     pid_t pid;
-    assert_int_equal(posix_spawn(&pid, args[0], &fa, NULL, args, environ), 0);
+    assert_int_equal(posix_spawnp(&pid, args[0], &fa, NULL, args, environ), 0); /* the emulator is found on PATH */
     posix_spawn_file_actions_destroy(&fa);
     close(pin[0]);
     close(pout[1]);

@@ -492,6 +492,7 @@ static void test_streaming(void **state)
         bn_buf_puts(&big, "word ");
     bn_buf_puts(&big, "\"}");
     queue(&p, "s2", big.data, NULL, 0);
+    bn_buf_free(&big);
     r = wait_record(&p, 1);
     assert_string_equal(r->kind, "error");
     assert_non_null(strstr(r->body, "\"errorType\":\"InvalidRequest\""));
