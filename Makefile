@@ -13,7 +13,7 @@ RUN_TARGETS = bitnet-run gguf-inspect bitnet-make-model
 SUMMARY   ?= build/test-summary.tsv
 SUM        = tests/harness/summary.sh
 
-.PHONY: all build build-run run test test-tools test-native test-arm64 test-fuzz test-scripts test-container mutation deps deps-test clean bench
+.PHONY: all build build-run run format test test-format test-tools test-native test-arm64 test-fuzz test-scripts test-container mutation deps deps-test clean bench
 
 all: build
 
@@ -38,7 +38,7 @@ run: build-run
 
 # Every suite runs even when an earlier one failed; the table at the end says what ran, what
 # was skipped and why, and what failed. No test run at all is a failure.
-TEST_SUITES = native scripts arm64 fuzz container
+TEST_SUITES = native scripts format arm64 fuzz container
 test: test-tools
 	@$(SUM) reset $(SUMMARY); st=0; \
 	for s in $(TEST_SUITES); do \
@@ -112,6 +112,22 @@ test-scripts:
 	if shellcheck $$files; then echo "test-scripts: shellcheck clean: $$files"; \
 	  $(SUM) row $(SUMMARY) scripts $$n 0 0 "shellcheck"; \
 	else $(SUM) row $(SUMMARY) scripts $$n 0 1 "shellcheck findings above"; exit 1; fi
+
+# The house style (.clang-format, clang-format 14 as Debian 12 ships it): every C file must be
+# formatted already. `make format` applies it. src/text/unicode_tables.c is generated.
+FORMAT_FILES = $(shell find src kernels tools tests bench -name '*.[ch]' ! -path src/text/unicode_tables.c | sort)
+format:
+	clang-format -i $(FORMAT_FILES)
+
+test-format:
+	@if ! command -v clang-format >/dev/null; then echo "test-format: SKIPPED (needs clang-format)"; \
+	  $(SUM) row $(SUMMARY) format 0 all 0 "needs clang-format"; exit 0; fi; \
+	n=$$(echo $(FORMAT_FILES) | wc -w); \
+	if clang-format --dry-run --Werror $(FORMAT_FILES); then \
+	  echo "test-format: $$n files formatted ($$(clang-format --version))"; \
+	  $(SUM) row $(SUMMARY) format $$n 0 0 "clang-format --dry-run"; \
+	else echo "test-format: FAILED: run make format"; \
+	  $(SUM) row $(SUMMARY) format $$n 0 1 "files not formatted (make format)"; exit 1; fi
 
 # The Lambda image for linux/arm64 and linux/amd64, built without Docker (podman build
 # --isolation chroot; the builder, on a debootstrap'd bookworm base, cross-compiles), checked

@@ -63,13 +63,13 @@ deps_packages() {
     case "$host/$set" in
         debian-*/run) echo "build-essential cmake pkg-config libcurl4-openssl-dev curl ca-certificates" ;;
         debian-x86_64/test)
-            echo "libcmocka-dev clang libclang-rt-dev llvm shellcheck unicode-data podman debootstrap nodejs npm" \
+            echo "libcmocka-dev clang clang-format libclang-rt-dev llvm shellcheck unicode-data podman debootstrap nodejs npm" \
                 "gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" \
                 "libcmocka-dev:arm64 libcurl4-openssl-dev:arm64" ;;
         debian-arm64/test)
-            echo "libcmocka-dev clang libclang-rt-dev llvm shellcheck unicode-data podman debootstrap nodejs npm" ;;
+            echo "libcmocka-dev clang clang-format libclang-rt-dev llvm shellcheck unicode-data podman debootstrap nodejs npm" ;;
         al2023-*/run) echo "gcc make cmake pkgconf-pkg-config libcurl-devel ca-certificates" ;;
-        al2023-*/test) echo "clang compiler-rt llvm nodejs npm" ;;
+        al2023-*/test) echo "clang clang-tools-extra compiler-rt llvm nodejs npm" ;;
         *) return 1 ;;
     esac
 }
@@ -92,10 +92,10 @@ deps_tools_missing() {
     local host=$1 root=${DEPS_ROOT:-} cmds=() files=() out=()
     case "$host" in
         debian-x86_64)
-            cmds=(clang shellcheck aarch64-linux-gnu-gcc qemu-aarch64 podman debootstrap)
+            cmds=(clang clang-format shellcheck aarch64-linux-gnu-gcc qemu-aarch64 podman debootstrap)
             files=(/usr/include/cmocka.h /usr/lib/aarch64-linux-gnu/libcmocka.so) ;;
         debian-arm64)
-            cmds=(clang shellcheck podman debootstrap)
+            cmds=(clang clang-format shellcheck podman debootstrap)
             files=(/usr/include/cmocka.h) ;;
         al2023-*) cmds=(clang) ;;
         *) return 1 ;;

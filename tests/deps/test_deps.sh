@@ -37,7 +37,7 @@ run_pk=$(deps_packages debian-x86_64 run)
 test_pk=$(deps_packages debian-x86_64 test)
 for p in build-essential cmake pkg-config libcurl4-openssl-dev; do has "debian run has $p" "$run_pk" "$p"; done
 lacks "debian run has no cmocka" "$run_pk" libcmocka-dev
-for p in libcmocka-dev clang shellcheck gcc-aarch64-linux-gnu qemu-user libcmocka-dev:arm64 podman debootstrap; do
+for p in libcmocka-dev clang clang-format shellcheck gcc-aarch64-linux-gnu qemu-user libcmocka-dev:arm64 podman debootstrap; do
     has "debian x86_64 test has $p" "$test_pk" "$p"
 done
 check "debian x86_64 lacks nothing" "$(deps_missing debian-x86_64)" ""
@@ -94,8 +94,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin" "$tmp/usr/include" "$tmp/usr/lib/aarch64-linux-gnu"
 check "debian x86_64 all missing" "$(PATH=$tmp/bin DEPS_ROOT=$tmp deps_tools_missing debian-x86_64)" \
-    "clang shellcheck aarch64-linux-gnu-gcc qemu-aarch64 podman debootstrap /usr/include/cmocka.h /usr/lib/aarch64-linux-gnu/libcmocka.so"
-for c in clang shellcheck aarch64-linux-gnu-gcc qemu-aarch64 podman debootstrap; do
+    "clang clang-format shellcheck aarch64-linux-gnu-gcc qemu-aarch64 podman debootstrap /usr/include/cmocka.h /usr/lib/aarch64-linux-gnu/libcmocka.so"
+for c in clang clang-format shellcheck aarch64-linux-gnu-gcc qemu-aarch64 podman debootstrap; do
     printf '#!/bin/sh\n' >"$tmp/bin/$c"
     chmod +x "$tmp/bin/$c"
 done
