@@ -46,6 +46,8 @@ COPY src src
 COPY tools tools
 # CMakeLists.txt declares the layering probes (tests, never built here) on these files
 COPY tests/layering tests/layering
+# tools/bitnet-lambda-local (a program CMake declares) compiles the tests' Runtime API server
+COPY tests/support tests/support
 ARG BUILDARCH
 ARG TARGETARCH
 # /image is the final image's filesystem: the stripped bootstrap, then every library it needs

@@ -25,7 +25,7 @@ jobs=2
 only=""
 check_only=0
 # programs that tests start (bin/bitnet-run, bin/bootstrap, tools): relinked after each change
-programs="bitnet-run bootstrap gguf-inspect bitnet-make-model"
+programs="bitnet-run bootstrap bitnet-server gguf-inspect bitnet-make-model"
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -91,7 +91,7 @@ start=$(date +%s)
 # unchanged file keeps its time stamp and the build stays incremental; files gone from the
 # tree are removed from the copy (the CMake globs would still build them).
 mkdir -p "$work/tree"
-(cd "$root" && git ls-files -co --exclude-standard -- CMakeLists.txt cmake kernels src tests tools bench) \
+(cd "$root" && git ls-files -co --exclude-standard -- CMakeLists.txt README.md cmake kernels src tests tools bench) \
     >"$work/files.txt"
 while IFS= read -r f; do
     [ -f "$root/$f" ] || continue
@@ -100,7 +100,7 @@ while IFS= read -r f; do
         cp "$root/$f" "$work/tree/$f"
     fi
 done <"$work/files.txt"
-(cd "$work/tree" && find CMakeLists.txt cmake kernels src tests tools bench -type f 2>/dev/null) |
+(cd "$work/tree" && find CMakeLists.txt README.md cmake kernels src tests tools bench -type f 2>/dev/null) |
     while IFS= read -r f; do
         grep -qxF "$f" "$work/files.txt" || rm -f "$work/tree/$f"
     done
