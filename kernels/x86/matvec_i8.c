@@ -5,8 +5,10 @@
  * Neither ISA multiplies signed by signed bytes, so the sign of w moves onto x: |w| * (x
  * negated where w < 0) = w * x, with |w| <= 127 unsigned and -x representable because x is
  * never -128. AVX2: VPMADDUBSW pairs (2 * 127 * 127 = 32258 < 32767: never saturates), then
- * VPMADDWD by ones. AVX-512: VPDPBUSD. Four rows share each load of x; the k % 32 (k % 64)
- * tail is summed in scalar. Integer sums are exact, so every path equals the scalar twin. */
+ * VPMADDWD by ones. AVX-512: VPDPBUSD. Rows are streamed one after the other with two
+ * accumulators (one sequential stream for the prefetcher: 2.1-2.4x faster on the 2B-4T head
+ * than four interleaved rows sharing each load of x, bench-matmul); the k % 64 (k % 128) tail
+ * is summed in scalar. Integer sums are exact, so every path equals the scalar twin. */
 #include <immintrin.h>
 
 #include "x86.h"
@@ -39,31 +41,18 @@ BN_AVX2 static __m256i dot32_avx2(__m256i acc, __m256i w, __m256i x, __m256i one
 BN_AVX2 void bn_x86_avx2_matvec_i8(const int8_t *w, size_t k, size_t row_begin,
                                    size_t row_end, const int8_t *x, int32_t *y)
 {
-    const size_t kp = k & ~(size_t)31;
+    const size_t kp = k & ~(size_t)63;
     const __m256i ones = _mm256_set1_epi16(1);
-    size_t i = row_begin;
-    for (; i + 4 <= row_end; i += 4) {
-        const int8_t *r0 = w + i * k, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t j = 0; j < kp; j += 32) {
-            const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + j));
-            a0 = dot32_avx2(a0, _mm256_loadu_si256((const __m256i *)(r0 + j)), xv, ones);
-            a1 = dot32_avx2(a1, _mm256_loadu_si256((const __m256i *)(r1 + j)), xv, ones);
-            a2 = dot32_avx2(a2, _mm256_loadu_si256((const __m256i *)(r2 + j)), xv, ones);
-            a3 = dot32_avx2(a3, _mm256_loadu_si256((const __m256i *)(r3 + j)), xv, ones);
-        }
-        y[i] = hsum8(a0) + tail_dot(r0, x, kp, k);
-        y[i + 1] = hsum8(a1) + tail_dot(r1, x, kp, k);
-        y[i + 2] = hsum8(a2) + tail_dot(r2, x, kp, k);
-        y[i + 3] = hsum8(a3) + tail_dot(r3, x, kp, k);
-    }
-    for (; i < row_end; i++) {
+    for (size_t i = row_begin; i < row_end; i++) {
         const int8_t *r = w + i * k;
-        __m256i a = _mm256_setzero_si256();
-        for (size_t j = 0; j < kp; j += 32)
-            a = dot32_avx2(a, _mm256_loadu_si256((const __m256i *)(r + j)),
-                           _mm256_loadu_si256((const __m256i *)(x + j)), ones);
-        y[i] = hsum8(a) + tail_dot(r, x, kp, k);
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+        for (size_t j = 0; j < kp; j += 64) {
+            a0 = dot32_avx2(a0, _mm256_loadu_si256((const __m256i *)(r + j)),
+                            _mm256_loadu_si256((const __m256i *)(x + j)), ones);
+            a1 = dot32_avx2(a1, _mm256_loadu_si256((const __m256i *)(r + j + 32)),
+                            _mm256_loadu_si256((const __m256i *)(x + j + 32)), ones);
+        }
+        y[i] = hsum8(_mm256_add_epi32(a0, a1)) + tail_dot(r, x, kp, k);
     }
 }
 
@@ -77,28 +66,14 @@ BN_AVX512 static __m512i dot64_vnni(__m512i acc, __m512i w, __m512i x)
 BN_AVX512 void bn_x86_avx512_matvec_i8(const int8_t *w, size_t k, size_t row_begin,
                                        size_t row_end, const int8_t *x, int32_t *y)
 {
-    const size_t kp = k & ~(size_t)63;
-    size_t i = row_begin;
-    for (; i + 4 <= row_end; i += 4) {
-        const int8_t *r0 = w + i * k, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t j = 0; j < kp; j += 64) {
-            const __m512i xv = _mm512_loadu_si512(x + j);
-            a0 = dot64_vnni(a0, _mm512_loadu_si512(r0 + j), xv);
-            a1 = dot64_vnni(a1, _mm512_loadu_si512(r1 + j), xv);
-            a2 = dot64_vnni(a2, _mm512_loadu_si512(r2 + j), xv);
-            a3 = dot64_vnni(a3, _mm512_loadu_si512(r3 + j), xv);
-        }
-        y[i] = _mm512_reduce_add_epi32(a0) + tail_dot(r0, x, kp, k);
-        y[i + 1] = _mm512_reduce_add_epi32(a1) + tail_dot(r1, x, kp, k);
-        y[i + 2] = _mm512_reduce_add_epi32(a2) + tail_dot(r2, x, kp, k);
-        y[i + 3] = _mm512_reduce_add_epi32(a3) + tail_dot(r3, x, kp, k);
-    }
-    for (; i < row_end; i++) {
+    const size_t kp = k & ~(size_t)127;
+    for (size_t i = row_begin; i < row_end; i++) {
         const int8_t *r = w + i * k;
-        __m512i a = _mm512_setzero_si512();
-        for (size_t j = 0; j < kp; j += 64)
-            a = dot64_vnni(a, _mm512_loadu_si512(r + j), _mm512_loadu_si512(x + j));
-        y[i] = _mm512_reduce_add_epi32(a) + tail_dot(r, x, kp, k);
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+        for (size_t j = 0; j < kp; j += 128) {
+            a0 = dot64_vnni(a0, _mm512_loadu_si512(r + j), _mm512_loadu_si512(x + j));
+            a1 = dot64_vnni(a1, _mm512_loadu_si512(r + j + 64), _mm512_loadu_si512(x + j + 64));
+        }
+        y[i] = _mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1)) + tail_dot(r, x, kp, k);
     }
 }
