@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { bench_busy_max = 64 };
+enum {
+    bench_busy_max = 64
+};
 
 /* Starts n spinning children; their pids go to pids[0..n). Returns how many started. */
 static inline int bench_busy_start(int n, pid_t *pids)

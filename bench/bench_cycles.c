@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { N_CORES = 3 };
+enum {
+    N_CORES = 3
+};
 static const char *const core_name[N_CORES] = {"N1 (Graviton2, Lambda)", "V1 (Graviton3)",
                                                "V2 (Graviton4)"};
 static const double ghz[N_CORES] = {2.5, 2.6, 2.8};
@@ -39,8 +41,8 @@ static const ternary_cost ternary[] = {
     {"neon-dotprod (in place)", {0.0667, 0.0334, 0.0328}, {0.0642, 0.0322, 0.0319}},
     {"neon-dotprod-rp (repacked)", {0.0564, 0.0283, 0.0276}, {0.0555, 0.0278, 0.0275}},
 };
-static const double f16_dot[N_CORES] = {0.426, 0.209, 0.209};    /* LM head, attention */
-static double i8_dot[N_CORES] = {0.0, 0.0, 0.0};                 /* set in main (measured) */
+static const double f16_dot[N_CORES] = {0.426, 0.209, 0.209}; /* LM head, attention */
+static double i8_dot[N_CORES] = {0.0, 0.0, 0.0};              /* set in main (measured) */
 static const double elementwise = 4.0, exp_cost = 20.0, select_per_row = 24.0;
 
 /* 2B-4T */
@@ -57,8 +59,8 @@ static token_cost one_token(int core, int path, int screened, double ctx, double
     token_cost t = {0};
     const double w_qkvo = n_embd * (n_embd + 2 * kv_dim + n_embd), w_gu = 2 * n_embd * n_ff;
     const double w_down = n_ff * n_embd;
-    t.ternary = n_layer * ((w_qkvo + w_gu) * ternary[path].qkvo[core] +
-                           w_down * ternary[path].down[core]);
+    t.ternary = n_layer *
+                ((w_qkvo + w_gu) * ternary[path].qkvo[core] + w_down * ternary[path].down[core]);
     t.bytes = n_layer * (w_qkvo + w_gu + w_down) / 4.0;
     const double head_w = n_vocab * n_embd;
     if (screened) {
@@ -82,8 +84,9 @@ static token_cost one_token(int core, int path, int screened, double ctx, double
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench-cycles [-c CTX,...] [-r EXACT_ROWS] [-i N1,V1,V2]\n"
-                    "  -i: int8 LM-head pass, cycles per weight (bench/neon-measure.sh -p lmhead-i8)\n");
+    fprintf(stderr,
+            "usage: bench-cycles [-c CTX,...] [-r EXACT_ROWS] [-i N1,V1,V2]\n"
+            "  -i: int8 LM-head pass, cycles per weight (bench/neon-measure.sh -p lmhead-i8)\n");
     exit(2);
 }
 
@@ -113,9 +116,10 @@ int main(int argc, char **argv)
     static const int vcpus[3] = {1, 2, 6};
     for (int pass = 0; pass < 2; pass++) { /* JSON lines, then the table */
         if (pass == 1)
-            printf("\n| core | ternary path | LM head | ctx | Mcycles: ternary / head / attention / "
-                   "other | MB read | DRAM-bound tok/s (1 vCPU) | predicted tok/s 1 / 2 / 6 "
-                   "vCPUs |\n|---|---|---|---|---|---|---|---|\n");
+            printf(
+                "\n| core | ternary path | LM head | ctx | Mcycles: ternary / head / attention / "
+                "other | MB read | DRAM-bound tok/s (1 vCPU) | predicted tok/s 1 / 2 / 6 "
+                "vCPUs |\n|---|---|---|---|---|---|---|---|\n");
         for (int core = 0; core < N_CORES; core++)
             for (int path = 0; path < 2; path++)
                 for (int scr = 0; scr < 2; scr++)

@@ -38,10 +38,10 @@ typedef struct result {
     int threads, ok;
     char kernels[32];
     double load_ms, pp_mean, pp_sd, pp_best, tg_mean, tg_sd, tg_best, rss_mb;
-    int screened;                /* the engine's LM head is the screened one */
+    int screened;                    /* the engine's LM head is the screened one */
     double build_ms, rows_per_token; /* its build time, exact LM-head rows per evaluation */
-    double pp_cpu, tg_cpu; /* tokens per second of on-CPU time (see main's comment) */
-    unsigned gen_eval;     /* tokens evaluated one at a time in the last run */
+    double pp_cpu, tg_cpu;           /* tokens per second of on-CPU time (see main's comment) */
+    unsigned gen_eval;               /* tokens evaluated one at a time in the last run */
     unsigned long long tokens_hash;
 } result;
 
@@ -62,7 +62,9 @@ static void mean_sd(const double *v, int n, double *mean, double *sd, double *be
     *sd = n > 1 ? sqrt(s2 / (n - 1)) : 0.0;
 }
 
-enum { max_reps = 16 };
+enum {
+    max_reps = 16
+};
 
 /* The first sampled token ends prompt processing: its callback splits the CPU time. */
 typedef struct cpu_split {
@@ -119,8 +121,9 @@ static int timed_runs(bn_session *s, const int32_t *prompt, int n_prompt, int n_
             return -1;
         }
         if (st.stop_reason != BN_STOP_LENGTH)
-            fprintf(stderr, "bench-e2e: %d threads: decoding stopped (%s) after %u of %d tokens; "
-                            "the rate is over those\n",
+            fprintf(stderr,
+                    "bench-e2e: %d threads: decoding stopped (%s) after %u of %d tokens; "
+                    "the rate is over those\n",
                     r->threads, bn_stop_reason_name(st.stop_reason), st.gen_eval, n_gen);
         pp[rep] = st.prompt_tok_s;
         tg[rep] = st.gen_tok_s;
@@ -277,8 +280,8 @@ int main(int argc, char **argv)
     }
     if (busy < 0 || busy > bench_busy_max)
         return usage();
-    if (!path || n_threads < 1 || n_prompt < 1 || n_prompt > 4096 || n_gen < 1 ||
-        n_gen > 4096 || reps < 1 || reps > max_reps)
+    if (!path || n_threads < 1 || n_prompt < 1 || n_prompt > 4096 || n_gen < 1 || n_gen > 4096 ||
+        reps < 1 || reps > max_reps)
         return usage();
     for (int i = 0; i < n_threads; i++)
         if (threads[i] < 1 || threads[i] > 256)
@@ -319,9 +322,10 @@ int main(int argc, char **argv)
     bench_busy_stop(n_busy, busy_pids);
     if (n_busy)
         printf("\n(with %d competing busy processes)\n", n_busy);
-    printf("\n| kernels | threads | load ms | pp%d tok/s (best) | tg%d tok/s (best) | peak RSS MB |\n"
-           "|---|---|---|---|---|---|\n",
-           n_prompt, n_gen);
+    printf(
+        "\n| kernels | threads | load ms | pp%d tok/s (best) | tg%d tok/s (best) | peak RSS MB |\n"
+        "|---|---|---|---|---|---|\n",
+        n_prompt, n_gen);
     for (int i = 0; i < n_threads; i++)
         printf("| %s | %d | %.0f | %.2f ± %.2f (%.2f) | %.2f ± %.2f (%.2f) | %.0f |\n",
                res[i].kernels, res[i].threads, res[i].load_ms, res[i].pp_mean, res[i].pp_sd,

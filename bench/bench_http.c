@@ -61,7 +61,8 @@ static void chan_open(chan *c)
     struct sockaddr_in a = {.sin_family = AF_INET};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t al = sizeof a;
-    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &al)) {
+    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+        getsockname(l, (struct sockaddr *)&a, &al)) {
         perror("bench-http: socket");
         exit(1);
     }
@@ -88,7 +89,8 @@ static int sink_begin(void *u, int status, const char *ctype)
 {
     chan *c = u;
     char h[256];
-    int n = snprintf(h, sizeof h, "HTTP/1.1 %d OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n",
+    int n = snprintf(h, sizeof h,
+                     "HTTP/1.1 %d OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n",
                      status, ctype);
     return send(c->wfd, h, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
 }
@@ -98,7 +100,8 @@ static int sink_write(void *u, const char *d, size_t len)
     chan *c = u;
     char sz[32];
     int n = snprintf(sz, sizeof sz, "%zx\r\n", len);
-    if (send(c->wfd, sz, (size_t)n, MSG_NOSIGNAL) != n || send(c->wfd, d, len, MSG_NOSIGNAL) != (ssize_t)len ||
+    if (send(c->wfd, sz, (size_t)n, MSG_NOSIGNAL) != n ||
+        send(c->wfd, d, len, MSG_NOSIGNAL) != (ssize_t)len ||
         send(c->wfd, "\r\n", 2, MSG_NOSIGNAL) != 2)
         return -1;
     c->bytes += len;
@@ -117,7 +120,8 @@ static run_result run_api(bn_api *api, const char *body, size_t *events)
     chan c;
     chan_open(&c);
     bn_api_sink sink = {.begin = sink_begin, .write = sink_write, .user = &c};
-    bn_api_request req = {.method = "POST", .path = "/v1/chat/completions", .body = body, .len = strlen(body)};
+    bn_api_request req = {
+        .method = "POST", .path = "/v1/chat/completions", .body = body, .len = strlen(body)};
     bn_session_reset(api->session);
     double c0 = thread_cpu_ms(), w0 = now_ms();
     int st = bn_api_handle(api, &req, &sink);
@@ -201,8 +205,10 @@ static double first_byte_ms(int port, const char *body, double *total_ms)
     if (connect(fd, (struct sockaddr *)&a, sizeof a))
         return -1;
     char req[2048];
-    int n = snprintf(req, sizeof req, "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %zu\r\n"
-                                      "Connection: close\r\n\r\n%s", strlen(body), body);
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     strlen(body), body);
     double t0 = now_ms(), first = -1;
     send(fd, req, (size_t)n, 0);
     char buf[65536];
@@ -282,8 +288,10 @@ int main(int argc, char **argv)
     const int tiny_n = 256; /* enough tokens (and SSE events) for a stable difference */
     bn_api api = {.engine = te, .session = ts, .model = "bench", .n_predict = tiny_n};
     char body[1024];
-    snprintf(body, sizeof body, "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],\"max_tokens\":%d,"
-             "\"temperature\":0,\"stream\":true}", prompt, tiny_n);
+    snprintf(body, sizeof body,
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],\"max_tokens\":%d,"
+             "\"temperature\":0,\"stream\":true}",
+             prompt, tiny_n);
     run_plain(ts, prompt, tiny_n); /* warm-up */
     double best_api = 1e300, best_plain = 1e300;
     uint32_t tokens = 0;
@@ -321,10 +329,12 @@ int main(int argc, char **argv)
     }
     double decode_ms = best_dec / dec_tokens;
     double share = per_tok_us / 1e3 / decode_ms * 100.0;
-    printf("{\"bench\":\"http_per_token\",\"tokens\":%u,\"events\":%zu,\"reps\":%d,\"cpu_ms_http\":%.3f,"
+    printf("{\"bench\":\"http_per_token\",\"tokens\":%u,\"events\":%zu,\"reps\":%d,\"cpu_ms_http\":"
+           "%.3f,"
            "\"cpu_ms_engine\":%.3f,\"http_us_per_token\":%.2f,\"http_us_per_event\":%.2f,"
            "\"model_ms_per_token\":%.3f,\"http_share_pct\":%.4f}\n",
-           tokens, events, 5 * reps, best_api, best_plain, per_tok_us, per_event_us, decode_ms, share);
+           tokens, events, 5 * reps, best_api, best_plain, per_tok_us, per_event_us, decode_ms,
+           share);
 
     double ttfb_med = -1, ttfb_min = -1, engine_ttft = -1;
     if (server) {
@@ -336,8 +346,10 @@ int main(int argc, char **argv)
         }
         double *t = calloc((size_t)reps, sizeof *t);
         char b1[1024];
-        snprintf(b1, sizeof b1, "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],\"max_tokens\":4,"
-                 "\"temperature\":0,\"stream\":true}", prompt);
+        snprintf(b1, sizeof b1,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}],\"max_tokens\":4,"
+                 "\"temperature\":0,\"stream\":true}",
+                 prompt);
         double total;
         first_byte_ms(port, b1, &total); /* warm-up */
         for (int r = 0; r < reps; r++)
@@ -360,13 +372,16 @@ int main(int argc, char **argv)
         bn_stats st;
         double best = 1e300;
         for (int r = 0; r < reps; r++) {
-            bn_generate(s, &g, &st, &err); /* the second and later reuse the prefix, as the server */
+            bn_generate(s, &g, &st,
+                        &err); /* the second and later reuse the prefix, as the server */
             if (r > 0 || reps == 1)
                 best = st.ttft_ms < best ? st.ttft_ms : best;
         }
         engine_ttft = best;
-        printf("{\"bench\":\"http_first_byte\",\"reps\":%d,\"ttfb_ms_min\":%.3f,\"ttfb_ms_median\":%.3f,"
-               "\"engine_ttft_ms\":%.3f}\n", reps, ttfb_min, ttfb_med, engine_ttft);
+        printf("{\"bench\":\"http_first_byte\",\"reps\":%d,\"ttfb_ms_min\":%.3f,\"ttfb_ms_median\":"
+               "%.3f,"
+               "\"engine_ttft_ms\":%.3f}\n",
+               reps, ttfb_min, ttfb_med, engine_ttft);
     }
     printf("\n%-34s %12s\n", "measurement", "value");
     printf("%-34s %7u (%zu)\n", "tiny-model tokens (SSE events)", tokens, events);

@@ -146,8 +146,8 @@ static int n_results;
 
 /* t: per call; weight_bytes: bytes of weights (or inputs) one call reads. The rates use the
  * wall clock; the CPU time is reported beside it with one thread (0 otherwise). */
-static void report(const char *what, const char *path, size_t k, size_t m, size_t rows,
-                   timing t, double weight_bytes, int threads)
+static void report(const char *what, const char *path, size_t k, size_t m, size_t rows, timing t,
+                   double weight_bytes, int threads)
 {
     result *r = &results[n_results < 255 ? n_results++ : 255];
     snprintf(r->what, sizeof r->what, "%s", what);
@@ -167,8 +167,8 @@ static void report(const char *what, const char *path, size_t k, size_t m, size_
 
 /* ---------------------------------------------------------------- cases */
 
-static int bench_ternary(const bn_kernels *kern, size_t k, size_t m, size_t rows,
-                         bn_threadpool *tp, double min_s, int quick)
+static int bench_ternary(const bn_kernels *kern, size_t k, size_t m, size_t rows, bn_threadpool *tp,
+                         double min_s, int quick)
 {
     uint8_t *packed = xmalloc(m * k / 4);
     int8_t *q = xmalloc(rows * k);
@@ -260,7 +260,9 @@ static int bench_head_i8(const bn_kernels *kern, size_t k, size_t m, bn_threadpo
     return bad ? -1 : 0;
 }
 
-enum { n_stream = 24 }; /* 24 x (6912 x 2560 / 4) = 106 MB of weights: beyond the caches */
+enum {
+    n_stream = 24
+}; /* 24 x (6912 x 2560 / 4) = 106 MB of weights: beyond the caches */
 
 /* Decode over n_stream different 6912 x 2560 matrices one after the other, so the weights come
  * from DRAM as in a real token's pass; reported per matrix. */
@@ -387,8 +389,8 @@ int main(int argc, char **argv)
     for (int s = 0; s < 4; s++)
         for (size_t r = 0; r < n_rows; r++)
             for (int p = 0; p < n_k; p++)
-                bad |= bench_ternary(kerns[p], shapes[s][0], shapes[s][1], rows_list[r], tp,
-                                     min_s, quick);
+                bad |= bench_ternary(kerns[p], shapes[s][0], shapes[s][1], rows_list[r], tp, min_s,
+                                     quick);
     for (int p = 0; p < n_k; p++) { /* the LM head is one row: only the last token needs logits */
         bad |= bench_head(kerns[p], 2560, 128256, tp, min_s, quick);
         bad |= bench_head_i8(kerns[p], 2560, 128256, tp, min_s, quick);
@@ -399,8 +401,8 @@ int main(int argc, char **argv)
         bad |= bench_quantize(kerns[p], tp, min_s, quick);
     bn_threadpool_free(tp);
 
-    printf("\n%-16s %-16s %6s %7s %5s %14s %14s %12s %10s\n", "kernel", "path", "K", "M",
-           "rows", "ns/call", "CPU ns/call", "weights/s", "GB/s");
+    printf("\n%-16s %-16s %6s %7s %5s %14s %14s %12s %10s\n", "kernel", "path", "K", "M", "rows",
+           "ns/call", "CPU ns/call", "weights/s", "GB/s");
     for (int i = 0; i < n_results; i++) {
         const result *r = &results[i];
         printf("%-16s %-16s %6zu %7zu %5zu %14.0f %14.0f %12.3g %10.2f\n", r->what, r->path, r->k,

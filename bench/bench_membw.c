@@ -88,9 +88,10 @@ int main(int argc, char **argv)
             sum += gbs;
         }
         bn_threadpool_free(tp);
-        fprintf(stderr, "{\"bench\":\"membw\",\"threads\":%d,\"mib\":%zu,\"best_gb_s\":%.2f,"
-                "\"mean_gb_s\":%.2f,\"check\":%llu}\n", nt, mib, best, sum / reps,
-                (unsigned long long)j.sums[0]);
+        fprintf(stderr,
+                "{\"bench\":\"membw\",\"threads\":%d,\"mib\":%zu,\"best_gb_s\":%.2f,"
+                "\"mean_gb_s\":%.2f,\"check\":%llu}\n",
+                nt, mib, best, sum / reps, (unsigned long long)j.sums[0]);
         printf("| %d | %.2f | %.2f |\n", nt, best, sum / reps);
         p = strchr(p, ',');
         if (!p)

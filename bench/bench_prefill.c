@@ -19,7 +19,9 @@
 #include "model.h"
 #include "threadpool.h"
 
-enum { max_list = 16 };
+enum {
+    max_list = 16
+};
 
 static int parse_list(char *s, int *out, int max)
 {
@@ -155,7 +157,8 @@ int main(int argc, char **argv)
     bench_busy_stop(n_busy, pids);
     if (rc == 0) {
         printf("\n| threads | prompt tokens | tok/s (wall) | tok/s (on-CPU) | on-CPU vs pp%d |\n"
-               "|---|---|---|---|---|\n", lens[0]);
+               "|---|---|---|---|---|\n",
+               lens[0]);
         for (int ti = 0; ti < n_threads; ti++)
             for (int li = 0; li < n_lens; li++)
                 printf("| %d | %d | %.1f | %.1f | %.2f |\n", threads[ti], lens[li],

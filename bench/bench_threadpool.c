@@ -44,8 +44,7 @@ typedef struct result {
     double us_per_run;
 } result;
 
-static result measure(bn_threadpool *tp, int threads, const char *what, int runs, int spin,
-                      int gap)
+static result measure(bn_threadpool *tp, int threads, const char *what, int runs, int spin, int gap)
 {
     static work w;
     w.spin = spin;

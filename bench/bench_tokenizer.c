@@ -14,7 +14,6 @@
 #include "gguf.h"
 #include "tokenizer.h"
 
-
 static double now_s(void) { return bench_clock_s(CLOCK_MONOTONIC); }
 /* CPU time of this thread: on a shared machine, wall time also counts time spent waiting for
  * a core; both are reported. */
@@ -55,8 +54,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--pre") && i + 1 < argc)
             pre_name = argv[++i];
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: %s [--shared DIR] [--vocab FILE] [--runs N] "
-                            "[--pre llama3|default] [TEXT...]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--shared DIR] [--vocab FILE] [--runs N] "
+                    "[--pre llama3|default] [TEXT...]\n",
+                    argv[0]);
             return 2;
         } else if (n_texts < 16)
             texts[n_texts++] = argv[i];
@@ -138,11 +139,12 @@ int main(int argc, char **argv)
         cpus[k] = best_cpu;
         bytes[k] = len;
         tps[k] = (double)ntok[k] / best;
-        printf("{\"bench\":\"tokenize\",\"text\":\"%s\",\"pre\":\"%s\",\"bytes\":%zu,\"tokens\":%zu,"
-               "\"best_s\":%.6f,\"tokens_per_s\":%.0f,\"mb_per_s\":%.2f,\"best_cpu_s\":%.6f,"
-               "\"cpu_tokens_per_s\":%.0f,\"runs\":%d}\n",
-               texts[k], pre_name, len, ntok[k], best, tps[k], (double)len / best / 1e6, best_cpu,
-               (double)ntok[k] / best_cpu, runs);
+        printf(
+            "{\"bench\":\"tokenize\",\"text\":\"%s\",\"pre\":\"%s\",\"bytes\":%zu,\"tokens\":%zu,"
+            "\"best_s\":%.6f,\"tokens_per_s\":%.0f,\"mb_per_s\":%.2f,\"best_cpu_s\":%.6f,"
+            "\"cpu_tokens_per_s\":%.0f,\"runs\":%d}\n",
+            texts[k], pre_name, len, ntok[k], best, tps[k], (double)len / best / 1e6, best_cpu,
+            (double)ntok[k] / best_cpu, runs);
         free(text);
     }
     printf("\n%-24s %10s %10s %10s %10s %10s %10s\n", "text", "bytes", "tokens", "wall ms",

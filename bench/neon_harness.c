@@ -43,11 +43,13 @@ static const char *symbols(const char *path)
     if (!strcmp(path, "neon"))
         return "rows4_v80 bn_neon_matmul_rows4 bn_neon_sum_s8";
     if (!strcmp(path, "neon-dotprod"))
-        return "rows2_dotprod rows4_dotprod bn_neon_matmul_rows4 bn_neon_sum_s8 row1_x4_dotprod bn_neon_dotprod_matmul";
+        return "rows2_dotprod rows4_dotprod bn_neon_matmul_rows4 bn_neon_sum_s8 row1_x4_dotprod "
+               "bn_neon_dotprod_matmul";
     if (!strcmp(path, "neon-dotprod-rp"))
         return "quads3_rp quad_x4_rp rp_matmul bn_neon_sum_s8";
     if (!strcmp(path, "neon-i8mm"))
-        return "i8mm_tile i8mm_matmul interleave_pair bn_neon_sum_s8 rows2_dotprod bn_neon_matmul_rows4";
+        return "i8mm_tile i8mm_matmul interleave_pair bn_neon_sum_s8 rows2_dotprod "
+               "bn_neon_matmul_rows4";
     if (!strcmp(path, "neon-lut"))
         return "lut_block lut_matmul lut_tables bn_neon_sum_s8";
     if (!strcmp(path, "lmhead"))
@@ -160,8 +162,8 @@ int main(int argc, char **argv)
     char syms[256];
     snprintf(syms, sizeof syms, "%s", symbols(path));
     if (count_prepare) {
-        snprintf(syms, sizeof syms, "%s", !strcmp(path, "neon-lut") ? "lut_prepare group_index"
-                                          : "rp_prepare decode_row");
+        snprintf(syms, sizeof syms, "%s",
+                 !strcmp(path, "neon-lut") ? "lut_prepare group_index" : "rp_prepare decode_row");
         for (char *s = strtok(syms, " "); s; s = strtok(NULL, " "))
             printf("NEON_MEASURE %s %llu\n", s, (unsigned long long)m * k);
         syms[0] = 0;

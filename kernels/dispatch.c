@@ -35,7 +35,9 @@ static const bn_kernel_path *const paths[] = {
 #endif
     &bn_path_scalar,
 };
-enum { n_paths = sizeof paths / sizeof paths[0] };
+enum {
+    n_paths = sizeof paths / sizeof paths[0]
+};
 
 static int scalar_supported(void) { return 1; }
 const bn_kernel_path bn_path_scalar = {&bn_kernels_scalar, scalar_supported, 0};

@@ -40,9 +40,8 @@ typedef struct bn_kernels {
 
     /* y[r*ldy + i] = ((float)T(r,i) / act_scale[r]) * w->scale for rows i in
      * [row_begin, row_end) and activation rows r < n_act, where q holds n_act rows of w->k. */
-    void (*ternary_matmul)(const bn_ternary *w, size_t row_begin, size_t row_end,
-                           const int8_t *q, const float *act_scale, size_t n_act,
-                           float *y, size_t ldy);
+    void (*ternary_matmul)(const bn_ternary *w, size_t row_begin, size_t row_end, const int8_t *q,
+                           const float *act_scale, size_t n_act, float *y, size_t ldy);
 
     /* Optional: build w->repacked for this kernel (at load time); 0 on success. */
     int (*prepare)(bn_ternary *w);
@@ -67,8 +66,8 @@ typedef struct bn_kernels {
      *
      *   row i = k int8 at w + i*k, no alignment, no padding (any k; tails done scalar)
      */
-    void (*matvec_i8)(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
-                      const int8_t *x, int32_t *y);
+    void (*matvec_i8)(const int8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *x,
+                      int32_t *y);
 } bn_kernels;
 
 /* Longest row matvec_i8 accepts: k * 127 * 127 < 2^31. */
@@ -90,15 +89,18 @@ void bn_silu_mul_f32(float *restrict g, const float *restrict u, size_t n);
 
 /* Q8_0 rows (kernels/scalar/q8_0.c; one plain-C definition used by every path): blocks of
  * BN_QK8_0 int8 values after an f16 scale, BN_Q8_0_BYTES bytes each; n % BN_QK8_0 == 0. */
-enum { BN_QK8_0 = 32, BN_Q8_0_BYTES = 34 };
+enum {
+    BN_QK8_0 = 32,
+    BN_Q8_0_BYTES = 34
+};
 void bn_q8_0_dequant_row(const uint8_t *blocks, float *y, size_t n);
 /* Quantizes a float row as ggml's quantize_row_q8_0 (d = amax/127, round half to even). */
 void bn_q8_0_quantize_row(const float *x, uint8_t *blocks, size_t n);
 /* ggml_vec_dot_q8_0_q8_0 with the x86 build's lane order (see q8_0.c). */
 float bn_q8_0_dot(const uint8_t *a, const uint8_t *b, size_t n);
 /* LM head: y[i] = bn_q8_0_dot(row i of w, xq, k) for i in [row_begin, row_end). */
-void bn_q8_0_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
-                    const uint8_t *xq, float *y);
+void bn_q8_0_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end, const uint8_t *xq,
+                    float *y);
 
 /* The scalar twins: the definition every other path must reproduce. */
 extern const bn_kernels bn_kernels_scalar;

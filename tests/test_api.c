@@ -81,7 +81,10 @@ static answer call(const bn_api *api, const char *method, const char *path, cons
 {
     answer a = {0};
     bn_api_sink sink = {.begin = cap_begin, .write = cap_write, .user = &a};
-    bn_api_request req = {.method = method, .path = path, .authorization = auth, .body = body,
+    bn_api_request req = {.method = method,
+                          .path = path,
+                          .authorization = auth,
+                          .body = body,
                           .len = body ? strlen(body) : 0};
     int st = bn_api_handle(api, &req, &sink);
     assert_int_equal(st, a.status);
@@ -141,7 +144,8 @@ static void expect_error(answer *a, int status, const char *needle)
     bn_json_doc *d = parse(a->body.data, a->body.len);
     const bn_json *e = bn_json_get(bn_json_root(d), "error");
     assert_non_null(e);
-    const bn_json *m = bn_json_get(e, "message"), *t = bn_json_get(e, "type"), *c = bn_json_get(e, "code");
+    const bn_json *m = bn_json_get(e, "message"), *t = bn_json_get(e, "type"),
+                  *c = bn_json_get(e, "code");
     assert_true(m && m->type == BN_JSON_STRING && t && t->type == BN_JSON_STRING);
     assert_true(c && c->is_int && c->i64 == status);
     if (needle && !strstr(m->str, needle))
@@ -159,7 +163,8 @@ static void test_llama_completion(void **state)
     bn_api api = make_api();
     answer a = call(&api, "POST", "/completion",
                     "{\"prompt\":\"Hello world\",\"n_predict\":12,\"temperature\":0,\"top_p\":0.9,"
-                    "\"top_k\":40,\"repeat_penalty\":1.0,\"cache_prompt\":true}", NULL);
+                    "\"top_k\":40,\"repeat_penalty\":1.0,\"cache_prompt\":true}",
+                    NULL);
     assert_int_equal(a.status, 200);
     assert_string_equal(a.ctype, "application/json");
     bn_json_doc *d = parse(a.body.data, a.body.len);
@@ -176,8 +181,8 @@ static void test_llama_completion(void **state)
     assert_string_equal(bn_json_get(r, "model")->str, "tiny");
     assert_true(path_get(r, "generation_settings", "temperature")->num == 0.0);
     assert_int_equal(path_get(r, "generation_settings", "n_predict")->i64, 12);
-    const char *tk[] = {"prompt_n", "prompt_ms", "prompt_per_second", "predicted_n", "predicted_ms",
-                        "predicted_per_second"};
+    const char *tk[] = {"prompt_n",    "prompt_ms",    "prompt_per_second",
+                        "predicted_n", "predicted_ms", "predicted_per_second"};
     for (int i = 0; i < 6; i++)
         assert_int_equal(path_get(r, "timings", tk[i])->type, BN_JSON_NUMBER);
     assert_int_equal(path_get(r, "timings", "predicted_n")->i64, ntok);
@@ -258,7 +263,8 @@ static void test_openai_shapes(void **state)
     char *want = expected("Once upon", NULL, 0, 10, &ntok);
     answer a = call(&api, "POST", "/v1/completions",
                     "{\"model\":\"x\",\"prompt\":\"Once upon\",\"max_tokens\":10,\"temperature\":0,"
-                    "\"n\":1,\"stream\":false,\"logprobs\":null,\"echo\":false}", NULL);
+                    "\"n\":1,\"stream\":false,\"logprobs\":null,\"echo\":false}",
+                    NULL);
     assert_int_equal(a.status, 200);
     bn_json_doc *d = parse(a.body.data, a.body.len);
     const bn_json *r = bn_json_root(d);
@@ -279,10 +285,13 @@ static void test_openai_shapes(void **state)
     want = expected(NULL, msgs, 2, 10, &ntok);
     const char *paths[] = {"/v1/chat/completions", "/chat/completions"};
     for (int i = 0; i < 2; i++) {
-        a = call(&api, "POST", paths[i],
-                 "{\"model\":\"tiny\",\"messages\":[{\"role\":\"system\",\"content\":\"You are terse.\"},"
-                 "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Name a color.\"}]}],"
-                 "\"max_completion_tokens\":10,\"temperature\":0,\"seed\":3}", NULL);
+        a = call(
+            &api, "POST", paths[i],
+            "{\"model\":\"tiny\",\"messages\":[{\"role\":\"system\",\"content\":\"You are "
+            "terse.\"},"
+            "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Name a color.\"}]}],"
+            "\"max_completion_tokens\":10,\"temperature\":0,\"seed\":3}",
+            NULL);
         assert_int_equal(a.status, 200);
         d = parse(a.body.data, a.body.len);
         r = bn_json_root(d);
@@ -325,8 +334,9 @@ static void test_streaming(void **state)
     char *ev[64];
 
     /* llama-server: {"content", "stop": false} per piece, then the final object */
-    answer a = call(&api, "POST", "/completion",
-                    "{\"prompt\":\"Hello world\",\"n_predict\":12,\"temperature\":0,\"stream\":true}", NULL);
+    answer a = call(
+        &api, "POST", "/completion",
+        "{\"prompt\":\"Hello world\",\"n_predict\":12,\"temperature\":0,\"stream\":true}", NULL);
     assert_string_equal(a.ctype, "text/event-stream");
     size_t n = sse_events(a.body.data, ev, 64);
     assert_true(n >= 2);
@@ -359,7 +369,8 @@ static void test_streaming(void **state)
     want = expected(NULL, msgs, 1, 8, &ntok);
     a = call(&api, "POST", "/v1/chat/completions",
              "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":8,"
-             "\"temperature\":0,\"stream\":true,\"stream_options\":{\"include_usage\":true}}", NULL);
+             "\"temperature\":0,\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+             NULL);
     n = sse_events(a.body.data, ev, 64);
     assert_true(n >= 4);
     assert_string_equal(ev[n - 1], "[DONE]");
@@ -395,7 +406,8 @@ static void test_streaming(void **state)
     /* OpenAI completions stream: text pieces, finish chunk, [DONE] (no usage unless asked) */
     want = expected("Hello world", NULL, 0, 12, &ntok);
     a = call(&api, "POST", "/v1/completions",
-             "{\"prompt\":\"Hello world\",\"max_tokens\":12,\"temperature\":0,\"stream\":true}", NULL);
+             "{\"prompt\":\"Hello world\",\"max_tokens\":12,\"temperature\":0,\"stream\":true}",
+             NULL);
     n = sse_events(a.body.data, ev, 64);
     assert_string_equal(ev[n - 1], "[DONE]");
     for (size_t i = 0; i + 1 < n; i++) {
@@ -460,7 +472,8 @@ static void test_logprobs(void **state)
     bn_api api = make_api();
     answer a = call(&api, "POST", "/v1/chat/completions",
                     "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":4,"
-                    "\"temperature\":0,\"logprobs\":true,\"top_logprobs\":3}", NULL);
+                    "\"temperature\":0,\"logprobs\":true,\"top_logprobs\":3}",
+                    NULL);
     bn_json_doc *d = parse(a.body.data, a.body.len);
     const bn_json *c0 = bn_json_at(bn_json_get(bn_json_root(d), "choices"), 0);
     const bn_json *content = path_get(c0, "logprobs", "content");
@@ -505,7 +518,8 @@ static void test_logprobs(void **state)
     a = call(&api, "POST", "/v1/completions",
              "{\"prompt\":\"Hello\",\"max_tokens\":3,\"temperature\":0,\"logprobs\":2}", NULL);
     d = parse(a.body.data, a.body.len);
-    const bn_json *lp = bn_json_get(bn_json_at(bn_json_get(bn_json_root(d), "choices"), 0), "logprobs");
+    const bn_json *lp = bn_json_get(bn_json_at(bn_json_get(bn_json_root(d), "choices"), 0),
+                                    "logprobs");
     assert_int_equal(bn_json_get(lp, "tokens")->len, 3);
     assert_int_equal(bn_json_get(lp, "token_logprobs")->len, 3);
     assert_int_equal(bn_json_at(bn_json_get(lp, "top_logprobs"), 0)->type, BN_JSON_OBJECT);
@@ -521,7 +535,8 @@ static void test_penalties_pass_through(void **state)
     bn_api api = make_api();
     answer a = call(&api, "POST", "/completion",
                     "{\"prompt\":\"Hello\",\"n_predict\":2,\"presence_penalty\":0.5,"
-                    "\"frequency_penalty\":-0.25,\"repeat_last_n\":16,\"min_p\":0.1,\"seed\":42}", NULL);
+                    "\"frequency_penalty\":-0.25,\"repeat_last_n\":16,\"min_p\":0.1,\"seed\":42}",
+                    NULL);
     bn_json_doc *d = parse(a.body.data, a.body.len);
     const bn_json *gs = bn_json_get(bn_json_root(d), "generation_settings");
     assert_true(bn_json_get(gs, "presence_penalty")->num == 0.5);
@@ -546,7 +561,8 @@ static void test_other_routes(void **state)
         a = call(&api, "GET", mp[i], NULL, NULL);
         bn_json_doc *d = parse(a.body.data, a.body.len);
         assert_string_equal(bn_json_get(bn_json_root(d), "object")->str, "list");
-        assert_string_equal(bn_json_get(bn_json_at(bn_json_get(bn_json_root(d), "data"), 0), "id")->str, "tiny");
+        assert_string_equal(
+            bn_json_get(bn_json_at(bn_json_get(bn_json_root(d), "data"), 0), "id")->str, "tiny");
         bn_json_free(d);
         bn_buf_free(&a.body);
     }
@@ -561,7 +577,8 @@ static void test_other_routes(void **state)
     int32_t *ids;
     size_t n;
     bn_err err = {0};
-    assert_int_equal(bn_engine_tokenize(engine, "the quick fox", 13, false, false, &ids, &n, &err), 0);
+    assert_int_equal(bn_engine_tokenize(engine, "the quick fox", 13, false, false, &ids, &n, &err),
+                     0);
     a = call(&api, "POST", "/tokenize", "{\"content\":\"the quick fox\"}", NULL);
     d = parse(a.body.data, a.body.len);
     const bn_json *t = bn_json_get(bn_json_root(d), "tokens");
@@ -575,7 +592,8 @@ static void test_other_routes(void **state)
     bn_buf_puts(&req, "]}");
     bn_json_free(d);
     bn_buf_free(&a.body);
-    a = call(&api, "POST", "/tokenize", "{\"content\":\"the quick fox\",\"add_special\":true,\"with_pieces\":true}", NULL);
+    a = call(&api, "POST", "/tokenize",
+             "{\"content\":\"the quick fox\",\"add_special\":true,\"with_pieces\":true}", NULL);
     d = parse(a.body.data, a.body.len);
     t = bn_json_get(bn_json_root(d), "tokens");
     assert_int_equal(t->len, n + 1); /* BOS */
@@ -609,15 +627,21 @@ static void test_errors(void **state)
     expect_error(&a, 400, "prompt[1]");
     a = call(&api, "POST", "/completion", "{\"prompt\":\"x\",\"presence_penalty\":3}", NULL);
     expect_error(&a, 400, "\"presence_penalty\"");
-    a = call(&api, "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}", NULL);
+    a = call(&api, "POST", "/v1/chat/completions",
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}", NULL);
     expect_error(&a, 400, "\"n\"");
-    a = call(&api, "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", NULL);
+    a = call(&api, "POST", "/v1/chat/completions",
+             "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", NULL);
     expect_error(&a, 400, "messages[0].role");
     a = call(&api, "POST", "/v1/chat/completions", "{\"messages\":[]}", NULL);
     expect_error(&a, 400, "\"messages\"");
-    a = call(&api, "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":30,\"logprobs\":true}", NULL);
+    a = call(&api, "POST", "/v1/chat/completions",
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":30,"
+             "\"logprobs\":true}",
+             NULL);
     expect_error(&a, 400, "\"top_logprobs\"");
-    a = call(&api, "POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[\"a\",3]}", NULL);
+    a = call(&api, "POST", "/v1/chat/completions",
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[\"a\",3]}", NULL);
     expect_error(&a, 400, "stop[1]");
     a = call(&api, "POST", "/completion", "{\"prompt\":\"x\",", NULL);
     expect_error(&a, 400, "invalid JSON");
@@ -643,7 +667,8 @@ static void test_errors(void **state)
     expect_error(&a, 405, NULL);
 
     api.max_body = 64;
-    a = call(&api, "POST", "/completion", "{\"prompt\":\"this body is longer than sixty-four bytes, so it is refused\"}", NULL);
+    a = call(&api, "POST", "/completion",
+             "{\"prompt\":\"this body is longer than sixty-four bytes, so it is refused\"}", NULL);
     expect_error(&a, 413, "limit");
     api.max_body = 0;
 
@@ -666,8 +691,16 @@ static void test_errors(void **state)
 }
 
 /* The Lambda direct invoke reports errors through sink.error instead of a body. */
-static int never_begin(void *u, int s, const char *c) { fail_msg("begin called"); return -1; }
-static int never_write(void *u, const char *d, size_t n) { fail_msg("write called"); return -1; }
+static int never_begin(void *u, int s, const char *c)
+{
+    fail_msg("begin called");
+    return -1;
+}
+static int never_write(void *u, const char *d, size_t n)
+{
+    fail_msg("write called");
+    return -1;
+}
 static void cap_error(void *u, int status, const char *type, bn_err_code code, const char *msg)
 {
     answer *a = u;
@@ -684,7 +717,8 @@ static void test_error_hook(void **state)
     answer a = {0};
     bn_api_sink sink = {.begin = never_begin, .write = never_write, .error = cap_error, .user = &a};
     const char *body = "{\"prompt\":\"x\",\"top_k\":\"many\"}";
-    bn_api_request req = {.method = "POST", .path = "/completion", .body = body, .len = strlen(body)};
+    bn_api_request req = {
+        .method = "POST", .path = "/completion", .body = body, .len = strlen(body)};
     assert_int_equal(bn_api_handle(&api, &req, &sink), 400);
     assert_int_equal(a.err_status, 400);
     assert_string_equal(a.err_type, "invalid_request_error");
@@ -715,13 +749,18 @@ static void test_tick_stops(void **state)
     int ticks = 0;
     bn_api_sink sink = {.begin = cap_begin, .write = cap_write, .user = &a};
     const char *body = "{\"prompt\":\"Hello\",\"max_tokens\":50,\"temperature\":0}";
-    bn_api_request req = {.method = "POST", .path = "/v1/completions", .body = body,
-                          .len = strlen(body), .tick = stop_now, .tick_user = &ticks};
+    bn_api_request req = {.method = "POST",
+                          .path = "/v1/completions",
+                          .body = body,
+                          .len = strlen(body),
+                          .tick = stop_now,
+                          .tick_user = &ticks};
     assert_int_equal(bn_api_handle(&api, &req, &sink), 200);
     bn_json_doc *d = parse(a.body.data, a.body.len);
     const bn_json *r = bn_json_root(d);
     assert_int_equal(path_get(r, "usage", "completion_tokens")->i64, 2);
-    assert_string_equal(bn_json_get(bn_json_at(bn_json_get(r, "choices"), 0), "finish_reason")->str, "length");
+    assert_string_equal(bn_json_get(bn_json_at(bn_json_get(r, "choices"), 0), "finish_reason")->str,
+                        "length");
     bn_json_free(d);
     bn_buf_free(&a.body);
 }
@@ -729,16 +768,11 @@ static void test_tick_stops(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_llama_completion),
-        cmocka_unit_test(test_stop_word),
-        cmocka_unit_test(test_openai_shapes),
-        cmocka_unit_test(test_streaming),
-        cmocka_unit_test(test_logprobs),
-        cmocka_unit_test(test_penalties_pass_through),
-        cmocka_unit_test(test_other_routes),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_error_hook),
-        cmocka_unit_test(test_tick_stops),
+        cmocka_unit_test(test_llama_completion), cmocka_unit_test(test_stop_word),
+        cmocka_unit_test(test_openai_shapes),    cmocka_unit_test(test_streaming),
+        cmocka_unit_test(test_logprobs),         cmocka_unit_test(test_penalties_pass_through),
+        cmocka_unit_test(test_other_routes),     cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_error_hook),       cmocka_unit_test(test_tick_stops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -42,10 +42,8 @@ static void test_llama_cli_example_bytes(void **state)
 static void test_segments(void **state)
 {
     (void)state;
-    const bn_chat_msg m[4] = {{"system", "Be brief."},
-                              {"user", "Hi"},
-                              {"assistant", "Hello"},
-                              {"user", "2+2?"}};
+    const bn_chat_msg m[4] = {
+        {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello"}, {"user", "2+2?"}};
     seglog l = {.abort_at = -1};
     bn_err err = {0};
     assert_int_equal(bn_chat_render(m, 4, log_emit, &l, &err), 0);
@@ -122,9 +120,11 @@ static void test_detect(void **state)
     } cases[] = {
         /* fragments of the real templates */
         {"{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
-         "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}", BN_CHAT_LLAMA3},
+         "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}",
+         BN_CHAT_LLAMA3},
         {"{{ '<|system|>\n' + content }}{{ '<|user|>\n' }}{% if add_generation_prompt %}"
-         "{{ '<|assistant|>\n' }}{% endif %}", BN_CHAT_FALCON3},
+         "{{ '<|assistant|>\n' }}{% endif %}",
+         BN_CHAT_FALCON3},
         {"{{ '<|im_start|>' + message['role'] + '\n' }}", BN_CHAT_CHATML},
         {"{{ '<|user|>\n' + message['content'] + eos_token }}", BN_CHAT_ZEPHYR},
         {"... '\\n\\nBITNETAssistant: ' + eos_token ...", BN_CHAT_BITNET},
@@ -211,15 +211,18 @@ static void test_llama_cli_examples_each_template(void **state)
          "<|start_header_id|>assistant<|end_header_id|>\n\nHi there<|eot_id|>"
          "<|start_header_id|>user<|end_header_id|>\n\nHow are you?<|eot_id|>"
          "<|start_header_id|>assistant<|end_header_id|>\n\n"},
-        {BN_CHAT_FALCON3, "<|system|>\nYou are a helpful assistant\n<|user|>\nHello\n<|assistant|>\n"
-                          "Hi there\n<|user|>\nHow are you?\n<|assistant|>\n"},
+        {BN_CHAT_FALCON3,
+         "<|system|>\nYou are a helpful assistant\n<|user|>\nHello\n<|assistant|>\n"
+         "Hi there\n<|user|>\nHow are you?\n<|assistant|>\n"},
         {BN_CHAT_CHATML,
-         "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n"
+         "<|im_start|>system\nYou are a helpful "
+         "assistant<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n"
          "<|im_start|>assistant\nHi there<|im_end|>\n<|im_start|>user\nHow are you?<|im_end|>\n"
          "<|im_start|>assistant\n"},
         {BN_CHAT_ZEPHYR,
          "<|system|>\nYou are a helpful assistant<|endoftext|>\n<|user|>\nHello<|endoftext|>\n"
-         "<|assistant|>\nHi there<|endoftext|>\n<|user|>\nHow are you?<|endoftext|>\n<|assistant|>\n"},
+         "<|assistant|>\nHi there<|endoftext|>\n<|user|>\nHow are "
+         "you?<|endoftext|>\n<|assistant|>\n"},
     };
     bn_err err = {0};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -244,7 +247,8 @@ static void test_missing_markers_are_text(void **state)
     const bn_chat_msg q = {"user", "hi"};
     seglog l = {.abort_at = -1};
     bn_err err = {0};
-    assert_int_equal(bn_chat_render_with(BN_CHAT_CHATML, &q, 1, only_im_start, log_emit, &l, &err), 0);
+    assert_int_equal(bn_chat_render_with(BN_CHAT_CHATML, &q, 1, only_im_start, log_emit, &l, &err),
+                     0);
     assert_int_equal(l.n, 4);
     assert_string_equal(l.text[0], "<|im_start|>");
     assert_int_equal(l.special[0], 1);

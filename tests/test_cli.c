@@ -101,10 +101,10 @@ static void test_bad_inputs_exit_2(void **state)
 {
     (void)state;
     const char *long_prompt = "the cat sat on the mat and then the dog sat on the cat";
-#define E(needle, ...)                                                                       \
-    do {                                                                                     \
-        const char *a[] = {"bitnet-run", __VA_ARGS__, NULL};                                 \
-        expect_error(a, 2, needle);                                                          \
+#define E(needle, ...)                                       \
+    do {                                                     \
+        const char *a[] = {"bitnet-run", __VA_ARGS__, NULL}; \
+        expect_error(a, 2, needle);                          \
     } while (0)
     E("unknown option '--bogus'", "--bogus");
     E("unknown option '--temperature'", "-m", model, "-p", "x", "--temperature", "1");
@@ -115,19 +115,25 @@ static void test_bad_inputs_exit_2(void **state)
     E("option '--seed' expects an integer", "-m", model, "-p", "x", "--seed", "seven");
     E("option '--temp' expects a number, got 'hot'", "-m", model, "-p", "x", "--temp", "hot");
     /* ranges come from the engine's settings table and name both ends */
-    E("option '--top-p' must be in (0, 1] (1 = off), got 1.5", "-m", model, "-p", "x", "--top-p", "1.5");
-    E("option '--top-p' must be in (0, 1] (1 = off), got 0", "-m", model, "-p", "x", "--top-p", "0");
+    E("option '--top-p' must be in (0, 1] (1 = off), got 1.5", "-m", model, "-p", "x", "--top-p",
+      "1.5");
+    E("option '--top-p' must be in (0, 1] (1 = off), got 0", "-m", model, "-p", "x", "--top-p",
+      "0");
     E("option '--min-p' must be in [0, 1]", "-m", model, "-p", "x", "--min-p", "2");
-    E("option '--repeat-penalty' must be in (0, 100]", "-m", model, "-p", "x", "--repeat-penalty", "0");
-    E("option '--temp' must be in [0, 100] (0 = greedy), got inf", "-m", model, "-p", "x", "--temp", "inf");
+    E("option '--repeat-penalty' must be in (0, 100]", "-m", model, "-p", "x", "--repeat-penalty",
+      "0");
+    E("option '--temp' must be in [0, 100] (0 = greedy), got inf", "-m", model, "-p", "x", "--temp",
+      "inf");
     E("option '-c' must be an integer in [0, 1048576]", "-m", model, "-p", "x", "-c", "-1");
     E("option '-t' must be an integer in [0, 1024]", "-m", model, "-p", "x", "-t", "-1");
     E("option '-b' must be an integer in [0, 1048576]", "-m", model, "-p", "x", "-b", "-3");
     E("option '-n' must be an integer in [-1, 2147483647]", "-m", model, "-p", "x", "-n", "-2");
-    E("option '-n' must be an integer in [-1, 2147483647]", "-m", model, "-p", "x", "-n", "99999999999");
+    E("option '-n' must be an integer in [-1, 2147483647]", "-m", model, "-p", "x", "-n",
+      "99999999999");
     E("option '--repeat-last-n' must be an integer in [-1, 2147483647]", "-m", model, "-p", "x",
       "--repeat-last-n", "-5");
-    E("option '--seed' must be an integer in [-1, 9007199254740992] (-1 = random), got 100000000000000000000",
+    E("option '--seed' must be an integer in [-1, 9007199254740992] (-1 = random), got "
+      "100000000000000000000",
       "-m", model, "-p", "x", "--seed", "99999999999999999999");
     E("option '--seed' must be an integer in [-1, 9007199254740992]", "-m", model, "-p", "x",
       "--seed", "9007199254740993");
@@ -156,10 +162,10 @@ static void test_bad_inputs_exit_2(void **state)
 static void test_file_errors_exit_1(void **state)
 {
     (void)state;
-#define E(needle, ...)                                                                       \
-    do {                                                                                     \
-        const char *a[] = {"bitnet-run", __VA_ARGS__, NULL};                                 \
-        expect_error(a, 1, needle);                                                          \
+#define E(needle, ...)                                       \
+    do {                                                     \
+        const char *a[] = {"bitnet-run", __VA_ARGS__, NULL}; \
+        expect_error(a, 1, needle);                          \
     } while (0)
     E("cannot open", "-m", "/nonexistent/dir/model.gguf", "-p", "x");
     E("cannot open", "-m", "/nonexistent/dir/model.gguf", "--tokenize", "x");
@@ -237,8 +243,8 @@ static void test_golden_tiny_a(void **state)
     assert_non_null(gp);
     assert_non_null(gg);
     char *prompt = ids_arg(gp);
-    const char *argv[] = {"bitnet-run", "-m", m, "--tokens", prompt, "-n", "32", "--temp", "0",
-                          "--json", "-t", "1", NULL};
+    const char *argv[] = {"bitnet-run", "-m", m,        "--tokens", prompt, "-n", "32",
+                          "--temp",     "0",  "--json", "-t",       "1",    NULL};
     bn_json_doc *d = run_json(argv, NULL);
     const bn_json *root = bn_json_root(d);
     assert_true(bn_json_equal(bn_json_get(root, "prompt_tokens"), gp));
@@ -269,8 +275,8 @@ static void test_seed_reproducible(void **state)
     char *out[4] = {0};
     const char *threads[4] = {"1", "1", "2", "1"}, *seeds[4] = {"7", "7", "7", "8"};
     for (int i = 0; i < 4; i++) {
-        const char *argv[] = {"bitnet-run", "-m", path, "-p", "the cat", "-n", "32", "--seed",
-                              seeds[i], "--temp", "0.8", "-t", threads[i], NULL};
+        const char *argv[] = {"bitnet-run", "-m",     path,     "-p",  "the cat", "-n",       "32",
+                              "--seed",     seeds[i], "--temp", "0.8", "-t",      threads[i], NULL};
         char *err = NULL;
         assert_int_equal(run(argv, NULL, &out[i], &err), 0);
         free(err);
@@ -289,10 +295,14 @@ static void test_seed_reproducible(void **state)
 static void test_dump_logits(void **state)
 {
     (void)state;
-    enum { V = 384, P = 6 };
+    enum {
+        V = 384,
+        P = 6
+    };
     char *f1 = bn_test_tmpfile(".f32"), *f2 = bn_test_tmpfile(".f32");
-    const char *argv[] = {"bitnet-run", "-m", model, "--tokens", "1,60,7,200,33,9", "-n", "10",
-                          "--temp", "0", "--json", "--dump-logits", f1, "-t", "1", NULL};
+    const char *argv[] = {"bitnet-run", "-m",     model, "--tokens", "1,60,7,200,33,9", "-n",
+                          "10",         "--temp", "0",   "--json",   "--dump-logits",   f1,
+                          "-t",         "1",      NULL};
     bn_json_doc *d = run_json(argv, NULL);
     const bn_json *toks = bn_json_get(bn_json_root(d), "tokens");
     size_t n_gen = toks->len, len = 0;
@@ -305,7 +315,8 @@ static void test_dump_logits(void **state)
         assert_int_equal(bn_test_argmax(rows + (P - 1 + i) * V, V), t->i64);
 
     const char *argv1[] = {"bitnet-run", "-m", model, "--tokens", "1,60,7,200,33,9", "-n", "10",
-                           "--temp", "0", "-b", "1", "--dump-logits", f2, "-t", "1", NULL};
+                           "--temp",     "0",  "-b",  "1",        "--dump-logits",   f2,   "-t",
+                           "1",          NULL};
     char *out = NULL, *err = NULL;
     assert_int_equal(run(argv1, NULL, &out, &err), 0);
     size_t len2 = 0;
@@ -313,8 +324,9 @@ static void test_dump_logits(void **state)
     assert_int_equal(len2, len);
     assert_memory_equal(rows2, rows, len);
     /* -n 0: the prompt rows only */
-    const char *argv0[] = {"bitnet-run", "-m", model, "--tokens", "1,60,7,200,33,9", "-n", "0",
-                           "--dump-logits", f2, "-t", "1", NULL};
+    const char *argv0[] = {"bitnet-run", "-m", model,           "--tokens", "1,60,7,200,33,9",
+                           "-n",         "0",  "--dump-logits", f2,         "-t",
+                           "1",          NULL};
     free(out);
     free(err);
     assert_int_equal(run(argv0, NULL, &out, &err), 0);
@@ -387,10 +399,19 @@ static void test_help_version_inspect(void **state)
     char *out = NULL, *err = NULL;
     const char *h[] = {"bitnet-run", "--help", NULL};
     assert_int_equal(run(h, NULL, &out, &err), 0);
-    const char *want[] = {"--temp T", "(default: 0.8)", "--top-k N", "(default: 40)",
-                          "(default: 0.95)", "(default: 0.05)", "--repeat-last-n N",
-                          "(default: 64)", "-cnv", "--dump-logits", "--pre-tokenizer",
-                          "Exit status: 0 done; 1 a file or I/O error", "2 usage or bad input",
+    const char *want[] = {"--temp T",
+                          "(default: 0.8)",
+                          "--top-k N",
+                          "(default: 40)",
+                          "(default: 0.95)",
+                          "(default: 0.05)",
+                          "--repeat-last-n N",
+                          "(default: 64)",
+                          "-cnv",
+                          "--dump-logits",
+                          "--pre-tokenizer",
+                          "Exit status: 0 done; 1 a file or I/O error",
+                          "2 usage or bad input",
                           "3 out of\nmemory"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(out, want[i]))
@@ -450,23 +471,21 @@ static char *as_json_text(const char *raw)
     return t;
 }
 
-static int printable(char c)
-{
-    return c > ' ' && c < 127;
-}
+static int printable(char c) { return c > ' ' && c < 127; }
 
 /* The streamed text equals the JSON "text"; -f FILE (trailing newline dropped) equals -p. */
 static void test_stream_file_and_stop(void **state)
 {
     (void)state;
     char *streamed = NULL, *err = NULL;
-    const char *a1[] = {"bitnet-run", "-m", model, "-p", "hello world", "-n", "16", "--temp",
-                        "0.7", "--seed", "3", "-t", "1", NULL};
+    const char *a1[] = {"bitnet-run", "-m",  model,    "-p", "hello world", "-n", "16",
+                        "--temp",     "0.7", "--seed", "3",  "-t",          "1",  NULL};
     assert_int_equal(run(a1, NULL, &streamed, &err), 0);
     assert_non_null(strstr(err, "stop: length"));
     free(err);
-    const char *a2[] = {"bitnet-run", "-m", model, "-p", "hello world", "-n", "16", "--temp",
-                        "0.7", "--seed", "3", "--json", "-t", "1", NULL};
+    const char *a2[] = {"bitnet-run", "-m",     model,    "-p",  "hello world",
+                        "-n",         "16",     "--temp", "0.7", "--seed",
+                        "3",          "--json", "-t",     "1",   NULL};
     bn_json_doc *d = run_json(a2, NULL);
     const bn_json *text = bn_json_get(bn_json_root(d), "text");
     /* the JSON writer replaces invalid UTF-8 by U+FFFD: compare after the same replacement;
@@ -485,8 +504,8 @@ static void test_stream_file_and_stop(void **state)
 
     char *pf = bn_test_tmpfile(".txt");
     bn_test_write_file(pf, "hello world\n", 12);
-    const char *a3[] = {"bitnet-run", "-m", model, "-f", pf, "-n", "16", "--temp", "0.7",
-                        "--seed", "3", "--json", "-t", "1", NULL};
+    const char *a3[] = {"bitnet-run", "-m",     model, "-f",     pf,   "-n", "16", "--temp",
+                        "0.7",        "--seed", "3",   "--json", "-t", "1",  NULL};
     bn_json_doc *d3 = run_json(a3, NULL);
     assert_true(bn_json_equal(bn_json_root(d3), bn_json_root(d)) ||
                 (bn_json_equal(bn_json_get(bn_json_root(d3), "tokens"),
@@ -496,17 +515,17 @@ static void test_stream_file_and_stop(void **state)
 
     /* --stop: output ends before the first occurrence of the stop string */
     size_t sl = strlen(streamed), at = sl / 2;
-    while (at + 3 < sl && !(printable(streamed[at]) && printable(streamed[at + 1]) &&
-                            printable(streamed[at + 2])))
+    while (at + 3 < sl &&
+           !(printable(streamed[at]) && printable(streamed[at + 1]) && printable(streamed[at + 2])))
         at++;
     if (at + 3 >= sl)
         fail_msg("no 3 printable bytes in the second half of \"%s\": change the seed", streamed);
     {
         char stop[4] = {streamed[at], streamed[at + 1], streamed[at + 2], 0};
         {
-            const char *a4[] = {"bitnet-run", "-m", model, "-p", "hello world", "-n", "16",
-                                "--temp", "0.7", "--seed", "3", "--stop", "\x01zz", "--stop",
-                                stop, "-t", "1", NULL};
+            const char *a4[] = {"bitnet-run", "-m",     model, "-p",     "hello world", "-n",
+                                "16",         "--temp", "0.7", "--seed", "3",           "--stop",
+                                "\x01zz",     "--stop", stop,  "-t",     "1",           NULL};
             char *out4 = NULL;
             assert_int_equal(run(a4, NULL, &out4, &err), 0);
             assert_non_null(strstr(err, "stop: stop_string"));
@@ -538,15 +557,15 @@ static void test_messages_and_json(void **state)
     free(err);
 
     /* -f - and -p give the same prompt tokens (one trailing newline dropped from stdin) */
-    const char *a_stdin[] = {"bitnet-run", "-m", model, "-f", "-", "-n", "2", "--temp", "0",
-                             "--json", "-t", "1", NULL};
+    const char *a_stdin[] = {"bitnet-run", "-m", model,    "-f", "-", "-n", "2",
+                             "--temp",     "0",  "--json", "-t", "1", NULL};
     assert_int_equal(run(a_stdin, "hello world\n", &out, &err), 0);
     bn_json_doc *d1 = bn_json_parse(out, strlen(out), NULL, NULL);
     assert_non_null(d1);
     free(out);
     free(err);
-    const char *a_p[] = {"bitnet-run", "-m", model, "-p", "hello world", "-n", "2", "--temp",
-                         "0", "--json", "-t", "1", NULL};
+    const char *a_p[] = {"bitnet-run", "-m", model,    "-p", "hello world", "-n", "2",
+                         "--temp",     "0",  "--json", "-t", "1",           NULL};
     bn_json_doc *d2 = run_json(a_p, NULL);
     assert_true(bn_json_equal(bn_json_get(bn_json_root(d1), "prompt_tokens"),
                               bn_json_get(bn_json_root(d2), "prompt_tokens")));
@@ -555,17 +574,18 @@ static void test_messages_and_json(void **state)
     assert_int_equal(seed->type, BN_JSON_NULL);
     bn_json_free(d1);
     bn_json_free(d2);
-    const char *a_seed[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "2", "--seed", "42",
-                            "--json", "-t", "1", NULL};
+    const char *a_seed[] = {"bitnet-run", "-m", model,    "-p", "hello", "-n", "2",
+                            "--seed",     "42", "--json", "-t", "1",     NULL};
     d2 = run_json(a_seed, NULL);
     assert_int_equal(bn_json_get(bn_json_root(d2), "seed")->i64, 42);
     bn_json_free(d2);
 
     if (access("/dev/full", W_OK) == 0) {
-        const char *full[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "2", "--dump-logits",
-                              "/dev/full", "-t", "1", NULL};
+        const char *full[] = {"bitnet-run",    "-m",        model, "-p", "x", "-n", "2",
+                              "--dump-logits", "/dev/full", "-t",  "1",  NULL};
         assert_int_equal(run(full, NULL, &out, &err), 1);
-        assert_non_null(strstr(err, "--dump-logits: cannot write '/dev/full': No space left on device"));
+        assert_non_null(
+            strstr(err, "--dump-logits: cannot write '/dev/full': No space left on device"));
         free(out);
         free(err);
     } else {
@@ -574,8 +594,9 @@ static void test_messages_and_json(void **state)
 
     /* in range, so accepted: a penalty below float's normal range, and a window larger than
      * any context (it used to allocate 2^31 entries: "out of memory for 384 tokens") */
-    const char *tiny_pen[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "4", "--repeat-penalty",
-                              "1e-38", "--repeat-last-n", "2147483647", "-t", "1", NULL};
+    const char *tiny_pen[] = {
+        "bitnet-run",      "-m",         model, "-p", "x", "-n", "4", "--repeat-penalty", "1e-38",
+        "--repeat-last-n", "2147483647", "-t",  "1",  NULL};
     if (run(tiny_pen, NULL, &out, &err) != 0)
         fail_msg("--repeat-penalty 1e-38 --repeat-last-n 2147483647: %s", err);
     assert_non_null(strstr(err, "stop: length"));
@@ -583,14 +604,15 @@ static void test_messages_and_json(void **state)
     free(err);
 
     /* -cnv --json: one object per line per answer (JSON Lines), no prompts in between */
-    const char *cj[] = {"bitnet-run", "-m", model, "-cnv", "--json", "-n", "2", "--temp", "0",
-                        "-t", "1", NULL};
+    const char *cj[] = {"bitnet-run", "-m",     model, "-cnv", "--json", "-n",
+                        "2",          "--temp", "0",   "-t",   "1",      NULL};
     assert_int_equal(run(cj, "hi\nthere\n", &out, &err), 0);
     int lines = 0;
     for (char *line = out, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
         bn_json_doc *d = bn_json_parse(line, (size_t)(nl - line), NULL, NULL);
         if (!d)
-            fail_msg("-cnv --json line %d is not one JSON object: %.*s", lines, (int)(nl - line), line);
+            fail_msg("-cnv --json line %d is not one JSON object: %.*s", lines, (int)(nl - line),
+                     line);
         assert_non_null(bn_json_get(bn_json_root(d), "tokens"));
         bn_json_free(d);
     }
@@ -618,8 +640,8 @@ static void test_messages_and_json(void **state)
 static void test_conversation(void **state)
 {
     (void)state;
-    const char *argv[] = {"bitnet-run", "-m", model, "-cnv", "-sys", "be kind", "-n", "4",
-                          "--temp", "0", "-t", "1", NULL};
+    const char *argv[] = {"bitnet-run", "-m",     model, "-cnv", "-sys", "be kind", "-n",
+                          "4",          "--temp", "0",   "-t",   "1",    NULL};
     char *out = NULL, *err = NULL;
     assert_int_equal(run(argv, "hi there\n\nhow are you\n", &out, &err), 0);
     int prompts = 0, timings = 0;
@@ -691,10 +713,23 @@ static void test_synthetic_warning(void **state)
 static void test_llama_cli_flags(void **state)
 {
     (void)state;
-    const char *esc[] = {"bitnet-run", "-m", model, "-p", "a\\tb\\nc\\x41\\\\", "-e", "-n", "1",
-                         "--temp", "0", "--json", "-t", "1", NULL};
-    const char *raw[] = {"bitnet-run", "-m", model, "-p", "a\tb\nc" "A\\", "-n", "1", "--temp", "0",
-                         "--json", "-t", "1", NULL};
+    const char *esc[] = {"bitnet-run", "-m", model, "-p",     "a\\tb\\nc\\x41\\\\",
+                         "-e",         "-n", "1",   "--temp", "0",
+                         "--json",     "-t", "1",   NULL};
+    const char *raw[] = {"bitnet-run",
+                         "-m",
+                         model,
+                         "-p",
+                         "a\tb\nc"
+                         "A\\",
+                         "-n",
+                         "1",
+                         "--temp",
+                         "0",
+                         "--json",
+                         "-t",
+                         "1",
+                         NULL};
     bn_json_doc *d1 = run_json(esc, NULL), *d2 = run_json(raw, NULL);
     assert_true(bn_json_equal(bn_json_get(bn_json_root(d1), "prompt_tokens"),
                               bn_json_get(bn_json_root(d2), "prompt_tokens")));
@@ -702,8 +737,9 @@ static void test_llama_cli_flags(void **state)
     bn_json_free(d2);
 
     char *out = NULL, *err = NULL;
-    const char *ignored[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "2", "-ngl", "99",
-                             "--color", "--mlock", "--no-mmap", "--verbose", "-t", "1", NULL};
+    const char *ignored[] = {"bitnet-run", "-m",   model, "-p",      "x",       "-n",
+                             "2",          "-ngl", "99",  "--color", "--mlock", "--no-mmap",
+                             "--verbose",  "-t",   "1",   NULL};
     assert_int_equal(run(ignored, NULL, &out, &err), 0);
     assert_non_null(strstr(err, "-ngl 99 ignored: this engine runs on the CPU only"));
     assert_non_null(strstr(err, "ignored: --color --mlock --no-mmap"));
@@ -716,22 +752,22 @@ static void test_llama_cli_flags(void **state)
     assert_non_null(strstr(out, "\n> "));
     free(out);
     free(err);
-    const char *nocnv[] = {"bitnet-run", "-m", model, "-i", "-no-cnv", "-p", "x", "-n", "2",
-                           "-t", "1", NULL};
+    const char *nocnv[] = {"bitnet-run", "-m", model, "-i", "-no-cnv", "-p",
+                           "x",          "-n", "2",   "-t", "1",       NULL};
     assert_int_equal(run(nocnv, "hi\n", &out, &err), 0);
     assert_null(strstr(out, "> "));
     free(out);
     free(err);
 
     /* -r: the first generated piece as a reverse prompt ends the answer before it */
-    const char *first[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "6", "--temp", "0",
-                           "-t", "1", NULL};
+    const char *first[] = {"bitnet-run", "-m",     model, "-p", "hello", "-n",
+                           "6",          "--temp", "0",   "-t", "1",     NULL};
     assert_int_equal(run(first, NULL, &out, &err), 0);
     free(err);
     if (strlen(out) >= 4) {
         char stop[3] = {out[2], out[3], 0};
-        const char *rev[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "6", "--temp", "0",
-                             "-r", stop, "-t", "1", NULL};
+        const char *rev[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "6",
+                             "--temp",     "0",  "-r",  stop, "-t",    "1",  NULL};
         char *out2 = NULL;
         assert_int_equal(run(rev, NULL, &out2, &err), 0);
         assert_non_null(strstr(err, "stop: stop_string"));
@@ -741,8 +777,8 @@ static void test_llama_cli_flags(void **state)
     }
     free(out);
 
-    const char *big[] = {"bitnet-run", "-m", model, "-p", "x", "-n", "1", "-c", "8192", "-t",
-                         "1", NULL};
+    const char *big[] = {"bitnet-run", "-m", model,  "-p", "x", "-n",
+                         "1",          "-c", "8192", "-t", "1", NULL};
     assert_int_equal(run(big, NULL, &out, &err), 0);
     assert_non_null(strstr(err, "warning: context 8192 is larger than the model's training "
                                 "context 4096"));
@@ -757,8 +793,8 @@ static void test_llama_cli_flags(void **state)
 static void test_ctrl_c(void **state)
 {
     (void)state;
-    const char *argv[] = {"bitnet-run", "-m", model, "-p", "hello", "-n", "-1", "-c", "4096",
-                          "--temp", "0", "-t", "1", NULL};
+    const char *argv[] = {"bitnet-run", "-m",   model,    "-p", "hello", "-n", "-1",
+                          "-c",         "4096", "--temp", "0",  "-t",    "1",  NULL};
     const bn_test_signal once[] = {{"", 16, SIGINT}};
     char *out = NULL, *err = NULL;
     int rc = bn_test_run_signals(argv, NULL, once, 1, &out, &err);
@@ -774,8 +810,8 @@ static void test_ctrl_c(void **state)
     free(out);
     free(err);
 
-    const char *cnv[] = {"bitnet-run", "-m", model, "-cnv", "-sys", "be kind", "-n", "-1", "-c",
-                         "4096", "--temp", "0", "-t", "1", NULL};
+    const char *cnv[] = {"bitnet-run", "-m",   model,    "-cnv", "-sys", "be kind", "-n", "-1",
+                         "-c",         "4096", "--temp", "0",    "-t",   "1",       NULL};
     const bn_test_signal twice[] = {{"> ", 16, SIGINT}, {"\n> ", 0, SIGINT}};
     rc = bn_test_run_signals(cnv, "hi there\n", twice, 2, &out, &err);
     if (rc != 130)

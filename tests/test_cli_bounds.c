@@ -71,11 +71,12 @@ static void test_conversation_line_cap(void **state)
     strcpy(in, "hi\n");
     memset(in + 3, 'a', big);
     strcpy(in + 3 + big, "\nhow are you\n");
-    const char *argv[] = {"bitnet-run", "-m", model, "-cnv", "-n", "2", "--temp", "0", "-t",
-                          "1", NULL};
+    const char *argv[] = {"bitnet-run", "-m", model, "-cnv", "-n", "2",
+                          "--temp",     "0",  "-t",  "1",    NULL};
     char *out = NULL, *err = NULL;
     assert_int_equal(bn_test_run(argv, in, &out, &err), 0);
-    expect_contains(err, "bitnet-run: error: input line longer than 1 MiB (1048576 bytes); line skipped");
+    expect_contains(
+        err, "bitnet-run: error: input line longer than 1 MiB (1048576 bytes); line skipped");
     int timings = 0;
     for (const char *p = err; (p = strstr(p, "stop: ")); p += 6)
         timings++;
@@ -141,7 +142,8 @@ static void test_model_truncated_in_use(void **state)
     for (int i = 0; i < 4; i++)
         posix_spawn_file_actions_addclose(&fa, fds[i]);
     pid_t pid;
-    assert_int_equal(posix_spawnp(&pid, args[0], &fa, NULL, args, environ), 0); /* the emulator is found on PATH */
+    assert_int_equal(posix_spawnp(&pid, args[0], &fa, NULL, args, environ),
+                     0); /* the emulator is found on PATH */
     posix_spawn_file_actions_destroy(&fa);
     close(pin[0]);
     close(pout[1]);

@@ -9,19 +9,18 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static char *root(void)
-{
-    return bn_test_source(".");
-}
+static char *root(void) { return bn_test_source("."); }
 
 /* Runs `bash deploy/<script> <args>` (stderr merged); returns the exit status. */
 static int run_script(const char *script, const char *args, char **out)
 {
     char *r = root();
     char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && env -u AWS_REGION -u AWS_DEFAULT_REGION -u BITNET_FUNCTION -u BITNET_STACK "
-             "-u BITNET_REPO TMPDIR=/tmp bash deploy/%s %s 2>&1", r, script, args);
+    snprintf(
+        cmd, sizeof cmd,
+        "cd '%s' && env -u AWS_REGION -u AWS_DEFAULT_REGION -u BITNET_FUNCTION -u BITNET_STACK "
+        "-u BITNET_REPO TMPDIR=/tmp bash deploy/%s %s 2>&1",
+        r, script, args);
     free(r);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
@@ -87,36 +86,50 @@ static void test_dry_runs(void **state)
     char *out;
     assert_int_equal(run_script("build-push.sh", "--dry-run --tag t1", &out), 0);
     expect_line(out, "+ aws sts get-caller-identity --query Account --output text");
-    expect_line(out, "+ aws ecr create-repository --region us-east-1 --repository-name bitnet-lambda");
-    expect_line(out, "docker login --username AWS --password-stdin 123456789012.dkr.ecr.us-east-1.amazonaws.com");
+    expect_line(out,
+                "+ aws ecr create-repository --region us-east-1 --repository-name bitnet-lambda");
+    expect_line(out, "docker login --username AWS --password-stdin "
+                     "123456789012.dkr.ecr.us-east-1.amazonaws.com");
     expect_line(out, "+ docker buildx build --platform linux/arm64 --provenance=false "
                      "--build-arg MODEL_SOURCE=context -t "
                      "123456789012.dkr.ecr.us-east-1.amazonaws.com/bitnet-lambda:t1 --push");
     free(out);
-    assert_int_equal(run_script("build-push.sh", "--dry-run --arch x86_64 --tag t2 --region eu-west-1 "
-                                                 "--model-source download", &out), 0);
+    assert_int_equal(run_script("build-push.sh",
+                                "--dry-run --arch x86_64 --tag t2 --region eu-west-1 "
+                                "--model-source download",
+                                &out),
+                     0);
     expect_line(out, "docker buildx build --platform linux/amd64 --provenance=false "
                      "--build-arg MODEL_SOURCE=download -t "
                      "123456789012.dkr.ecr.eu-west-1.amazonaws.com/bitnet-lambda:t2");
     free(out);
 
-    assert_int_equal(run_script("deploy.sh", "--dry-run --image-uri 1.dkr.ecr.us-east-1.amazonaws.com/b:t "
-                                             "--memory 10240 --timeout 300 --url stream --public", &out), 0);
+    assert_int_equal(run_script("deploy.sh",
+                                "--dry-run --image-uri 1.dkr.ecr.us-east-1.amazonaws.com/b:t "
+                                "--memory 10240 --timeout 300 --url stream --public",
+                                &out),
+                     0);
     expect_line(out, "+ aws cloudformation deploy --region us-east-1 --stack-name bitnet-lambda "
                      "--template-file ");
-    expect_line(out, "deploy/template.yaml --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset "
-                     "--parameter-overrides ImageUri=1.dkr.ecr.us-east-1.amazonaws.com/b:t "
-                     "FunctionName=bitnet Architecture=arm64 MemorySize=10240 Timeout=300 "
-                     "FunctionUrl=RESPONSE_STREAM FunctionUrlAuth=NONE LogRetentionDays=14");
-    expect_line(out, "+ aws cloudformation describe-stacks --region us-east-1 --stack-name bitnet-lambda");
+    expect_line(out,
+                "deploy/template.yaml --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset "
+                "--parameter-overrides ImageUri=1.dkr.ecr.us-east-1.amazonaws.com/b:t "
+                "FunctionName=bitnet Architecture=arm64 MemorySize=10240 Timeout=300 "
+                "FunctionUrl=RESPONSE_STREAM FunctionUrlAuth=NONE LogRetentionDays=14");
+    expect_line(
+        out, "+ aws cloudformation describe-stacks --region us-east-1 --stack-name bitnet-lambda");
     expect_line(out, "LogRetentionDays=14 AllowPublicWithoutKey=true ResponseShape=llama");
     free(out);
     /* an unsigned URL needs a key (checked by the function) unless --public says otherwise */
-    assert_int_not_equal(run_script("deploy.sh", "--dry-run --image-uri x --url buffered --url-auth none", &out), 0);
+    assert_int_not_equal(
+        run_script("deploy.sh", "--dry-run --image-uri x --url buffered --url-auth none", &out), 0);
     expect_line(out, "--url-auth none needs --api-key KEY");
     free(out);
-    assert_int_equal(run_script("deploy.sh", "--dry-run --image-uri x --url stream --api-key k1 "
-                                             "--cors https://a.example --envelope", &out), 0);
+    assert_int_equal(run_script("deploy.sh",
+                                "--dry-run --image-uri x --url stream --api-key k1 "
+                                "--cors https://a.example --envelope",
+                                &out),
+                     0);
     expect_line(out, "FunctionUrl=RESPONSE_STREAM FunctionUrlAuth=NONE LogRetentionDays=14 "
                      "AllowPublicWithoutKey=false ResponseShape=envelope ApiKey=k1 "
                      "CorsAllowOrigins=https://a.example");
@@ -125,21 +138,28 @@ static void test_dry_runs(void **state)
     expect_line(out, "FunctionUrl=BUFFERED FunctionUrlAuth=AWS_IAM ");
     free(out);
     /* HTTP routes with curl: SigV4 by default (credentials never printed), Bearer with a key */
-    assert_int_equal(run_script("invoke.sh", "--dry-run --url https://u.lambda-url.us-east-1.on.aws/ "
-                                             "--path /v1/chat/completions --n-predict 8", &out), 0);
-    expect_line(out, "+ curl -sS -N --aws-sigv4 aws:amz:us-east-1:lambda --user \\*\\*\\*:\\*\\*\\*");
+    assert_int_equal(run_script("invoke.sh",
+                                "--dry-run --url https://u.lambda-url.us-east-1.on.aws/ "
+                                "--path /v1/chat/completions --n-predict 8",
+                                &out),
+                     0);
+    expect_line(out,
+                "+ curl -sS -N --aws-sigv4 aws:amz:us-east-1:lambda --user \\*\\*\\*:\\*\\*\\*");
     expect_line(out, "max_tokens\\\":8");
     expect_line(out, "https://u.lambda-url.us-east-1.on.aws/v1/chat/completions");
     free(out);
-    assert_int_equal(run_script("invoke.sh", "--dry-run --url https://u --api-key s3 --path /health", &out), 0);
+    assert_int_equal(
+        run_script("invoke.sh", "--dry-run --url https://u --api-key s3 --path /health", &out), 0);
     expect_line(out, "+ curl -sS -N -H Authorization:\\ Bearer\\ \\*\\*\\* https://u/health");
     assert_null(strstr(out, "s3"));
     free(out);
-    assert_int_not_equal(run_script("invoke.sh", "--dry-run --url https://u --path /nope", &out), 0);
+    assert_int_not_equal(run_script("invoke.sh", "--dry-run --url https://u --path /nope", &out),
+                         0);
     expect_line(out, "--path must be one of the routes");
     free(out);
 
-    assert_int_equal(run_script("invoke.sh", "--dry-run --prompt 'Say \"hi\"' --n-predict 16", &out), 0);
+    assert_int_equal(
+        run_script("invoke.sh", "--dry-run --prompt 'Say \"hi\"' --n-predict 16", &out), 0);
     /* the payload is the blog's six fields, with the prompt JSON-escaped (then shell-quoted) */
     expect_line(out, "+ aws lambda invoke --region us-east-1 --function-name bitnet "
                      "--cli-binary-format raw-in-base64-out --payload "
@@ -148,7 +168,8 @@ static void test_dry_runs(void **state)
                      "\\\"repeat_penalty\\\":1.1\\}");
     free(out);
     assert_int_equal(run_script("invoke.sh", "--dry-run --stream", &out), 0);
-    expect_line(out, "+ aws lambda invoke-with-response-stream --region us-east-1 --function-name bitnet");
+    expect_line(
+        out, "+ aws lambda invoke-with-response-stream --region us-east-1 --function-name bitnet");
     expect_line(out, "\\\"stream\\\":true\\}");
     free(out);
 
@@ -163,7 +184,9 @@ static void test_dry_runs(void **state)
     free(out);
 
     assert_int_equal(run_script("logs.sh", "--dry-run --function f2 --since 1h --follow", &out), 0);
-    expect_line(out, "+ aws logs tail /aws/lambda/f2 --region us-east-1 --since 1h --format short --follow");
+    expect_line(
+        out,
+        "+ aws logs tail /aws/lambda/f2 --region us-east-1 --since 1h --format short --follow");
     free(out);
 }
 

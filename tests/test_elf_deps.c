@@ -83,14 +83,15 @@ static void test_elf_deps(void **state)
     free(out);
 
     /* /lib as an absolute symlink to /usr/lib inside the root: followed inside the root. */
-    assert_int_equal(sh(NULL, "cd '%s' && mkdir -p usr && mv lib usr/lib && ln -s /usr/lib lib", root),
-                     0);
+    assert_int_equal(
+        sh(NULL, "cd '%s' && mkdir -p usr && mv lib usr/lib && ln -s /usr/lib lib", root), 0);
     assert_int_equal(sh(&out, "bash '%s' --root '%s' '%s/bin/prog'", script, root, root), 0);
     assert_string_equal(out, listed);
     free(out);
 
     /* Without libc in the root it fails, although the host has one at the same path. */
-    assert_int_equal(sh(NULL, "rm '%s/usr%s/libc.so.6' && test -e '%s/libc.so.6'", root, libdir, libdir), 0);
+    assert_int_equal(
+        sh(NULL, "rm '%s/usr%s/libc.so.6' && test -e '%s/libc.so.6'", root, libdir, libdir), 0);
     assert_int_equal(sh(&out, "bash '%s' --root '%s' '%s/bin/prog'", script, root, root), 1);
     expect_in(out, "needs libc.so.6");
     free(out);

@@ -50,15 +50,14 @@ static int copy_gguf(const char *src, const char *dst, int tensors, const char *
         const char *k = g->kv[i].key;
         if (set_key && strcmp(k, set_key) == 0)
             continue;
-        if (tensors || strncmp(k, "tokenizer.", 10) == 0 ||
-            strcmp(k, "general.architecture") == 0)
+        if (tensors || strncmp(k, "tokenizer.", 10) == 0 || strcmp(k, "general.architecture") == 0)
             bn_gguf_writer_add_kv(w, k, &g->kv[i]);
     }
     if (set_key)
         bn_gguf_writer_add_u32(w, set_key, set_val);
     for (uint64_t i = 0; tensors && i < g->n_tensors; i++)
-        bn_gguf_writer_add_tensor(w, g->tensors[i].name, g->tensors[i].type,
-                                  g->tensors[i].n_dims, g->tensors[i].ne);
+        bn_gguf_writer_add_tensor(w, g->tensors[i].name, g->tensors[i].type, g->tensors[i].n_dims,
+                                  g->tensors[i].ne);
     FILE *f = fopen(dst, "wb");
     int rc = !f || bn_gguf_writer_begin(w, f, &err);
     for (uint64_t i = 0; !rc && tensors && i < g->n_tensors; i++)
@@ -115,7 +114,9 @@ static bn_generate_params greedy(int32_t n)
 static void test_greedy_matches_forward_loop(void **state)
 {
     (void)state;
-    enum { N = 12 };
+    enum {
+        N = 12
+    };
     bn_err err = {0};
     bn_model *m = bn_test_load_model(model_path);
     bn_test_ctx t = bn_test_context(m, 64, 8, 1);
@@ -213,7 +214,9 @@ static size_t text_offset(bn_engine *e, const int32_t *ids, size_t j)
 /* Where a stop string of STOP_LEN bytes can be taken from `full` so that a token boundary
  * falls after its first k bytes at its first occurrence: the string's offset, or -1. offs[j] =
  * byte offset of token j's text. */
-enum { STOP_LEN = 5 };
+enum {
+    STOP_LEN = 5
+};
 static long stop_split_at(const char *full, size_t tlen, const size_t *offs, size_t n, size_t k)
 {
     for (size_t j = 1; j < n; j++) {
@@ -288,7 +291,8 @@ static void test_stop_string_across_tokens(void **state)
         long at = stop_split_at(full, tlen, offs, n, k);
         if (at < 0)
             fail_msg("no token boundary after byte %zu of a %d-byte string in this output: "
-                     "change the seed", k, STOP_LEN);
+                     "change the seed",
+                     k, STOP_LEN);
         expect_stop(s, &g, full, (size_t)at, STOP_LEN);
     }
     /* a stop string that is exactly the text of two whole tokens: the held text becomes

@@ -19,7 +19,8 @@ static void test_what_passes(void **state)
 {
     (void)state;
     expect_escaped("plain text \\ \"q\" ~", 18, "plain text \\ \"q\" ~");
-    expect_escaped("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    expect_escaped("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14,
+                   "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
     expect_escaped("\xc2\xa0", 2, "\xc2\xa0"); /* U+00A0, first after the C1 block */
 }
 
@@ -28,12 +29,12 @@ static void test_what_is_escaped(void **state)
     (void)state;
     expect_escaped("\x1b[31mred\n\t\r\x7f", 12, "\\x1b[31mred\\x0a\\x09\\x0d\\x7f");
     expect_escaped("a\0b", 3, "a\\x00b");
-    expect_escaped("\xc2\x9b", 2, "\\xc2\\x9b");             /* C1 CSI */
-    expect_escaped("\xc0\xaf", 2, "\\xc0\\xaf");             /* overlong '/' */
-    expect_escaped("\xed\xa0\x80", 3, "\\xed\\xa0\\x80");    /* surrogate */
+    expect_escaped("\xc2\x9b", 2, "\\xc2\\x9b");                   /* C1 CSI */
+    expect_escaped("\xc0\xaf", 2, "\\xc0\\xaf");                   /* overlong '/' */
+    expect_escaped("\xed\xa0\x80", 3, "\\xed\\xa0\\x80");          /* surrogate */
     expect_escaped("\xf4\x90\x80\x80", 4, "\\xf4\\x90\\x80\\x80"); /* past U+10FFFF */
-    expect_escaped("\xe2\x82", 2, "\\xe2\\x82");             /* cut short */
-    expect_escaped("\x80x", 2, "\\x80x");                    /* stray continuation */
+    expect_escaped("\xe2\x82", 2, "\\xe2\\x82");                   /* cut short */
+    expect_escaped("\x80x", 2, "\\x80x");                          /* stray continuation */
 }
 
 static void test_idempotent_and_bounded(void **state)

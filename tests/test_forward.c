@@ -21,11 +21,11 @@ typedef struct shape {
 
 /* head_dim = n_embd / n_head; GQA ratio = n_head / n_head_kv */
 static const shape shapes[] = {
-    {256, 1, 4, 4, 384, 320},  /* hd 64, GQA 1, one layer */
-    {256, 2, 2, 1, 512, 300},  /* hd 128, GQA 2 */
-    {512, 3, 4, 1, 640, 512},  /* hd 128, GQA 4, three layers */
-    {512, 2, 8, 2, 768, 400},  /* hd 64, GQA 4 */
-    {384, 3, 6, 6, 384, 288},  /* hd 64, GQA 1, three layers */
+    {256, 1, 4, 4, 384, 320}, /* hd 64, GQA 1, one layer */
+    {256, 2, 2, 1, 512, 300}, /* hd 128, GQA 2 */
+    {512, 3, 4, 1, 640, 512}, /* hd 128, GQA 4, three layers */
+    {512, 2, 8, 2, 768, 400}, /* hd 64, GQA 4 */
+    {384, 3, 6, 6, 384, 288}, /* hd 64, GQA 1, three layers */
 };
 
 static char *write_model(const shape *s, uint64_t seed)
@@ -58,7 +58,9 @@ static bn_model *load_on(const char *kernel, const char *path)
     return m;
 }
 
-enum { N_NAIVE = 70 }; /* past 64 positions: probs.V takes both summation branches */
+enum {
+    N_NAIVE = 70
+}; /* past 64 positions: probs.V takes both summation branches */
 
 /* The naive implementation in ggml's summation order against the scalar path: every logit of
  * every shape bit-identical. Any slip in head mapping, masks, RoPE, cache layout, batching or
@@ -79,8 +81,8 @@ static void test_naive_exact(void **state)
         float *ours = bn_test_forward_all(m, tok, N_NAIVE, 128, 16, 2);
         for (size_t i = 0; i < bytes / sizeof(float); i++)
             if (memcmp(&ours[i], &ref[i], sizeof(float)))
-                fail_msg("shape %zu: row %zu logit %zu: %.9g, naive %.9g", si,
-                         i / s->n_vocab, i % s->n_vocab, ours[i], ref[i]);
+                fail_msg("shape %zu: row %zu logit %zu: %.9g, naive %.9g", si, i / s->n_vocab,
+                         i % s->n_vocab, ours[i], ref[i]);
         free(ours);
         free(ref);
         bn_model_free(m);
@@ -124,8 +126,8 @@ static void test_naive_plain(void **state)
                 fail_msg("shape %zu row %u: relative error %.3g vs naive", si, r, e);
         }
         print_message("[%s] shape %zu (embd %u, hd %u, gqa %u, layers %u): max rel err %.3g, "
-                      "%d/%d rows within 1e-3, argmax equal on %d\n", default_path,
-                      si, s->n_embd, s->n_embd / s->n_head, s->n_head / s->n_head_kv,
+                      "%d/%d rows within 1e-3, argmax equal on %d\n",
+                      default_path, si, s->n_embd, s->n_embd / s->n_head, s->n_head / s->n_head_kv,
                       s->n_layer, worst, within, N_NAIVE, argmax_same);
         assert_true(argmax_same * 10 >= N_NAIVE * 9);
         free(ours);
@@ -141,7 +143,9 @@ static void test_naive_plain(void **state)
 static void test_batch_thread_invariance(void **state)
 {
     (void)state;
-    enum { N = 100 };
+    enum {
+        N = 100
+    };
     const shape *s = &shapes[3];
     char *path = write_model(s, 7);
     bn_model *m = bn_test_load_model(path);

@@ -14,7 +14,9 @@
 #include "testdata.h"
 #include "threadpool.h"
 
-enum { N_CTX = 512 };
+enum {
+    N_CTX = 512
+};
 
 static double rel_err(const float *ours, const float *ref, uint32_t n)
 {
@@ -59,8 +61,7 @@ static int close_call(const float *ref, uint32_t n, uint32_t ours)
 
 /* Teacher forcing: prompt in batches of n_batch, then the reference's greedy tokens but the
  * last, one at a time. Returns n_prompt + n_greedy - 1 rows of logits. */
-static float *teacher_forced(const bn_model *m, const bn_golden *g, uint32_t n_batch,
-                             int threads)
+static float *teacher_forced(const bn_model *m, const bn_golden *g, uint32_t n_batch, int threads)
 {
     bn_err err = {0};
     bn_test_ctx t = bn_test_context(m, N_CTX, n_batch, threads);
@@ -129,8 +130,7 @@ static void check_golden(const char *kernel, const char *model_rel, const char *
         const uint32_t top = bn_test_argmax(ours + r * nv, g.n_vocab);
         const uint32_t rtop = bn_test_argmax(ref, g.n_vocab);
         if (top != rtop && (b1 || !close_call(ref, g.n_vocab, top)))
-            fail_msg("%s [%s] row %zu: argmax %u, reference %u", golden_rel, kernel, r, top,
-                     rtop);
+            fail_msg("%s [%s] row %zu: argmax %u, reference %u", golden_rel, kernel, r, top, rtop);
         close_calls += top != rtop;
         /* token by token we compute in the reference's precision: bit for bit, so that a
          * one-ulp regression fails */
@@ -149,8 +149,8 @@ static void check_golden(const char *kernel, const char *model_rel, const char *
     greedy_run(m, &g, ids, g.n_greedy);
     for (size_t j = 0; j < g.n_greedy; j++)
         if (ids[j] != g.greedy_ids[j])
-            fail_msg("%s [%s] greedy token %zu: %d, reference %d", golden_rel, kernel, j,
-                     ids[j], g.greedy_ids[j]);
+            fail_msg("%s [%s] greedy token %zu: %d, reference %d", golden_rel, kernel, j, ids[j],
+                     g.greedy_ids[j]);
 
     free(ids);
     free(ours);
@@ -230,8 +230,8 @@ static void check_invariance(const char *model_rel, const char *golden_rel)
             float *o = bn_test_forward_all(m, seq, n, N_CTX, v[i].n_batch, v[i].threads);
             if (memcmp(o, base, bytes))
                 fail_msg("%s [%s]: batches of %u with %d threads differ from the prompt as "
-                         "one batch then one token at a time", model_rel, *name, v[i].n_batch,
-                         v[i].threads);
+                         "one batch then one token at a time",
+                         model_rel, *name, v[i].n_batch, v[i].threads);
             free(o);
         }
         free(base);
@@ -258,9 +258,9 @@ static void test_invariance_tiny_b(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tiny_a_b1),          cmocka_unit_test(test_tiny_a_batched),
-        cmocka_unit_test(test_tiny_b_b1),          cmocka_unit_test(test_tiny_b_batched),
-        cmocka_unit_test(test_invariance_tiny_a),  cmocka_unit_test(test_invariance_tiny_b),
+        cmocka_unit_test(test_tiny_a_b1),         cmocka_unit_test(test_tiny_a_batched),
+        cmocka_unit_test(test_tiny_b_b1),         cmocka_unit_test(test_tiny_b_batched),
+        cmocka_unit_test(test_invariance_tiny_a), cmocka_unit_test(test_invariance_tiny_b),
     };
     if (getenv("BN_TEST_FILTER")) /* e.g. BN_TEST_FILTER='test_naive*' */
         cmocka_set_test_filter(getenv("BN_TEST_FILTER"));

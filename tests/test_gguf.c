@@ -328,8 +328,7 @@ static void test_open_file(void **state)
     if (!g)
         fail_msg("%s", err.msg);
     assert_int_equal(g->n_tensors, 3);
-    assert_memory_equal(bn_gguf_find_tensor(g, BN_FIX_T2)->data,
-                        buf + g->data_offset + 96, 160);
+    assert_memory_equal(bn_gguf_find_tensor(g, BN_FIX_T2)->data, buf + g->data_offset + 96, 160);
     bn_gguf_close(g);
     assert_int_equal(bn_test_write_file(path, buf, 0), 0);
     assert_null(bn_gguf_open(path, &err));

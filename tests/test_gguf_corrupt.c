@@ -11,11 +11,32 @@
 #include "gguf_fixture.h"
 #include "rng.h"
 
-static const char *const fixture_keys[] = {
-    "general.architecture", "v.u8", "v.i8", "v.u16", "v.i16", "v.u32", "v.i32", "v.u64",
-    "v.i64", "v.f32", "v.f64", "v.bool", "v.str", "v.empty_str", "a.u8", "a.i32", "a.f32",
-    "a.bool", "a.u64", "a.f64", "a.empty_i16", "a.str", "a.empty_str"};
-enum { N_KEYS = 23 };
+static const char *const fixture_keys[] = {"general.architecture",
+                                           "v.u8",
+                                           "v.i8",
+                                           "v.u16",
+                                           "v.i16",
+                                           "v.u32",
+                                           "v.i32",
+                                           "v.u64",
+                                           "v.i64",
+                                           "v.f32",
+                                           "v.f64",
+                                           "v.bool",
+                                           "v.str",
+                                           "v.empty_str",
+                                           "a.u8",
+                                           "a.i32",
+                                           "a.f32",
+                                           "a.bool",
+                                           "a.u64",
+                                           "a.f64",
+                                           "a.empty_i16",
+                                           "a.str",
+                                           "a.empty_str"};
+enum {
+    N_KEYS = 23
+};
 
 typedef struct fixture {
     uint8_t *buf;
@@ -73,9 +94,15 @@ static size_t type_at(const fixture *f, const char *k) { return find(f, k) + str
 static size_t value_at(const fixture *f, const char *k) { return type_at(f, k) + 4; }
 /* tensor info fields */
 static size_t ndims_at(const fixture *f, const char *t) { return find(f, t) + strlen(t); }
-static size_t dim_at(const fixture *f, const char *t, int d) { return ndims_at(f, t) + 4 + 8 * (size_t)d; }
+static size_t dim_at(const fixture *f, const char *t, int d)
+{
+    return ndims_at(f, t) + 4 + 8 * (size_t)d;
+}
 static size_t ttype_at(const fixture *f, const char *t, int n_dims) { return dim_at(f, t, n_dims); }
-static size_t toff_at(const fixture *f, const char *t, int n_dims) { return dim_at(f, t, n_dims) + 4; }
+static size_t toff_at(const fixture *f, const char *t, int n_dims)
+{
+    return dim_at(f, t, n_dims) + 4;
+}
 
 static void test_magic_and_version(void **state)
 {
@@ -89,7 +116,8 @@ static void test_magic_and_version(void **state)
     bn_fixture_put_u32(f.buf, 4, 4);
     expect_fail(&f, "unsupported GGUF version 4");
     bn_fixture_put_u32(f.buf, 4, 0x03000000); /* version 3 written big-endian */
-    expect_fail(&f, "unsupported GGUF version 50331648 (this reader handles 2 and 3; big-endian file?)");
+    expect_fail(
+        &f, "unsupported GGUF version 50331648 (this reader handles 2 and 3; big-endian file?)");
     free(f.buf);
 }
 
@@ -121,15 +149,20 @@ static void test_truncation_section_boundaries(void **state)
     expect_fail_n(f.buf, 4, "truncated: version needs 4 bytes at offset 4, file has 0 left");
     expect_fail_n(f.buf, 8, "truncated: tensor count needs 4 bytes at offset 8");
     expect_fail_n(f.buf, 20, "truncated: key count needs 4 bytes at offset 20");
-    expect_fail_n(f.buf, 24, "header claims 23 metadata keys, which cannot fit in the 0 bytes left");
+    expect_fail_n(f.buf, 24,
+                  "header claims 23 metadata keys, which cannot fit in the 0 bytes left");
     for (int k = 1; k < N_KEYS; k++) {
         size_t at = key_len_at(&f, fixture_keys[k]);
         if (at - 24 < 14 * N_KEYS)
-            snprintf(want, sizeof want, "header claims 23 metadata keys, which cannot fit in the "
-                     "%zu bytes left", at - 24);
+            snprintf(want, sizeof want,
+                     "header claims 23 metadata keys, which cannot fit in the "
+                     "%zu bytes left",
+                     at - 24);
         else
-            snprintf(want, sizeof want, "metadata key #%d: truncated: key needs 4 bytes at "
-                     "offset %zu, file has 0 left", k, at);
+            snprintf(want, sizeof want,
+                     "metadata key #%d: truncated: key needs 4 bytes at "
+                     "offset %zu, file has 0 left",
+                     k, at);
         expect_fail_n(f.buf, at, want);
         /* a cut inside the key's value */
         size_t v = value_at(&f, fixture_keys[k]);
@@ -138,33 +171,45 @@ static void test_truncation_section_boundaries(void **state)
             expect_fail_n(f.buf, v, want);
         }
     }
-    size_t infos = find(&f, BN_FIX_T0) - 8, t1 = find(&f, BN_FIX_T1) - 8, t2 = find(&f, BN_FIX_T2) - 8;
+    size_t infos = find(&f, BN_FIX_T0) - 8, t1 = find(&f, BN_FIX_T1) - 8,
+           t2 = find(&f, BN_FIX_T2) - 8;
     expect_fail_n(f.buf, infos, "header claims 3 tensors, which cannot fit in the 0 bytes left");
     expect_fail_n(f.buf, t1, "header claims 3 tensors");
     if ((t2 - infos) / 33 < 3)
-        snprintf(want, sizeof want, "header claims 3 tensors, which cannot fit in the %zu bytes "
-                 "left", t2 - infos);
+        snprintf(want, sizeof want,
+                 "header claims 3 tensors, which cannot fit in the %zu bytes "
+                 "left",
+                 t2 - infos);
     else
-        snprintf(want, sizeof want, "tensor #2: truncated: tensor name needs 4 "
-                 "bytes at offset %zu", t2);
+        snprintf(want, sizeof want,
+                 "tensor #2: truncated: tensor name needs 4 "
+                 "bytes at offset %zu",
+                 t2);
     expect_fail_n(f.buf, t2, want);
     expect_fail_n(f.buf, ndims_at(&f, BN_FIX_T2), "tensor 'tensor.charl': truncated: n_dims needs");
-    expect_fail_n(f.buf, dim_at(&f, BN_FIX_T2, 1), "tensor 'tensor.charl': truncated: dimension needs");
-    expect_fail_n(f.buf, ttype_at(&f, BN_FIX_T2, 2), "tensor 'tensor.charl': truncated: type needs");
-    expect_fail_n(f.buf, toff_at(&f, BN_FIX_T2, 2), "tensor 'tensor.charl': truncated: offset needs");
+    expect_fail_n(f.buf, dim_at(&f, BN_FIX_T2, 1),
+                  "tensor 'tensor.charl': truncated: dimension needs");
+    expect_fail_n(f.buf, ttype_at(&f, BN_FIX_T2, 2),
+                  "tensor 'tensor.charl': truncated: type needs");
+    expect_fail_n(f.buf, toff_at(&f, BN_FIX_T2, 2),
+                  "tensor 'tensor.charl': truncated: offset needs");
     size_t info_end = toff_at(&f, BN_FIX_T2, 2) + 8;
     size_t data = (info_end + 31) / 32 * 32;
     assert_int_equal(data + 256, f.len);
     if (info_end < data) {
-        snprintf(want, sizeof want, "truncated: data section starts at %zu but the file has %zu "
-                 "bytes", data, info_end);
+        snprintf(want, sizeof want,
+                 "truncated: data section starts at %zu but the file has %zu "
+                 "bytes",
+                 data, info_end);
         expect_fail_n(f.buf, info_end, want);
     }
-    expect_fail_n(f.buf, data, "tensor 'tensor.alpha': data [0, +32) runs past the end of the "
+    expect_fail_n(f.buf, data,
+                  "tensor 'tensor.alpha': data [0, +32) runs past the end of the "
                   "data section (0 bytes; file truncated?)");
     expect_fail_n(f.buf, data + 32, "tensor 'tensor.bravo': data [32, +64) runs past the end");
     expect_fail_n(f.buf, data + 96, "tensor 'tensor.charl': data [96, +160) runs past the end");
-    expect_fail_n(f.buf, f.len - 1, "tensor 'tensor.charl': data [96, +160) runs past the end of "
+    expect_fail_n(f.buf, f.len - 1,
+                  "tensor 'tensor.charl': data [96, +160) runs past the end of "
                   "the data section (255 bytes");
     free(f.buf);
 }
@@ -192,8 +237,10 @@ static void test_huge_counts(void **state)
         RESET();
         /* numeric array length (after the element type) */
         bn_fixture_put_u64(f.buf, value_at(&f, "a.i32") + 4, v);
-        snprintf(want, sizeof want, "key 'a.i32': array of %llu i32 elements runs past the end "
-                 "of the file", (unsigned long long)v);
+        snprintf(want, sizeof want,
+                 "key 'a.i32': array of %llu i32 elements runs past the end "
+                 "of the file",
+                 (unsigned long long)v);
         expect_fail(&f, want);
         RESET();
         bn_fixture_put_u64(f.buf, value_at(&f, "a.str") + 4, v);
@@ -208,8 +255,10 @@ static void test_huge_counts(void **state)
         RESET();
         /* string lengths: a value, an array element, a key, a tensor name */
         bn_fixture_put_u64(f.buf, value_at(&f, "v.str"), v);
-        snprintf(want, sizeof want, "key 'v.str': string value: string length %llu at offset %zu "
-                 "runs past the end of the file", (unsigned long long)v, value_at(&f, "v.str"));
+        snprintf(want, sizeof want,
+                 "key 'v.str': string value: string length %llu at offset %zu "
+                 "runs past the end of the file",
+                 (unsigned long long)v, value_at(&f, "v.str"));
         expect_fail(&f, want);
         RESET();
         bn_fixture_put_u64(f.buf, value_at(&f, "a.str") + 12, v);
@@ -304,12 +353,13 @@ static void test_bad_tensor_infos(void **state)
     expect_fail(&f, "tensor 'tensor.alpha': 5 dimensions (must be 1..4)");
     RESET();
     bn_fixture_put_u64(f.buf, dim_at(&f, BN_FIX_T0, 0), 0);
-    expect_fail(&f, "tensor 'tensor.alpha': dimension 0 = 0 makes the element count zero or overflow");
+    expect_fail(&f,
+                "tensor 'tensor.alpha': dimension 0 = 0 makes the element count zero or overflow");
     RESET();
     bn_fixture_put_u64(f.buf, dim_at(&f, BN_FIX_T1, 0), UINT64_C(1) << 40);
     bn_fixture_put_u64(f.buf, dim_at(&f, BN_FIX_T1, 1), UINT64_C(1) << 40);
     expect_fail(&f, "tensor 'tensor.bravo': dimension 1 = 1099511627776 makes the element count "
-                "zero or overflow");
+                    "zero or overflow");
     RESET();
     bn_fixture_put_u32(f.buf, ttype_at(&f, BN_FIX_T0, 1), 99);
     expect_fail(&f, "tensor 'tensor.alpha': unknown ggml type 99");
@@ -318,7 +368,7 @@ static void test_bad_tensor_infos(void **state)
     /* bitnet.cpp's lookup-table layouts: refused by name, pointing at the I2_S file */
     bn_fixture_put_u32(f.buf, ttype_at(&f, BN_FIX_T0, 1), 38);
     expect_fail(&f, "tensor 'tensor.alpha': type TL1 (bitnet.cpp's ARM lookup-table layout) is not "
-                "supported; use the I2_S file of this model");
+                    "supported; use the I2_S file of this model");
     bn_fixture_put_u32(f.buf, ttype_at(&f, BN_FIX_T0, 1), 39);
     expect_fail(&f, "tensor 'tensor.alpha': type TL2 (bitnet.cpp's x86 lookup-table layout)");
     RESET();
@@ -335,17 +385,19 @@ static void test_bad_tensor_infos(void **state)
     RESET();
     bn_fixture_put_u64(f.buf, toff_at(&f, BN_FIX_T2, 2), UINT64_C(1) << 40);
     expect_fail(&f, "tensor 'tensor.charl': data [1099511627776, +160) runs past the end of the "
-                "data section (256 bytes; file truncated?)");
+                    "data section (256 bytes; file truncated?)");
     bn_fixture_put_u64(f.buf, toff_at(&f, BN_FIX_T2, 2), UINT64_MAX - 31);
     expect_fail(&f, "tensor 'tensor.charl': data [18446744073709551584, +160) runs past the end");
     bn_fixture_put_u64(f.buf, toff_at(&f, BN_FIX_T2, 2), 128);
     expect_fail(&f, "tensor 'tensor.charl': data [128, +160) runs past the end");
     RESET();
     bn_fixture_put_u64(f.buf, toff_at(&f, BN_FIX_T2, 2), 64);
-    expect_fail(&f, "tensor 'tensor.charl' [64, +160) overlaps tensor 'tensor.bravo' which ends at 96");
+    expect_fail(&f,
+                "tensor 'tensor.charl' [64, +160) overlaps tensor 'tensor.bravo' which ends at 96");
     RESET();
     bn_fixture_put_u64(f.buf, toff_at(&f, BN_FIX_T1, 2), 0);
-    expect_fail(&f, "tensor 'tensor.bravo' [0, +64) overlaps tensor 'tensor.alpha' which ends at 32");
+    expect_fail(&f,
+                "tensor 'tensor.bravo' [0, +64) overlaps tensor 'tensor.alpha' which ends at 32");
     RESET();
     memcpy(f.buf + find(&f, BN_FIX_T2), BN_FIX_T1, strlen(BN_FIX_T1));
     expect_fail(&f, "duplicate tensor name 'tensor.bravo' (#1 and #2)");

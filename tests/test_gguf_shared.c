@@ -55,7 +55,8 @@ static void test_vocab_file(void **state)
     /* a vocab-only file is not a model */
     bn_model *m = bn_model_from_gguf(g, &err);
     assert_null(m);
-    assert_non_null(strstr(err.msg, "token_embd.weight") ? err.msg : strstr(err.msg, "embedding_length"));
+    assert_non_null(strstr(err.msg, "token_embd.weight") ? err.msg
+                                                         : strstr(err.msg, "embedding_length"));
     free(path);
 }
 

@@ -34,7 +34,9 @@ static void expect_error(const char *s, size_t len, const bn_json_opts *o, const
 static void test_malformed(void **state)
 {
     (void)state;
-    static const struct { const char *in, *err; } cases[] = {
+    static const struct {
+        const char *in, *err;
+    } cases[] = {
         {"", "byte 0: unexpected end of input"},
         {"   ", "byte 3: unexpected end of input"},
         {"{", "byte 1: expected a string key"},
@@ -64,13 +66,13 @@ static void test_malformed(void **state)
         {"\"\\uD800\\u0041\"", "byte 1: high surrogate not followed"},
         {"\"\\uD800x\"", "byte 1: high surrogate not followed"},
         {"\"a\tb\"", "byte 2: control character in string"},
-        {"\"\xC0\xAF\"", "byte 1: invalid UTF-8"},             /* overlong '/' */
-        {"\"\xE0\x80\xAF\"", "byte 1: invalid UTF-8"},         /* overlong */
-        {"\"\xED\xA0\x80\"", "byte 1: invalid UTF-8"},         /* encoded surrogate */
-        {"\"\xF4\x90\x80\x80\"", "byte 1: invalid UTF-8"},     /* > U+10FFFF */
+        {"\"\xC0\xAF\"", "byte 1: invalid UTF-8"},         /* overlong '/' */
+        {"\"\xE0\x80\xAF\"", "byte 1: invalid UTF-8"},     /* overlong */
+        {"\"\xED\xA0\x80\"", "byte 1: invalid UTF-8"},     /* encoded surrogate */
+        {"\"\xF4\x90\x80\x80\"", "byte 1: invalid UTF-8"}, /* > U+10FFFF */
         {"\"\xF5\x80\x80\x80\"", "byte 1: invalid UTF-8"},
-        {"\"ab\xE2\x82\"", "byte 3: invalid UTF-8"},           /* truncated sequence */
-        {"\"\x80\"", "byte 1: invalid UTF-8"},                 /* lone continuation */
+        {"\"ab\xE2\x82\"", "byte 3: invalid UTF-8"}, /* truncated sequence */
+        {"\"\x80\"", "byte 1: invalid UTF-8"},       /* lone continuation */
         {"\"\xFF\"", "byte 1: invalid UTF-8"},
         {"1 2", "byte 2: unexpected data after the JSON value"},
         {"{} x", "byte 3: unexpected data after the JSON value"},
@@ -138,10 +140,11 @@ static void test_limits(void **state)
 static void test_values(void **state)
 {
     (void)state;
-    bn_json_doc *d = parse_ok(" {\"s\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\",\"u\":\"\\u00e9\\u20AC\\uD83D\\uDE00\","
-                              "\"z\":\"x\\u0000y\",\"raw\":\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\","
-                              "\"n\":[0,-0,12,-7,1.5,-2.5e-3,1E2,9223372036854775807,-9223372036854775808,"
-                              "9223372036854775808],\"t\":true,\"f\":false,\"nl\":null,\"e\":{},\"a\":[]} ");
+    bn_json_doc *d = parse_ok(
+        " {\"s\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\",\"u\":\"\\u00e9\\u20AC\\uD83D\\uDE00\","
+        "\"z\":\"x\\u0000y\",\"raw\":\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\","
+        "\"n\":[0,-0,12,-7,1.5,-2.5e-3,1E2,9223372036854775807,-9223372036854775808,"
+        "9223372036854775808],\"t\":true,\"f\":false,\"nl\":null,\"e\":{},\"a\":[]} ");
     const bn_json *r = bn_json_root(d);
     assert_int_equal(r->type, BN_JSON_OBJECT);
     assert_int_equal(r->len, 10);
@@ -231,9 +234,10 @@ static void test_writer(void **state)
     assert_false(w.bad);
     assert_int_equal(w.depth, 0);
     /* \x7f passes through; the truncated E2 82 and the FF each become U+FFFD */
-    assert_string_equal(b.data, "{\"text\":\"a\\\"\\\\\\n\\u0001\x7f\xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD "
-                                "\xEF\xBF\xBD\",\"n\":-42,\"x\":0.1,\"three\":3.0,\"inf\":null,"
-                                "\"l\":[true,null,[]]}");
+    assert_string_equal(b.data,
+                        "{\"text\":\"a\\\"\\\\\\n\\u0001\x7f\xC3\xA9 \xEF\xBF\xBD\xEF\xBF\xBD "
+                        "\xEF\xBF\xBD\",\"n\":-42,\"x\":0.1,\"three\":3.0,\"inf\":null,"
+                        "\"l\":[true,null,[]]}");
     bn_buf_free(&b);
 
     /* misuse is flagged, not written as broken JSON silently */
@@ -250,7 +254,8 @@ static void test_writer(void **state)
     assert_true(m3.bad);
     bn_buf_free(&b);
 
-    char *s = write_value(" { \"a\" : [ 1 , 2.50 , 1e2 , -0 , \"\\u0000\\u001f\\/\" ] , \"b\" : { } } ");
+    char *s = write_value(
+        " { \"a\" : [ 1 , 2.50 , 1e2 , -0 , \"\\u0000\\u001f\\/\" ] , \"b\" : { } } ");
     assert_string_equal(s, "{\"a\":[1,2.5,100.0,0,\"\\u0000\\u001f/\"],\"b\":{}}");
     free(s);
 }
@@ -259,7 +264,7 @@ static void test_utf8_helpers(void **state)
 {
     (void)state;
     assert_int_equal(bn_json_utf8_prefix("ab\xC3\xA9", 4), 4);
-    assert_int_equal(bn_json_utf8_prefix("ab\xC3", 3), 2);      /* truncated: held back */
+    assert_int_equal(bn_json_utf8_prefix("ab\xC3", 3), 2); /* truncated: held back */
     assert_int_equal(bn_json_utf8_prefix("\xF0\x9F\x98", 3), 0);
     assert_int_equal(bn_json_utf8_len("\xF0\x9F\x98\x80", 4), 4);
     assert_int_equal(bn_json_utf8_len("\xC0\x80", 2), 0);
@@ -274,12 +279,9 @@ static void test_utf8_helpers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_duplicates_in_large_object),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_writer),
-        cmocka_unit_test(test_utf8_helpers),
+        cmocka_unit_test(test_malformed), cmocka_unit_test(test_duplicates_in_large_object),
+        cmocka_unit_test(test_limits),    cmocka_unit_test(test_values),
+        cmocka_unit_test(test_writer),    cmocka_unit_test(test_utf8_helpers),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return bn_test_exit_status(failed, sizeof tests / sizeof *tests);

@@ -50,8 +50,19 @@ static int setup(void **state)
 
 /* ---------------------------------------------------------------- ternary matmul */
 
-enum { w_random, w_plus, w_minus, w_zero };
-enum { x_random, x_max, x_min, x_alternating, x_small };
+enum {
+    w_random,
+    w_plus,
+    w_minus,
+    w_zero
+};
+enum {
+    x_random,
+    x_max,
+    x_min,
+    x_alternating,
+    x_small
+};
 
 static uint8_t *make_weights(size_t m, size_t k, int kind)
 {
@@ -83,8 +94,8 @@ static int8_t *make_acts(size_t n_act, size_t k, int kind)
 
 /* Runs [rb, re) on the scalar twin and on kern (after its prepare, when it has one) into
  * outputs pre-filled with the same sentinel, and compares the whole buffers byte for byte. */
-static void check_range(const bn_kernels *kern, bn_ternary *w, const int8_t *q,
-                        const float *scales, size_t n_act, size_t rb, size_t re)
+static void check_range(const bn_kernels *kern, bn_ternary *w, const int8_t *q, const float *scales,
+                        size_t n_act, size_t rb, size_t re)
 {
     const size_t ldy = w->m + 3;
     float *ya = malloc(n_act * ldy * sizeof *ya), *yb = malloc(n_act * ldy * sizeof *yb);
@@ -246,9 +257,9 @@ static void test_shares_and_long_rows(void **state)
 {
     (void)state;
     check_one_range(2560, 1284, 1, 640, 1284); /* rows [640, 1284) of a 2560-wide matrix */
-    check_one_range(6912, 68, 6, 4, 68);        /* a prefill block's share */
-    check_one_range(128 * 8195, 2, 1, 0, 2);    /* past the decode kernels' 8192-block chunks */
-    check_one_range(128 * 65, 5, 5, 0, 5);      /* past the AVX-512 tile's 8192-byte buffer */
+    check_one_range(6912, 68, 6, 4, 68);       /* a prefill block's share */
+    check_one_range(128 * 8195, 2, 1, 0, 2);   /* past the decode kernels' 8192-block chunks */
+    check_one_range(128 * 65, 5, 5, 0, 5);     /* past the AVX-512 tile's 8192-byte buffer */
 }
 
 /* Every product at its largest magnitude and of one sign: an int16 partial sum that could
@@ -275,7 +286,10 @@ static void test_known_answers(void **state)
 {
     (void)state;
     const size_t k = 6912, m = 6;
-    const struct { int w, x; double t; } cases[] = {
+    const struct {
+        int w, x;
+        double t;
+    } cases[] = {
         {w_plus, x_min, -128.0 * 6912}, {w_minus, x_max, -127.0 * 6912}, {w_zero, x_min, 0.0}};
     const bn_kernels *all[17] = {&bn_kernels_scalar};
     for (int p = 0; p < n_paths; p++)
@@ -308,8 +322,11 @@ static void test_known_answers(void **state)
 static void test_quantize_identical(void **state)
 {
     (void)state;
-    const size_t sizes[] = {0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 100, 128, 2560, 6912, 6913};
-    enum { n_kinds = 8 };
+    const size_t sizes[] = {0,  1,  3,  4,  7,   8,   15,   16,   17,
+                            31, 32, 33, 63, 100, 128, 2560, 6912, 6913};
+    enum {
+        n_kinds = 8
+    };
     float *x = malloc(7000 * sizeof *x);
     int8_t *qa = malloc(7000), *qb = malloc(7000);
     assert_true(x && qa && qb);
@@ -376,8 +393,8 @@ static void test_dot_f16_identical(void **state)
                 float da = bn_kernels_scalar.dot_f16(a, b, ns[ni]);
                 float db = paths[p]->dot_f16(a, b, ns[ni]);
                 if (memcmp(&da, &db, sizeof da))
-                    fail_msg("%s: n=%zu kind %d: scalar %.9g vs %.9g", paths[p]->name, ns[ni],
-                             kind, da, db);
+                    fail_msg("%s: n=%zu kind %d: scalar %.9g vs %.9g", paths[p]->name, ns[ni], kind,
+                             da, db);
             }
     free(a);
     free(b);
@@ -389,7 +406,10 @@ static void test_matvec_f16_identical(void **state)
 {
     (void)state;
     const size_t ks[] = {64, 100, 2560, 4160, 4200, 8256};
-    enum { n_k = sizeof ks / sizeof ks[0], m = 11 };
+    enum {
+        n_k = sizeof ks / sizeof ks[0],
+        m = 11
+    };
     uint16_t *w = malloc(m * 8256 * 2), *x = malloc(8256 * 2);
     float ya[m], yb[m];
     assert_true(w && x);
@@ -438,8 +458,8 @@ static void test_softmax_identical(void **state)
                 paths[p]->softmax(b, ns[ni]);
                 for (size_t i = 0; i < ns[ni]; i++)
                     if (memcmp(&a[i], &b[i], sizeof a[i]))
-                        fail_msg("%s: n=%zu amp %g, element %zu: %a vs %a", paths[p]->name,
-                                 ns[ni], amps[ai], i, a[i], b[i]);
+                        fail_msg("%s: n=%zu amp %g, element %zu: %a vs %a", paths[p]->name, ns[ni],
+                                 amps[ai], i, a[i], b[i]);
             }
     }
     free(a);
@@ -452,7 +472,9 @@ static void test_softmax_identical(void **state)
 static void test_f32_to_f16_row_identical(void **state)
 {
     (void)state;
-    enum { n = 4099 };
+    enum {
+        n = 4099
+    };
     float *x = malloc(n * sizeof *x);
     uint16_t *a = malloc(n * 2), *b = malloc(n * 2);
     assert_true(x && a && b);
@@ -486,7 +508,10 @@ static void test_matvec_i8_identical(void **state)
 {
     (void)state;
     const size_t ks[] = {1, 15, 16, 17, 63, 64, 100, 2560, 4099};
-    enum { m = 9, kmax = 4099 };
+    enum {
+        m = 9,
+        kmax = 4099
+    };
     int8_t *w = malloc((size_t)m * kmax), *x = malloc(kmax);
     int32_t ya[m], yb[m];
     assert_true(w && x);

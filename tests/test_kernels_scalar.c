@@ -18,7 +18,7 @@
 static void check_quantize(const bn_kernels *k)
 {
     /* amax = 127 -> s = 1: the products are the inputs; ties go to even, -0.5 to 0 */
-    float x[16] = {127.0f, 0.5f,  1.5f,   2.5f,   -0.5f, -1.5f, -2.5f, 3.49f,
+    float x[16] = {127.0f, 0.5f,   1.5f,    2.5f,  -0.5f,  -1.5f, -2.5f, 3.49f,
                    126.5f, 125.5f, -127.0f, 0.49f, -0.51f, 64.0f, -3.5f, 0.0f};
     const int8_t want[16] = {127, 0, 2, 2, 0, -2, -2, 3, 126, 126, -127, 0, -1, 64, -4, 0};
     int8_t q[16];
@@ -26,8 +26,7 @@ static void check_quantize(const bn_kernels *k)
     assert_true(s == 1.0f);
     for (int i = 0; i < 16; i++)
         if (q[i] != want[i])
-            fail_msg("[%s] q[%d] = %d for %g, want %d", k->name, i, q[i], (double)x[i],
-                     want[i]);
+            fail_msg("[%s] q[%d] = %d for %g, want %d", k->name, i, q[i], (double)x[i], want[i]);
 
     /* s = (float)(127/3) = 42.33333206; the exact 1.5 * s = 63.49999809 lies half an ulp
      * below 63.5, so the float product rounds (to even) to 63.5, which rounds (to even) to 64;
@@ -105,11 +104,14 @@ static void check_ternary(const bn_kernels *k)
     /* One row of 128 weights, a single +1 or -1 at index i (every byte position j and every
      * bit pair), zeros elsewhere: T = +-q[i]. Eight rows so that row-blocked paths see a
      * full block. */
-    enum { K = 128, M = 8 };
+    enum {
+        K = 128,
+        M = 8
+    };
     int8_t q[K];
     for (int i = 0; i < K; i++)
         q[i] = (int8_t)(i % 2 ? -(i + 1) : i); /* distinct, both signs, |q| <= 127 */
-    q[127] = -128;                              /* the extreme int8 */
+    q[127] = -128;                             /* the extreme int8 */
     const float one = 1.0f;
     int8_t w[K * M];
     uint8_t packed[K * M / 4];
@@ -126,15 +128,17 @@ static void check_ternary(const bn_kernels *k)
         for (int r = 0; r < M; r++) {
             const float want = (float)(r % 2 ? -q[i] : q[i]);
             if (y[r] != want)
-                fail_msg("[%s] weight %d (byte %d, bits %d..%d) row %d: %g, want %g", k->name,
-                         i, i % 32, 7 - 2 * (i / 32), 6 - 2 * (i / 32), r, (double)y[r],
-                         (double)want);
+                fail_msg("[%s] weight %d (byte %d, bits %d..%d) row %d: %g, want %g", k->name, i,
+                         i % 32, 7 - 2 * (i / 32), 6 - 2 * (i / 32), r, (double)y[r], (double)want);
         }
     }
 
     /* Full blocks: all +1 -> sum q, all -1 -> -sum q, alternating over two blocks (k = 256),
      * with the float epilogue ((float)T / s) * beta on two activation rows. */
-    enum { K2 = 256, M2 = 4 };
+    enum {
+        K2 = 256,
+        M2 = 4
+    };
     int8_t q2[2 * K2], w2[K2 * M2];
     uint8_t p2[K2 * M2 / 4];
     int32_t sum0 = 0, sum1 = 0, alt0 = 0, alt1 = 0;
@@ -187,34 +191,33 @@ static void test_f16_from_f32(void **state)
         {-0.0f, 0x8000},
         {1.0f, 0x3c00},
         {-2.0f, 0xc000},
-        {65504.0f, 0x7bff},             /* largest half */
-        {65519.99f, 0x7bff},            /* just under the midpoint to 65536 */
-        {65520.0f, 0x7c00},             /* midpoint: ties to even = 2^16 = overflow -> inf */
+        {65504.0f, 0x7bff},  /* largest half */
+        {65519.99f, 0x7bff}, /* just under the midpoint to 65536 */
+        {65520.0f, 0x7c00},  /* midpoint: ties to even = 2^16 = overflow -> inf */
         {1e10f, 0x7c00},
         {-1e10f, 0xfc00},
         {INFINITY, 0x7c00},
         {-INFINITY, 0xfc00},
-        {1.0f + 0x1p-11f, 0x3c00},      /* tie between 0x3c00 and 0x3c01 -> even */
-        {1.0f + 3 * 0x1p-11f, 0x3c02},  /* tie between 0x3c01 and 0x3c02 -> even */
+        {1.0f + 0x1p-11f, 0x3c00},            /* tie between 0x3c00 and 0x3c01 -> even */
+        {1.0f + 3 * 0x1p-11f, 0x3c02},        /* tie between 0x3c01 and 0x3c02 -> even */
         {1.0f + 0x1p-11f + 0x1p-20f, 0x3c01}, /* just above the tie */
-        {0x1p-14f, 0x0400},             /* smallest normal */
-        {0x1p-24f, 0x0001},             /* smallest subnormal */
-        {0x1p-25f, 0x0000},             /* half of it: tie -> even (0) */
-        {0x1.8p-25f, 0x0001},           /* 0.75 of it: rounds up */
-        {0x1.8p-24f, 0x0002},           /* 1.5 of it: tie -> even (2) */
-        {0x1.4p-23f, 0x0002},           /* 2.5 of it: tie -> even (2) */
-        {1023 * 0x1p-24f, 0x03ff},      /* largest subnormal */
-        {1023.5f * 0x1p-24f, 0x0400},   /* tie between 0x3ff and 0x400 -> even, normal */
+        {0x1p-14f, 0x0400},                   /* smallest normal */
+        {0x1p-24f, 0x0001},                   /* smallest subnormal */
+        {0x1p-25f, 0x0000},                   /* half of it: tie -> even (0) */
+        {0x1.8p-25f, 0x0001},                 /* 0.75 of it: rounds up */
+        {0x1.8p-24f, 0x0002},                 /* 1.5 of it: tie -> even (2) */
+        {0x1.4p-23f, 0x0002},                 /* 2.5 of it: tie -> even (2) */
+        {1023 * 0x1p-24f, 0x03ff},            /* largest subnormal */
+        {1023.5f * 0x1p-24f, 0x0400},         /* tie between 0x3ff and 0x400 -> even, normal */
         {-0x1p-24f, 0x8001},
         {1e-10f, 0x0000},
         {-1e-10f, 0x8000},
-        {0.1f, 0x2e66},                 /* 0.0999755859375 */
+        {0.1f, 0x2e66}, /* 0.0999755859375 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         uint16_t h = bn_f32_to_f16(cases[i].f);
         if (h != cases[i].h)
-            fail_msg("f32_to_f16(%a) = 0x%04x, want 0x%04x", (double)cases[i].f, h,
-                     cases[i].h);
+            fail_msg("f32_to_f16(%a) = 0x%04x, want 0x%04x", (double)cases[i].f, h, cases[i].h);
     }
     /* NaN stays NaN (exponent all ones, mantissa non-zero), sign kept */
     const uint32_t nans[] = {0x7fc00000u, 0x7f800001u, 0xffc00000u, 0x7f802000u};
@@ -291,7 +294,10 @@ static void test_dot_f16_order(void **state)
 /* Small integers are exact in any summation order: every path must agree exactly. */
 static void check_f16_exact(const bn_kernels *k)
 {
-    enum { N = 200, R = 5 };
+    enum {
+        N = 200,
+        R = 5
+    };
     uint16_t w[R * N], x[N];
     float y[R];
     for (int i = 0; i < N; i++)

@@ -35,8 +35,13 @@ static proc start(const char *model, const char *const *extra)
     char api[64], mod[1024];
     snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", bn_rs_port(p.rs));
     snprintf(mod, sizeof mod, "BITNET_MODEL=%s", model);
-    const char *env[24] = {api, mod, "BITNET_THREADS=2", "AWS_LAMBDA_LOG_FORMAT", "BITNET_STREAM",
-                           "_X_AMZN_TRACE_ID", "BITNET_CTX"};
+    const char *env[24] = {api,
+                           mod,
+                           "BITNET_THREADS=2",
+                           "AWS_LAMBDA_LOG_FORMAT",
+                           "BITNET_STREAM",
+                           "_X_AMZN_TRACE_ID",
+                           "BITNET_CTX"};
     int n = 7;
     for (int i = 0; extra && extra[i] && n < 23; i++)
         env[n++] = extra[i];
@@ -148,8 +153,10 @@ static void test_normal_invalid_sigterm_idle(void **state)
     free(chat_raw);
 
     proc p = start(model, NULL);
-    queue(&p, "req-1", "{\"prompt\":\"The capital of France is\",\"n_predict\":12,\"temperature\":0,"
-                       "\"top_p\":0.95,\"top_k\":40,\"repeat_penalty\":1.0}", NULL, 0);
+    queue(&p, "req-1",
+          "{\"prompt\":\"The capital of France is\",\"n_predict\":12,\"temperature\":0,"
+          "\"top_p\":0.95,\"top_k\":40,\"repeat_penalty\":1.0}",
+          NULL, 0);
     const bn_rs_record *r = wait_record(&p, 0);
     assert_string_equal(r->kind, "response");
     assert_string_equal(r->request_id, "req-1");
@@ -169,8 +176,9 @@ static void test_normal_invalid_sigterm_idle(void **state)
     /* malformed and wrongly typed events: function errors naming the problem, still serving */
     queue(&p, "bad-json", "{\"prompt\":", NULL, 0);
     queue(&p, "bad-type", "{\"prompt\":\"x\",\"top_k\":\"40\"}", NULL, 0);
-    queue(&p, "chat", "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
-                      "{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":6,\"temperature\":0}",
+    queue(&p, "chat",
+          "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+          "{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":6,\"temperature\":0}",
           NULL, 0);
     r = wait_record(&p, 1);
     assert_string_equal(r->kind, "error");
@@ -296,8 +304,9 @@ static void test_init_errors(void **state)
                      "BITNET_THREADS=\"many\": expected an integer in [0, 1024]");
     /* ranges from the engine's settings table, as for bitnet-run's -c and -t */
     const char *ctx[] = {"BITNET_CTX=-5", NULL};
-    check_init_error(bad, ctx, "Runtime.ConfigInvalid",
-                     "BITNET_CTX must be an integer in [0, 1048576] (0 = the model's, at most 4096), got -5");
+    check_init_error(
+        bad, ctx, "Runtime.ConfigInvalid",
+        "BITNET_CTX must be an integer in [0, 1048576] (0 = the model's, at most 4096), got -5");
     const char *many[] = {"BITNET_THREADS=5000", NULL};
     check_init_error(bad, many, "Runtime.ConfigInvalid",
                      "BITNET_THREADS must be an integer in [0, 1024]");
@@ -346,7 +355,8 @@ static void test_deadline_cut(void **state)
     queue(&p, "late", "{\"prompt\":\"Hello\",\"n_predict\":64,\"temperature\":0}", NULL,
           (int64_t)bn_epoch_ms() + 100);
     /* plenty of time: the same request runs to its length */
-    queue(&p, "early", "{\"prompt\":\"Hello\",\"n_predict\":64,\"temperature\":0,\"stop\":[]}", NULL, 0);
+    queue(&p, "early", "{\"prompt\":\"Hello\",\"n_predict\":64,\"temperature\":0,\"stop\":[]}",
+          NULL, 0);
     bn_json_doc *d = parse(wait_record(&p, 0)->body, wait_record(&p, 0)->len);
     assert_true(bn_json_get(bn_json_root(d), "stopped_limit")->boolean);
     assert_int_equal(bn_json_get(bn_json_root(d), "tokens_predicted")->i64, 1);
@@ -389,8 +399,8 @@ static void test_deadline_during_prompt(void **state)
     assert_string_equal(r->kind, "response");
     bn_json_doc *d = parse(r->body, r->len);
     const double n_cal = (double)bn_json_get(bn_json_root(d), "tokens_evaluated")->i64;
-    const double ms_tok =
-        bn_json_get(bn_json_get(bn_json_root(d), "timings"), "prompt_ms")->num / n_cal;
+    const double ms_tok = bn_json_get(bn_json_get(bn_json_root(d), "timings"), "prompt_ms")->num /
+                          n_cal;
     bn_json_free(d);
     assert_true(n_cal >= 32); /* long enough to be the handler's speed prior */
 
@@ -400,7 +410,8 @@ static void test_deadline_during_prompt(void **state)
     const double unit_tokens = (n_cal - 1) / 4;
     if (want_tokens > 3500) {
         print_message("SKIP: prefill too fast here (%.2f ms/token) for a 3500-token prompt to "
-                      "outlast %.0f ms\n", ms_tok, left);
+                      "outlast %.0f ms\n",
+                      ms_tok, left);
         kill(p.pid, SIGTERM);
         finish(&p, 20000);
         cleanup(&p);
@@ -424,7 +435,8 @@ static void test_deadline_during_prompt(void **state)
     assert_string_equal(r->kind, "error");
     assert_non_null(strstr(r->body, "\"errorType\":\"InvalidRequest\""));
     assert_non_null(strstr(r->body, "prompt too long for the time left"));
-    assert_non_null(strstr(r->body, "tokens cannot be evaluated before the deadline: it needs about"));
+    assert_non_null(
+        strstr(r->body, "tokens cannot be evaluated before the deadline: it needs about"));
 
     /* still serving, with a prompt that fits */
     queue(&p, "after", body, NULL, 0);
@@ -472,7 +484,8 @@ static void test_streaming(void **state)
     /* BITNET_STREAM=1 (a RESPONSE_STREAM Function URL): SSE as it is made */
     const char *env[] = {"BITNET_STREAM=1", NULL};
     proc p = start(model, env);
-    queue(&p, "s1", "{\"prompt\":\"Once upon a time\",\"n_predict\":16,\"temperature\":0,\"stream\":true}",
+    queue(&p, "s1",
+          "{\"prompt\":\"Once upon a time\",\"n_predict\":16,\"temperature\":0,\"stream\":true}",
           NULL, 0);
     const bn_rs_record *r = wait_record(&p, 0);
     assert_true(r->chunked);
@@ -498,7 +511,8 @@ static void test_streaming(void **state)
     assert_non_null(strstr(r->body, "\"errorType\":\"InvalidRequest\""));
     assert_non_null(strstr(r->body, "context"));
     /* a request that did not ask for a stream is answered buffered */
-    queue(&p, "s3", "{\"prompt\":\"Once upon a time\",\"n_predict\":16,\"temperature\":0}", NULL, 0);
+    queue(&p, "s3", "{\"prompt\":\"Once upon a time\",\"n_predict\":16,\"temperature\":0}", NULL,
+          0);
     r = wait_record(&p, 2);
     assert_false(r->chunked);
     bn_json_doc *d = parse(r->body, r->len);
@@ -510,7 +524,8 @@ static void test_streaming(void **state)
 
     /* buffered mode: the same SSE body at once */
     p = start(model, NULL);
-    queue(&p, "b1", "{\"prompt\":\"Once upon a time\",\"n_predict\":16,\"temperature\":0,\"stream\":true}",
+    queue(&p, "b1",
+          "{\"prompt\":\"Once upon a time\",\"n_predict\":16,\"temperature\":0,\"stream\":true}",
           NULL, 0);
     r = wait_record(&p, 0);
     assert_false(r->chunked);
@@ -539,9 +554,10 @@ static void test_direct_invoke_envelope(void **state)
     const bn_rs_record *r = wait_record(&p, 0);
     bn_json_doc *d = parse(r->body, r->len);
     const bn_json *o = bn_json_root(d);
-    const char *fields[] = {"content", "tokens_predicted", "tokens_evaluated", "stop", "stopped_eos",
-                            "stopped_word", "stopped_limit", "stopping_word", "truncated", "model",
-                            "generation_settings", "timings"};
+    const char *fields[] = {"content",       "tokens_predicted",    "tokens_evaluated",
+                            "stop",          "stopped_eos",         "stopped_word",
+                            "stopped_limit", "stopping_word",       "truncated",
+                            "model",         "generation_settings", "timings"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (!bn_json_get(o, fields[i]))
             fail_msg("no \"%s\" in %s", fields[i], r->body);
@@ -572,7 +588,8 @@ static void test_direct_invoke_envelope(void **state)
     assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 400);
     body = bn_json_get(bn_json_root(d), "body");
     in = parse(body->str, body->len);
-    assert_non_null(strstr(bn_json_get(bn_json_get(bn_json_root(in), "error"), "message")->str, "top_p"));
+    assert_non_null(
+        strstr(bn_json_get(bn_json_get(bn_json_root(in), "error"), "message")->str, "top_p"));
     bn_json_free(in);
     bn_json_free(d);
     bn_rs_fail_next(p.rs, 403);
@@ -589,7 +606,8 @@ static void test_trace_and_json_logs(void **state)
     bn_test_skip_if_missing(model, TINY);
     const char *env[] = {"AWS_LAMBDA_LOG_FORMAT=JSON", NULL};
     proc p = start(model, env);
-    queue(&p, "tr-1", "{\"prompt\":\"Hi\",\"n_predict\":2}", "Root=1-abc-def;Parent=12;Sampled=1", 0);
+    queue(&p, "tr-1", "{\"prompt\":\"Hi\",\"n_predict\":2}", "Root=1-abc-def;Parent=12;Sampled=1",
+          0);
     queue(&p, "tr-2", "{\"prompt\":\"Hi\",\"n_predict\":2}", NULL, 0);
     wait_record(&p, 1);
     bn_rs_fail_next(p.rs, 403);
@@ -607,7 +625,8 @@ static void test_trace_and_json_logs(void **state)
         assert_non_null(msg);
         if (strstr(msg->str, "invocation:")) {
             assert_non_null(id);
-            if (!strcmp(id->str, "tr-1") && strstr(msg->str, "trace Root=1-abc-def;Parent=12;Sampled=1"))
+            if (!strcmp(id->str, "tr-1") &&
+                strstr(msg->str, "trace Root=1-abc-def;Parent=12;Sampled=1"))
                 traced++;
             if (!strcmp(id->str, "tr-2") && strstr(msg->str, "trace -"))
                 untraced++;
@@ -634,7 +653,8 @@ static void test_sigterm_busy(void **state)
      * stop_reason "length"; other seeds meet EOS within ~400 tokens, i.e. within tens of ms,
      * which raced the SIGTERM below). 4000 tokens take about a second even without
      * sanitizers; SIGTERM comes 100 ms after the event was taken. */
-    queue(&p, "long", "{\"prompt\":\"Hello\",\"n_predict\":4000,\"temperature\":0.3,\"seed\":2}", NULL, 0);
+    queue(&p, "long", "{\"prompt\":\"Hello\",\"n_predict\":4000,\"temperature\":0.3,\"seed\":2}",
+          NULL, 0);
     /* wait until it is generating (took the event, answered nothing yet) */
     for (int i = 0; i < 2000 && bn_rs_n_next(p.rs) < 1; i++)
         usleep(10000);

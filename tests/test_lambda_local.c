@@ -23,9 +23,11 @@ static void test_bootstrap_help_version(void **state)
     char *out = NULL, *err = NULL;
     const char *h[] = {"bootstrap", "--help", NULL};
     assert_int_equal(bn_test_run(h, NULL, &out, &err), 0);
-    const char *vars[] = {"AWS_LAMBDA_RUNTIME_API", "BITNET_MODEL", "BITNET_THREADS", "BITNET_CTX",
-                          "BITNET_STREAM", "BITNET_DEADLINE_MARGIN_MS", "BITNET_EXTENSION",
-                          "BITNET_WARMUP", "AWS_LAMBDA_LOG_FORMAT"};
+    const char *vars[] = {"AWS_LAMBDA_RUNTIME_API", "BITNET_MODEL",
+                          "BITNET_THREADS",         "BITNET_CTX",
+                          "BITNET_STREAM",          "BITNET_DEADLINE_MARGIN_MS",
+                          "BITNET_EXTENSION",       "BITNET_WARMUP",
+                          "AWS_LAMBDA_LOG_FORMAT"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         if (!strstr(out, vars[i]))
             fail_msg("bootstrap --help lacks %s", vars[i]);
@@ -64,8 +66,13 @@ static void test_lambda_local(void **state)
     assert_int_equal(bn_synth_preset("tiny", &p, &e), 0);
     assert_int_equal(bn_synth_write(&p, model, &e), 0);
     char *out = NULL, *err = NULL;
-    const char *ok[] = {"bitnet-lambda-local", "-m", model, "-t", "1",
-                        "{\"prompt\":\"Hello\",\"n_predict\":4,\"temperature\":0}", NULL};
+    const char *ok[] = {"bitnet-lambda-local",
+                        "-m",
+                        model,
+                        "-t",
+                        "1",
+                        "{\"prompt\":\"Hello\",\"n_predict\":4,\"temperature\":0}",
+                        NULL};
     int rc = bn_test_run(ok, NULL, &out, &err);
     /* a direct invoke is POST /completion: llama-server's completion object */
     if (rc != 0 || strncmp(out, "response local-1 {", 18) != 0 || !strstr(out, "\"content\":"))
@@ -74,8 +81,8 @@ static void test_lambda_local(void **state)
     assert_non_null(strstr(err, "init: model")); /* bootstrap's log passes through */
     free(out);
     free(err);
-    const char *bad[] = {"bitnet-lambda-local", "-m", model, "-t", "1", "{\"prompt\":\"x\",\"top_k\":\"5\"}",
-                         NULL};
+    const char *bad[] = {
+        "bitnet-lambda-local", "-m", model, "-t", "1", "{\"prompt\":\"x\",\"top_k\":\"5\"}", NULL};
     assert_int_equal(bn_test_run(bad, NULL, &out, &err), 1);
     assert_non_null(strstr(out, "error local-1 "));
     assert_non_null(strstr(out, "InvalidRequest"));

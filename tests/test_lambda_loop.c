@@ -203,8 +203,10 @@ static void test_normal_and_keepalive(void **state)
     (void)state;
     fixture *f = start(250);
     /* a direct invoke is POST /completion, answered with the router's body as it is */
-    queue(f, "req-1", "{\"prompt\":\"What is the capital of France?\",\"n_predict\":128,"
-                      "\"temperature\":0.8,\"top_p\":0.95,\"top_k\":40,\"repeat_penalty\":1.1}", NULL);
+    queue(f, "req-1",
+          "{\"prompt\":\"What is the capital of France?\",\"n_predict\":128,"
+          "\"temperature\":0.8,\"top_p\":0.95,\"top_k\":40,\"repeat_penalty\":1.1}",
+          NULL);
     const bn_rs_record *r = wait_record(f, 0);
     assert_string_equal(r->kind, "response");
     assert_string_equal(r->request_id, "req-1");
@@ -222,10 +224,12 @@ static void test_normal_and_keepalive(void **state)
     assert_non_null(strstr(ua, "bitnet-lambda/"));
     free(ua);
     bn_json_doc *d;
-    assert_string_equal(content_of(r, &d), "echo:What is the capital of France?|POST /completion|auth=-");
+    assert_string_equal(content_of(r, &d),
+                        "echo:What is the capital of France?|POST /completion|auth=-");
     bn_json_free(d);
     /* with "messages" a direct invoke is a chat completion; the same connection is reused */
-    queue(f, "req-2", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4}", NULL);
+    queue(f, "req-2", "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":4}",
+          NULL);
     r = wait_record(f, 1);
     assert_string_equal(content_of(r, &d), "echo:hi|POST /v1/chat/completions|auth=-");
     bn_json_free(d);
@@ -241,16 +245,16 @@ static void test_invalid_requests(void **state)
     queue(f, "bad-0", "{\"prompt\":\"x\"", NULL);
     queue(f, "bad-1", "{\"prompt\":\"BAD\"}", NULL);
     queue(f, "bad-2", "{\"prompt\":\"FAIL\"}", NULL);
-    const char *want[][2] = {{"InvalidRequest", "event: invalid JSON: byte 13: expected ',' or '}' in object"},
-                             {"InvalidRequest", "field \"x\": fake bad field"},
-                             {"Runtime.InternalError", "fake failure"}};
+    const char *want[][2] = {
+        {"InvalidRequest", "event: invalid JSON: byte 13: expected ',' or '}' in object"},
+        {"InvalidRequest", "field \"x\": fake bad field"},
+        {"Runtime.InternalError", "fake failure"}};
     for (size_t i = 0; i < 3; i++) {
         const bn_rs_record *r = wait_record(f, i);
         assert_string_equal(r->kind, "error");
         char type[64];
         /* types without a dot get "Function." on the wire (RUNTIME-API.md) */
-        snprintf(type, sizeof type, "%s%s", strchr(want[i][0], '.') ? "" : "Function.",
-                 want[i][0]);
+        snprintf(type, sizeof type, "%s%s", strchr(want[i][0], '.') ? "" : "Function.", want[i][0]);
         assert_header(r, "Lambda-Runtime-Function-Error-Type", type);
         bn_json_doc *d = parse_body(r);
         assert_string_equal(bn_json_get(bn_json_root(d), "errorType")->str, want[i][0]);
@@ -287,7 +291,8 @@ static void test_envelope(void **state)
         bn_json_doc *in = bn_json_parse(body->str, body->len, NULL, &err);
         assert_non_null(in);
         if (i == 0)
-            assert_string_equal(bn_json_get(bn_json_root(in), "content")->str, "echo:hello|POST /completion|auth=-");
+            assert_string_equal(bn_json_get(bn_json_root(in), "content")->str,
+                                "echo:hello|POST /completion|auth=-");
         else
             assert_non_null(bn_json_get(bn_json_get(bn_json_root(in), "error"), "message"));
         bn_json_free(in);
@@ -304,15 +309,18 @@ static void test_http_events(void **state)
     const char *inner = "{\"prompt\":\"hello\",\"n_predict\":4}";
     char b64[128], ev[768];
     bn_base64_encode(inner, strlen(inner), b64);
-    snprintf(ev, sizeof ev, "{\"version\":\"2.0\",\"routeKey\":\"$default\",\"rawPath\":\"/v1/completions\","
+    snprintf(ev, sizeof ev,
+             "{\"version\":\"2.0\",\"routeKey\":\"$default\",\"rawPath\":\"/v1/completions\","
              "\"headers\":{\"content-type\":\"application/json\",\"authorization\":\"Bearer k\"},"
              "\"requestContext\":{\"http\":{\"method\":\"POST\",\"path\":\"/v1/completions\"}},"
-             "\"body\":\"%s\",\"isBase64Encoded\":true}", b64);
+             "\"body\":\"%s\",\"isBase64Encoded\":true}",
+             b64);
     queue(f, "url-1", ev, NULL);
     bn_json_doc *d = parse_body(wait_record(f, 0));
     const bn_json *o = bn_json_root(d);
     assert_int_equal(bn_json_get(o, "statusCode")->i64, 200);
-    assert_string_equal(bn_json_get(bn_json_get(o, "headers"), "content-type")->str, "application/json");
+    assert_string_equal(bn_json_get(bn_json_get(o, "headers"), "content-type")->str,
+                        "application/json");
     const bn_json *body = bn_json_get(o, "body");
     bn_err err = {0};
     bn_json_doc *in = bn_json_parse(body->str, body->len, NULL, &err);
@@ -322,23 +330,29 @@ static void test_http_events(void **state)
     bn_json_free(in);
     bn_json_free(d);
     /* API Gateway REST (1.0): httpMethod and path; header names in the client's case */
-    queue(f, "apigw-0", "{\"httpMethod\":\"GET\",\"path\":\"/v1/models\",\"resource\":\"/{proxy+}\","
-                        "\"headers\":{\"Authorization\":\"Bearer z\"},\"body\":null,"
-                        "\"requestContext\":{\"stage\":\"prod\"}}", NULL);
+    queue(f, "apigw-0",
+          "{\"httpMethod\":\"GET\",\"path\":\"/v1/models\",\"resource\":\"/{proxy+}\","
+          "\"headers\":{\"Authorization\":\"Bearer z\"},\"body\":null,"
+          "\"requestContext\":{\"stage\":\"prod\"}}",
+          NULL);
     d = parse_body(wait_record(f, 1));
     body = bn_json_get(bn_json_root(d), "body");
     assert_non_null(strstr(body->str, "|GET /v1/models|auth=Bearer z"));
     bn_json_free(d);
     /* an HTTP API stage other than $default: rawPath starts with its name */
-    queue(f, "stage-1", "{\"version\":\"2.0\",\"rawPath\":\"/prod/v1/models\",\"requestContext\":"
-                        "{\"stage\":\"prod\",\"http\":{\"method\":\"GET\"}}}", NULL);
+    queue(f, "stage-1",
+          "{\"version\":\"2.0\",\"rawPath\":\"/prod/v1/models\",\"requestContext\":"
+          "{\"stage\":\"prod\",\"http\":{\"method\":\"GET\"}}}",
+          NULL);
     d = parse_body(wait_record(f, 2));
     body = bn_json_get(bn_json_root(d), "body");
     assert_non_null(strstr(body->str, "|GET /v1/models|"));
     bn_json_free(d);
     /* a router 400 is an HTTP answer, not a function error */
-    queue(f, "apigw-1", "{\"httpMethod\":\"POST\",\"path\":\"/completion\",\"headers\":{},"
-                        "\"body\":\"{\\\"prompt\\\":\\\"BAD\\\"}\"}", NULL);
+    queue(f, "apigw-1",
+          "{\"httpMethod\":\"POST\",\"path\":\"/completion\",\"headers\":{},"
+          "\"body\":\"{\\\"prompt\\\":\\\"BAD\\\"}\"}",
+          NULL);
     const bn_rs_record *r = wait_record(f, 3);
     assert_string_equal(r->kind, "response");
     d = parse_body(r);
@@ -347,7 +361,8 @@ static void test_http_events(void **state)
     body = bn_json_get(o, "body");
     assert_non_null(strstr(body->str, "fake bad field"));
     bn_json_free(d);
-    queue(f, "apigw-2", "{\"httpMethod\":\"POST\",\"body\":\"!!!\",\"isBase64Encoded\":true}", NULL);
+    queue(f, "apigw-2", "{\"httpMethod\":\"POST\",\"body\":\"!!!\",\"isBase64Encoded\":true}",
+          NULL);
     d = parse_body(wait_record(f, 4));
     assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 400);
     assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "invalid base64"));
@@ -403,9 +418,10 @@ static void test_streaming(void **state)
     const char *text = "echo:streamed|POST /completion|auth=-";
     size_t len = strlen(text), third = len / 3;
     char sse[256];
-    snprintf(sse, sizeof sse, "data: {\"content\":\"%.*s\"}\n\ndata: {\"content\":\"%.*s\"}\n\n"
-             "data: {\"content\":\"%s\"}\n\n", (int)third, text, (int)third, text + third,
-             text + 2 * third);
+    snprintf(sse, sizeof sse,
+             "data: {\"content\":\"%.*s\"}\n\ndata: {\"content\":\"%.*s\"}\n\n"
+             "data: {\"content\":\"%s\"}\n\n",
+             (int)third, text, (int)third, text + third, text + 2 * third);
     /* buffered mode: the whole SSE body at once */
     fixture *f = start(250);
     queue(f, "b-1", "{\"prompt\":\"streamed\",\"stream\":true}", NULL);
@@ -427,7 +443,8 @@ static void test_streaming(void **state)
     assert_header(r, "Lambda-Runtime-Function-Response-Mode", "streaming");
     assert_header(r, "Connection", "close");
     assert_string_equal(r->version, "HTTP/1.1");
-    assert_header(r, "Trailer", "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body");
+    assert_header(r, "Trailer",
+                  "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body");
     assert_string_equal(r->trailers, "");
     /* mid-stream failure: the partial body and the SSE error event (as llama-server does) */
     queue(f, "s-2", "{\"prompt\":\"FAILMID\",\"stream\":true}", NULL);
@@ -435,8 +452,10 @@ static void test_streaming(void **state)
     assert_int_equal(r->n_chunks, 3);
     assert_non_null(strstr(r->body, "data: {\"error\":"));
     /* Function URL streaming: prelude + 8 NULs, then the SSE body */
-    queue(f, "s-3", "{\"requestContext\":{\"http\":{\"method\":\"POST\"}},\"rawPath\":\"/completion\","
-                    "\"body\":\"{\\\"prompt\\\":\\\"u\\\",\\\"stream\\\":true}\"}", NULL);
+    queue(f, "s-3",
+          "{\"requestContext\":{\"http\":{\"method\":\"POST\"}},\"rawPath\":\"/completion\","
+          "\"body\":\"{\\\"prompt\\\":\\\"u\\\",\\\"stream\\\":true}\"}",
+          NULL);
     r = wait_record(f, 2);
     assert_header(r, "Content-Type", "application/vnd.awslambda.http-integration-response");
     const char *pre = "{\"statusCode\":200,\"headers\":{\"content-type\":\"text/event-stream\","
@@ -475,8 +494,8 @@ static void test_deadline(void **state)
     (void)state;
     fixture *f = start(100);
     double t0 = bn_epoch_ms();
-    bn_rs_event ev = {.request_id = "d-1", .body = "{\"prompt\":\"SLOW\"}",
-                      .deadline_ms = (int64_t)t0 + 600};
+    bn_rs_event ev = {
+        .request_id = "d-1", .body = "{\"prompt\":\"SLOW\"}", .deadline_ms = (int64_t)t0 + 600};
     bn_rs_queue(f->rs, &ev);
     bn_json_doc *d = parse_body(wait_record(f, 0));
     double t1 = bn_epoch_ms();
@@ -573,8 +592,8 @@ static void test_protocol_robustness(void **state)
     assert_string_equal(bn_json_get(bn_json_root(d), "content")->str, "Root=1-held");
     bn_json_free(d);
     /* lower-case header names are fine; an empty trace header counts as absent */
-    bn_rs_event ev = {.request_id = "lower", .body = "{\"prompt\":\"TRACE\"}", .trace_id = "",
-                      .lowercase = true};
+    bn_rs_event ev = {
+        .request_id = "lower", .body = "{\"prompt\":\"TRACE\"}", .trace_id = "", .lowercase = true};
     bn_rs_queue(f->rs, &ev);
     const bn_rs_record *r = wait_record(f, 1);
     assert_string_equal(r->request_id, "lower");
@@ -677,13 +696,17 @@ static void test_error_codes_through_the_loop(void **state)
     r = wait_record(f, 1);
     assert_string_equal(r->kind, "error");
     assert_header(r, "Lambda-Runtime-Function-Error-Type", "Runtime.OutOfMemory");
-    queue(f, "full-http", "{\"httpMethod\":\"POST\",\"path\":\"/completion\",\"body\":\"{\\\"prompt\\\":\\\"FULL\\\"}\"}",
+    queue(f, "full-http",
+          "{\"httpMethod\":\"POST\",\"path\":\"/"
+          "completion\",\"body\":\"{\\\"prompt\\\":\\\"FULL\\\"}\"}",
           NULL);
     bn_json_doc *d = parse_body(wait_record(f, 2));
     assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 400);
     assert_non_null(strstr(bn_json_get(bn_json_root(d), "body")->str, "invalid_request_error"));
     bn_json_free(d);
-    queue(f, "nomem-http", "{\"httpMethod\":\"POST\",\"path\":\"/completion\",\"body\":\"{\\\"prompt\\\":\\\"NOMEM\\\"}\"}",
+    queue(f, "nomem-http",
+          "{\"httpMethod\":\"POST\",\"path\":\"/"
+          "completion\",\"body\":\"{\\\"prompt\\\":\\\"NOMEM\\\"}\"}",
           NULL);
     d = parse_body(wait_record(f, 3));
     assert_int_equal(bn_json_get(bn_json_root(d), "statusCode")->i64, 500);

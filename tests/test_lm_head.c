@@ -89,9 +89,9 @@ static void fill_x(head *h, int kind)
         if (kind == 1 && rnd() % 50 == 0)
             v *= 100.0f; /* activation outliers: a coarse int8 scale, a large ||dx|| */
         if (kind == 2)
-            v *= 1e-4f;  /* subnormal halves */
+            v *= 1e-4f; /* subnormal halves */
         if (kind == 3)
-            v = 1.5f;    /* constant: many rows tie when rows repeat */
+            v = 1.5f; /* constant: many rows tie when rows repeat */
         h->x16[j] = bn_f32_to_f16(v);
     }
 }
@@ -203,8 +203,8 @@ static void test_screen_declines_and_keeps_nonfinite_rows(void **state)
     head h = {64, 128, malloc(64 * 128 * 2), malloc(128 * 2)};
     assert_true(h.w && h.x16);
     fill_head(&h, 0);
-    h.w[5 * 128 + 7] = 0x7c00;  /* +inf in row 5 */
-    h.w[9 * 128 + 3] = 0x7e00;  /* NaN in row 9 */
+    h.w[5 * 128 + 7] = 0x7c00; /* +inf in row 5 */
+    h.w[9 * 128 + 3] = 0x7e00; /* NaN in row 9 */
     bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, head_row, NULL, &h, NULL, &err);
     bn_lm_screen *s = c ? bn_lm_screen_create(c, &err) : NULL;
     assert_non_null(s);
@@ -215,30 +215,30 @@ static void test_screen_declines_and_keeps_nonfinite_rows(void **state)
     for (int i = 0; i < 64; i++)
         logits[i] = 42.0f;
     bn_lm_request req = {0, NULL, 0};
-    assert_int_equal(bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h,
-                                      logits), 0);
+    assert_int_equal(
+        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
     req.keep = BN_LM_KEEP_MAX + 1;
-    assert_int_equal(bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h,
-                                      logits), 0);
+    assert_int_equal(
+        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
     req.keep = 65; /* more than the rows */
-    assert_int_equal(bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h,
-                                      logits), 0);
+    assert_int_equal(
+        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
     int32_t all[64];
     for (int i = 0; i < 64; i++)
         all[i] = i;
     req = (bn_lm_request){1, all, 64}; /* every row named: nothing left to bound with */
-    assert_int_equal(bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h,
-                                      logits), 0);
+    assert_int_equal(
+        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
     x[17] = INFINITY;
     req = (bn_lm_request){1, NULL, 0};
-    assert_int_equal(bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h,
-                                      logits), 0);
+    assert_int_equal(
+        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
     for (int i = 0; i < 64; i++)
         assert_true(logits[i] == 42.0f);
     x[17] = 0.5f;
     h.x16[17] = bn_f32_to_f16(0.5f);
-    assert_true(bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h,
-                                 logits) > 0);
+    assert_true(bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits) >
+                0);
     /* the rows with non-finite weights were computed (what the full head gives, not -inf) */
     float full[64];
     bn_kernels_get()->matvec_f16(h.w, h.k, 0, 64, h.x16, full);
@@ -258,7 +258,8 @@ static void test_build_refuses_bad_shapes(void **state)
     head h = {1, 1, NULL, NULL};
     assert_null(bn_lm_compact_build(1, 0, head_row, NULL, &h, NULL, &err));
     assert_int_equal(err.code, BN_E_UNSUPPORTED);
-    assert_null(bn_lm_compact_build(1, (uint32_t)BN_MATVEC_I8_K_MAX + 1, head_row, NULL, &h, NULL, &err));
+    assert_null(
+        bn_lm_compact_build(1, (uint32_t)BN_MATVEC_I8_K_MAX + 1, head_row, NULL, &h, NULL, &err));
     assert_null(bn_lm_compact_build(0, 64, head_row, NULL, &h, NULL, &err));
 }
 
@@ -339,10 +340,10 @@ static uint32_t compare_runs(engines *e, int n_runs, uint64_t *rows_screened)
         const int32_t *os = bn_session_output_ids(e->ss, &ns);
         if (nf != ns || memcmp(of, os, nf * sizeof *of))
             fail_msg("run %d (seed %llu, temp %g, top-k %d, top-p %g, min-p %g, penalty %g/%d): "
-                     "%zu vs %zu tokens differ", run, (unsigned long long)g.sampling.seed,
-                     (double)g.sampling.temp, (int)g.sampling.top_k, (double)g.sampling.top_p,
-                     (double)g.sampling.min_p, (double)g.sampling.repeat_penalty,
-                     (int)g.sampling.repeat_last_n, nf, ns);
+                     "%zu vs %zu tokens differ",
+                     run, (unsigned long long)g.sampling.seed, (double)g.sampling.temp,
+                     (int)g.sampling.top_k, (double)g.sampling.top_p, (double)g.sampling.min_p,
+                     (double)g.sampling.repeat_penalty, (int)g.sampling.repeat_last_n, nf, ns);
         assert_int_equal(sf.lm_screened, 0);
         assert_int_equal(sf.lm_rows, (uint64_t)sf.lm_evals * e->n_vocab);
         screened += ss.lm_screened;

@@ -15,7 +15,13 @@
 #include "model.h"
 #include "synthetic_model.h"
 
-enum { KEEP, DROP, SET_U32, SET_STR, SET_F32 };
+enum {
+    KEEP,
+    DROP,
+    SET_U32,
+    SET_STR,
+    SET_F32
+};
 
 typedef struct edit {
     const char *key; /* metadata edit */
@@ -174,7 +180,8 @@ static void test_tiny_loads(void **state)
 static void test_wrong_tensors(void **state)
 {
     (void)state;
-    edit e = {.tensor = "blk.1.ffn_down.weight", .type = BN_GGML_I2_S, .n_dims = 2, .ne = {384, 64}};
+    edit e = {
+        .tensor = "blk.1.ffn_down.weight", .type = BN_GGML_I2_S, .n_dims = 2, .ne = {384, 64}};
     expect_refused(&e, "blk.1.ffn_down.weight: expected I2_S [384, 128], got I2_S [384, 64]");
     e = (edit){.tensor = "blk.0.attn_k.weight", .type = BN_GGML_F16, .n_dims = 2, .ne = {128, 64}};
     expect_refused(&e, "blk.0.attn_k.weight: expected I2_S [128, 64], got F16 [128, 64]");
@@ -184,10 +191,12 @@ static void test_wrong_tensors(void **state)
     expect_refused(&e, "blk.0.attn_q.weight: missing tensor (expected I2_S [128, 128])");
     e = (edit){.tensor = "output_norm.weight"};
     expect_refused(&e, "output_norm.weight: missing tensor (expected F32 [128])");
-    e = (edit){.tensor = "blk.1.ffn_sub_norm.weight", .type = BN_GGML_F32, .n_dims = 1, .ne = {128}};
+    e = (edit){
+        .tensor = "blk.1.ffn_sub_norm.weight", .type = BN_GGML_F32, .n_dims = 1, .ne = {128}};
     expect_refused(&e, "blk.1.ffn_sub_norm.weight: expected F32 [384], got F32 [128]");
     e = (edit){.tensor = "token_embd.weight", .type = BN_GGML_F32, .n_dims = 2, .ne = {128, 384}};
-    expect_refused(&e, "token_embd.weight: type F32 is not supported (F16 or Q8_0, as llama-quantize I2_S writes it)");
+    expect_refused(&e, "token_embd.weight: type F32 is not supported (F16 or Q8_0, as "
+                       "llama-quantize I2_S writes it)");
     /* vocab_size and the embedding table disagree */
     e = (edit){.key = "bitnet-b1.58.vocab_size", .kind = SET_U32, .u32 = 385};
     expect_refused(&e, "token_embd.weight: expected F16 [128, 385], got F16 [128, 384]");
@@ -200,8 +209,11 @@ static void test_architecture_and_hparams(void **state)
     expect_refused(&e, "unsupported architecture 'gpt2' (this engine runs 'bitnet-b1.58', 'bitnet' "
                        "and 'llama' with I2_S weights)");
     /* file text reaches the message escaped: no terminal escape sequence, no invalid UTF-8 */
-    e = (edit){.key = "general.architecture", .kind = SET_STR, .str = "\x1b]0;pwn\x07\x1b[2J\xff\xc2\x9b\xc3\xa9"};
-    expect_refused(&e, "unsupported architecture '\\x1b]0;pwn\\x07\\x1b[2J\\xff\\xc2\\x9b\xc3\xa9' (this");
+    e = (edit){.key = "general.architecture",
+               .kind = SET_STR,
+               .str = "\x1b]0;pwn\x07\x1b[2J\xff\xc2\x9b\xc3\xa9"};
+    expect_refused(
+        &e, "unsupported architecture '\\x1b]0;pwn\\x07\\x1b[2J\\xff\\xc2\\x9b\xc3\xa9' (this");
     e = (edit){.key = "general.architecture", .kind = DROP};
     expect_refused(&e, "missing metadata key 'general.architecture'");
     e = (edit){.key = "bitnet-b1.58.embedding_length", .kind = SET_U32, .u32 = 200};
@@ -223,8 +235,10 @@ static void test_architecture_and_hparams(void **state)
     e = (edit){.key = "bitnet-b1.58.block_count", .kind = DROP};
     expect_refused(&e, "missing metadata key 'bitnet-b1.58.block_count'");
     e = (edit){.key = "bitnet-b1.58.block_count", .kind = SET_STR, .str = "2"};
-    expect_refused(&e, "metadata key 'bitnet-b1.58.block_count' is a string, expected an unsigned integer");
-    e = (edit){.key = "bitnet-b1.58.attention.layer_norm_rms_epsilon", .kind = SET_F32, .f32 = 0.0f};
+    expect_refused(
+        &e, "metadata key 'bitnet-b1.58.block_count' is a string, expected an unsigned integer");
+    e = (edit){
+        .key = "bitnet-b1.58.attention.layer_norm_rms_epsilon", .kind = SET_F32, .f32 = 0.0f};
     expect_refused(&e, "layer_norm_rms_epsilon must be positive");
     e = (edit){.key = "bitnet-b1.58.rope.freq_base", .kind = SET_F32, .f32 = -1.0f};
     expect_refused(&e, "rope.freq_base must be positive");

@@ -14,7 +14,9 @@
 #include "model.h"
 #include "threadpool.h"
 
-enum { N_CTX = 512 };
+enum {
+    N_CTX = 512
+};
 
 static uint32_t argmax(const float *x, uint32_t n)
 {
@@ -130,8 +132,8 @@ static void check_model(const char *name, const char *arch, uint32_t lm_head_typ
                          *k, v[i].n_batch, v[i].threads);
             free(o);
         }
-        print_message("%-14s [%s] %u rows bit-identical, %zu greedy tokens identical\n", name,
-                      *k, n, g.n_greedy);
+        print_message("%-14s [%s] %u rows bit-identical, %zu greedy tokens identical\n", name, *k,
+                      n, g.n_greedy);
         free(ours);
         bn_model_free(m);
         ran++;

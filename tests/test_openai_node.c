@@ -16,7 +16,7 @@
 #include "synthetic_model.h"
 
 #define SKIP_CODE 77
-#define N_TOKENS 12
+#define N_TOKENS  12
 
 static char *model;
 static char *modules; /* .../openai-node/node_modules */
@@ -34,8 +34,8 @@ static char *run_text(const char *sys, const char *prompt)
 {
     char ns[16];
     snprintf(ns, sizeof ns, "%d", N_TOKENS);
-    const char *argv[16] = {"bitnet-run", "-m", model, "-p", prompt, "-n", ns, "--temp", "0", "-t", "1",
-                            "--json"};
+    const char *argv[16] = {"bitnet-run", "-m",     model, "-p", prompt, "-n",
+                            ns,           "--temp", "0",   "-t", "1",    "--json"};
     int k = 12;
     if (sys) {
         argv[k++] = "-sys";
@@ -65,7 +65,8 @@ static void test_sdk(void **state)
     char *want_chat = run_text("Be brief.", "Hello");
     char *want_text = run_text(NULL, "The capital of France is");
     bn_srv s;
-    const char *args[] = {"-m", model, "-t", "1", "-c", "1024", "--api-key", "sdk-key", "--alias", "tiny", NULL};
+    const char *args[] = {"-m",        model,     "-t",      "1",    "-c", "1024",
+                          "--api-key", "sdk-key", "--alias", "tiny", NULL};
     assert_true(bn_srv_start(&s, args));
     char *script = bn_test_source("tests/node/openai_sdk.mjs");
     char url[64], cmd[4096], ntok[8];
@@ -118,8 +119,10 @@ static bool install_sdk(void)
     snprintf(check, sizeof check, "%s/node_modules/openai/package.json", dir);
     if (access(check, R_OK)) {
         char cmd[1400];
-        snprintf(cmd, sizeof cmd, "cd '%s' && npm install --no-audit --no-fund --silent "
-                                  "--no-package-lock openai >npm.log 2>&1", dir);
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && npm install --no-audit --no-fund --silent "
+                 "--no-package-lock openai >npm.log 2>&1",
+                 dir);
         if (system(cmd) || access(check, R_OK)) {
             printf("SKIPPED: npm install openai failed (no registry?); see %s/npm.log\n", dir);
             return false;

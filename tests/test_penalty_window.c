@@ -36,7 +36,10 @@ static int keep_row(void *user, const float *logits, uint32_t n_vocab)
     return 0;
 }
 
-enum { FROM_PROMPT = 1, FROM_OUTPUT = 2 };
+enum {
+    FROM_PROMPT = 1,
+    FROM_OUTPUT = 2
+};
 
 /* llama.cpp's penalty over the window, written out plainly, then the first maximum. hist[0..n)
  * = prompt (n_prompt tokens) then sampled tokens; `which` selects what may enter. */

@@ -275,7 +275,9 @@ static void test_probs(void **state)
     bn_sampler_free(s);
 
     /* against a double-precision softmax of random logits */
-    enum { NV = 1000 };
+    enum {
+        NV = 1000
+    };
     static float r[NV];
     bn_rng g;
     bn_rng_seed(&g, 5);
@@ -314,7 +316,11 @@ static void random_logits(float *l, uint32_t n, uint64_t seed)
 static void test_top_k_never_outside_k_best(void **state)
 {
     (void)state;
-    enum { V = 1000, K = 5, N = 20000 };
+    enum {
+        V = 1000,
+        K = 5,
+        N = 20000
+    };
     float *l = malloc(V * sizeof *l);
     int *count = malloc(V * sizeof *count);
     random_logits(l, V, 42);
@@ -354,7 +360,9 @@ static void log_probs(float *l, const double *pr, int n)
 static void test_top_p_mass(void **state)
 {
     (void)state;
-    enum { N = 40000 };
+    enum {
+        N = 40000
+    };
     const double pr[5] = {0.1, 0.4, 0.05, 0.3, 0.15};
     float l[5];
     int count[5];
@@ -382,7 +390,9 @@ static void test_top_p_mass(void **state)
 static void test_min_p_threshold(void **state)
 {
     (void)state;
-    enum { N = 40000 };
+    enum {
+        N = 40000
+    };
     const double pr[4] = {0.5, 0.3, 0.12, 0.08};
     float l[4];
     int count[4];
@@ -417,7 +427,8 @@ static uint32_t drawn_set(bn_sampler *s, const float *l, uint32_t n_vocab, int n
 static void test_top_p_exact_threshold(void **state)
 {
     (void)state;
-    const float l[5] = {0.0f, 0.0f, 0.0f, 0.0f, -INFINITY}; /* exp(-inf) = 0: the masses stay exact */
+    const float l[5] = {0.0f, 0.0f, 0.0f, 0.0f,
+                        -INFINITY}; /* exp(-inf) = 0: the masses stay exact */
     const struct {
         float p;
         uint32_t want;
@@ -510,7 +521,9 @@ static void test_penalty_window_length(void **state)
 static void test_temperature(void **state)
 {
     (void)state;
-    enum { N = 40000 };
+    enum {
+        N = 40000
+    };
     const double pr[2] = {0.8, 0.2};
     float l[2];
     int count[2];
@@ -571,7 +584,10 @@ static void test_golden_sequence(void **state)
 static void test_same_seed_same_sequence(void **state)
 {
     (void)state;
-    enum { V = 4096, N = 64 };
+    enum {
+        V = 4096,
+        N = 64
+    };
     float *l = malloc(V * sizeof *l);
     random_logits(l, V, 3);
     bn_sampling_params p = bn_sampling_default();

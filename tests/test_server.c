@@ -71,8 +71,8 @@ static char *run_text(const char *sys, const char *prompt, int n)
 {
     char ns[16];
     snprintf(ns, sizeof ns, "%d", n);
-    const char *argv[16] = {"bitnet-run", "-m", model, "-p", prompt, "-n", ns, "--temp", "0", "-t", "1",
-                            "--json"};
+    const char *argv[16] = {"bitnet-run", "-m",     model, "-p", prompt, "-n",
+                            ns,           "--temp", "0",   "-t", "1",    "--json"};
     int k = 12;
     if (sys) {
         argv[k++] = "-sys";
@@ -151,22 +151,27 @@ static void test_curl_routes(void **state)
     free(b);
     /* llama-server's /completion */
     b = curl_req(s.port, "POST", "/completion",
-                 "{\"prompt\":\"The capital of France is\",\"n_predict\":16,\"temperature\":0}", "k3y", 200);
+                 "{\"prompt\":\"The capital of France is\",\"n_predict\":16,\"temperature\":0}",
+                 "k3y", 200);
     bn_json_doc *d = parse(b, strlen(b));
     assert_string_equal(str_of(bn_json_root(d), "content"), want);
     bn_json_free(d);
     free(b);
     /* OpenAI completions and chat */
     b = curl_req(s.port, "POST", "/v1/completions",
-                 "{\"model\":\"tiny\",\"prompt\":\"The capital of France is\",\"max_tokens\":16,\"temperature\":0}",
+                 "{\"model\":\"tiny\",\"prompt\":\"The capital of France "
+                 "is\",\"max_tokens\":16,\"temperature\":0}",
                  "k3y", 200);
     d = parse(b, strlen(b));
-    assert_string_equal(str_of(bn_json_at(bn_json_get(bn_json_root(d), "choices"), 0), "text"), want);
+    assert_string_equal(str_of(bn_json_at(bn_json_get(bn_json_root(d), "choices"), 0), "text"),
+                        want);
     bn_json_free(d);
     free(b);
-    b = curl_req(s.port, "POST", "/v1/chat/completions",
-                 "{\"model\":\"tiny\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
-                 "{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":12,\"temperature\":0}", "k3y", 200);
+    b = curl_req(
+        s.port, "POST", "/v1/chat/completions",
+        "{\"model\":\"tiny\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+        "{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":12,\"temperature\":0}",
+        "k3y", 200);
     d = parse(b, strlen(b));
     const bn_json *c0 = bn_json_at(bn_json_get(bn_json_root(d), "choices"), 0);
     assert_string_equal(str_of(bn_json_get(c0, "message"), "content"), want_chat);
@@ -175,7 +180,8 @@ static void test_curl_routes(void **state)
     /* streamed: the pieces concatenate to the same text */
     b = curl_req(s.port, "POST", "/chat/completions",
                  "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
-                 "{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":12,\"temperature\":0,\"stream\":true}",
+                 "{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":12,\"temperature\":0,"
+                 "\"stream\":true}",
                  "k3y", 200);
     bn_buf cat = {0};
     bn_buf_puts(&cat, "");
@@ -184,7 +190,9 @@ static void test_curl_routes(void **state)
             break;
         char *e = strstr(p, "\n\n");
         bn_json_doc *ev = parse(p + 6, (size_t)(e - p - 6));
-        const bn_json *c = bn_json_get(bn_json_get(bn_json_at(bn_json_get(bn_json_root(ev), "choices"), 0), "delta"), "content");
+        const bn_json *c = bn_json_get(
+            bn_json_get(bn_json_at(bn_json_get(bn_json_root(ev), "choices"), 0), "delta"),
+            "content");
         if (c)
             bn_buf_append(&cat, c->str, c->len);
         bn_json_free(ev);
@@ -194,7 +202,8 @@ static void test_curl_routes(void **state)
     bn_buf_free(&cat);
     free(b);
     b = curl_req(s.port, "POST", "/completions",
-                 "{\"prompt\":\"The capital of France is\",\"n_predict\":16,\"temperature\":0,\"stream\":true}",
+                 "{\"prompt\":\"The capital of France "
+                 "is\",\"n_predict\":16,\"temperature\":0,\"stream\":true}",
                  "k3y", 200);
     assert_int_equal(strncmp(b, "data: {", 7), 0);
     assert_null(strstr(b, "[DONE]")); /* llama-server's stream has none */
@@ -235,7 +244,8 @@ static void test_curl_routes(void **state)
     free(b);
     b = curl_req(s.port, "GET", "/completion", NULL, "k3y", 405);
     free(b);
-    b = curl_req(s.port, "POST", "/completion", "{\"prompt\":\"x\",\"temperature\":\"hot\"}", "k3y", 400);
+    b = curl_req(s.port, "POST", "/completion", "{\"prompt\":\"x\",\"temperature\":\"hot\"}", "k3y",
+                 400);
     assert_non_null(strstr(b, "temperature"));
     free(b);
     b = curl_req(s.port, "POST", "/v1/chat/completions",
@@ -289,7 +299,8 @@ static void test_readme_examples(void **state)
                 bn_buf_append(&out, buf, n);
             int rc = pclose(p);
             if (rc != 0 || !out.data || (out.data[0] != '{' && strncmp(out.data, "data: ", 6)))
-                fail_msg("README example failed (%d): %s\n%s", rc, cmd.data, out.data ? out.data : "");
+                fail_msg("README example failed (%d): %s\n%s", rc, cmd.data,
+                         out.data ? out.data : "");
             bn_buf_free(&out);
             bn_buf_free(&cmd);
             ran++;
@@ -322,7 +333,10 @@ static void test_transport_limits(void **state)
     }
     close(fd);
 
-    struct { const char *req; int status; } rows[] = {
+    struct {
+        const char *req;
+        int status;
+    } rows[] = {
         {"GARBAGE\r\n\r\n", 400},
         {"GET /health HTTP/2.0\r\n\r\n", 505},
         {"GET /health HTTP/1.1\nHost: x\n\n", 400},
@@ -353,7 +367,8 @@ static void test_transport_limits(void **state)
     free(r);
     /* Expect: 100-continue: the interim answer, then the body is read */
     fd = bn_http_connect(s.port);
-    const char *exp = "POST /tokenize HTTP/1.1\r\nContent-Length: 15\r\nExpect: 100-continue\r\n\r\n";
+    const char *exp =
+        "POST /tokenize HTTP/1.1\r\nContent-Length: 15\r\nExpect: 100-continue\r\n\r\n";
     send(fd, exp, strlen(exp), 0);
     char cont[64] = {0};
     assert_true(recv(fd, cont, sizeof cont - 1, 0) > 0);
@@ -411,10 +426,12 @@ static int stalled_client(int port)
     int fd = bn_http_connect(port);
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":-1,"
-                       "\"temperature\":0.5,\"seed\":1,\"stream\":true,\"logprobs\":true,\"top_logprobs\":20}";
+    const char *body =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":-1,"
+        "\"temperature\":0.5,\"seed\":1,\"stream\":true,\"logprobs\":true,\"top_logprobs\":20}";
     char req[512];
-    int n = snprintf(req, sizeof req, "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s",
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s",
                      strlen(body), body);
     send(fd, req, (size_t)n, 0);
     return fd;
@@ -430,7 +447,8 @@ static void test_busy_and_sigterm(void **state)
     /* once it holds the slot (blocked writing for up to 4 s), a generation request is refused;
      * until then (a slow start under an emulator) a one-token request is simply served */
     int st = 0;
-    const char *gen = "POST /completion HTTP/1.1\r\nContent-Length: 29\r\n\r\n{\"prompt\":\"hi\",\"n_predict\":1}";
+    const char *gen = "POST /completion HTTP/1.1\r\nContent-Length: "
+                      "29\r\n\r\n{\"prompt\":\"hi\",\"n_predict\":1}";
     char *r = NULL;
     for (int i = 0; i < 100 && st != 503; i++) {
         usleep(50000);
@@ -518,9 +536,15 @@ static void lambda_start_key(lam *l, bool stream, const char *key_env)
     char api[64], mod[1024];
     snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", bn_rs_port(l->rs));
     snprintf(mod, sizeof mod, "BITNET_MODEL=%s", model);
-    const char *env[] = {api, mod, "BITNET_THREADS=1", "BITNET_CTX=1024", "BITNET_WARMUP=0",
-                         stream ? "BITNET_STREAM=1" : "BITNET_STREAM", "BITNET_RESPONSE",
-                         key_env ? key_env : "BITNET_API_KEY", NULL};
+    const char *env[] = {api,
+                         mod,
+                         "BITNET_THREADS=1",
+                         "BITNET_CTX=1024",
+                         "BITNET_WARMUP=0",
+                         stream ? "BITNET_STREAM=1" : "BITNET_STREAM",
+                         "BITNET_RESPONSE",
+                         key_env ? key_env : "BITNET_API_KEY",
+                         NULL};
     l->pid = bn_rs_spawn("bootstrap", env, l->log);
     assert_true(l->pid > 0);
 }
@@ -607,17 +631,24 @@ static char *event_for(int version, const char *method, const char *path, const 
 static void test_same_answers_on_lambda(void **state)
 {
     (void)state;
-    static const struct { const char *method, *path, *body; } reqs[] = {
-        {"POST", "/completion", "{\"prompt\":\"The capital of France is\",\"n_predict\":12,\"temperature\":0}"},
-        {"POST", "/v1/completions", "{\"prompt\":\"Once upon\",\"max_tokens\":8,\"temperature\":0,\"logprobs\":2}"},
-        {"POST", "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],"
-                                         "\"max_tokens\":8,\"temperature\":0,\"seed\":5}"},
+    static const struct {
+        const char *method, *path, *body;
+    } reqs[] = {
+        {"POST", "/completion",
+         "{\"prompt\":\"The capital of France is\",\"n_predict\":12,\"temperature\":0}"},
+        {"POST", "/v1/completions",
+         "{\"prompt\":\"Once upon\",\"max_tokens\":8,\"temperature\":0,\"logprobs\":2}"},
+        {"POST", "/v1/chat/completions",
+         "{\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],"
+         "\"max_tokens\":8,\"temperature\":0,\"seed\":5}"},
         {"POST", "/tokenize", "{\"content\":\"hello world\"}"},
         {"GET", "/v1/models", NULL},
         {"GET", "/nope", NULL},
         {"POST", "/completion", "{\"prompt\":\"x\",\"top_k\":\"many\"}"},
     };
-    enum { N = sizeof reqs / sizeof reqs[0] };
+    enum {
+        N = sizeof reqs / sizeof reqs[0]
+    };
     bn_srv s;
     start(&s, NULL);
     char *want[N];
@@ -625,8 +656,8 @@ static void test_same_answers_on_lambda(void **state)
     for (int i = 0; i < N; i++) {
         char req[1024];
         size_t bl = reqs[i].body ? strlen(reqs[i].body) : 0;
-        int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s", reqs[i].method,
-                         reqs[i].path, bl, reqs[i].body ? reqs[i].body : "");
+        int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s",
+                         reqs[i].method, reqs[i].path, bl, reqs[i].body ? reqs[i].body : "");
         char *r = bn_http_roundtrip(s.port, req, (size_t)n, 20000, &want_status[i]);
         want[i] = stable_json(bn_http_body(r), strlen(bn_http_body(r)));
         free(r);
@@ -657,7 +688,8 @@ static void test_same_answers_on_lambda(void **state)
             const bn_json *b = bn_json_get(o, "body");
             char *got = stable_json(b->str, b->len);
             if (strcmp(got, want[i]))
-                fail_msg("v%d %s %s:\n lambda %s\n server %s", version, reqs[i].method, reqs[i].path, got, want[i]);
+                fail_msg("v%d %s %s:\n lambda %s\n server %s", version, reqs[i].method,
+                         reqs[i].path, got, want[i]);
             free(got);
             bn_json_free(d);
         }
@@ -712,10 +744,13 @@ static void test_lambda_api_key(void **state)
     lam l;
     lambda_start_key(&l, false, "BITNET_API_KEY=lk");
     const char *evs[] = {
-        "{\"version\":\"2.0\",\"rawPath\":\"/v1/models\",\"requestContext\":{\"http\":{\"method\":\"GET\"}}}",
-        "{\"version\":\"2.0\",\"rawPath\":\"/v1/models\",\"headers\":{\"authorization\":\"Bearer nope\"},"
+        "{\"version\":\"2.0\",\"rawPath\":\"/v1/"
+        "models\",\"requestContext\":{\"http\":{\"method\":\"GET\"}}}",
+        "{\"version\":\"2.0\",\"rawPath\":\"/v1/models\",\"headers\":{\"authorization\":\"Bearer "
+        "nope\"},"
         "\"requestContext\":{\"http\":{\"method\":\"GET\"}}}",
-        "{\"version\":\"2.0\",\"rawPath\":\"/v1/models\",\"headers\":{\"authorization\":\"Bearer lk\"},"
+        "{\"version\":\"2.0\",\"rawPath\":\"/v1/models\",\"headers\":{\"authorization\":\"Bearer "
+        "lk\"},"
         "\"requestContext\":{\"http\":{\"method\":\"GET\"}}}",
     };
     int want[] = {401, 401, 200};

@@ -134,7 +134,8 @@ static void ask_library(const settings *s, answer *a)
     a->n_tokens = (long)st.gen_tokens;
     const char *text = bn_session_output_text(session, &len);
     a->text = as_json_text(text, len);
-    snprintf(a->stop_reason, sizeof a->stop_reason, "%s", stop_kind(bn_stop_reason_name(st.stop_reason)));
+    snprintf(a->stop_reason, sizeof a->stop_reason, "%s",
+             stop_kind(bn_stop_reason_name(st.stop_reason)));
 }
 
 /* ------------------------------------------------------------------ bitnet-run */
@@ -152,10 +153,34 @@ static void ask_cli(const settings *s, answer *a)
     snprintf(last_n, sizeof last_n, "%d", (int)s->repeat_last_n);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);
     snprintf(n, sizeof n, "%d", (int)s->n_predict);
-    const char *argv[32] = {"bitnet-run", "-m", model_path, "-p", PROMPT, "--json", "-t", "1",
-                            "--temp", temp, "--top-k", top_k, "--top-p", top_p, "--min-p", min_p,
-                            "--repeat-penalty", pen, "--repeat-last-n", last_n, "--seed", seed,
-                            "-n", n, "--presence-penalty", pres, "--frequency-penalty", freq};
+    const char *argv[32] = {"bitnet-run",
+                            "-m",
+                            model_path,
+                            "-p",
+                            PROMPT,
+                            "--json",
+                            "-t",
+                            "1",
+                            "--temp",
+                            temp,
+                            "--top-k",
+                            top_k,
+                            "--top-p",
+                            top_p,
+                            "--min-p",
+                            min_p,
+                            "--repeat-penalty",
+                            pen,
+                            "--repeat-last-n",
+                            last_n,
+                            "--seed",
+                            seed,
+                            "-n",
+                            n,
+                            "--presence-penalty",
+                            pres,
+                            "--frequency-penalty",
+                            freq};
     int argc = 28;
     if (s->stop) {
         argv[argc++] = "--stop";
@@ -233,8 +258,7 @@ static void read_completion(const char *body, size_t len, const char *who, answe
     const bn_json *text = bn_json_get(o, "content"), *n = bn_json_get(o, "tokens_predicted");
     const bn_json *stop = bn_json_get(o, "stop_type");
     if (!(text && text->type == BN_JSON_STRING && n && stop && stop->type == BN_JSON_STRING))
-        fail_msg("%s's answer lacks content/tokens_predicted/stop_type: %.*s", who, (int)len,
-                 body);
+        fail_msg("%s's answer lacks content/tokens_predicted/stop_type: %.*s", who, (int)len, body);
     a->text = strdup(text->str);
     a->n_tokens = (long)n->i64;
     snprintf(a->stop_reason, sizeof a->stop_reason, "%s", stop_kind(stop->str));
@@ -286,8 +310,8 @@ static void ask_http(const settings *s, answer *a)
     bn_buf body = {0};
     completion_body(s, &body);
     bn_api api = {.engine = engine, .session = session, .model = "settings", .n_predict = -1};
-    bn_api_request req = {.method = "POST", .path = "/completion", .body = body.data,
-                          .len = body.len};
+    bn_api_request req = {
+        .method = "POST", .path = "/completion", .body = body.data, .len = body.len};
     http_answer h = {0};
     bn_api_sink sink = {.begin = http_begin, .write = http_write, .user = &h};
     int status = bn_api_handle(&api, &req, &sink);
@@ -309,9 +333,16 @@ static const entry_point ENTRY_POINTS[] = {
 /* Sampling with nothing truncated, a fixed seed, no penalty. */
 static settings sampled(void)
 {
-    return (settings){.temp = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f,
-                      .repeat_penalty = 1.0f, .presence_penalty = 0.0f,
-                      .frequency_penalty = 0.0f, .repeat_last_n = 64, .seed = 5, .n_predict = 24};
+    return (settings){.temp = 1.0f,
+                      .top_k = 0,
+                      .top_p = 1.0f,
+                      .min_p = 0.0f,
+                      .repeat_penalty = 1.0f,
+                      .presence_penalty = 0.0f,
+                      .frequency_penalty = 0.0f,
+                      .repeat_last_n = 64,
+                      .seed = 5,
+                      .n_predict = 24};
 }
 
 static settings greedy(void)
@@ -444,8 +475,8 @@ static void test_stop_reaches_the_matcher(void **state)
     ask_library(&base, &a);
     /* two printable ASCII bytes from the middle of the text */
     size_t len = strlen(a.text), at = len / 2;
-    while (at + 1 < len && !(a.text[at] > ' ' && a.text[at] < 127 && a.text[at + 1] > ' ' &&
-                             a.text[at + 1] < 127))
+    while (at + 1 < len &&
+           !(a.text[at] > ' ' && a.text[at] < 127 && a.text[at + 1] > ' ' && a.text[at + 1] < 127))
         at++;
     if (at + 1 >= len)
         fail_msg("no printable pair in the base text \"%s\"; pick another seed", a.text);
@@ -491,8 +522,8 @@ static int setup(void **state)
     char api[64], mod[1024];
     snprintf(api, sizeof api, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:%d", bn_rs_port(rs));
     snprintf(mod, sizeof mod, "BITNET_MODEL=%s", model_path);
-    const char *env[] = {api, mod, "BITNET_THREADS=1", "BITNET_CTX", "BITNET_STREAM",
-                         "AWS_LAMBDA_LOG_FORMAT", NULL};
+    const char *env[] = {
+        api, mod, "BITNET_THREADS=1", "BITNET_CTX", "BITNET_STREAM", "AWS_LAMBDA_LOG_FORMAT", NULL};
     bootstrap_pid = bn_rs_spawn("bootstrap", env, bootstrap_log);
     return bootstrap_pid > 0 ? 0 : -1;
 }

@@ -128,8 +128,8 @@ static void compare_with_reference(const char *name)
         const uint8_t *tail = (const uint8_t *)t->data + t->nbytes - 32;
         static const uint8_t zeros[28];
         assert_memory_equal(tail + 4, zeros, 28);
-        assert_memory_equal((const uint8_t *)bn_gguf_find_tensor(ref, t->name)->data + t->nbytes - 28,
-                            zeros, 28);
+        assert_memory_equal(
+            (const uint8_t *)bn_gguf_find_tensor(ref, t->name)->data + t->nbytes - 28, zeros, 28);
     }
     bn_gguf_close(g);
     free(buf);
@@ -156,13 +156,13 @@ static void test_i2s_packing_by_hand(void **state)
     (void)state;
     int8_t w[256];
     uint8_t out[256 / 4 + 32];
-    memset(w, 0, sizeof w);       /* all zero -> code 1 everywhere -> 0b01010101 */
-    w[0] = 1;                     /* block 0, byte 0, bits 7..6 = 2 */
-    w[32 + 5] = -1;               /* block 0, byte 5, bits 5..4 = 0 */
-    w[64 + 31] = 1;               /* block 0, byte 31, bits 3..2 = 2 */
-    w[96 + 31] = -1;              /* block 0, byte 31, bits 1..0 = 0 */
-    w[128 + 7] = 1;               /* block 1, byte 7 (file byte 39), bits 7..6 = 2 */
-    w[128 + 96 + 7] = 1;          /* block 1, byte 7, bits 1..0 = 2 */
+    memset(w, 0, sizeof w); /* all zero -> code 1 everywhere -> 0b01010101 */
+    w[0] = 1;               /* block 0, byte 0, bits 7..6 = 2 */
+    w[32 + 5] = -1;         /* block 0, byte 5, bits 5..4 = 0 */
+    w[64 + 31] = 1;         /* block 0, byte 31, bits 3..2 = 2 */
+    w[96 + 31] = -1;        /* block 0, byte 31, bits 1..0 = 0 */
+    w[128 + 7] = 1;         /* block 1, byte 7 (file byte 39), bits 7..6 = 2 */
+    w[128 + 96 + 7] = 1;    /* block 1, byte 7, bits 1..0 = 2 */
     bn_i2s_pack(w, 256, 0.5f, out);
     uint8_t want[64];
     memset(want, 0x55, sizeof want);

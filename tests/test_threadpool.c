@@ -16,7 +16,9 @@
 #include "threadpool.h"
 
 static const int thread_counts[] = {1, 2, 3, 7};
-enum { n_counts = sizeof thread_counts / sizeof thread_counts[0] };
+enum {
+    n_counts = sizeof thread_counts / sizeof thread_counts[0]
+};
 
 /* ---------------------------------------------------------------- bn_split_range */
 

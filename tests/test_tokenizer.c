@@ -51,29 +51,48 @@ static char *gpt2_text(const char *raw)
 
 /* Merges in rank order, raw bytes "left|right"; each result becomes the next token. */
 static const char *const MERGES[] = {
-    "h|e", "l|l", "he|ll", "hell|o", " |w", "o|r", " w|or", "l|d", " wor|ld", "a|a",
-    "aa|aa", "1|2", "12|3", "a|b", "ab|ab", "c|d", "b|c",
+    "h|e", "l|l",   "he|ll", "hell|o", " |w", "o|r",   " w|or", "l|d", " wor|ld",
+    "a|a", "aa|aa", "1|2",   "12|3",   "a|b", "ab|ab", "c|d",   "b|c",
 };
 #define N_MERGES (sizeof MERGES / sizeof *MERGES)
 enum {
-    T_HE = 256, T_LL, T_HELL, T_HELLO, T_SW, T_OR, T_SWOR, T_LD, T_SWORLD, T_AA,
-    T_AAAA, T_12, T_123, T_AB, T_ABAB, T_CD, T_BC,
-    T_XYZ,   /* a token no merge reaches: only whole-piece lookup finds it */
-    T_BOS, T_EOS, T_EOT, T_USER, N_VOCAB
+    T_HE = 256,
+    T_LL,
+    T_HELL,
+    T_HELLO,
+    T_SW,
+    T_OR,
+    T_SWOR,
+    T_LD,
+    T_SWORLD,
+    T_AA,
+    T_AAAA,
+    T_12,
+    T_123,
+    T_AB,
+    T_ABAB,
+    T_CD,
+    T_BC,
+    T_XYZ, /* a token no merge reaches: only whole-piece lookup finds it */
+    T_BOS,
+    T_EOS,
+    T_EOT,
+    T_USER,
+    N_VOCAB
 };
 
 typedef struct spec {
-    const char *model;     /* tokenizer.ggml.model */
-    const char *pre;       /* tokenizer.ggml.pre, NULL = absent */
-    int types_delta;       /* token_type array length - n_vocab */
+    const char *model; /* tokenizer.ggml.model */
+    const char *pre;   /* tokenizer.ggml.pre, NULL = absent */
+    int types_delta;   /* token_type array length - n_vocab */
     bool no_types;
     const char *bad_merge; /* appended to the merges */
     bool drop_byte_q;      /* no token for byte 'q' */
     long bos_id;           /* -1: no key */
     bool eot_key;
-    int add_bos;           /* -1: no key */
-    size_t big_control;    /* > 0: the EOS text becomes that many 'a' then 'b' */
-    size_t big_normal;     /* > 0: token "xyz" becomes that many 'x' */
+    int add_bos;        /* -1: no key */
+    size_t big_control; /* > 0: the EOS text becomes that many 'a' then 'b' */
+    size_t big_normal;  /* > 0: token "xyz" becomes that many 'x' */
 } spec;
 
 static const spec BASE = {"gpt2", NULL, 0, false, NULL, false, T_BOS, false, -1, 0, 0};
@@ -276,7 +295,8 @@ static void expect(const bn_tokenizer *t, const char *text, size_t n, bn_tokeniz
     size_t ol;
     assert_int_equal(bn_detokenize(t, ids, k, true, &out, &ol, &err), 0);
     int32_t bos = bn_tokenizer_bos(t);
-    size_t skip = (k > 0 && ids[0] == bos && (o.bos != BN_BOS_NEVER)) ? strlen("<|begin_of_text|>") : 0;
+    size_t skip = (k > 0 && ids[0] == bos && (o.bos != BN_BOS_NEVER)) ? strlen("<|begin_of_text|>")
+                                                                      : 0;
     assert_int_equal(ol - skip, n);
     assert_memory_equal(out + skip, text, n);
     free(out);
@@ -296,8 +316,8 @@ static void test_load_facts(void **state)
     assert_int_equal(bn_tokenizer_n_vocab(t), N_VOCAB);
     assert_int_equal(bn_tokenizer_bos(t), T_BOS);
     assert_int_equal(bn_tokenizer_eos(t), T_EOS);
-    assert_int_equal(bn_tokenizer_eot(t), T_EOT); /* no key: found by its text */
-    assert_true(bn_tokenizer_add_bos(t));         /* no key: default true */
+    assert_int_equal(bn_tokenizer_eot(t), T_EOT);         /* no key: found by its text */
+    assert_true(bn_tokenizer_add_bos(t));                 /* no key: default true */
     assert_int_equal(bn_tokenizer_pre(t), BN_PRE_LLAMA3); /* no pre key: Llama 3 */
     assert_true(bn_tokenizer_is_eog(t, T_EOS));
     assert_true(bn_tokenizer_is_eog(t, T_EOT));
@@ -409,9 +429,9 @@ static void test_bpe_by_rank(void **state)
     expect(t, "hello", 5, PLAIN_DEFAULT, IDS(T_HELLO));
     expect(t, "hello world", 11, PLAIN_DEFAULT, IDS(T_HELLO, T_SWORLD));
     expect(t, "helloo", 6, PLAIN_DEFAULT, IDS(T_HELLO, 'o'));
-    expect(t, "aaa", 3, PLAIN_DEFAULT, IDS(T_AA, 'a'));      /* leftmost among equal ranks */
+    expect(t, "aaa", 3, PLAIN_DEFAULT, IDS(T_AA, 'a')); /* leftmost among equal ranks */
     expect(t, "aaaaa", 5, PLAIN_DEFAULT, IDS(T_AAAA, 'a'));
-    expect(t, "bcd", 3, PLAIN_DEFAULT, IDS('b', T_CD));      /* "c d" ranks before "b c" */
+    expect(t, "bcd", 3, PLAIN_DEFAULT, IDS('b', T_CD)); /* "c d" ranks before "b c" */
     expect(t, "bc", 2, PLAIN_DEFAULT, IDS(T_BC));
     expect(t, "abcd", 4, PLAIN_DEFAULT, IDS(T_AB, T_CD));
     expect(t, "1234", 4, PLAIN, IDS(T_123, '4'));
@@ -421,9 +441,9 @@ static void test_bpe_by_rank(void **state)
 static void test_whole_piece_lookup(void **state)
 {
     fixture *f = *state;
-    expect(f->t, "xyz", 3, PLAIN, IDS(T_XYZ));                   /* Llama 3: whole piece */
-    expect(f->t, "xyz", 3, PLAIN_DEFAULT, IDS('x', 'y', 'z'));    /* default: BPE only */
-    expect(f->t, " xyz", 4, PLAIN, IDS(' ', 'x', 'y', 'z'));      /* " xyz" is no token */
+    expect(f->t, "xyz", 3, PLAIN, IDS(T_XYZ));                 /* Llama 3: whole piece */
+    expect(f->t, "xyz", 3, PLAIN_DEFAULT, IDS('x', 'y', 'z')); /* default: BPE only */
+    expect(f->t, " xyz", 4, PLAIN, IDS(' ', 'x', 'y', 'z'));   /* " xyz" is no token */
 }
 
 static void test_special_tokens(void **state)
@@ -480,9 +500,15 @@ static void test_invalid_utf8(void **state)
 {
     fixture *f = *state;
     /* every byte has a token: invalid sequences come out byte by byte, round trip exact */
-    expect(f->t, "\xff\xfe" "he\xc3", 5, PLAIN, IDS(0xff, 0xfe, T_HE, 0xc3));
+    expect(f->t,
+           "\xff\xfe"
+           "he\xc3",
+           5, PLAIN, IDS(0xff, 0xfe, T_HE, 0xc3));
     expect(f->t, "\xed\xa0\x80", 3, PLAIN, IDS(0xed, 0xa0, 0x80)); /* a surrogate */
-    expect(f->t, "\x00" "a", 2, PLAIN, IDS(0, 'a'));
+    expect(f->t,
+           "\x00"
+           "a",
+           2, PLAIN, IDS(0, 'a'));
 }
 
 /* Scan and heap BPE agree on random pieces over a small alphabet (many merges apply). */

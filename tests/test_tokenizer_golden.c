@@ -386,8 +386,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_llama3), cmocka_unit_test(test_decode_cases),
-        cmocka_unit_test(test_bench_texts),   cmocka_unit_test(test_falcon3_pre), cmocka_unit_test(test_default_pre),
-        cmocka_unit_test(test_tiny_models),
+        cmocka_unit_test(test_bench_texts),   cmocka_unit_test(test_falcon3_pre),
+        cmocka_unit_test(test_default_pre),   cmocka_unit_test(test_tiny_models),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return bn_test_exit_status(failed, sizeof tests / sizeof *tests);

@@ -222,8 +222,8 @@ static void test_make_model_with_vocab(void **state)
     char *ref = bn_test_shared("reference/models/tiny-a.gguf");
     bn_test_skip_if_missing(ref, "reference/models/tiny-a.gguf");
     char *path = bn_test_tmpfile(".gguf");
-    const char *argv[] = {"bitnet-make-model", "--preset", "tiny-a", "--vocab-gguf", ref,
-                          "--out", path, "-q", NULL};
+    const char *argv[] = {
+        "bitnet-make-model", "--preset", "tiny-a", "--vocab-gguf", ref, "--out", path, "-q", NULL};
     char *out, *err;
     assert_int_equal(run(argv, &out, &err), 0);
     assert_string_equal(err, "");
@@ -244,9 +244,26 @@ static void test_make_model_custom_shape(void **state)
 {
     (void)state;
     char *path = bn_test_tmpfile(".gguf");
-    const char *argv[] = {"bitnet-make-model", "--n-embd", "256", "--n-layer", "1", "--n-head",
-                          "2", "--n-head-kv", "1", "--n-ff", "256", "--n-vocab", "300",
-                          "--seed", "9", "--zero-frac", "0.5", "--out", path, NULL};
+    const char *argv[] = {"bitnet-make-model",
+                          "--n-embd",
+                          "256",
+                          "--n-layer",
+                          "1",
+                          "--n-head",
+                          "2",
+                          "--n-head-kv",
+                          "1",
+                          "--n-ff",
+                          "256",
+                          "--n-vocab",
+                          "300",
+                          "--seed",
+                          "9",
+                          "--zero-frac",
+                          "0.5",
+                          "--out",
+                          path,
+                          NULL};
     char *out, *err;
     assert_int_equal(run(argv, &out, &err), 0);
     free(out);
@@ -276,23 +293,28 @@ static void expect_usage_error(const char *const *argv, int code, const char *wa
 static void test_bad_usage(void **state)
 {
     (void)state;
-    const char *a1[] = {"bitnet-make-model", "--preset", "tiny", "--bogus", "1", "--out", "x", NULL};
+    const char *a1[] = {
+        "bitnet-make-model", "--preset", "tiny", "--bogus", "1", "--out", "x", NULL};
     expect_usage_error(a1, 2, "unknown option '--bogus'");
     const char *a2[] = {"bitnet-make-model", "--preset", "huge", "--out", "x", NULL};
     expect_usage_error(a2, 2, "unknown preset 'huge'");
-    const char *a3[] = {"bitnet-make-model", "--preset", "tiny", "--n-embd", "200", "--out", "x", NULL};
+    const char *a3[] = {
+        "bitnet-make-model", "--preset", "tiny", "--n-embd", "200", "--out", "x", NULL};
     expect_usage_error(a3, 2, "n_embd 200 must be a positive multiple of 128");
-    const char *a4[] = {"bitnet-make-model", "--preset", "tiny", "--n-layer", "abc", "--out", "x", NULL};
+    const char *a4[] = {
+        "bitnet-make-model", "--preset", "tiny", "--n-layer", "abc", "--out", "x", NULL};
     expect_usage_error(a4, 2, "--n-layer: 'abc' is not an unsigned 32-bit integer");
     const char *a5[] = {"bitnet-make-model", "--preset", "tiny", NULL};
     expect_usage_error(a5, 2, "--out FILE is required");
     const char *a6[] = {"bitnet-make-model", "--n-embd", "128", "--out", "x", NULL};
     expect_usage_error(a6, 2, "without --preset");
-    const char *a7[] = {"bitnet-make-model", "--preset", "tiny", "--zero-frac", "1.5", "--out", "x", NULL};
+    const char *a7[] = {
+        "bitnet-make-model", "--preset", "tiny", "--zero-frac", "1.5", "--out", "x", NULL};
     expect_usage_error(a7, 2, "zero_frac 1.5 must be in [0, 1)");
     const char *a8[] = {"bitnet-make-model", "--preset", "tiny", "--out", NULL};
     expect_usage_error(a8, 2, "--out needs a value");
-    const char *a9[] = {"bitnet-make-model", "--preset", "tiny", "--out", "/nonexistent-dir/m.gguf", NULL};
+    const char *a9[] = {"bitnet-make-model",       "--preset", "tiny", "--out",
+                        "/nonexistent-dir/m.gguf", NULL};
     expect_usage_error(a9, 1, "/nonexistent-dir/m.gguf: cannot create");
     const char *b1[] = {"gguf-inspect", NULL};
     expect_usage_error(b1, 2, "usage: gguf-inspect");

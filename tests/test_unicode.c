@@ -125,13 +125,13 @@ static void test_utf8_decode(void **state)
     decodes("\xef\xbf\xbf", 3, 3, 0xFFFF);
     decodes("\xf0\x90\x80\x80", 4, 4, 0x10000);
     decodes("\xf4\x8f\xbf\xbf", 4, 4, 0x10FFFF);
-    decodes("\xc0\x80", 2, 1, BN_UTF8_INVALID);     /* overlong */
-    decodes("\xe0\x9f\xbf", 3, 1, BN_UTF8_INVALID); /* overlong */
-    decodes("\xed\xa0\x80", 3, 1, BN_UTF8_INVALID); /* surrogate */
+    decodes("\xc0\x80", 2, 1, BN_UTF8_INVALID);         /* overlong */
+    decodes("\xe0\x9f\xbf", 3, 1, BN_UTF8_INVALID);     /* overlong */
+    decodes("\xed\xa0\x80", 3, 1, BN_UTF8_INVALID);     /* surrogate */
     decodes("\xf4\x90\x80\x80", 4, 1, BN_UTF8_INVALID); /* > U+10FFFF */
     decodes("\xf5\x80\x80\x80", 4, 1, BN_UTF8_INVALID);
     decodes("\x80", 1, 1, BN_UTF8_INVALID);
-    decodes("\xe2\x82", 2, 1, BN_UTF8_INVALID); /* truncated */
+    decodes("\xe2\x82", 2, 1, BN_UTF8_INVALID);     /* truncated */
     decodes("\xe2\x82\xac", 2, 1, BN_UTF8_INVALID); /* only 2 bytes available */
     decodes("\xe2\x41\xac", 3, 1, BN_UTF8_INVALID);
     assert_int_equal(bn_utf8_seq_len(0xC1), 0);

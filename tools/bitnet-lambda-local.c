@@ -17,18 +17,21 @@
 
 #include "runtime_server.h"
 
-enum { WAIT_MS = 600000 };
+enum {
+    WAIT_MS = 600000
+};
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bitnet-lambda-local [-m MODEL] [--bootstrap PATH] [-t THREADS] EVENT...\n"
-               "  EVENT             request JSON ('{\"prompt\":\"Hi\"}') or @FILE\n"
-               "  -m, --model FILE  BITNET_MODEL for bootstrap (default: its own default)\n"
-               "  --bootstrap PATH  the runtime to start (default: bootstrap beside this program)\n"
-               "  -t THREADS        BITNET_THREADS\n"
-               "Starts the in-repo Runtime API server on a loopback port, starts bootstrap with\n"
-               "AWS_LAMBDA_RUNTIME_API pointing at it, queues the events, prints each answer, then\n"
-               "stops bootstrap with SIGTERM (as Lambda does).\n");
+    fprintf(f,
+            "usage: bitnet-lambda-local [-m MODEL] [--bootstrap PATH] [-t THREADS] EVENT...\n"
+            "  EVENT             request JSON ('{\"prompt\":\"Hi\"}') or @FILE\n"
+            "  -m, --model FILE  BITNET_MODEL for bootstrap (default: its own default)\n"
+            "  --bootstrap PATH  the runtime to start (default: bootstrap beside this program)\n"
+            "  -t THREADS        BITNET_THREADS\n"
+            "Starts the in-repo Runtime API server on a loopback port, starts bootstrap with\n"
+            "AWS_LAMBDA_RUNTIME_API pointing at it, queues the events, prints each answer, then\n"
+            "stops bootstrap with SIGTERM (as Lambda does).\n");
 }
 
 static char *slurp(const char *path)
@@ -103,8 +106,10 @@ int main(int argc, char **argv)
     if (!boot[0])
         default_bootstrap(boot, sizeof boot);
     if (access(boot, X_OK) != 0) {
-        fprintf(stderr, "bitnet-lambda-local: cannot run '%s' (build it: cmake --build build "
-                        "--target bootstrap, or give --bootstrap PATH)\n", boot);
+        fprintf(stderr,
+                "bitnet-lambda-local: cannot run '%s' (build it: cmake --build build "
+                "--target bootstrap, or give --bootstrap PATH)\n",
+                boot);
         return 2;
     }
     int n_events = argc - first_event;
@@ -151,8 +156,10 @@ int main(int argc, char **argv)
         bn_rs_event ev = {.request_id = id, .body = bodies[i]};
         bn_rs_queue(rs, &ev);
         if (!bn_rs_wait_records(rs, (size_t)i + 1, WAIT_MS)) {
-            fprintf(stderr, "bitnet-lambda-local: no answer to %s (bootstrap exited or hangs; "
-                            "see its log above)\n", id);
+            fprintf(stderr,
+                    "bitnet-lambda-local: no answer to %s (bootstrap exited or hangs; "
+                    "see its log above)\n",
+                    id);
             rc = 1;
             break;
         }

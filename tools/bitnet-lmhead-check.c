@@ -61,7 +61,8 @@ int main(int argc, char **argv)
     bn_engine_get_info(es, &info);
     bn_err err = {0};
     bn_session_params sp = {512, threads, 0};
-    bn_session *sf = bn_session_create(ef, &sp, &err), *ss = sf ? bn_session_create(es, &sp, &err) : NULL;
+    bn_session *sf = bn_session_create(ef, &sp, &err),
+               *ss = sf ? bn_session_create(es, &sp, &err) : NULL;
     if (!ss) {
         fprintf(stderr, "bitnet-lmhead-check: %s\n", err.msg);
         return 1;
@@ -139,9 +140,10 @@ int main(int argc, char **argv)
            n_per ? (unsigned long long)per_eval[n_per / 2] : 0ull,
            n_per ? (unsigned long long)per_eval[n_per * 9 / 10] : 0ull,
            n_per ? (unsigned long long)per_eval[n_per - 1] : 0ull,
-           ms_full > 0 ? ev_full / (ms_full / 1e3) : 0.0, ms_scr > 0 ? ev_scr / (ms_scr / 1e3) : 0.0,
-           bn_session_n_threads(ss), (double)info.lm_compact_bytes / (1024.0 * 1024.0),
-           info.lm_build_ms, info.lm_build_threads);
+           ms_full > 0 ? ev_full / (ms_full / 1e3) : 0.0,
+           ms_scr > 0 ? ev_scr / (ms_scr / 1e3) : 0.0, bn_session_n_threads(ss),
+           (double)info.lm_compact_bytes / (1024.0 * 1024.0), info.lm_build_ms,
+           info.lm_build_threads);
     free(per_eval);
     bn_session_free(sf);
     bn_session_free(ss);

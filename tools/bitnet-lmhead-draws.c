@@ -55,7 +55,8 @@ static void top_rows(const float *l, uint32_t n, int32_t *top, uint32_t k)
 int main(int argc, char **argv)
 {
     if (argc < 2 || argc > 6) {
-        fprintf(stderr, "usage: bitnet-lmhead-draws MODEL [STATES [RUNS_PER_STATE [THREADS [SEED]]]]\n");
+        fprintf(stderr,
+                "usage: bitnet-lmhead-draws MODEL [STATES [RUNS_PER_STATE [THREADS [SEED]]]]\n");
         return 2;
     }
     const int states = argc > 2 ? atoi(argv[2]) : 8, per = argc > 3 ? atoi(argv[3]) : 125;
@@ -147,7 +148,8 @@ int main(int argc, char **argv)
             bn_sampler_free(ss);
             runs++;
         }
-        fprintf(stderr, "bitnet-lmhead-draws: state %d: %llu runs identical, %.1f exact rows each\n",
+        fprintf(stderr,
+                "bitnet-lmhead-draws: state %d: %llu runs identical, %.1f exact rows each\n",
                 st + 1, (unsigned long long)runs, (double)rows / runs);
     }
     printf("{\"tool\":\"lmhead-draws\",\"model\":\"%s\",\"states\":%d,\"runs\":%llu,"

@@ -105,9 +105,9 @@ int main(int argc, char **argv)
         bn_synth_defaults(&p);
     }
     static const char *const u32_flags[] = {"--n-embd", "--n-layer", "--n-head", "--n-head-kv",
-                                            "--n-ff", "--n-vocab", "--n-ctx"};
+                                            "--n-ff",   "--n-vocab", "--n-ctx"};
     uint32_t *u32_fields[] = {&p.n_embd, &p.n_layer, &p.n_head, &p.n_head_kv,
-                              &p.n_ff, &p.n_vocab, &p.n_ctx};
+                              &p.n_ff,   &p.n_vocab, &p.n_ctx};
     int vocab_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -196,8 +196,8 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "wrote %s: %ld bytes, %u tensors, n_embd %u, n_layer %u, heads %u/%u, n_ff %u, "
                 "seed %llu, %s%s, %.2f s\n",
-                out, size, n_tensors, p.n_embd, p.n_layer, p.n_head, p.n_head_kv,
-                p.n_ff, (unsigned long long)p.seed, p.arch, p.f32 ? " F32" : "",
+                out, size, n_tensors, p.n_embd, p.n_layer, p.n_head, p.n_head_kv, p.n_ff,
+                (unsigned long long)p.seed, p.arch, p.f32 ? " F32" : "",
                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
     }
     return 0;

@@ -9,7 +9,11 @@
 #include "escape.h"
 #include "gguf.h"
 
-enum { HEAD_NUMS = 8, HEAD_STRS = 5, MAX_TEXT_STR = 160 };
+enum {
+    HEAD_NUMS = 8,
+    HEAD_STRS = 5,
+    MAX_TEXT_STR = 160
+};
 
 typedef struct type_total {
     uint64_t count, bytes;
@@ -70,7 +74,7 @@ static void put_number(const bn_gguf_kv *kv, bn_gguf_type t, uint64_t i, int jso
 {
     const uint8_t *p = kv ? kv->arr_data : NULL;
     uint64_t u = 0;
-    size_t sz = (t == BN_GGUF_U8 || t == BN_GGUF_I8 || t == BN_GGUF_BOOL)   ? 1
+    size_t sz = (t == BN_GGUF_U8 || t == BN_GGUF_I8 || t == BN_GGUF_BOOL)    ? 1
                 : (t == BN_GGUF_U16 || t == BN_GGUF_I16)                     ? 2
                 : (t == BN_GGUF_U32 || t == BN_GGUF_I32 || t == BN_GGUF_F32) ? 4
                                                                              : 8;
@@ -103,11 +107,13 @@ static void put_scalar(const bn_gguf_kv *kv, int json)
 {
     double f = kv->num.f64;
     switch (kv->type) {
-    case BN_GGUF_I8: case BN_GGUF_I16: case BN_GGUF_I32: case BN_GGUF_I64:
-        printf("%" PRId64, kv->num.i64);
-        break;
+    case BN_GGUF_I8:
+    case BN_GGUF_I16:
+    case BN_GGUF_I32:
+    case BN_GGUF_I64: printf("%" PRId64, kv->num.i64); break;
     case BN_GGUF_BOOL: fputs(kv->num.u64 ? "true" : "false", stdout); break;
-    case BN_GGUF_F32: case BN_GGUF_F64:
+    case BN_GGUF_F32:
+    case BN_GGUF_F64:
         if (json && !isfinite(f))
             printf("\"%g\"", f);
         else
@@ -120,7 +126,8 @@ static void put_scalar(const bn_gguf_kv *kv, int json)
 static void print_text(const char *path, const bn_gguf *g)
 {
     printf("%s: GGUF v%u, %" PRIu64 " metadata keys, %" PRIu64 " tensors, alignment %u, "
-           "%zu bytes\n", path, g->version, g->n_kv, g->n_tensors, g->alignment, g->size);
+           "%zu bytes\n",
+           path, g->version, g->n_kv, g->n_tensors, g->alignment, g->size);
     printf("\nmetadata:\n");
     for (uint64_t i = 0; i < g->n_kv; i++) {
         const bn_gguf_kv *kv = &g->kv[i];
@@ -149,8 +156,8 @@ static void print_text(const char *path, const bn_gguf *g)
         }
         putchar('\n');
     }
-    printf("\ntensors:\n  %4s  %-32s %-5s %-22s %14s %14s\n", "#", "name", "type", "dims",
-           "offset", "bytes");
+    printf("\ntensors:\n  %4s  %-32s %-5s %-22s %14s %14s\n", "#", "name", "type", "dims", "offset",
+           "bytes");
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const bn_gguf_tensor *t = &g->tensors[i];
         char dims[96];
@@ -172,8 +179,11 @@ static void print_text(const char *path, const bn_gguf *g)
 static int utf8_len(const unsigned char *p, uint64_t n)
 {
     unsigned c = p[0];
-    int len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                           : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    int len = c < 0x80                 ? 1
+              : c >= 0xC2 && c <= 0xDF ? 2
+              : c >= 0xE0 && c <= 0xEF ? 3
+              : c >= 0xF0 && c <= 0xF4 ? 4
+                                       : 0;
     if (!len || (uint64_t)len > n)
         return 0;
     for (int i = 1; i < len; i++)
@@ -218,8 +228,8 @@ static void print_json(const char *path, const bn_gguf *g, const type_total *tot
     printf("{\"file\":");
     put_json_str(path, strlen(path));
     printf(",\"version\":%u,\"file_size\":%zu,\"alignment\":%u,\"n_kv\":%" PRIu64
-           ",\"n_tensors\":%" PRIu64 ",\"metadata\":[", g->version, g->size, g->alignment,
-           g->n_kv, g->n_tensors);
+           ",\"n_tensors\":%" PRIu64 ",\"metadata\":[",
+           g->version, g->size, g->alignment, g->n_kv, g->n_tensors);
     for (uint64_t i = 0; i < g->n_kv; i++) {
         const bn_gguf_kv *kv = &g->kv[i];
         printf("%s{\"key\":", i ? "," : "");
@@ -265,7 +275,8 @@ static void print_json(const char *path, const bn_gguf *g, const type_total *tot
             first = 0;
         }
     printf("},\"tensor_bytes\":%" PRIu64 ",\"data_size\":%" PRIu64 ",\"data_offset\":%" PRIu64
-           "}}\n", total_bytes, g->data_size, g->data_offset);
+           "}}\n",
+           total_bytes, g->data_size, g->data_offset);
 }
 
 int main(int argc, char **argv)

@@ -12,15 +12,9 @@
 #define HWCAP2_I8MM (1UL << 13)
 #endif
 
-int bn_neon_has_dotprod(void)
-{
-    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-}
+int bn_neon_has_dotprod(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; }
 
-int bn_neon_has_i8mm(void)
-{
-    return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
-}
+int bn_neon_has_i8mm(void) { return (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0; }
 
 int32_t bn_neon_sum_s8(const int8_t *x, size_t n)
 {
@@ -34,9 +28,9 @@ int32_t bn_neon_sum_s8(const int8_t *x, size_t n)
     return s;
 }
 
-void bn_neon_matmul_rows4(const bn_ternary *w, size_t row_begin, size_t row_end,
-                          const int8_t *q, const float *act_scale, size_t n_act, float *y,
-                          size_t ldy, bn_neon_rows4_fn fn)
+void bn_neon_matmul_rows4(const bn_ternary *w, size_t row_begin, size_t row_end, const int8_t *q,
+                          const float *act_scale, size_t n_act, float *y, size_t ldy,
+                          bn_neon_rows4_fn fn)
 {
     const size_t k = w->k, rs = k / 4;
     for (size_t r = 0; r < n_act; r++) {

@@ -17,8 +17,7 @@
 #include "kernels_registry.h" /* BN_NEON_HAVE_TARGET_ATTR */
 
 #define BN_TARGET_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
-#define BN_TARGET_I8MM __attribute__((target("arch=armv8.2-a+dotprod+i8mm")))
-
+#define BN_TARGET_I8MM    __attribute__((target("arch=armv8.2-a+dotprod+i8mm")))
 
 /* CPU features of the running machine (getauxval). */
 int bn_neon_has_dotprod(void);
@@ -35,15 +34,14 @@ typedef void (*bn_neon_rows4_fn)(const uint8_t *const w[4], const int8_t *x, siz
 
 /* The shared driver: for each activation row and each block of 4 rows of [row_begin, row_end),
  * calls fn and writes the scalar twin's epilogue. */
-void bn_neon_matmul_rows4(const bn_ternary *w, size_t row_begin, size_t row_end,
-                          const int8_t *q, const float *act_scale, size_t n_act, float *y,
-                          size_t ldy, bn_neon_rows4_fn fn);
+void bn_neon_matmul_rows4(const bn_ternary *w, size_t row_begin, size_t row_end, const int8_t *q,
+                          const float *act_scale, size_t n_act, float *y, size_t ldy,
+                          bn_neon_rows4_fn fn);
 
 #if BN_NEON_HAVE_TARGET_ATTR
 /* The neon-dotprod matmul (the i8mm path falls back to it for decode). */
-void bn_neon_dotprod_matmul(const bn_ternary *w, size_t row_begin, size_t row_end,
-                            const int8_t *q, const float *act_scale, size_t n_act, float *y,
-                            size_t ldy);
+void bn_neon_dotprod_matmul(const bn_ternary *w, size_t row_begin, size_t row_end, const int8_t *q,
+                            const float *act_scale, size_t n_act, float *y, size_t ldy);
 #endif
 
 /* The scalar twin's float epilogue, written once so that every path rounds identically. */
@@ -59,8 +57,8 @@ void bn_neon_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, size_t ro
                         const uint16_t *x, float *y);
 
 /* int8 x int8 matvec of the screened LM head (kernels.h: matvec_i8), in neon_int8.c. */
-void bn_neon_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
-                       const int8_t *x, int32_t *y);
+void bn_neon_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *x,
+                       int32_t *y);
 #if BN_NEON_HAVE_TARGET_ATTR
 void bn_neon_dotprod_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
                                const int8_t *x, int32_t *y);

@@ -105,9 +105,8 @@ static void row1_x4_dotprod(const uint8_t *w, const int8_t *const x[4], size_t k
 }
 
 /* Activation rows in groups of four (prefill), the rest one at a time (decode). */
-void bn_neon_dotprod_matmul(const bn_ternary *w, size_t row_begin, size_t row_end,
-                           const int8_t *q, const float *act_scale, size_t n_act, float *y,
-                           size_t ldy)
+void bn_neon_dotprod_matmul(const bn_ternary *w, size_t row_begin, size_t row_end, const int8_t *q,
+                            const float *act_scale, size_t n_act, float *y, size_t ldy)
 {
     const size_t k = w->k, rs = k / 4, n4 = n_act / 4 * 4;
     for (size_t r = 0; r < n4; r += 4) {
@@ -119,8 +118,7 @@ void bn_neon_dotprod_matmul(const bn_ternary *w, size_t row_begin, size_t row_en
             int32_t c[4];
             row1_x4_dotprod(w->packed + i * rs, x, k, c);
             for (size_t j = 0; j < 4; j++)
-                y[(r + j) * ldy + i] = bn_neon_epilogue(c[j] - asum[j], act_scale[r + j],
-                                                        w->scale);
+                y[(r + j) * ldy + i] = bn_neon_epilogue(c[j] - asum[j], act_scale[r + j], w->scale);
         }
     }
     if (n4 < n_act)

@@ -50,11 +50,12 @@ static float finish(const float32x4_t acc[16], const uint16_t *a, const uint16_t
     double sum = 0.0;
     if (np) {
         float32x4_t v[4];
-        for (int j = 0; j < 4; j++) /* lanes 4j..4j+3 of v: (acc[l]+acc[32+l]) + (acc[16+l]+acc[48+l]) */
+        for (int j = 0; j < 4;
+             j++) /* lanes 4j..4j+3 of v: (acc[l]+acc[32+l]) + (acc[16+l]+acc[48+l]) */
             v[j] = vaddq_f32(vaddq_f32(acc[j], acc[8 + j]), vaddq_f32(acc[4 + j], acc[12 + j]));
         v[0] = vaddq_f32(v[0], v[2]); /* l + 8 */
         v[1] = vaddq_f32(v[1], v[3]);
-        v[0] = vaddq_f32(v[0], v[1]); /* l + 4 */
+        v[0] = vaddq_f32(v[0], v[1]);                                 /* l + 4 */
         float l0 = vgetq_lane_f32(v[0], 0) + vgetq_lane_f32(v[0], 2); /* l + 2 */
         float l1 = vgetq_lane_f32(v[0], 1) + vgetq_lane_f32(v[0], 3);
         sum = l0 + l1; /* l + 1 */
@@ -69,10 +70,7 @@ static float32x4_t cvt_lo(uint16x8_t h)
     return vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h)));
 }
 
-static float32x4_t cvt_hi(uint16x8_t h)
-{
-    return vcvt_high_f32_f16(vreinterpretq_f16_u16(h));
-}
+static float32x4_t cvt_hi(uint16x8_t h) { return vcvt_high_f32_f16(vreinterpretq_f16_u16(h)); }
 
 /* Elements 8j..8j+7 of a 64-element step into accumulators lo (lanes 8j..8j+3) and hi; the
  * second operand is f16 (b) or already float (bf). */
@@ -168,7 +166,9 @@ static float dot_f16_f32(const uint16_t *a, const float *xf, const uint16_t *b, 
     return finish(acc, a, b, np, n);
 }
 
-enum { XF_MAX = 8192 }; /* widened activations on the stack: 32 KB */
+enum {
+    XF_MAX = 8192
+}; /* widened activations on the stack: 32 KB */
 
 void bn_neon_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                         const uint16_t *x, float *y)

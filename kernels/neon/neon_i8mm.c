@@ -41,10 +41,22 @@ static void i8mm_tile(const uint8_t *wi, const uint8_t *wi1, const int8_t *abuf,
             for (int f = 0; f < 4; f++) {
                 uint8x16_t cl, ch;
                 switch (f) {
-                case 0: cl = vshrq_n_u8(lo, 6); ch = vshrq_n_u8(hi, 6); break;
-                case 1: cl = vandq_u8(vshrq_n_u8(lo, 4), m3); ch = vandq_u8(vshrq_n_u8(hi, 4), m3); break;
-                case 2: cl = vandq_u8(vshrq_n_u8(lo, 2), m3); ch = vandq_u8(vshrq_n_u8(hi, 2), m3); break;
-                default: cl = vandq_u8(lo, m3); ch = vandq_u8(hi, m3); break;
+                case 0:
+                    cl = vshrq_n_u8(lo, 6);
+                    ch = vshrq_n_u8(hi, 6);
+                    break;
+                case 1:
+                    cl = vandq_u8(vshrq_n_u8(lo, 4), m3);
+                    ch = vandq_u8(vshrq_n_u8(hi, 4), m3);
+                    break;
+                case 2:
+                    cl = vandq_u8(vshrq_n_u8(lo, 2), m3);
+                    ch = vandq_u8(vshrq_n_u8(hi, 2), m3);
+                    break;
+                default:
+                    cl = vandq_u8(lo, m3);
+                    ch = vandq_u8(hi, m3);
+                    break;
                 }
                 /* 8-input group of these codes: block b, field f, half h */
                 const size_t g = 16 * b + 4 * f + 2 * h;
@@ -87,8 +99,7 @@ static void i8mm_matmul(const bn_ternary *w, size_t row_begin, size_t row_end, c
             asum[j] = bn_neon_sum_s8(q + rows[j] * k, k);
         }
         for (size_t p = 0; p < PAIRS; p++)
-            interleave_pair(q + rows[2 * p] * k, q + rows[2 * p + 1] * k, k,
-                            abuf + p * 2 * k);
+            interleave_pair(q + rows[2 * p] * k, q + rows[2 * p + 1] * k, k, abuf + p * 2 * k);
         for (size_t i = row_begin; i < row_end; i += 2) {
             const size_t i1 = i + 1 < row_end ? i + 1 : i;
             int32x4_t acc[PAIRS];
@@ -125,10 +136,7 @@ static const bn_kernels kernels_i8mm = {
     .matvec_i8 = bn_neon_dotprod_matvec_i8,
 };
 
-static int i8mm_supported(void)
-{
-    return bn_neon_has_dotprod() && bn_neon_has_i8mm();
-}
+static int i8mm_supported(void) { return bn_neon_has_dotprod() && bn_neon_has_i8mm(); }
 
 const bn_kernel_path bn_path_neon_i8mm = {&kernels_i8mm, i8mm_supported, 0};
 

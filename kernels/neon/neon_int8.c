@@ -23,8 +23,8 @@ static inline int32x4_t dot16_v80(int32x4_t acc, int8x16_t w, int8x16_t x)
     return vpadalq_s16(acc, p);
 }
 
-void bn_neon_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
-                       const int8_t *x, int32_t *y)
+void bn_neon_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *x,
+                       int32_t *y)
 {
     const size_t kp = k & ~(size_t)15;
     size_t i = row_begin;

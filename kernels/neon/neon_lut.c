@@ -187,10 +187,7 @@ static const bn_kernels kernels_lut = {
     .matvec_i8 = bn_neon_matvec_i8,
 };
 
-static int lut_supported(void)
-{
-    return 1;
-}
+static int lut_supported(void) { return 1; }
 
 /* Manual only: it needs prepare() at load time and does not beat SDOT (README "NEON kernels"). */
 const bn_kernel_path bn_path_neon_lut = {&kernels_lut, lut_supported, 1};

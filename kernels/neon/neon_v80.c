@@ -72,9 +72,6 @@ static const bn_kernels kernels_neon = {
     .matvec_i8 = bn_neon_matvec_i8,
 };
 
-static int neon_supported(void)
-{
-    return 1; /* Advanced SIMD is mandatory in AArch64 Linux */
-}
+static int neon_supported(void) { return 1; /* Advanced SIMD is mandatory in AArch64 Linux */ }
 
 const bn_kernel_path bn_path_neon = {&kernels_neon, neon_supported, 0};

@@ -66,8 +66,8 @@ float bn_q8_0_dot(const uint8_t *a, const uint8_t *b, size_t n)
     return (r0 + r2) + (r1 + r3);
 }
 
-void bn_q8_0_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
-                    const uint8_t *xq, float *y)
+void bn_q8_0_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end, const uint8_t *xq,
+                    float *y)
 {
     const size_t row_bytes = k / BN_QK8_0 * BN_Q8_0_BYTES;
     for (size_t i = row_begin; i < row_end; i++)

@@ -54,8 +54,8 @@ static int32_t ternary_dot_row(const uint8_t *restrict row, const int8_t *restri
 }
 
 static void scalar_ternary_matmul(const bn_ternary *w, size_t row_begin, size_t row_end,
-                                  const int8_t *q, const float *act_scale, size_t n_act,
-                                  float *y, size_t ldy)
+                                  const int8_t *q, const float *act_scale, size_t n_act, float *y,
+                                  size_t ldy)
 {
     const size_t row_bytes = w->k / 4;
     for (size_t r = 0; r < n_act; r++) {

@@ -208,10 +208,10 @@ BN_AVX2 static float reduce64(const __m256 acc[8])
 {
     __m256 vlo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
     __m256 vhi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
-    __m256 v8 = _mm256_add_ps(vlo, vhi);                       /* l + 8 */
+    __m256 v8 = _mm256_add_ps(vlo, vhi);                                              /* l + 8 */
     __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1)); /* l + 4 */
-    __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));        /* l + 2 */
-    __m128 v1 = _mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1));    /* l + 1 */
+    __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));                                /* l + 2 */
+    __m128 v1 = _mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1));                            /* l + 1 */
     return _mm_cvtss_f32(v1);
 }
 
@@ -238,8 +238,8 @@ BN_AVX2 static float avx2_dot_f16(const uint16_t *a, const uint16_t *b, size_t n
     return (float)sum;
 }
 
-BN_AVX2 static void avx2_matvec_f16(const uint16_t *w, size_t k, size_t row_begin,
-                                    size_t row_end, const uint16_t *x, float *y)
+BN_AVX2 static void avx2_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
+                                    const uint16_t *x, float *y)
 {
     for (size_t i = row_begin; i < row_end; i++)
         y[i] = avx2_dot_f16(w + i * k, x, k);

@@ -70,8 +70,7 @@ BN_AVX512 static __m512i shifts(int lo, int hi)
 /* One weight row against one activation row (decode), by masking (see the diagram). */
 BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_t k)
 {
-    const __m512i m01 =
-        _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
+    const __m512i m01 = _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
     const __m512i m23 = _mm512_inserti64x4(_mm512_set1_epi8(0x0C), _mm256_set1_epi8(0x03), 1);
     const __m512i s01 = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
     const __m512i s23 = _mm512_inserti64x4(_mm512_set1_epi32(2), _mm256_set1_epi32(0), 1);
@@ -85,8 +84,8 @@ BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_
         for (; b + 2 <= c1; b += 2) {
             const int8_t *qb = q + 128 * b;
             __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 32 * b)));
-            __m512i u =
-                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 32 * b + 32)));
+            __m512i u = _mm512_broadcast_i64x4(
+                _mm256_loadu_si256((const __m256i *)(w + 32 * b + 32)));
             a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(v, m01), _mm512_loadu_si512(qb));
             a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(v, m23), _mm512_loadu_si512(qb + 64));
             a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(u, m01), _mm512_loadu_si512(qb + 128));
@@ -111,7 +110,9 @@ BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_
  *   qp[128b + 64f + 0..32) = q[128b + 32f ..]   qp[128b + 64f + 32..64) = q[128(b+1) + 32f ..]
  *
  * for each even b; a last odd block keeps q's order and takes the diagram's broadcast form. */
-enum { tile_max_k = 8192 };
+enum {
+    tile_max_k = 8192
+};
 
 BN_AVX512 static void permute_q(const int8_t *q, size_t k, int8_t *qp)
 {
@@ -140,8 +141,7 @@ BN_AVX512 static __m512i reduce16(const __m512i x[16])
                                   _mm512_shuffle_i32x4(z[0], z[1], 0xEE));
     __m512i w1 = _mm512_add_epi32(_mm512_shuffle_i32x4(z[2], z[3], 0x44),
                                   _mm512_shuffle_i32x4(z[2], z[3], 0xEE));
-    return _mm512_add_epi32(_mm512_shuffle_i32x4(w0, w1, 0x88),
-                            _mm512_shuffle_i32x4(w0, w1, 0xDD));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(w0, w1, 0x88), _mm512_shuffle_i32x4(w0, w1, 0xDD));
 }
 
 /* A 4 x 4 tile: four weight rows x four activation rows (qp: permuted, rows k apart); each
@@ -176,18 +176,17 @@ BN_AVX512 static void dot_4x4(const uint8_t *w0, size_t row_bytes, const int8_t 
             for (int a = 0; a < 4; a++) {
                 const int8_t *qb = qp + a * k + 128 * b;
                 acc[4 * r + a] = _mm512_dpbusd_epi32(acc[4 * r + a], c01, _mm512_loadu_si512(qb));
-                acc[4 * r + a] =
-                    _mm512_dpbusd_epi32(acc[4 * r + a], c23, _mm512_loadu_si512(qb + 64));
+                acc[4 * r + a] = _mm512_dpbusd_epi32(acc[4 * r + a], c23,
+                                                     _mm512_loadu_si512(qb + 64));
             }
         }
     }
     _mm512_storeu_si512(out, reduce16(acc));
 }
 
-BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begin,
-                                            size_t row_end, const int8_t *q,
-                                            const float *act_scale, size_t n_act, float *y,
-                                            size_t ldy)
+BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begin, size_t row_end,
+                                            const int8_t *q, const float *act_scale, size_t n_act,
+                                            float *y, size_t ldy)
 {
     const size_t k = w->k, row_bytes = k / 4;
     const float beta = w->scale;
@@ -208,14 +207,15 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
             dot_4x4(w->packed + i * row_bytes, row_bytes, qp, k, d);
             for (int a = 0; a < 4; a++)
                 for (int t = 0; t < 4; t++)
-                    y[(r + a) * ldy + i + t] =
-                        ((float)(d[4 * t + a] - sq[a]) / act_scale[r + a]) * beta;
+                    y[(r + a) * ldy + i + t] = ((float)(d[4 * t + a] - sq[a]) / act_scale[r + a]) *
+                                               beta;
         }
         for (; i < row_end; i++)
             for (int a = 0; a < 4; a++)
                 y[(r + a) * ldy + i] =
                     ((float)(dot_row_masked(w->packed + i * row_bytes, qr + a * k, k) - sq[a]) /
-                     act_scale[r + a]) * beta;
+                     act_scale[r + a]) *
+                    beta;
     }
     /* leftover activation rows (all of them when decoding) */
     for (; r < n_act; r++) {
@@ -223,8 +223,8 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
         const int32_t sq = sum_q(qr, k);
         const float s = act_scale[r];
         for (size_t i = row_begin; i < row_end; i++)
-            y[r * ldy + i] =
-                ((float)(dot_row_masked(w->packed + i * row_bytes, qr, k) - sq) / s) * beta;
+            y[r * ldy + i] = ((float)(dot_row_masked(w->packed + i * row_bytes, qr, k) - sq) / s) *
+                             beta;
     }
 }
 
@@ -283,7 +283,9 @@ BN_AVX512 static float avx512_dot_f16(const uint16_t *a, const uint16_t *b, size
 BN_AVX512 static void avx512_matvec_f16(const uint16_t *w, size_t k, size_t row_begin,
                                         size_t row_end, const uint16_t *x, float *y)
 {
-    enum { piece = 4096 };
+    enum {
+        piece = 4096
+    };
     const size_t np = k & ~(size_t)63;
     if (np == 0 || np > piece) {
         for (size_t i = row_begin; i < row_end; i++)

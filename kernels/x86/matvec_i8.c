@@ -13,7 +13,7 @@
 
 #include "x86.h"
 
-#define BN_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define BN_AVX2   __attribute__((target("avx2,fma,f16c")))
 #define BN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 static int32_t tail_dot(const int8_t *r, const int8_t *x, size_t j, size_t k)
@@ -38,8 +38,8 @@ BN_AVX2 static __m256i dot32_avx2(__m256i acc, __m256i w, __m256i x, __m256i one
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
 }
 
-BN_AVX2 void bn_x86_avx2_matvec_i8(const int8_t *w, size_t k, size_t row_begin,
-                                   size_t row_end, const int8_t *x, int32_t *y)
+BN_AVX2 void bn_x86_avx2_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                                   const int8_t *x, int32_t *y)
 {
     const size_t kp = k & ~(size_t)63;
     const __m256i ones = _mm256_set1_epi16(1);
@@ -63,8 +63,8 @@ BN_AVX512 static __m512i dot64_vnni(__m512i acc, __m512i w, __m512i x)
     return _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(w), sx);
 }
 
-BN_AVX512 void bn_x86_avx512_matvec_i8(const int8_t *w, size_t k, size_t row_begin,
-                                       size_t row_end, const int8_t *x, int32_t *y)
+BN_AVX512 void bn_x86_avx512_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                                       const int8_t *x, int32_t *y)
 {
     const size_t kp = k & ~(size_t)127;
     for (size_t i = row_begin; i < row_end; i++) {

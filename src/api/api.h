@@ -23,11 +23,11 @@
 
 typedef struct bn_api {
     bn_engine *engine;
-    bn_session *session;      /* used by one request at a time (the transport serializes) */
-    const char *model;        /* "model" in answers (e.g. the file name without .gguf) */
-    const char *api_key;      /* NULL/"": no authentication; else "Authorization: Bearer" */
-    int32_t n_predict;        /* default when a request gives none (-1 = until a stop) */
-    size_t max_body;          /* larger bodies: 413 (0 = 8 MiB) */
+    bn_session *session; /* used by one request at a time (the transport serializes) */
+    const char *model;   /* "model" in answers (e.g. the file name without .gguf) */
+    const char *api_key; /* NULL/"": no authentication; else "Authorization: Bearer" */
+    int32_t n_predict;   /* default when a request gives none (-1 = until a stop) */
+    size_t max_body;     /* larger bodies: 413 (0 = 8 MiB) */
 } bn_api;
 
 typedef struct bn_api_request {
@@ -58,8 +58,7 @@ typedef struct bn_api_sink {
      * type: OpenAI's error type ("invalid_request_error", "server_error", ...); code: the
      * engine's error code behind it (the router's own 4xx answers are BN_E_INPUT), for
      * transports that name errors by code. */
-    void (*error)(void *user, int status, const char *type, bn_err_code code,
-                  const char *message);
+    void (*error)(void *user, int status, const char *type, bn_err_code code, const char *message);
     void *user;
 } bn_api_sink;
 

@@ -18,11 +18,11 @@ typedef struct run {
     int64_t created;
     bool begun, gone, stopped_by_tick, stopped_by_prefill;
     bn_err prefill_why; /* why req->prefill stopped the prompt */
-    uint32_t n_tokens;     /* sampled so far */
-    bn_buf ev;             /* the event being built */
-    bn_buf probs;          /* per token: 1 + n_probs bn_token_prob (chosen first) */
+    uint32_t n_tokens;  /* sampled so far */
+    bn_buf ev;          /* the event being built */
+    bn_buf probs;       /* per token: 1 + n_probs bn_token_prob (chosen first) */
     size_t n_prob_rows, sent_rows;
-    size_t text_offset;    /* OpenAI completions logprobs: offset of the next token's text */
+    size_t text_offset; /* OpenAI completions logprobs: offset of the next token's text */
 } run;
 
 static size_t row_size(const run *r) { return (size_t)(1 + r->g->n_probs); }
@@ -262,9 +262,9 @@ static void write_llama(bn_jw *w, run *r, const char *text, size_t len, const bn
                      ? g->stop[st->stop_index]
                      : "");
     bn_jw_key(w, "stop_type");
-    bn_jw_str(w, st->stop_reason == BN_STOP_STRING ? "word"
+    bn_jw_str(w, st->stop_reason == BN_STOP_STRING                                  ? "word"
                  : st->stop_reason == BN_STOP_EOS || st->stop_reason == BN_STOP_EOT ? "eos"
-                                                                                   : "limit");
+                                                                                    : "limit");
     if (g->n_probs > 0) {
         bn_jw_key(w, "completion_probabilities");
         write_prob_rows(w, r, r->sent_rows, r->n_prob_rows, true);
@@ -298,7 +298,8 @@ static void write_oai(bn_jw *w, run *r, const char *text, size_t len, const char
 {
     bool chat = r->g->dialect == BN_API_OAI_CHAT;
     bn_jw_obj(w);
-    write_head(w, r, chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion");
+    write_head(w, r,
+               chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion");
     bn_jw_key(w, "choices");
     bn_jw_arr(w);
     bn_jw_obj(w);
@@ -452,7 +453,8 @@ static void stream_end(run *r, const bn_stats *st)
         event_begin(r);
         w = (bn_jw){.out = &r->ev};
         bn_jw_obj(&w);
-        write_head(&w, r, r->g->dialect == BN_API_OAI_CHAT ? "chat.completion.chunk" : "text_completion");
+        write_head(&w, r,
+                   r->g->dialect == BN_API_OAI_CHAT ? "chat.completion.chunk" : "text_completion");
         bn_jw_key(&w, "choices");
         bn_jw_arr(&w);
         bn_jw_end(&w);

@@ -125,7 +125,8 @@ static int message_content(const bn_json *cv, const char *f, const char **out, b
     if (cv && cv->type == BN_JSON_ARRAY && cv->len == 1 && cv->child->type == BN_JSON_OBJECT) {
         const bn_json *t = bn_json_get(cv->child, "type");
         if (!t || t->type != BN_JSON_STRING || strcmp(t->str, "text"))
-            return bn_fail(err, BN_E_INPUT, "field \"%s[0].type\": only \"text\" parts are supported", f);
+            return bn_fail(err, BN_E_INPUT,
+                           "field \"%s[0].type\": only \"text\" parts are supported", f);
         cv = bn_json_get(cv->child, "text");
     }
     if (check_text(cv, f, err))
@@ -150,8 +151,8 @@ static int parse_messages(const bn_json *v, bn_api_gen *g, bn_err *err)
     for (const bn_json *m = v->child; m; m = m->next, i++) {
         char f[48];
         if (m->type != BN_JSON_OBJECT)
-            return bn_fail(err, BN_E_INPUT, "field \"messages[%zu]\": expected an object, got %s", i,
-                           bn_json_type_name(m->type));
+            return bn_fail(err, BN_E_INPUT, "field \"messages[%zu]\": expected an object, got %s",
+                           i, bn_json_type_name(m->type));
         snprintf(f, sizeof f, "messages[%zu].role", i);
         const bn_json *rv = bn_json_get(m, "role");
         if (!rv || rv->type != BN_JSON_STRING)
@@ -160,8 +161,10 @@ static int parse_messages(const bn_json *v, bn_api_gen *g, bn_err *err)
         if (!strcmp(role, "developer")) /* OpenAI's newer name for the system role */
             role = "system";
         if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
-            return bn_fail(err, BN_E_INPUT, "field \"%s\": expected \"system\", \"user\" or "
-                                            "\"assistant\", got \"%.40s\"", f, rv->str);
+            return bn_fail(err, BN_E_INPUT,
+                           "field \"%s\": expected \"system\", \"user\" or "
+                           "\"assistant\", got \"%.40s\"",
+                           f, rv->str);
         snprintf(f, sizeof f, "messages[%zu].content", i);
         const char *content = NULL;
         if (message_content(bn_json_get(m, "content"), f, &content, err))
@@ -209,11 +212,34 @@ static int parse_prompt(const bn_json *v, bn_api_gen *g, bn_err *err)
 /* Every field a route accepts. The last group is accepted and ignored: clients send them,
  * and here they change nothing (the KV cache prefix is always reused, one slot exists). */
 static const char *const known_fields[] = {
-    "prompt", "messages", "n_predict", "max_tokens", "max_completion_tokens", "temperature",
-    "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "presence_penalty",
-    "frequency_penalty", "seed", "stop", "stream", "stream_options", "n_probs", "logprobs",
-    "top_logprobs", "n", "echo", "model",
-    "cache_prompt", "user", "id_slot", "n_keep", NULL,
+    "prompt",
+    "messages",
+    "n_predict",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_k",
+    "top_p",
+    "min_p",
+    "repeat_penalty",
+    "repeat_last_n",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "stop",
+    "stream",
+    "stream_options",
+    "n_probs",
+    "logprobs",
+    "top_logprobs",
+    "n",
+    "echo",
+    "model",
+    "cache_prompt",
+    "user",
+    "id_slot",
+    "n_keep",
+    NULL,
 };
 
 static int check_known(const bn_json *o, bn_err *err)
@@ -247,7 +273,8 @@ static int parse_oai_options(const bn_json *o, bn_api_gen *g, bn_err *err)
             return field_err(err, "stream_options", "an object", so);
         for (const bn_json *k = so->child; k; k = k->next)
             if (strcmp(k->key, "include_usage"))
-                return bn_fail(err, BN_E_INPUT, "field \"stream_options.%.40s\": unknown field", k->key);
+                return bn_fail(err, BN_E_INPUT, "field \"stream_options.%.40s\": unknown field",
+                               k->key);
         if (get_bool(so, "include_usage", &g->include_usage, err))
             return bn_fail_prefix(err, "stream_options");
     }
@@ -272,8 +299,8 @@ static int parse_oai_options(const bn_json *o, bn_api_gen *g, bn_err *err)
     return 0;
 }
 
-int bn_api_gen_parse(const bn_json *o, bn_api_dialect d, int32_t default_n_predict,
-                     bn_api_gen *g, bn_err *err)
+int bn_api_gen_parse(const bn_json *o, bn_api_dialect d, int32_t default_n_predict, bn_api_gen *g,
+                     bn_err *err)
 {
     memset(g, 0, sizeof *g);
     g->dialect = d;
@@ -303,7 +330,8 @@ int bn_api_gen_parse(const bn_json *o, bn_api_dialect d, int32_t default_n_predi
         get_setting_i(o, "top_k", BN_SET_TOP_K, &top_k, NULL, err) ||
         get_setting_f(o, "top_p", BN_SET_TOP_P, &g->sampling.top_p, err) ||
         get_setting_f(o, "min_p", BN_SET_MIN_P, &g->sampling.min_p, err) ||
-        get_setting_f(o, "repeat_penalty", BN_SET_REPEAT_PENALTY, &g->sampling.repeat_penalty, err) ||
+        get_setting_f(o, "repeat_penalty", BN_SET_REPEAT_PENALTY, &g->sampling.repeat_penalty,
+                      err) ||
         get_setting_i(o, "repeat_last_n", BN_SET_REPEAT_LAST_N, &last_n, NULL, err) ||
         get_setting_f(o, "presence_penalty", BN_SET_PRESENCE_PENALTY, &g->sampling.presence_penalty,
                       err) ||

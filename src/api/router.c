@@ -15,8 +15,13 @@
 const char *bn_api_error_type(int status)
 {
     switch (status) {
-    case 400: case 408: case 413: case 414: case 417: case 431: case 505:
-        return "invalid_request_error";
+    case 400:
+    case 408:
+    case 413:
+    case 414:
+    case 417:
+    case 431:
+    case 505: return "invalid_request_error";
     case 401: return "authentication_error";
     case 404: return "not_found_error";
     case 405: return "invalid_request_error";
@@ -212,15 +217,20 @@ static int tokenize(const bn_api *api, const bn_json *body, const bn_api_sink *s
     const bn_json *c = bn_json_get(body, "content");
     const bn_json *as = bn_json_get(body, "add_special"), *wp = bn_json_get(body, "with_pieces");
     for (const bn_json *k = body->child; k; k = k->next)
-        if (strcmp(k->key, "content") && strcmp(k->key, "add_special") && strcmp(k->key, "with_pieces") &&
-            strcmp(k->key, "parse_special"))
-            return bn_api_fail(sink, (bn_fail(&err, BN_E_INPUT, "field \"%.60s\": unknown field", k->key), &err));
+        if (strcmp(k->key, "content") && strcmp(k->key, "add_special") &&
+            strcmp(k->key, "with_pieces") && strcmp(k->key, "parse_special"))
+            return bn_api_fail(
+                sink, (bn_fail(&err, BN_E_INPUT, "field \"%.60s\": unknown field", k->key), &err));
     if (!c || c->type != BN_JSON_STRING)
-        return bn_api_fail(sink, (bn_fail(&err, BN_E_INPUT, "field \"content\": expected a string, got %s",
-                                          c ? bn_json_type_name(c->type) : "nothing"), &err));
+        return bn_api_fail(
+            sink, (bn_fail(&err, BN_E_INPUT, "field \"content\": expected a string, got %s",
+                           c ? bn_json_type_name(c->type) : "nothing"),
+                   &err));
     if ((as && as->type != BN_JSON_BOOL) || (wp && wp->type != BN_JSON_BOOL))
-        return bn_api_fail(sink, (bn_fail(&err, BN_E_INPUT, "field \"%s\": expected true or false",
-                                          as && as->type != BN_JSON_BOOL ? "add_special" : "with_pieces"), &err));
+        return bn_api_fail(sink,
+                           (bn_fail(&err, BN_E_INPUT, "field \"%s\": expected true or false",
+                                    as && as->type != BN_JSON_BOOL ? "add_special" : "with_pieces"),
+                            &err));
     const bn_json *ps = bn_json_get(body, "parse_special");
     int32_t *ids = NULL;
     size_t n = 0;
@@ -261,10 +271,14 @@ static int detokenize(const bn_api *api, const bn_json *body, const bn_api_sink 
     const bn_json *t = bn_json_get(body, "tokens");
     for (const bn_json *k = body->child; k; k = k->next)
         if (strcmp(k->key, "tokens"))
-            return bn_api_fail(sink, (bn_fail(&err, BN_E_INPUT, "field \"%.60s\": unknown field", k->key), &err));
+            return bn_api_fail(
+                sink, (bn_fail(&err, BN_E_INPUT, "field \"%.60s\": unknown field", k->key), &err));
     if (!t || t->type != BN_JSON_ARRAY)
-        return bn_api_fail(sink, (bn_fail(&err, BN_E_INPUT, "field \"tokens\": expected an array of token ids, got %s",
-                                          t ? bn_json_type_name(t->type) : "nothing"), &err));
+        return bn_api_fail(
+            sink,
+            (bn_fail(&err, BN_E_INPUT, "field \"tokens\": expected an array of token ids, got %s",
+                     t ? bn_json_type_name(t->type) : "nothing"),
+             &err));
     int32_t *ids = malloc((t->len ? t->len : 1) * sizeof *ids);
     if (!ids)
         return bn_api_fail(sink, (bn_fail(&err, BN_E_NOMEM, "out of memory"), &err));
@@ -273,7 +287,9 @@ static int detokenize(const bn_api *api, const bn_json *body, const bn_api_sink 
         int64_t id;
         if (v->type != BN_JSON_NUMBER || bn_json_int_in(v, 0, INT32_MAX, &id)) {
             free(ids);
-            return bn_api_fail(sink, (bn_fail(&err, BN_E_INPUT, "field \"tokens[%zu]\": expected a token id", i), &err));
+            return bn_api_fail(
+                sink,
+                (bn_fail(&err, BN_E_INPUT, "field \"tokens[%zu]\": expected a token id", i), &err));
         }
         ids[i] = (int32_t)id;
     }
@@ -301,7 +317,16 @@ static int completion(const bn_api *api, const bn_json *body, const bn_api_sink 
 }
 
 /* ------------------------------------------------------------------ route table */
-typedef enum kind { K_HEALTH, K_MODELS, K_PROPS, K_TOKENIZE, K_DETOKENIZE, K_LLAMA, K_TEXT, K_CHAT } kind;
+typedef enum kind {
+    K_HEALTH,
+    K_MODELS,
+    K_PROPS,
+    K_TOKENIZE,
+    K_DETOKENIZE,
+    K_LLAMA,
+    K_TEXT,
+    K_CHAT
+} kind;
 
 typedef struct route {
     const char *method, *path;
@@ -373,7 +398,8 @@ int bn_api_handle(const bn_api *api, const bn_api_request *req, const bn_api_sin
     /* /health stays open so that load balancers can probe without the key */
     if (api->api_key && *api->api_key && r->k != K_HEALTH &&
         !key_matches(api->api_key, req->authorization)) {
-        bn_api_send_error(sink, 401, NULL, "invalid or missing API key (Authorization: Bearer <key>)");
+        bn_api_send_error(sink, 401, NULL,
+                          "invalid or missing API key (Authorization: Bearer <key>)");
         return 401;
     }
     size_t max_body = api->max_body ? api->max_body : DEFAULT_MAX_BODY;
@@ -394,7 +420,8 @@ int bn_api_handle(const bn_api *api, const bn_api_request *req, const bn_api_sin
         }
         body = bn_json_root(doc);
         if (body->type != BN_JSON_OBJECT) {
-            bn_fail(&err, BN_E_INPUT, "body: expected a JSON object, got %s", bn_json_type_name(body->type));
+            bn_fail(&err, BN_E_INPUT, "body: expected a JSON object, got %s",
+                    bn_json_type_name(body->type));
             bn_json_free(doc);
             return bn_api_fail(sink, &err);
         }

@@ -14,9 +14,9 @@
 #include "error.h"
 
 typedef struct bn_buf {
-    char *data;          /* NUL-terminated when not NULL */
+    char *data; /* NUL-terminated when not NULL */
     size_t len, cap;
-    bool oom;            /* an allocation failed: contents are truncated, stop using it */
+    bool oom; /* an allocation failed: contents are truncated, stop using it */
 } bn_buf;
 
 void bn_buf_append(bn_buf *b, const void *data, size_t n);

@@ -7,66 +7,113 @@
 
 #include "cli.h"
 
-typedef enum kind { K_FLAG, K_INT, K_FLOAT, K_STR, K_STOP } kind;
+typedef enum kind {
+    K_FLAG,
+    K_INT,
+    K_FLOAT,
+    K_STR,
+    K_STOP
+} kind;
 
 typedef struct opt_def {
     const char *name, *alias; /* alias may be NULL */
     kind k;
-    size_t off;               /* field in cli_opts */
+    size_t off; /* field in cli_opts */
     const char *meta, *help;
-    int set;                  /* K_INT / K_FLOAT: the bn_setting_id holding the range; -1 none */
+    int set; /* K_INT / K_FLOAT: the bn_setting_id holding the range; -1 none */
     bool show_default;
 } opt_def;
 
 #define F(field) offsetof(cli_opts, field)
 
 static const opt_def OPTS[] = {
-    {"-m", "--model", K_STR, F(model), "FILE", "model GGUF (a vocab-only GGUF is enough for --tokenize/--detokenize)", -1, false},
-    {"-p", "--prompt", K_STR, F(prompt), "TEXT", "prompt (special-token names are parsed, as llama-cli does)", -1, false},
-    {"-f", "--file", K_STR, F(prompt_file), "FILE", "read the prompt from a file, - = standard input (one trailing newline dropped)", -1, false},
-    {"-n", "--n-predict", K_INT, F(n_predict), "N", "tokens to generate, -1 = until a stop condition", BN_SET_N_PREDICT, true},
-    {"-c", "--ctx-size", K_INT, F(n_ctx), "N", "context length, 0 = the model's (at most 4096)", BN_SET_N_CTX, true},
-    {"-t", "--threads", K_INT, F(n_threads), "N", "threads, 0 = the CPUs this process may use", BN_SET_N_THREADS, true},
-    {"-b", "--batch-size", K_INT, F(n_batch), "N", "prompt tokens evaluated together, 1 = token by token", BN_SET_N_BATCH, true},
-    {"--temp", NULL, K_FLOAT, F(temp), "T", "temperature, 0 = greedy (argmax, lowest id on ties)", BN_SET_TEMP, true},
-    {"--top-k", NULL, K_INT, F(top_k), "N", "keep the N most likely tokens, 0 = off", BN_SET_TOP_K, true},
-    {"--top-p", NULL, K_FLOAT, F(top_p), "P", "keep the smallest set of mass >= P, 1 = off", BN_SET_TOP_P, true},
-    {"--min-p", NULL, K_FLOAT, F(min_p), "P", "drop tokens below P x the best one's probability, 0 = off", BN_SET_MIN_P, true},
-    {"--repeat-penalty", NULL, K_FLOAT, F(repeat_penalty), "X", "penalty for tokens in the last-n window, 1 = off", BN_SET_REPEAT_PENALTY, true},
-    {"--repeat-last-n", NULL, K_INT, F(repeat_last_n), "N", "penalty window, 0 = off, -1 = the whole context", BN_SET_REPEAT_LAST_N, true},
-    {"--presence-penalty", NULL, K_FLOAT, F(presence_penalty), "X", "subtracted once from every token in the last-n window, 0 = off", BN_SET_PRESENCE_PENALTY, true},
-    {"--frequency-penalty", NULL, K_FLOAT, F(frequency_penalty), "X", "subtracted per occurrence in the last-n window, 0 = off", BN_SET_FREQUENCY_PENALTY, true},
+    {"-m", "--model", K_STR, F(model), "FILE",
+     "model GGUF (a vocab-only GGUF is enough for --tokenize/--detokenize)", -1, false},
+    {"-p", "--prompt", K_STR, F(prompt), "TEXT",
+     "prompt (special-token names are parsed, as llama-cli does)", -1, false},
+    {"-f", "--file", K_STR, F(prompt_file), "FILE",
+     "read the prompt from a file, - = standard input (one trailing newline dropped)", -1, false},
+    {"-n", "--n-predict", K_INT, F(n_predict), "N",
+     "tokens to generate, -1 = until a stop condition", BN_SET_N_PREDICT, true},
+    {"-c", "--ctx-size", K_INT, F(n_ctx), "N", "context length, 0 = the model's (at most 4096)",
+     BN_SET_N_CTX, true},
+    {"-t", "--threads", K_INT, F(n_threads), "N", "threads, 0 = the CPUs this process may use",
+     BN_SET_N_THREADS, true},
+    {"-b", "--batch-size", K_INT, F(n_batch), "N",
+     "prompt tokens evaluated together, 1 = token by token", BN_SET_N_BATCH, true},
+    {"--temp", NULL, K_FLOAT, F(temp), "T", "temperature, 0 = greedy (argmax, lowest id on ties)",
+     BN_SET_TEMP, true},
+    {"--top-k", NULL, K_INT, F(top_k), "N", "keep the N most likely tokens, 0 = off", BN_SET_TOP_K,
+     true},
+    {"--top-p", NULL, K_FLOAT, F(top_p), "P", "keep the smallest set of mass >= P, 1 = off",
+     BN_SET_TOP_P, true},
+    {"--min-p", NULL, K_FLOAT, F(min_p), "P",
+     "drop tokens below P x the best one's probability, 0 = off", BN_SET_MIN_P, true},
+    {"--repeat-penalty", NULL, K_FLOAT, F(repeat_penalty), "X",
+     "penalty for tokens in the last-n window, 1 = off", BN_SET_REPEAT_PENALTY, true},
+    {"--repeat-last-n", NULL, K_INT, F(repeat_last_n), "N",
+     "penalty window, 0 = off, -1 = the whole context", BN_SET_REPEAT_LAST_N, true},
+    {"--presence-penalty", NULL, K_FLOAT, F(presence_penalty), "X",
+     "subtracted once from every token in the last-n window, 0 = off", BN_SET_PRESENCE_PENALTY,
+     true},
+    {"--frequency-penalty", NULL, K_FLOAT, F(frequency_penalty), "X",
+     "subtracted per occurrence in the last-n window, 0 = off", BN_SET_FREQUENCY_PENALTY, true},
     {"--seed", NULL, K_INT, F(seed), "N", "sampling seed, -1 = random", BN_SET_SEED, true},
-    {"-cnv", "--conversation", K_FLAG, F(cnv), NULL, "chat interactively on stdin (-p or -sys = system prompt); Ctrl-C ends an answer, a second Ctrl-C exits", -1, false},
+    {"-cnv", "--conversation", K_FLAG, F(cnv), NULL,
+     "chat interactively on stdin (-p or -sys = system prompt); Ctrl-C ends an answer, a second "
+     "Ctrl-C exits",
+     -1, false},
     {"-i", "--interactive", K_FLAG, F(cnv), NULL, "same as -cnv", -1, false},
-    {"-no-cnv", "--no-conversation", K_FLAG, F(no_cnv), NULL, "no chat mode (overrides -cnv/-i; the default)", -1, false},
-    {"-r", "--reverse-prompt", K_STOP, F(stop), "STR", "stop at STR and hand the turn back (in -cnv); as --stop, STR is not printed", -1, false},
-    {"-e", "--escape", K_FLAG, F(escape), NULL, "process escapes (\\n, \\t, \\xHH, ...) in -p, -sys, --stop, -r", -1, false},
-    {"-sys", "--system-prompt", K_STR, F(system), "TEXT", "system prompt; with -p alone, formats -p as a chat turn", -1, false},
-    {"--stop", NULL, K_STOP, F(stop), "STR", "stop when the output contains STR (repeatable)", -1, false},
+    {"-no-cnv", "--no-conversation", K_FLAG, F(no_cnv), NULL,
+     "no chat mode (overrides -cnv/-i; the default)", -1, false},
+    {"-r", "--reverse-prompt", K_STOP, F(stop), "STR",
+     "stop at STR and hand the turn back (in -cnv); as --stop, STR is not printed", -1, false},
+    {"-e", "--escape", K_FLAG, F(escape), NULL,
+     "process escapes (\\n, \\t, \\xHH, ...) in -p, -sys, --stop, -r", -1, false},
+    {"-sys", "--system-prompt", K_STR, F(system), "TEXT",
+     "system prompt; with -p alone, formats -p as a chat turn", -1, false},
+    {"--stop", NULL, K_STOP, F(stop), "STR", "stop when the output contains STR (repeatable)", -1,
+     false},
     {"--no-bos", NULL, K_FLAG, F(no_bos), NULL, "do not prepend BOS to the prompt", -1, false},
-    {"--json", NULL, K_FLAG, F(json), NULL, "print one JSON object per answer on one line (prompt_tokens, tokens, text, stop_reason, seed, timings)", -1, false},
-    {"--tokens", NULL, K_STR, F(tokens), "ID,...", "evaluate these token ids as the prompt (as given, no BOS)", -1, false},
-    {"--dump-logits", NULL, K_STR, F(dump_logits), "FILE", "write the logits of every evaluated position (f32 LE rows of n_vocab)", -1, false},
-    {"--tokenize", NULL, K_STR, F(tokenize), "TEXT", "print the ids of TEXT as a JSON array and exit", -1, false},
-    {"--tokenize-file", NULL, K_STR, F(tokenize_file), "FILE", "same for the contents of FILE", -1, false},
-    {"--detokenize", NULL, K_STR, F(detokenize), "ID,...", "print the bytes of these ids and exit", -1, false},
+    {"--json", NULL, K_FLAG, F(json), NULL,
+     "print one JSON object per answer on one line (prompt_tokens, tokens, text, stop_reason, "
+     "seed, timings)",
+     -1, false},
+    {"--tokens", NULL, K_STR, F(tokens), "ID,...",
+     "evaluate these token ids as the prompt (as given, no BOS)", -1, false},
+    {"--dump-logits", NULL, K_STR, F(dump_logits), "FILE",
+     "write the logits of every evaluated position (f32 LE rows of n_vocab)", -1, false},
+    {"--tokenize", NULL, K_STR, F(tokenize), "TEXT",
+     "print the ids of TEXT as a JSON array and exit", -1, false},
+    {"--tokenize-file", NULL, K_STR, F(tokenize_file), "FILE", "same for the contents of FILE", -1,
+     false},
+    {"--detokenize", NULL, K_STR, F(detokenize), "ID,...", "print the bytes of these ids and exit",
+     -1, false},
     {"--bos", NULL, K_FLAG, F(bos), NULL, "--tokenize: prepend BOS", -1, false},
-    {"--special", NULL, K_FLAG, F(special), NULL, "--tokenize: parse special-token names", -1, false},
-    {"--pre-tokenizer", NULL, K_STR, F(pre_tokenizer), "NAME", "llama3 (default, the model's), default (bitnet.cpp's, for parity) or falcon3", -1, false},
-    {"--chat-template", NULL, K_STR, F(chat_template), "NAME", "bitnet, llama3, falcon3, chatml or zephyr (detected from the model)", -1, false},
+    {"--special", NULL, K_FLAG, F(special), NULL, "--tokenize: parse special-token names", -1,
+     false},
+    {"--pre-tokenizer", NULL, K_STR, F(pre_tokenizer), "NAME",
+     "llama3 (default, the model's), default (bitnet.cpp's, for parity) or falcon3", -1, false},
+    {"--chat-template", NULL, K_STR, F(chat_template), "NAME",
+     "bitnet, llama3, falcon3, chatml or zephyr (detected from the model)", -1, false},
     {"--inspect", NULL, K_FLAG, F(inspect), NULL, "print a model summary and exit", -1, false},
-    {"--verbose", NULL, K_FLAG, F(verbose), NULL, "diagnostics on stderr (kernel path, seed, context, threads)", -1, false},
-    {"-ngl", "--n-gpu-layers", K_INT, F(n_gpu_layers), "N", "accepted and ignored: this engine runs on the CPU", -1, false},
+    {"--verbose", NULL, K_FLAG, F(verbose), NULL,
+     "diagnostics on stderr (kernel path, seed, context, threads)", -1, false},
+    {"-ngl", "--n-gpu-layers", K_INT, F(n_gpu_layers), "N",
+     "accepted and ignored: this engine runs on the CPU", -1, false},
     {"--color", NULL, K_FLAG, F(color), NULL, "accepted and ignored (plain output)", -1, false},
-    {"--mlock", NULL, K_FLAG, F(mlock), NULL, "accepted and ignored (the mapped model is not locked)", -1, false},
-    {"--no-mmap", NULL, K_FLAG, F(no_mmap), NULL, "accepted and ignored (the model is always mapped)", -1, false},
+    {"--mlock", NULL, K_FLAG, F(mlock), NULL,
+     "accepted and ignored (the mapped model is not locked)", -1, false},
+    {"--no-mmap", NULL, K_FLAG, F(no_mmap), NULL,
+     "accepted and ignored (the model is always mapped)", -1, false},
     {"-h", "--help", K_FLAG, F(help), NULL, "this help", -1, false},
     {"--version", NULL, K_FLAG, F(version), NULL, "print the version", -1, false},
 };
 #undef F
 
-enum { N_OPTS = sizeof OPTS / sizeof OPTS[0] };
+enum {
+    N_OPTS = sizeof OPTS / sizeof OPTS[0]
+};
 
 static void defaults(cli_opts *o)
 {
@@ -113,19 +160,15 @@ static int range_check(const opt_def *d, const char *flag, double v, char *err, 
     return -1;
 }
 
-static int set_value(cli_opts *o, const opt_def *d, const char *flag, const char *val,
-                     char *err, size_t errlen)
+static int set_value(cli_opts *o, const opt_def *d, const char *flag, const char *val, char *err,
+                     size_t errlen)
 {
     char *field = (char *)o + d->off;
     char *end = NULL;
     errno = 0;
     switch (d->k) {
-    case K_FLAG:
-        *(bool *)field = true;
-        return 0;
-    case K_STR:
-        *(const char **)field = val;
-        return 0;
+    case K_FLAG: *(bool *)field = true; return 0;
+    case K_STR: *(const char **)field = val; return 0;
     case K_STOP:
         if (o->n_stop == CLI_MAX_STOP) {
             snprintf(err, errlen, "at most %d --stop strings", CLI_MAX_STOP);
@@ -222,7 +265,8 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
     if (o->pre_tokenizer && strcmp(o->pre_tokenizer, "llama3") != 0 &&
         strcmp(o->pre_tokenizer, "llama-bpe") != 0 && strcmp(o->pre_tokenizer, "default") != 0 &&
         strcmp(o->pre_tokenizer, "falcon3") != 0) {
-        snprintf(err, errlen, "option '--pre-tokenizer' must be llama3, default or falcon3, got '%s'",
+        snprintf(err, errlen,
+                 "option '--pre-tokenizer' must be llama3, default or falcon3, got '%s'",
                  o->pre_tokenizer);
         return -1;
     }
@@ -231,8 +275,10 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
     for (size_t i = 0; i < sizeof templates / sizeof *templates && !known; i++)
         known = strcmp(o->chat_template, templates[i]) == 0;
     if (!known) {
-        snprintf(err, errlen, "option '--chat-template' must be bitnet, llama3, falcon3, chatml or "
-                 "zephyr, got '%s'", o->chat_template);
+        snprintf(err, errlen,
+                 "option '--chat-template' must be bitnet, llama3, falcon3, chatml or "
+                 "zephyr, got '%s'",
+                 o->chat_template);
         return -1;
     }
     return 0;
@@ -270,8 +316,9 @@ void cli_usage(FILE *f)
         }
         fputc('\n', f);
     }
-    fprintf(f, "\nSampling chain (llama.cpp's order): repeat penalty -> top-k -> top-p -> min-p ->\n"
-               "temperature -> softmax -> draw (SplitMix64 seeded by --seed); --temp 0 = greedy.\n");
+    fprintf(f,
+            "\nSampling chain (llama.cpp's order): repeat penalty -> top-k -> top-p -> min-p ->\n"
+            "temperature -> softmax -> draw (SplitMix64 seeded by --seed); --temp 0 = greedy.\n");
 }
 
 int cli_parse_ids(const char *s, int32_t **ids, size_t *n, char *err, size_t errlen)

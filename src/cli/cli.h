@@ -15,7 +15,13 @@
  * unreadable, not a GGUF, unsupported, a failed write), 2 usage and bad input (flags, values,
  * a prompt that does not fit the context), 3 out of memory, 130 stopped by Ctrl-C (128 +
  * SIGINT, as shells report it). */
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_NOMEM = 3, CLI_INTERRUPTED = 130 };
+enum {
+    CLI_OK = 0,
+    CLI_FAIL = 1,
+    CLI_USAGE = 2,
+    CLI_NOMEM = 3,
+    CLI_INTERRUPTED = 130
+};
 
 /* The exit status for an error code (exit_status.c: the one place that maps codes). */
 int cli_exit_status(bn_err_code code);

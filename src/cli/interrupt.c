@@ -39,12 +39,6 @@ int cli_interrupt_install(void)
     return sigaction(SIGINT, &sa, NULL);
 }
 
-bool cli_interrupted(void)
-{
-    return n_interrupts > 0;
-}
+bool cli_interrupted(void) { return n_interrupts > 0; }
 
-void cli_interrupt_reset(void)
-{
-    n_interrupts = 0;
-}
+void cli_interrupt_reset(void) { n_interrupts = 0; }

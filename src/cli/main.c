@@ -14,7 +14,10 @@
 
 /* MAX_LINE: one -cnv turn; far more than a context of 4096 tokens can hold, and it keeps a
  * runaway line (a pasted file, a missing newline) from filling memory. */
-enum { MAX_INPUT = 64 << 20, MAX_LINE = 1 << 20 };
+enum {
+    MAX_INPUT = 64 << 20,
+    MAX_LINE = 1 << 20
+};
 
 static int fail(int code, const char *fmt, const char *a)
 {
@@ -37,10 +40,7 @@ __attribute__((format(printf, 3, 4))) static int cli_err(bn_err *e, bn_err_code 
 }
 
 /* The error's message on stderr; the exit status from its code. */
-static int fail_err(const bn_err *e)
-{
-    return fail(cli_exit_status(e->code), "%s", e->msg);
-}
+static int fail_err(const bn_err *e) { return fail(cli_exit_status(e->code), "%s", e->msg); }
 
 /* Whole file into memory (NUL-terminated), refusing files over MAX_INPUT bytes; "-" is
  * standard input (as llama-cli's -f - ). */
@@ -174,14 +174,19 @@ static int finish_turn(const cli_opts *o, bn_session *s, const bn_stats *st, uin
     fflush(stdout);
     cli_print_timings(st);
     if (o->verbose)
-        fprintf(stderr,
-                "bitnet-run: LM head: %u evaluations, %u screened, %.1f exact rows per evaluation\n",
-                st->lm_evals, st->lm_screened,
-                st->lm_evals ? (double)st->lm_rows / st->lm_evals : 0.0);
+        fprintf(
+            stderr,
+            "bitnet-run: LM head: %u evaluations, %u screened, %.1f exact rows per evaluation\n",
+            st->lm_evals, st->lm_screened, st->lm_evals ? (double)st->lm_rows / st->lm_evals : 0.0);
     return CLI_OK;
 }
 
-typedef enum line_status { LINE_OK, LINE_EOF, LINE_TOO_LONG, LINE_NUL } line_status;
+typedef enum line_status {
+    LINE_OK,
+    LINE_EOF,
+    LINE_TOO_LONG,
+    LINE_NUL
+} line_status;
 
 /* One line of f without its line ending into buf (MAX_LINE + 1 bytes, NUL-terminated). A line
  * that is too long or holds a NUL byte is read to its end and refused, so that the next line
@@ -271,8 +276,10 @@ static int run_conversation(const cli_opts *o, bn_session *s, uint64_t seed)
             break;
         cli_interrupt_reset(); /* Ctrl-C ended this answer only; the next one is fresh */
         if (st.stop_reason == BN_STOP_CONTEXT_FULL) {
-            fprintf(stderr, "bitnet-run: the context is full (%u positions); ending the "
-                            "conversation\n", bn_session_n_ctx(s));
+            fprintf(stderr,
+                    "bitnet-run: the context is full (%u positions); ending the "
+                    "conversation\n",
+                    bn_session_n_ctx(s));
             break;
         }
     }
@@ -293,8 +300,9 @@ static int run_generate(const cli_opts *o, bn_engine *e)
     bn_engine_info info;
     bn_engine_get_info(e, &info);
     if (info.n_ctx_train && bn_session_n_ctx(s) > info.n_ctx_train) /* as llama.cpp: allowed */
-        fprintf(stderr, "bitnet-run: warning: context %u is larger than the model's training "
-                        "context %u; positions past it give unreliable output\n",
+        fprintf(stderr,
+                "bitnet-run: warning: context %u is larger than the model's training "
+                "context %u; positions past it give unreliable output\n",
                 bn_session_n_ctx(s), info.n_ctx_train);
     if (cli_interrupt_install())
         fprintf(stderr, "bitnet-run: warning: Ctrl-C handler not installed; Ctrl-C ends the "
@@ -392,8 +400,8 @@ static void print_version(void)
 {
     bn_build_info b;
     bn_get_build_info(&b);
-    printf("bitnet-run %s\ncompiler: %s\ntarget: %s\nflags: %s\nkernels:", b.version,
-           b.compiler, b.target, b.flags);
+    printf("bitnet-run %s\ncompiler: %s\ntarget: %s\nflags: %s\nkernels:", b.version, b.compiler,
+           b.target, b.flags);
     for (const char *const *k = b.kernels; *k; k++)
         printf(" %s%s", *k, bn_kernel_supported(*k) ? "" : "(not on this CPU)");
     printf("\nkernels chosen: %s\n", b.kernels_auto);
@@ -435,7 +443,8 @@ int main(int argc, char **argv)
     int n_tool = !!o.tokenize + !!o.tokenize_file + !!o.detokenize + o.inspect;
     int n_prompt = !!o.prompt + !!o.prompt_file + !!o.tokens;
     if (n_tool > 1)
-        return fail(CLI_USAGE, "%s", "give only one of --tokenize, --tokenize-file, --detokenize, --inspect");
+        return fail(CLI_USAGE, "%s",
+                    "give only one of --tokenize, --tokenize-file, --detokenize, --inspect");
     if (n_prompt > 1)
         return fail(CLI_USAGE, "%s", "give only one of -p, -f, --tokens");
 
@@ -455,15 +464,15 @@ int main(int argc, char **argv)
                 "loaded in %.1f ms, LM head %s (compact copy %.1f MiB built in %.1f ms on %d "
                 "threads)\n",
                 o.model, info.kernels, info.repack_ms, info.repack_threads, info.pre_tokenizer,
-                info.load_ms, info.lm_head,
-                (double)info.lm_compact_bytes / (1024.0 * 1024.0), info.lm_build_ms,
-                info.lm_build_threads);
+                info.load_ms, info.lm_head, (double)info.lm_compact_bytes / (1024.0 * 1024.0),
+                info.lm_build_ms, info.lm_build_threads);
         if (o.n_gpu_layers >= 0)
             fprintf(stderr, "bitnet-run: -ngl %lld ignored: this engine runs on the CPU only\n",
                     (long long)o.n_gpu_layers);
         if (o.color || o.mlock || o.no_mmap)
-            fprintf(stderr, "bitnet-run: ignored:%s%s%s (plain output; the model is always "
-                            "mapped, not locked)\n",
+            fprintf(stderr,
+                    "bitnet-run: ignored:%s%s%s (plain output; the model is always "
+                    "mapped, not locked)\n",
                     o.color ? " --color" : "", o.mlock ? " --mlock" : "",
                     o.no_mmap ? " --no-mmap" : "");
     }

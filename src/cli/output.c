@@ -188,8 +188,7 @@ void cli_print_inspect(FILE *f, const char *path, const bn_engine_info *in)
         fprintf(f, "context_length: %u\n", in->n_ctx_train);
         fprintf(f, "kernels: %s\n", in->kernels);
     }
-    fprintf(f, "n_vocab: %u\nbos: %d\neos: %d\neot: %d\n", in->n_vocab, in->bos, in->eos,
-            in->eot);
+    fprintf(f, "n_vocab: %u\nbos: %d\neos: %d\neot: %d\n", in->n_vocab, in->bos, in->eos, in->eot);
     fprintf(f, "pre_tokenizer: %s\n", in->pre_tokenizer);
     fprintf(f, "chat_template: %s\n", in->chat_template);
     if (in->arch)

@@ -35,7 +35,4 @@ void bn_get_build_info(bn_build_info *b)
     b->kernels_auto = bn_kernels_get()->name;
 }
 
-int bn_kernel_supported(const char *name)
-{
-    return bn_kernels_by_name(name) != NULL;
-}
+int bn_kernel_supported(const char *name) { return bn_kernels_by_name(name) != NULL; }

@@ -50,7 +50,8 @@ static int build_lm_compact(bn_model *m, bn_err *err)
 {
     const char *mode = getenv("BITNET_LM_HEAD");
     if (mode && *mode && strcmp(mode, "full") && strcmp(mode, "screened"))
-        return bn_fail(err, BN_E_INPUT, "BITNET_LM_HEAD must be full or screened, got \"%s\"", mode);
+        return bn_fail(err, BN_E_INPUT, "BITNET_LM_HEAD must be full or screened, got \"%s\"",
+                       mode);
     if (mode && strcmp(mode, "full") == 0)
         return 0;
     const int n = bn_cpu_count();
@@ -81,7 +82,8 @@ bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *er
     double t0 = bn_now_ms();
     bn_pretokenizer pre = BN_PRE_AUTO;
     if (opts && opts->pre_tokenizer && bn_pretokenizer_from_name(opts->pre_tokenizer, &pre)) {
-        bn_fail(err, BN_E_INPUT, "unknown pre-tokenizer \"%s\" (llama3, default or falcon3)", opts->pre_tokenizer);
+        bn_fail(err, BN_E_INPUT, "unknown pre-tokenizer \"%s\" (llama3, default or falcon3)",
+                opts->pre_tokenizer);
         return NULL;
     }
     bn_engine *e = calloc(1, sizeof *e);
@@ -117,14 +119,16 @@ bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *er
         goto fail;
     }
     if (e->model && (uint32_t)bn_tokenizer_n_vocab(e->tok) != e->model->hp.n_vocab) {
-        bn_fail(err, BN_E_FORMAT, "%s: the vocabulary has %d tokens but the embedding has %u rows", path,
-                bn_tokenizer_n_vocab(e->tok), e->model->hp.n_vocab);
+        bn_fail(err, BN_E_FORMAT, "%s: the vocabulary has %d tokens but the embedding has %u rows",
+                path, bn_tokenizer_n_vocab(e->tok), e->model->hp.n_vocab);
         goto fail;
     }
     if (opts && opts->chat_template) {
         if (bn_chat_template_from_name(opts->chat_template, &e->chat)) {
-            bn_fail(err, BN_E_INPUT, "unknown chat template \"%s\" (bitnet, llama3, falcon3, chatml, "
-                    "zephyr)", opts->chat_template);
+            bn_fail(err, BN_E_INPUT,
+                    "unknown chat template \"%s\" (bitnet, llama3, falcon3, chatml, "
+                    "zephyr)",
+                    opts->chat_template);
             goto fail;
         }
     } else {
@@ -199,8 +203,8 @@ int bn_engine_tokenize(const bn_engine *e, const char *text, size_t len, bool ad
     return bn_tokenize(e->tok, text, len, &o, ids, n_ids, err);
 }
 
-char *bn_engine_detokenize(const bn_engine *e, const int32_t *ids, size_t n,
-                           bool special_names, size_t *len, bn_err *err)
+char *bn_engine_detokenize(const bn_engine *e, const int32_t *ids, size_t n, bool special_names,
+                           size_t *len, bn_err *err)
 {
     char *out = NULL;
     size_t l = 0;

@@ -11,7 +11,11 @@
 #include "sampler.h"
 #include "tokenizer.h"
 
-enum { BN_DEFAULT_CTX = 4096, BN_DEFAULT_BATCH = 512, BN_LOGIT_ROWS_MAX = 32 };
+enum {
+    BN_DEFAULT_CTX = 4096,
+    BN_DEFAULT_BATCH = 512,
+    BN_LOGIT_ROWS_MAX = 32
+};
 
 struct bn_engine {
     bn_gguf *vocab_gguf; /* owned when the file is vocab-only; else the model owns its gguf */

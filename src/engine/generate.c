@@ -133,8 +133,9 @@ static int chat_emit(void *user, const char *text, size_t len, int special)
     if (special) {
         int32_t id = bn_tokenizer_find(e->tok, text, len);
         if (id < 0)
-            return bn_fail(c->err, BN_E_INPUT, "the vocabulary has no %.*s token for the chat template",
-                           (int)len, text);
+            return bn_fail(c->err, BN_E_INPUT,
+                           "the vocabulary has no %.*s token for the chat template", (int)len,
+                           text);
         return bn_idvec_push(&c->s->prompt, id, c->err);
     }
     int32_t *ids = NULL;
@@ -154,14 +155,16 @@ static int build_prompt(bn_session *s, const bn_generate_params *p, bn_err *err)
     const bn_engine *e = s->e;
     int n_src = (p->prompt != NULL) + (p->prompt_ids != NULL) + (p->messages != NULL);
     if (n_src != 1)
-        return bn_fail(err, BN_E_INPUT, "give exactly one of: prompt text, prompt ids, chat messages");
+        return bn_fail(err, BN_E_INPUT,
+                       "give exactly one of: prompt text, prompt ids, chat messages");
     bool bos = p->add_bos && !p->append && bn_tokenizer_add_bos(e->tok);
     if (p->prompt_ids) {
         for (size_t i = 0; i < p->n_prompt_ids; i++) {
             int32_t id = p->prompt_ids[i];
             if (id < 0 || (uint32_t)id >= s->n_vocab)
-                return bn_fail(err, BN_E_INPUT, "prompt token %zu: id %d out of range (vocabulary of %u)",
-                               i, id, s->n_vocab);
+                return bn_fail(err, BN_E_INPUT,
+                               "prompt token %zu: id %d out of range (vocabulary of %u)", i, id,
+                               s->n_vocab);
             if (bn_idvec_push(&s->prompt, id, err))
                 return -1;
         }
@@ -172,12 +175,13 @@ static int build_prompt(bn_session *s, const bn_generate_params *p, bn_err *err)
     if (p->messages) {
         chat_tok c = {s, err};
         return bn_chat_render_with(e->chat, p->messages, p->n_messages, chat_has_token, chat_emit,
-                                   &c, err) ? -1 : 0;
+                                   &c, err)
+                   ? -1
+                   : 0;
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    if (bn_engine_tokenize(e, p->prompt, strlen(p->prompt), false, p->parse_special, &ids, &n,
-                           err))
+    if (bn_engine_tokenize(e, p->prompt, strlen(p->prompt), false, p->parse_special, &ids, &n, err))
         return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
@@ -373,11 +377,12 @@ int bn_generate(bn_session *s, const bn_generate_params *p, bn_stats *stats, bn_
     }
     if (base + ev.n > s->n_ctx) {
         if (p->append)
-            bn_fail(err, BN_E_CONTEXT_FULL, "the conversation needs %zu positions but the context holds %u",
-                    base + ev.n, s->n_ctx);
-        else
-            bn_fail(err, BN_E_CONTEXT_FULL, "prompt is %zu tokens but the context holds only %u", s->prompt.n,
+            bn_fail(err, BN_E_CONTEXT_FULL,
+                    "the conversation needs %zu positions but the context holds %u", base + ev.n,
                     s->n_ctx);
+        else
+            bn_fail(err, BN_E_CONTEXT_FULL, "prompt is %zu tokens but the context holds only %u",
+                    s->prompt.n, s->n_ctx);
         goto done;
     }
     if (!(smp = bn_sampler_create(&p->sampling, s->n_vocab, s->n_ctx, err)))

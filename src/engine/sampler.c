@@ -18,12 +18,12 @@ typedef struct cand {
 struct bn_sampler {
     bn_sampling_params p;
     uint32_t n_vocab;
-    int32_t *hist;      /* ring buffer of the last hist_cap accepted tokens */
+    int32_t *hist; /* ring buffer of the last hist_cap accepted tokens */
     uint32_t hist_cap, hist_len, hist_head;
-    uint32_t *count;    /* [n_vocab] scratch: occurrences in the window (0 between calls) */
-    int32_t *pen_ids;   /* [hist_cap] distinct penalized tokens (bn_sampler_penalized) */
-    float *work;        /* [n_vocab] penalized logits */
-    cand *cands;        /* [n_vocab] */
+    uint32_t *count;  /* [n_vocab] scratch: occurrences in the window (0 between calls) */
+    int32_t *pen_ids; /* [hist_cap] distinct penalized tokens (bn_sampler_penalized) */
+    float *work;      /* [n_vocab] penalized logits */
+    cand *cands;      /* [n_vocab] */
     uint64_t rng;
 };
 
@@ -55,8 +55,8 @@ int bn_sampling_check(const bn_sampling_params *p, bn_err *err)
     return bn_sampling_params_check(p, err);
 }
 
-bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
-                              uint32_t history_cap, bn_err *err)
+bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab, uint32_t history_cap,
+                              bn_err *err)
 {
     if (bn_sampling_check(p, err))
         return NULL;
@@ -347,9 +347,8 @@ void bn_sampler_probs(const bn_sampler *s, int32_t chosen, bn_token_prob *chosen
         top[j] = x;
     }
     chosen_out->id = chosen;
-    chosen_out->prob = chosen >= 0 && (uint32_t)chosen < nv
-                           ? prob_of(s->work[chosen], mx, total)
-                           : 0.0f;
+    chosen_out->prob = chosen >= 0 && (uint32_t)chosen < nv ? prob_of(s->work[chosen], mx, total)
+                                                            : 0.0f;
 }
 
 uint64_t bn_random_seed(void)

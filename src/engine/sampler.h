@@ -32,8 +32,8 @@ typedef struct bn_sampler bn_sampler;
 
 /* history_cap: most tokens kept for the penalty window (the context length): the window when
  * repeat_last_n = -1 and its cap otherwise. NULL + err on bad params or allocation failure. */
-bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab,
-                              uint32_t history_cap, bn_err *err);
+bn_sampler *bn_sampler_create(const bn_sampling_params *p, uint32_t n_vocab, uint32_t history_cap,
+                              bn_err *err);
 void bn_sampler_free(bn_sampler *s);
 /* Tokens the penalty window holds (what was allocated for it). */
 uint32_t bn_sampler_window(const bn_sampler *s);

@@ -11,7 +11,8 @@
 bn_session *bn_session_create(bn_engine *e, const bn_session_params *p, bn_err *err)
 {
     if (!e->model) {
-        bn_fail(err, BN_E_INPUT, "this GGUF has no weights (vocab-only): it can tokenize, not generate");
+        bn_fail(err, BN_E_INPUT,
+                "this GGUF has no weights (vocab-only): it can tokenize, not generate");
         return NULL;
     }
     bn_session_params d = {0};
@@ -29,7 +30,7 @@ bn_session *bn_session_create(bn_engine *e, const bn_session_params *p, bn_err *
     s->n_ctx = p->n_ctx;
     if (s->n_ctx == 0)
         s->n_ctx = hp->n_ctx_train && hp->n_ctx_train < BN_DEFAULT_CTX ? hp->n_ctx_train
-                                                                     : BN_DEFAULT_CTX;
+                                                                       : BN_DEFAULT_CTX;
     /* a context past the training length is allowed, as in llama.cpp (entry points warn:
      * those positions give noise); its size is bounded by BN_SET_N_CTX's range and an
      * impossible KV cache is an out-of-memory error below */
@@ -97,4 +98,3 @@ const char *bn_session_output_text(const bn_session *s, size_t *len)
         *len = s->text.len;
     return s->text.data ? s->text.data : "";
 }
-

@@ -22,8 +22,9 @@ static size_t left(const cursor *c) { return c->size - c->pos; }
 static int need(cursor *c, uint64_t n, const char *what, bn_err *err)
 {
     if (n > left(c))
-        return bn_fail(err, BN_E_FORMAT, "truncated: %s needs %llu bytes at offset %zu, file has %zu left",
-                       what, (unsigned long long)n, c->pos, left(c));
+        return bn_fail(err, BN_E_FORMAT,
+                       "truncated: %s needs %llu bytes at offset %zu, file has %zu left", what,
+                       (unsigned long long)n, c->pos, left(c));
     return 0;
 }
 
@@ -60,8 +61,10 @@ static int read_str(cursor *c, bn_gguf_str *s, const char *what, bn_err *err)
     if (read_u64(c, &len, what, err))
         return -1;
     if (len > left(c))
-        return bn_fail(err, BN_E_FORMAT, "%s: string length %llu at offset %zu runs past the end of the file "
-                       "(%zu bytes left)", what, (unsigned long long)len, c->pos - 8, left(c));
+        return bn_fail(err, BN_E_FORMAT,
+                       "%s: string length %llu at offset %zu runs past the end of the file "
+                       "(%zu bytes left)",
+                       what, (unsigned long long)len, c->pos - 8, left(c));
     s->ptr = (const char *)c->base + c->pos;
     s->len = len;
     c->pos += len;
@@ -86,7 +89,7 @@ bool bn_gguf_str_eq(bn_gguf_str s, const char *z)
 
 const char *bn_gguf_type_name(bn_gguf_type t)
 {
-    static const char *names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
+    static const char *names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                   "bool", "string", "array", "u64", "i64", "f64"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
@@ -94,10 +97,17 @@ const char *bn_gguf_type_name(bn_gguf_type t)
 size_t bn_gguf_scalar_size(uint32_t t)
 {
     switch (t) {
-    case BN_GGUF_U8: case BN_GGUF_I8: case BN_GGUF_BOOL: return 1;
-    case BN_GGUF_U16: case BN_GGUF_I16: return 2;
-    case BN_GGUF_U32: case BN_GGUF_I32: case BN_GGUF_F32: return 4;
-    case BN_GGUF_U64: case BN_GGUF_I64: case BN_GGUF_F64: return 8;
+    case BN_GGUF_U8:
+    case BN_GGUF_I8:
+    case BN_GGUF_BOOL: return 1;
+    case BN_GGUF_U16:
+    case BN_GGUF_I16: return 2;
+    case BN_GGUF_U32:
+    case BN_GGUF_I32:
+    case BN_GGUF_F32: return 4;
+    case BN_GGUF_U64:
+    case BN_GGUF_I64:
+    case BN_GGUF_F64: return 8;
     default: return 0;
     }
 }
@@ -110,12 +120,10 @@ typedef struct type_traits {
 } type_traits;
 
 static const type_traits ggml_types[] = {
-    {BN_GGML_F32, "F32", 1, 4},     {BN_GGML_F16, "F16", 1, 2},
-    {BN_GGML_Q4_0, "Q4_0", 32, 18}, {BN_GGML_Q4_1, "Q4_1", 32, 20},
-    {BN_GGML_Q5_0, "Q5_0", 32, 22}, {BN_GGML_Q5_1, "Q5_1", 32, 24},
-    {BN_GGML_Q8_0, "Q8_0", 32, 34}, {BN_GGML_I8, "I8", 1, 1},
-    {BN_GGML_I16, "I16", 1, 2},     {BN_GGML_I32, "I32", 1, 4},
-    {BN_GGML_I64, "I64", 1, 8},     {BN_GGML_F64, "F64", 1, 8},
+    {BN_GGML_F32, "F32", 1, 4},     {BN_GGML_F16, "F16", 1, 2},     {BN_GGML_Q4_0, "Q4_0", 32, 18},
+    {BN_GGML_Q4_1, "Q4_1", 32, 20}, {BN_GGML_Q5_0, "Q5_0", 32, 22}, {BN_GGML_Q5_1, "Q5_1", 32, 24},
+    {BN_GGML_Q8_0, "Q8_0", 32, 34}, {BN_GGML_I8, "I8", 1, 1},       {BN_GGML_I16, "I16", 1, 2},
+    {BN_GGML_I32, "I32", 1, 4},     {BN_GGML_I64, "I64", 1, 8},     {BN_GGML_F64, "F64", 1, 8},
     {BN_GGML_BF16, "BF16", 1, 2},   {BN_GGML_I2_S, "I2_S", 4, 1},
 };
 
@@ -243,7 +251,13 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
         case BN_GGUF_I16: kv->num.i64 = (int16_t)u; break;
         case BN_GGUF_I32: kv->num.i64 = (int32_t)u; break;
         case BN_GGUF_I64: memcpy(&kv->num.i64, &u, 8); break;
-        case BN_GGUF_F32: { float f; uint32_t u32 = (uint32_t)u; memcpy(&f, &u32, 4); kv->num.f64 = f; break; }
+        case BN_GGUF_F32: {
+            float f;
+            uint32_t u32 = (uint32_t)u;
+            memcpy(&f, &u32, 4);
+            kv->num.f64 = f;
+            break;
+        }
         case BN_GGUF_F64: memcpy(&kv->num.f64, &u, 8); break;
         case BN_GGUF_BOOL:
             if (u > 1)
@@ -261,7 +275,8 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
         return 0;
     }
     if (t != BN_GGUF_ARRAY)
-        return bn_fail(err, BN_E_FORMAT, "key '%s': unknown value type %u at offset %zu", key, t, c->pos - 4);
+        return bn_fail(err, BN_E_FORMAT, "key '%s': unknown value type %u at offset %zu", key, t,
+                       c->pos - 4);
 
     uint32_t et;
     if (read_u32(c, &et, "array element type", err) ||
@@ -273,15 +288,17 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
     size_t esz = bn_gguf_scalar_size(et);
     if (esz) {
         if (kv->arr_len > left(c) / esz)
-            return bn_fail(err, BN_E_FORMAT, "key '%s': array of %llu %s elements runs past the end of the "
-                           "file (%zu bytes left)", key, (unsigned long long)kv->arr_len,
-                           bn_gguf_type_name(et), left(c));
+            return bn_fail(err, BN_E_FORMAT,
+                           "key '%s': array of %llu %s elements runs past the end of the "
+                           "file (%zu bytes left)",
+                           key, (unsigned long long)kv->arr_len, bn_gguf_type_name(et), left(c));
         kv->arr_data = c->base + c->pos;
         c->pos += kv->arr_len * esz;
         if (et == BN_GGUF_BOOL)
             for (uint64_t i = 0; i < kv->arr_len; i++)
                 if (kv->arr_data[i] > 1)
-                    return bn_fail(err, BN_E_FORMAT, "key '%s': bool element %llu is %u, not 0 or 1", key,
+                    return bn_fail(err, BN_E_FORMAT,
+                                   "key '%s': bool element %llu is %u, not 0 or 1", key,
                                    (unsigned long long)i, kv->arr_data[i]);
         return 0;
     }
@@ -289,8 +306,9 @@ static int parse_value(cursor *c, bn_gguf_kv *kv, bn_err *err)
         return bn_fail(err, BN_E_FORMAT, "key '%s': unknown array element type %u", key, et);
     /* every string takes at least its 8-byte length */
     if (kv->arr_len > left(c) / 8)
-        return bn_fail(err, BN_E_FORMAT, "key '%s': array of %llu strings cannot fit in the %zu bytes left",
-                       key, (unsigned long long)kv->arr_len, left(c));
+        return bn_fail(err, BN_E_FORMAT,
+                       "key '%s': array of %llu strings cannot fit in the %zu bytes left", key,
+                       (unsigned long long)kv->arr_len, left(c));
     size_t cap = 0;
     for (uint64_t i = 0; i < kv->arr_len; i++) {
         if (grow((void **)&kv->arr_strs, &cap, i, sizeof *kv->arr_strs))
@@ -317,8 +335,8 @@ static int build_table(bn_gguf *g, uint64_t n, uint32_t **table, size_t *cap,
     for (uint64_t i = 0; i < n; i++) {
         int64_t dup = table_insert(*table, *cap, name_of(g, (uint32_t)i), (uint32_t)i, name_of, g);
         if (dup >= 0)
-            return bn_fail(err, BN_E_FORMAT, "duplicate %s '%s' (#%lld and #%llu)", what, name_of(g, (uint32_t)i),
-                           (long long)dup, (unsigned long long)i);
+            return bn_fail(err, BN_E_FORMAT, "duplicate %s '%s' (#%lld and #%llu)", what,
+                           name_of(g, (uint32_t)i), (long long)dup, (unsigned long long)i);
     }
     return 0;
 }
@@ -327,12 +345,15 @@ static int parse_kvs(bn_gguf *g, cursor *c, uint64_t n_kv, bn_err *err)
 {
     /* smallest entry: key length (8) + 1-byte key + type (4) + 1-byte value */
     if (n_kv > left(c) / 14)
-        return bn_fail(err, BN_E_FORMAT, "header claims %llu metadata keys, which cannot fit in the %zu bytes "
-                       "left", (unsigned long long)n_kv, left(c));
+        return bn_fail(err, BN_E_FORMAT,
+                       "header claims %llu metadata keys, which cannot fit in the %zu bytes "
+                       "left",
+                       (unsigned long long)n_kv, left(c));
     size_t cap = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
         if (grow((void **)&g->kv, &cap, i, sizeof *g->kv))
-            return bn_fail(err, BN_E_NOMEM, "out of memory for %llu keys", (unsigned long long)n_kv);
+            return bn_fail(err, BN_E_NOMEM, "out of memory for %llu keys",
+                           (unsigned long long)n_kv);
         g->n_kv = i + 1; /* entries up to here are freed by bn_gguf_close */
         bn_gguf_kv *kv = &g->kv[i];
         bn_gguf_str key;
@@ -340,11 +361,14 @@ static int parse_kvs(bn_gguf *g, cursor *c, uint64_t n_kv, bn_err *err)
         if (read_str(c, &key, "key", err))
             return bn_fail_prefix(err, "metadata key #%llu", (unsigned long long)i);
         if (key.len == 0 || key.len >= 65536)
-            return bn_fail(err, BN_E_FORMAT, "metadata key #%llu at offset %llu: key length %llu is out of "
-                           "range (1..65535)", (unsigned long long)i,
-                           (unsigned long long)kv->file_offset, (unsigned long long)key.len);
+            return bn_fail(err, BN_E_FORMAT,
+                           "metadata key #%llu at offset %llu: key length %llu is out of "
+                           "range (1..65535)",
+                           (unsigned long long)i, (unsigned long long)kv->file_offset,
+                           (unsigned long long)key.len);
         if (memchr(key.ptr, 0, key.len))
-            return bn_fail(err, BN_E_FORMAT, "metadata key #%llu at offset %llu contains a NUL byte",
+            return bn_fail(err, BN_E_FORMAT,
+                           "metadata key #%llu at offset %llu contains a NUL byte",
                            (unsigned long long)i, (unsigned long long)kv->file_offset);
         if (!(kv->key = dup_str(key)))
             return bn_fail(err, BN_E_NOMEM, "out of memory");
@@ -359,12 +383,14 @@ static int parse_tensor_infos(bn_gguf *g, cursor *c, uint64_t n_tensors, bn_err 
     /* smallest entry: name length (8) + 1-byte name + n_dims (4) + one dim (8) + type (4) +
      * offset (8) */
     if (n_tensors > left(c) / 33)
-        return bn_fail(err, BN_E_FORMAT, "header claims %llu tensors, which cannot fit in the %zu bytes left",
+        return bn_fail(err, BN_E_FORMAT,
+                       "header claims %llu tensors, which cannot fit in the %zu bytes left",
                        (unsigned long long)n_tensors, left(c));
     size_t cap = 0;
     for (uint64_t i = 0; i < n_tensors; i++) {
         if (grow((void **)&g->tensors, &cap, i, sizeof *g->tensors))
-            return bn_fail(err, BN_E_NOMEM, "out of memory for %llu tensors", (unsigned long long)n_tensors);
+            return bn_fail(err, BN_E_NOMEM, "out of memory for %llu tensors",
+                           (unsigned long long)n_tensors);
         g->n_tensors = i + 1;
         bn_gguf_tensor *t = &g->tensors[i];
         bn_gguf_str name;
@@ -372,16 +398,18 @@ static int parse_tensor_infos(bn_gguf *g, cursor *c, uint64_t n_tensors, bn_err 
         if (read_str(c, &name, "tensor name", err))
             return bn_fail_prefix(err, "tensor #%llu", (unsigned long long)i);
         if (name.len == 0 || name.len >= BN_GGUF_MAX_NAME || memchr(name.ptr, 0, name.len))
-            return bn_fail(err, BN_E_FORMAT, "tensor #%llu at offset %zu: bad name (length %llu; must be "
-                           "1..%d bytes without NUL)", (unsigned long long)i, at,
-                           (unsigned long long)name.len, BN_GGUF_MAX_NAME - 1);
+            return bn_fail(err, BN_E_FORMAT,
+                           "tensor #%llu at offset %zu: bad name (length %llu; must be "
+                           "1..%d bytes without NUL)",
+                           (unsigned long long)i, at, (unsigned long long)name.len,
+                           BN_GGUF_MAX_NAME - 1);
         if (!(t->name = dup_str(name)))
             return bn_fail(err, BN_E_NOMEM, "out of memory");
         if (read_u32(c, &t->n_dims, "n_dims", err))
             return bn_fail_prefix(err, "tensor '%s'", t->name);
         if (t->n_dims < 1 || t->n_dims > BN_GGUF_MAX_DIMS)
-            return bn_fail(err, BN_E_FORMAT, "tensor '%s': %u dimensions (must be 1..%d)", t->name, t->n_dims,
-                           BN_GGUF_MAX_DIMS);
+            return bn_fail(err, BN_E_FORMAT, "tensor '%s': %u dimensions (must be 1..%d)", t->name,
+                           t->n_dims, BN_GGUF_MAX_DIMS);
         uint64_t n = 1;
         for (uint32_t d = 0; d < BN_GGUF_MAX_DIMS; d++)
             t->ne[d] = 1;
@@ -389,17 +417,20 @@ static int parse_tensor_infos(bn_gguf *g, cursor *c, uint64_t n_tensors, bn_err 
             if (read_u64(c, &t->ne[d], "dimension", err))
                 return bn_fail_prefix(err, "tensor '%s'", t->name);
             if (t->ne[d] == 0 || t->ne[d] > (UINT64_C(1) << 62) / n)
-                return bn_fail(err, BN_E_FORMAT, "tensor '%s': dimension %u = %llu makes the element count "
-                               "zero or overflow", t->name, d, (unsigned long long)t->ne[d]);
+                return bn_fail(err, BN_E_FORMAT,
+                               "tensor '%s': dimension %u = %llu makes the element count "
+                               "zero or overflow",
+                               t->name, d, (unsigned long long)t->ne[d]);
             n *= t->ne[d];
         }
         if (read_u32(c, &t->type, "type", err) || read_u64(c, &t->offset, "offset", err))
             return bn_fail_prefix(err, "tensor '%s'", t->name);
         if (t->type == BN_GGML_TL1 || t->type == BN_GGML_TL2)
-            return bn_fail(err, BN_E_UNSUPPORTED, "tensor '%s': type %s (bitnet.cpp's %s lookup-table "
+            return bn_fail(err, BN_E_UNSUPPORTED,
+                           "tensor '%s': type %s (bitnet.cpp's %s lookup-table "
                            "layout) is not supported; use the I2_S file of this model "
-                           "(llama-quantize F32.gguf OUT.gguf I2_S 1)", t->name,
-                           t->type == BN_GGML_TL1 ? "TL1" : "TL2",
+                           "(llama-quantize F32.gguf OUT.gguf I2_S 1)",
+                           t->name, t->type == BN_GGML_TL1 ? "TL1" : "TL2",
                            t->type == BN_GGML_TL1 ? "ARM" : "x86");
         if (!ggml_traits(t->type))
             return bn_fail(err, BN_E_FORMAT, "tensor '%s': unknown ggml type %u", t->name, t->type);
@@ -428,18 +459,21 @@ static int place_tensors(bn_gguf *g, size_t info_end, bn_err *err)
         return 0;
     }
     if (g->data_offset > g->size)
-        return bn_fail(err, BN_E_FORMAT, "truncated: data section starts at %llu but the file has %zu bytes",
+        return bn_fail(err, BN_E_FORMAT,
+                       "truncated: data section starts at %llu but the file has %zu bytes",
                        (unsigned long long)g->data_offset, g->size);
     uint64_t avail = g->size - g->data_offset;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         bn_gguf_tensor *t = &g->tensors[i];
         if (t->offset % g->alignment)
-            return bn_fail(err, BN_E_FORMAT, "tensor '%s': offset %llu is not a multiple of the alignment %u",
+            return bn_fail(err, BN_E_FORMAT,
+                           "tensor '%s': offset %llu is not a multiple of the alignment %u",
                            t->name, (unsigned long long)t->offset, g->alignment);
         if (t->offset > avail || t->nbytes > avail - t->offset)
-            return bn_fail(err, BN_E_FORMAT, "tensor '%s': data [%llu, +%llu) runs past the end of the data "
-                           "section (%llu bytes; file truncated?)", t->name,
-                           (unsigned long long)t->offset, (unsigned long long)t->nbytes,
+            return bn_fail(err, BN_E_FORMAT,
+                           "tensor '%s': data [%llu, +%llu) runs past the end of the data "
+                           "section (%llu bytes; file truncated?)",
+                           t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
                            (unsigned long long)avail);
         t->data = g->base + g->data_offset + t->offset;
     }
@@ -453,7 +487,8 @@ static int place_tensors(bn_gguf *g, size_t info_end, bn_err *err)
     uint64_t end = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         if (i > 0 && order[i]->offset < end) {
-            rc = bn_fail(err, BN_E_FORMAT, "tensor '%s' [%llu, +%llu) overlaps tensor '%s' which ends at %llu",
+            rc = bn_fail(err, BN_E_FORMAT,
+                         "tensor '%s' [%llu, +%llu) overlaps tensor '%s' which ends at %llu",
                          order[i]->name, (unsigned long long)order[i]->offset,
                          (unsigned long long)order[i]->nbytes, order[i - 1]->name,
                          (unsigned long long)end);
@@ -472,18 +507,21 @@ static int parse(bn_gguf *g, bn_err *err)
     uint8_t magic[4];
     uint64_t n_tensors, n_kv;
     if (g->size < 4)
-        return bn_fail(err, BN_E_FORMAT, "truncated: file is %zu bytes, too small for a GGUF header (24 bytes)",
+        return bn_fail(err, BN_E_FORMAT,
+                       "truncated: file is %zu bytes, too small for a GGUF header (24 bytes)",
                        g->size);
     if (read_bytes(&c, magic, 4, "magic", err))
         return -1;
     if (memcmp(magic, "GGUF", 4) != 0)
-        return bn_fail(err, BN_E_FORMAT, "bad magic %02x %02x %02x %02x (expected 'GGUF'): not a GGUF file",
-                       magic[0], magic[1], magic[2], magic[3]);
+        return bn_fail(err, BN_E_FORMAT,
+                       "bad magic %02x %02x %02x %02x (expected 'GGUF'): not a GGUF file", magic[0],
+                       magic[1], magic[2], magic[3]);
     if (read_u32(&c, &g->version, "version", err))
         return -1;
     if (g->version != 2 && g->version != 3)
-        return bn_fail(err, BN_E_FORMAT, "unsupported GGUF version %u (this reader handles 2 and 3%s)",
-                       g->version, g->version > 0xffff ? "; big-endian file?" : "");
+        return bn_fail(err, BN_E_FORMAT,
+                       "unsupported GGUF version %u (this reader handles 2 and 3%s)", g->version,
+                       g->version > 0xffff ? "; big-endian file?" : "");
     if (read_u64(&c, &n_tensors, "tensor count", err) || read_u64(&c, &n_kv, "key count", err))
         return -1;
     if (parse_kvs(g, &c, n_kv, err))
@@ -493,10 +531,13 @@ static int parse(bn_gguf *g, bn_err *err)
     if (al) {
         if (al->type != BN_GGUF_U32 || al->num.u64 == 0 || (al->num.u64 & (al->num.u64 - 1)) ||
             al->num.u64 > (1u << 20))
-            return bn_fail(err, BN_E_FORMAT, "general.alignment must be a u32 power of two up to 1 MiB (got "
-                           "%s %llu)", bn_gguf_type_name(al->type),
+            return bn_fail(err, BN_E_FORMAT,
+                           "general.alignment must be a u32 power of two up to 1 MiB (got "
+                           "%s %llu)",
+                           bn_gguf_type_name(al->type),
                            al->type == BN_GGUF_STRING || al->type == BN_GGUF_ARRAY
-                               ? 0ull : (unsigned long long)al->num.u64);
+                               ? 0ull
+                               : (unsigned long long)al->num.u64);
         g->alignment = (uint32_t)al->num.u64;
     }
     if (parse_tensor_infos(g, &c, n_tensors, err))

@@ -54,8 +54,8 @@ typedef enum bn_ggml_type {
 } bn_ggml_type;
 
 #define BN_GGUF_DEFAULT_ALIGNMENT 32
-#define BN_GGUF_MAX_DIMS 4
-#define BN_GGUF_MAX_NAME 256
+#define BN_GGUF_MAX_DIMS          4
+#define BN_GGUF_MAX_NAME          256
 
 /* A string inside the map: not NUL-terminated. */
 typedef struct bn_gguf_str {
@@ -71,12 +71,12 @@ typedef struct bn_gguf_kv {
         int64_t i64;  /* I8, I16, I32, I64 */
         double f64;   /* F32, F64 */
     } num;
-    bn_gguf_str str;            /* STRING */
-    bn_gguf_type arr_type;      /* ARRAY: element type (never ARRAY) */
-    uint64_t arr_len;           /* ARRAY: element count */
-    const uint8_t *arr_data;    /* numeric ARRAY: arr_len little-endian elements, maybe unaligned */
-    bn_gguf_str *arr_strs;      /* STRING ARRAY: arr_len views into the map */
-    uint64_t file_offset;       /* where the key starts, for messages */
+    bn_gguf_str str;         /* STRING */
+    bn_gguf_type arr_type;   /* ARRAY: element type (never ARRAY) */
+    uint64_t arr_len;        /* ARRAY: element count */
+    const uint8_t *arr_data; /* numeric ARRAY: arr_len little-endian elements, maybe unaligned */
+    bn_gguf_str *arr_strs;   /* STRING ARRAY: arr_len views into the map */
+    uint64_t file_offset;    /* where the key starts, for messages */
 } bn_gguf_kv;
 
 typedef struct bn_gguf_tensor {
@@ -104,7 +104,7 @@ struct bn_gguf {
     size_t size;
     /* private */
     int mapped;
-    uint32_t *kv_hash;     /* open addressing tables of index+1, 0 = empty */
+    uint32_t *kv_hash; /* open addressing tables of index+1, 0 = empty */
     uint32_t *tensor_hash;
     size_t kv_hash_cap, tensor_hash_cap;
 };
@@ -133,8 +133,8 @@ int bn_gguf_get_f32(const bn_gguf *g, const char *key, float *out, bn_err *err);
 int bn_gguf_get_bool(const bn_gguf *g, const char *key, bool *out, bn_err *err);
 int bn_gguf_get_str(const bn_gguf *g, const char *key, bn_gguf_str *out, bn_err *err);
 /* An array whose elements have type elem. */
-int bn_gguf_get_arr(const bn_gguf *g, const char *key, bn_gguf_type elem,
-                    const bn_gguf_kv **out, bn_err *err);
+int bn_gguf_get_arr(const bn_gguf *g, const char *key, bn_gguf_type elem, const bn_gguf_kv **out,
+                    bn_err *err);
 
 /* Element i of an array of 4-byte elements (i32 / f32, as checked by bn_gguf_get_arr). No
  * bounds check and no clamp: the caller must keep i < kv->arr_len. */

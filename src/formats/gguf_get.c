@@ -18,19 +18,25 @@ int bn_gguf_get_u32(const bn_gguf *g, const char *key, uint32_t *out, bn_err *er
     if (!kv)
         return -1;
     switch (kv->type) {
-    case BN_GGUF_U8: case BN_GGUF_U16: case BN_GGUF_U32: case BN_GGUF_U64:
+    case BN_GGUF_U8:
+    case BN_GGUF_U16:
+    case BN_GGUF_U32:
+    case BN_GGUF_U64:
         if (kv->num.u64 > UINT32_MAX)
             break;
         *out = (uint32_t)kv->num.u64;
         return 0;
-    case BN_GGUF_I8: case BN_GGUF_I16: case BN_GGUF_I32: case BN_GGUF_I64:
+    case BN_GGUF_I8:
+    case BN_GGUF_I16:
+    case BN_GGUF_I32:
+    case BN_GGUF_I64:
         if (kv->num.i64 < 0 || kv->num.i64 > (int64_t)UINT32_MAX)
             break;
         *out = (uint32_t)kv->num.i64;
         return 0;
     default:
-        return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is a %s, expected an unsigned integer", key,
-                       bn_gguf_type_name(kv->type));
+        return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is a %s, expected an unsigned integer",
+                       key, bn_gguf_type_name(kv->type));
     }
     return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is out of range for u32", key);
 }
@@ -71,15 +77,15 @@ int bn_gguf_get_str(const bn_gguf *g, const char *key, bn_gguf_str *out, bn_err 
     return 0;
 }
 
-int bn_gguf_get_arr(const bn_gguf *g, const char *key, bn_gguf_type elem,
-                    const bn_gguf_kv **out, bn_err *err)
+int bn_gguf_get_arr(const bn_gguf *g, const char *key, bn_gguf_type elem, const bn_gguf_kv **out,
+                    bn_err *err)
 {
     const bn_gguf_kv *kv = find_req(g, key, err);
     if (!kv)
         return -1;
     if (kv->type != BN_GGUF_ARRAY || kv->arr_type != elem)
-        return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is a %s%s%s, expected an array of %s", key,
-                       bn_gguf_type_name(kv->type), kv->type == BN_GGUF_ARRAY ? " of " : "",
+        return bn_fail(err, BN_E_FORMAT, "metadata key '%s' is a %s%s%s, expected an array of %s",
+                       key, bn_gguf_type_name(kv->type), kv->type == BN_GGUF_ARRAY ? " of " : "",
                        kv->type == BN_GGUF_ARRAY ? bn_gguf_type_name(kv->arr_type) : "",
                        bn_gguf_type_name(elem));
     *out = kv;

@@ -110,26 +110,26 @@ typedef struct bn_engine_info {
     int32_t bos, eos, eot; /* -1 when absent */
     /* hyper-parameters (0 when !has_weights) */
     uint32_t n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
-    uint64_t n_params;     /* weights counted from the tensor shapes */
+    uint64_t n_params; /* weights counted from the tensor shapes */
     uint64_t file_size;
-    const char *kernels;   /* kernel path used by the weights ("scalar", "neon", ...) */
-    double repack_ms;      /* its weight repacking at load (0: the path reads the file in place) */
+    const char *kernels; /* kernel path used by the weights ("scalar", "neon", ...) */
+    double repack_ms;    /* its weight repacking at load (0: the path reads the file in place) */
     int repack_threads;
     const char *pre_tokenizer;
     const char *chat_template; /* the template chat messages are rendered with */
-    const char *arch;      /* general.architecture ("bitnet-b1.58", "bitnet", "llama"); NULL
+    const char *arch;          /* general.architecture ("bitnet-b1.58", "bitnet", "llama"); NULL
                               for a vocab-only file */
-    double load_ms;        /* bn_engine_open wall time */
-    const char *name;      /* general.name ("" when absent) */
-    bool synthetic;        /* the name contains "synthetic": random weights, meaningless output
+    double load_ms;            /* bn_engine_open wall time */
+    const char *name;          /* general.name ("" when absent) */
+    bool synthetic;            /* the name contains "synthetic": random weights, meaningless output
                               (entry points print BN_SYNTHETIC_WARNING) */
     /* LM head: "screened" (a compact copy screens the rows, exact logits for every token the
      * sampler can draw; requests that need the full distribution still take the full head) or
      * "full". BITNET_LM_HEAD=full|screened pins it at open; default screened. */
     const char *lm_head;
-    double lm_build_ms;         /* building the compact copy (part of load_ms) */
-    int lm_build_threads;       /* threads that built it */
-    uint64_t lm_compact_bytes;  /* its size */
+    double lm_build_ms;        /* building the compact copy (part of load_ms) */
+    int lm_build_threads;      /* threads that built it */
+    uint64_t lm_compact_bytes; /* its size */
 } bn_engine_info;
 
 /* The one warning line every program prints for a synthetic model. */
@@ -147,8 +147,8 @@ int bn_engine_tokenize(const bn_engine *e, const char *text, size_t len, bool ad
 /* Decodes ids to bytes (malloc'd, NUL-terminated, *len bytes; may contain any byte). Special
  * tokens render as their names when special_names, else as nothing (as llama-cli prints).
  * NULL + err when an id is out of range. */
-char *bn_engine_detokenize(const bn_engine *e, const int32_t *ids, size_t n,
-                           bool special_names, size_t *len, bn_err *err);
+char *bn_engine_detokenize(const bn_engine *e, const int32_t *ids, size_t n, bool special_names,
+                           size_t *len, bn_err *err);
 
 /* ------------------------------------------------------------------ session */
 typedef struct bn_session_params {
@@ -180,16 +180,16 @@ typedef enum bn_stop_reason {
 const char *bn_stop_reason_name(bn_stop_reason r);
 
 typedef struct bn_stats {
-    double load_ms;           /* the engine's */
-    uint32_t prompt_tokens;   /* tokens of this call's prompt */
-    uint32_t prompt_eval;     /* of which evaluated (the rest reused from the KV cache) */
+    double load_ms;         /* the engine's */
+    uint32_t prompt_tokens; /* tokens of this call's prompt */
+    uint32_t prompt_eval;   /* of which evaluated (the rest reused from the KV cache) */
     double prompt_ms, prompt_tok_s;
     uint32_t gen_tokens;      /* tokens sampled (an end-of-generation token included) */
     uint32_t gen_eval;        /* tokens evaluated during generation (gen_tokens - 1, usually) */
     double gen_ms, gen_tok_s; /* decode time and gen_eval / decode time */
     double ttft_ms;           /* start of bn_generate to the first sampled token */
     bn_stop_reason stop_reason;
-    int stop_index;           /* BN_STOP_STRING: which stop string; else -1 */
+    int stop_index; /* BN_STOP_STRING: which stop string; else -1 */
     /* LM head: evaluations (rows of logits), of which screened, and the rows computed
      * exactly summed over all of them (n_vocab for a full one) */
     uint32_t lm_evals, lm_screened;
@@ -233,10 +233,10 @@ typedef int (*bn_probs_fn)(void *user, bn_token_prob chosen, const bn_token_prob
 
 typedef struct bn_generate_params {
     /* The prompt: exactly one of these three. */
-    const char *prompt;            /* text */
-    const int32_t *prompt_ids;     /* token ids, evaluated as given (no BOS added) */
+    const char *prompt;        /* text */
+    const int32_t *prompt_ids; /* token ids, evaluated as given (no BOS added) */
     size_t n_prompt_ids;
-    const bn_chat_msg *messages;   /* chat messages, rendered with the model's template */
+    const bn_chat_msg *messages; /* chat messages, rendered with the model's template */
     size_t n_messages;
 
     bool add_bos;       /* text and messages: prepend BOS (default true; ignored when append) */
@@ -253,9 +253,9 @@ typedef struct bn_generate_params {
     bn_token_fn on_token;
     bn_logits_fn on_logits;
     bn_prefill_fn on_prefill; /* optional; evaluation in chunks of BN_PREFILL_CHUNK when set */
-    int32_t n_probs;    /* on_probs: how many top tokens (0..BN_MAX_PROBS) */
+    int32_t n_probs;          /* on_probs: how many top tokens (0..BN_MAX_PROBS) */
     bn_probs_fn on_probs;
-    void *user;         /* passed to every callback */
+    void *user; /* passed to every callback */
 } bn_generate_params;
 
 /* add_bos true, n_predict -1, llama-cli's sampling defaults, everything else empty. */
@@ -281,8 +281,8 @@ const char *bn_session_output_text(const bn_session *s, size_t *len);
  * range ("option '--top-p' must be in (0, 1] (1 = off), got 1.5"). New settings (presence
  * and frequency penalties, ...) get a new id before BN_SET_COUNT. */
 typedef enum bn_setting_id {
-    BN_SET_N_PREDICT,      /* bn_generate_params.n_predict */
-    BN_SET_TEMP,           /* bn_sampling_params.temp ... */
+    BN_SET_N_PREDICT, /* bn_generate_params.n_predict */
+    BN_SET_TEMP,      /* bn_sampling_params.temp ... */
     BN_SET_TOP_K,
     BN_SET_TOP_P,
     BN_SET_MIN_P,
@@ -290,9 +290,9 @@ typedef enum bn_setting_id {
     BN_SET_REPEAT_LAST_N,
     BN_SET_PRESENCE_PENALTY,
     BN_SET_FREQUENCY_PENALTY,
-    BN_SET_N_PROBS,        /* bn_generate_params.n_probs */
-    BN_SET_SEED,           /* entry points: -1 = pick one with bn_random_seed */
-    BN_SET_N_CTX,          /* bn_session_params.n_ctx ... */
+    BN_SET_N_PROBS, /* bn_generate_params.n_probs */
+    BN_SET_SEED,    /* entry points: -1 = pick one with bn_random_seed */
+    BN_SET_N_CTX,   /* bn_session_params.n_ctx ... */
     BN_SET_N_THREADS,
     BN_SET_N_BATCH,
     BN_SET_COUNT
@@ -300,9 +300,9 @@ typedef enum bn_setting_id {
 
 typedef struct bn_setting {
     bn_setting_id id;
-    const char *name;    /* the params field: "top_p" */
-    bool integer;        /* only whole numbers */
-    double lo, hi;       /* inclusive range, except lo when lo_open */
+    const char *name; /* the params field: "top_p" */
+    bool integer;     /* only whole numbers */
+    double lo, hi;    /* inclusive range, except lo when lo_open */
     bool lo_open;
     const char *meaning; /* special values: "1 = off" */
 } bn_setting;
@@ -321,10 +321,10 @@ int bn_session_params_check(const bn_session_params *p, bn_err *err);
 
 /* ------------------------------------------------------------------ build */
 typedef struct bn_build_info {
-    const char *version;  /* BN_VERSION */
-    const char *compiler; /* "gcc 12.2.0" */
-    const char *flags;    /* the C flags the library was compiled with ("-O3 -Wall ...") */
-    const char *target;   /* "x86_64", "aarch64" */
+    const char *version;        /* BN_VERSION */
+    const char *compiler;       /* "gcc 12.2.0" */
+    const char *flags;          /* the C flags the library was compiled with ("-O3 -Wall ...") */
+    const char *target;         /* "x86_64", "aarch64" */
     const char *const *kernels; /* every kernel path compiled in, NULL-terminated */
     const char *kernels_auto;   /* the path this CPU gets (or BITNET_KERNELS pins) */
 } bn_build_info;

@@ -11,7 +11,7 @@
 /* Hard ceiling on max_depth: recursion uses ~100 bytes of stack per level. */
 #define JSON_DEPTH_CEILING 1024
 /* RFC-valid numbers can be arbitrarily long; nobody needs more than this many characters. */
-#define JSON_NUMBER_MAX 1024
+#define JSON_NUMBER_MAX    1024
 
 typedef struct arena_block {
     struct arena_block *next;
@@ -156,10 +156,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-size_t bn_json_utf8_len(const char *s, size_t n)
-{
-    return utf8_seq((const unsigned char *)s, n);
-}
+size_t bn_json_utf8_len(const char *s, size_t n) { return utf8_seq((const unsigned char *)s, n); }
 
 size_t bn_json_utf8_prefix(const char *s, size_t n)
 {
@@ -443,21 +440,16 @@ static bn_json *parse_value(parser *p)
     unsigned char c = p->s[p->i];
     bn_json *v;
     switch (c) {
-    case '{':
-        return parse_container(p, true);
-    case '[':
-        return parse_container(p, false);
+    case '{': return parse_container(p, true);
+    case '[': return parse_container(p, false);
     case '"':
         v = new_node(p, BN_JSON_STRING);
         if (!v || parse_string(p, &v->str, &v->len))
             return NULL;
         return v;
-    case 't':
-        return parse_literal(p, "true", BN_JSON_BOOL, true);
-    case 'f':
-        return parse_literal(p, "false", BN_JSON_BOOL, false);
-    case 'n':
-        return parse_literal(p, "null", BN_JSON_NULL, false);
+    case 't': return parse_literal(p, "true", BN_JSON_BOOL, true);
+    case 'f': return parse_literal(p, "false", BN_JSON_BOOL, false);
+    case 'n': return parse_literal(p, "null", BN_JSON_NULL, false);
     default:
         if (c == '-' || is_digit(c)) {
             v = new_node(p, BN_JSON_NUMBER);
@@ -477,7 +469,8 @@ bn_json_doc *bn_json_parse(const char *text, size_t len, const bn_json_opts *opt
     if (max_depth > JSON_DEPTH_CEILING)
         max_depth = JSON_DEPTH_CEILING;
     if (len > max_size) {
-        bn_fail(err, BN_E_INPUT, "JSON input of %zu bytes exceeds the limit of %zu bytes", len, max_size);
+        bn_fail(err, BN_E_INPUT, "JSON input of %zu bytes exceeds the limit of %zu bytes", len,
+                max_size);
         return NULL;
     }
     if (!text && len) {
@@ -569,14 +562,11 @@ bool bn_json_equal(const bn_json *a, const bn_json *b)
     if (a->type != b->type)
         return false;
     switch (a->type) {
-    case BN_JSON_NULL:
-        return true;
-    case BN_JSON_BOOL:
-        return a->boolean == b->boolean;
+    case BN_JSON_NULL: return true;
+    case BN_JSON_BOOL: return a->boolean == b->boolean;
     case BN_JSON_NUMBER:
         return a->num == b->num && a->is_int == b->is_int && (!a->is_int || a->i64 == b->i64);
-    case BN_JSON_STRING:
-        return a->len == b->len && !memcmp(a->str, b->str, a->len);
+    case BN_JSON_STRING: return a->len == b->len && !memcmp(a->str, b->str, a->len);
     case BN_JSON_ARRAY:
     case BN_JSON_OBJECT:
         if (a->len != b->len)

@@ -36,26 +36,26 @@ typedef enum bn_json_type {
 typedef struct bn_json bn_json;
 struct bn_json {
     bn_json_type type;
-    bool boolean;        /* BOOL */
-    bool is_int;         /* NUMBER written without fraction/exponent and fits in int64 */
-    int64_t i64;         /* NUMBER with is_int */
-    double num;          /* NUMBER (always set) */
-    const char *str;     /* STRING: decoded UTF-8, NUL-terminated */
-    size_t len;          /* STRING: bytes; ARRAY/OBJECT: number of children */
-    bn_json *child;      /* ARRAY/OBJECT: first child (in document order) */
-    bn_json *next;       /* next sibling */
-    const char *key;     /* member of an OBJECT: its decoded key (NUL-terminated) */
+    bool boolean;    /* BOOL */
+    bool is_int;     /* NUMBER written without fraction/exponent and fits in int64 */
+    int64_t i64;     /* NUMBER with is_int */
+    double num;      /* NUMBER (always set) */
+    const char *str; /* STRING: decoded UTF-8, NUL-terminated */
+    size_t len;      /* STRING: bytes; ARRAY/OBJECT: number of children */
+    bn_json *child;  /* ARRAY/OBJECT: first child (in document order) */
+    bn_json *next;   /* next sibling */
+    const char *key; /* member of an OBJECT: its decoded key (NUL-terminated) */
     size_t key_len;
-    size_t pos;          /* byte offset of the value in the input (for messages) */
+    size_t pos; /* byte offset of the value in the input (for messages) */
 };
 
 typedef struct bn_json_opts {
-    int max_depth;       /* arrays/objects nested deeper are refused; 0 = default 64 */
-    size_t max_size;     /* longer inputs are refused; 0 = default 16 MiB */
+    int max_depth;   /* arrays/objects nested deeper are refused; 0 = default 64 */
+    size_t max_size; /* longer inputs are refused; 0 = default 16 MiB */
 } bn_json_opts;
 
 #define BN_JSON_DEFAULT_DEPTH 64
-#define BN_JSON_DEFAULT_SIZE ((size_t)16 << 20)
+#define BN_JSON_DEFAULT_SIZE  ((size_t)16 << 20)
 
 typedef struct bn_json_doc bn_json_doc;
 
@@ -95,13 +95,13 @@ typedef struct bn_jw {
     int depth;
     bool bad;
     bool after_key;
-    char kind[BN_JW_MAX_DEPTH];      /* 'o' object, 'a' array */
+    char kind[BN_JW_MAX_DEPTH]; /* 'o' object, 'a' array */
     bool has_items[BN_JW_MAX_DEPTH];
 } bn_jw;
 
 void bn_jw_obj(bn_jw *w);
 void bn_jw_arr(bn_jw *w);
-void bn_jw_end(bn_jw *w);        /* closes the innermost object or array */
+void bn_jw_end(bn_jw *w); /* closes the innermost object or array */
 void bn_jw_key(bn_jw *w, const char *key);
 void bn_jw_keyn(bn_jw *w, const char *key, size_t n);
 void bn_jw_str(bn_jw *w, const char *s);

@@ -180,21 +180,15 @@ void bn_jw_null(bn_jw *w)
 void bn_jw_value(bn_jw *w, const bn_json *v)
 {
     switch (v->type) {
-    case BN_JSON_NULL:
-        bn_jw_null(w);
-        break;
-    case BN_JSON_BOOL:
-        bn_jw_bool(w, v->boolean);
-        break;
+    case BN_JSON_NULL: bn_jw_null(w); break;
+    case BN_JSON_BOOL: bn_jw_bool(w, v->boolean); break;
     case BN_JSON_NUMBER:
         if (v->is_int)
             bn_jw_int(w, v->i64);
         else
             bn_jw_num(w, v->num);
         break;
-    case BN_JSON_STRING:
-        bn_jw_strn(w, v->str, v->len);
-        break;
+    case BN_JSON_STRING: bn_jw_strn(w, v->str, v->len); break;
     case BN_JSON_ARRAY:
     case BN_JSON_OBJECT:
         if (v->type == BN_JSON_OBJECT)

@@ -29,8 +29,10 @@ static double process_age_ms(void)
     const char *p = strrchr(buf, ')'); /* the command name may contain spaces */
     unsigned long long start = 0;
     /* after ")": state is field 3, starttime field 22 */
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-                            "%*d %*d %llu", &start) != 1)
+    if (!p || sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                     "%*d %*d %llu",
+                     &start) != 1)
         return -1;
     struct timespec ts;
     clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -49,31 +51,32 @@ static const char *init_error_type(bool config, bn_err_code code)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: bootstrap [--help | --version]\n"
-            "AWS Lambda custom runtime for BitNet b1.58: maps the model, generates one token\n"
-            "during init, then serves the Lambda Runtime API. Settings come from the\n"
-            "environment:\n"
-            "  AWS_LAMBDA_RUNTIME_API     host:port of the Runtime API (set by Lambda; locally:\n"
-            "                             build/bin/bitnet-lambda-local starts one)\n"
-            "  BITNET_MODEL               model GGUF (default %s)\n"
-            "  BITNET_THREADS             threads, 0..1024, 0 = all CPUs (default: memory\n"
-            "                             size / 1769 MB, at most the CPUs: Lambda's vCPUs)\n"
-            "  BITNET_CTX                 KV cache positions, 0..1048576 (default 0: the\n"
-            "                             engine's, min(model's context, 4096))\n"
-            "  BITNET_STREAM=1            the Function URL is in RESPONSE_STREAM mode: \"stream\":\n"
-            "                             true answers go out as Server-Sent Events as they come\n"
-            "  BITNET_RESPONSE=envelope   direct invokes answer {\"statusCode\",\"body\"} (the\n"
-            "                             Python-wrapper shape) instead of the bare object\n"
-            "  BITNET_API_KEY             required as \"Authorization: Bearer <key>\" on HTTP\n"
-            "                             events (compared in constant time)\n"
-            "  BITNET_DEADLINE_MARGIN_MS  stop generating this long before the function's\n"
-            "                             deadline (default 250; stop_reason \"deadline\")\n"
-            "  BITNET_EXTENSION=0         do not register the no-op extension that makes\n"
-            "                             Lambda send SIGTERM before shutdown\n"
-            "  BITNET_WARMUP=0            skip the one-token warm-up during init\n"
-            "  AWS_LAMBDA_LOG_FORMAT=JSON JSON log lines instead of text\n",
-            DEFAULT_MODEL);
+    fprintf(
+        f,
+        "usage: bootstrap [--help | --version]\n"
+        "AWS Lambda custom runtime for BitNet b1.58: maps the model, generates one token\n"
+        "during init, then serves the Lambda Runtime API. Settings come from the\n"
+        "environment:\n"
+        "  AWS_LAMBDA_RUNTIME_API     host:port of the Runtime API (set by Lambda; locally:\n"
+        "                             build/bin/bitnet-lambda-local starts one)\n"
+        "  BITNET_MODEL               model GGUF (default %s)\n"
+        "  BITNET_THREADS             threads, 0..1024, 0 = all CPUs (default: memory\n"
+        "                             size / 1769 MB, at most the CPUs: Lambda's vCPUs)\n"
+        "  BITNET_CTX                 KV cache positions, 0..1048576 (default 0: the\n"
+        "                             engine's, min(model's context, 4096))\n"
+        "  BITNET_STREAM=1            the Function URL is in RESPONSE_STREAM mode: \"stream\":\n"
+        "                             true answers go out as Server-Sent Events as they come\n"
+        "  BITNET_RESPONSE=envelope   direct invokes answer {\"statusCode\",\"body\"} (the\n"
+        "                             Python-wrapper shape) instead of the bare object\n"
+        "  BITNET_API_KEY             required as \"Authorization: Bearer <key>\" on HTTP\n"
+        "                             events (compared in constant time)\n"
+        "  BITNET_DEADLINE_MARGIN_MS  stop generating this long before the function's\n"
+        "                             deadline (default 250; stop_reason \"deadline\")\n"
+        "  BITNET_EXTENSION=0         do not register the no-op extension that makes\n"
+        "                             Lambda send SIGTERM before shutdown\n"
+        "  BITNET_WARMUP=0            skip the one-token warm-up during init\n"
+        "  AWS_LAMBDA_LOG_FORMAT=JSON JSON log lines instead of text\n",
+        DEFAULT_MODEL);
 }
 
 static void print_version(void)
@@ -99,8 +102,10 @@ int main(int argc, char **argv)
             print_version();
             return 0;
         }
-        fprintf(stderr, "bootstrap: unknown argument '%s' (see --help; settings come from the "
-                        "environment)\n", argv[1]);
+        fprintf(stderr,
+                "bootstrap: unknown argument '%s' (see --help; settings come from the "
+                "environment)\n",
+                argv[1]);
         return 2;
     }
     double t0 = bn_now_ms();
@@ -130,7 +135,8 @@ int main(int argc, char **argv)
     n_ctx = (uint32_t)ctx;
     const char *shape = getenv("BITNET_RESPONSE");
     if (threads > 0 && shape && *shape && strcmp(shape, "llama") && strcmp(shape, "envelope"))
-        threads = bn_fail(&err, BN_E_INPUT, "BITNET_RESPONSE=\"%.32s\": expected llama or envelope", shape);
+        threads = bn_fail(&err, BN_E_INPUT, "BITNET_RESPONSE=\"%.32s\": expected llama or envelope",
+                          shape);
     bn_engine_handler eh;
     if (threads < 0 || bn_engine_handler_open(&eh, model, threads, n_ctx, &err)) {
         long status = 0;
@@ -150,13 +156,15 @@ int main(int argc, char **argv)
     bn_engine_get_info(eh.engine, &info);
     if (info.synthetic)
         bn_log("WARN", "%s: %s (general.name \"%s\")", model, BN_SYNTHETIC_WARNING, info.name);
-    bn_log("INFO", "init: model %s mapped in %.1f ms (%u layers, kernels %s), session in %.1f ms, "
-                   "warm-up %.1f ms, %d threads, main() to ready %.1f ms, process start to ready "
-                   "%.0f ms",
+    bn_log("INFO",
+           "init: model %s mapped in %.1f ms (%u layers, kernels %s), session in %.1f ms, "
+           "warm-up %.1f ms, %d threads, main() to ready %.1f ms, process start to ready "
+           "%.0f ms",
            model, eh.open_ms, info.n_layer, info.kernels ? info.kernels : "?", eh.session_ms,
            eh.warmup_ms, bn_session_n_threads(eh.session), bn_now_ms() - t0, process_age_ms());
-    bn_log("INFO", "init: weights repacked in %.1f ms on %d threads; LM head %s (compact copy "
-                   "%.1f MiB built in %.1f ms on %d threads)",
+    bn_log("INFO",
+           "init: weights repacked in %.1f ms on %d threads; LM head %s (compact copy "
+           "%.1f MiB built in %.1f ms on %d threads)",
            info.repack_ms, info.repack_threads, info.lm_head,
            (double)info.lm_compact_bytes / (1024.0 * 1024.0), info.lm_build_ms,
            info.lm_build_threads);

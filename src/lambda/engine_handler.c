@@ -38,7 +38,9 @@ int bn_engine_handler_open(bn_engine_handler *eh, const char *path, int n_thread
     memcpy(eh->model, base, n);
     eh->model[n] = 0;
     const char *key = getenv("BITNET_API_KEY");
-    eh->api = (bn_api){.engine = eh->engine, .session = eh->session, .model = eh->model,
+    eh->api = (bn_api){.engine = eh->engine,
+                       .session = eh->session,
+                       .model = eh->model,
                        .api_key = key && *key ? key : NULL,
                        .n_predict = BN_LAMBDA_DEFAULT_N_PREDICT};
     return 0;

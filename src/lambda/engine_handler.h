@@ -15,10 +15,10 @@
 typedef struct bn_engine_handler {
     bn_engine *engine;
     bn_session *session;
-    char model[128];        /* file name of the model, for responses */
-    double open_ms;         /* bn_engine_open */
-    double session_ms;      /* bn_session_create */
-    double warmup_ms;       /* bn_engine_handler_warmup */
+    char model[128];   /* file name of the model, for responses */
+    double open_ms;    /* bn_engine_open */
+    double session_ms; /* bn_session_create */
+    double warmup_ms;  /* bn_engine_handler_warmup */
     bn_api api;
 } bn_engine_handler;
 

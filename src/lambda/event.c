@@ -49,7 +49,8 @@ static int http_body(const bn_json *ev, bn_lambda_event *e, bn_err *err)
             return bn_fail(err, BN_E_NOMEM, "out of memory");
         long n = bn_base64_decode(b->str, b->len, e->decoded);
         if (n < 0)
-            return bn_fail(err, BN_E_INPUT, "event field \"body\": invalid base64 (isBase64Encoded is true)");
+            return bn_fail(err, BN_E_INPUT,
+                           "event field \"body\": invalid base64 (isBase64Encoded is true)");
         e->body = (const char *)e->decoded;
         e->len = (size_t)n;
     }

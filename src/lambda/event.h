@@ -18,7 +18,7 @@
 #include "json.h"
 
 typedef struct bn_lambda_event {
-    bool http;                 /* an HTTP envelope: answer with statusCode/headers/body */
+    bool http; /* an HTTP envelope: answer with statusCode/headers/body */
     const char *method, *path;
     const char *authorization; /* the Authorization header (any case), NULL when absent */
     const char *body;          /* the request body (NULL = none) */

@@ -163,11 +163,11 @@ typedef struct invocation {
     /* the answer, as the router gives it */
     int status;
     const char *ctype;
-    bn_buf body;            /* buffered answers */
-    bn_rt_stream *stream;   /* streamed answers */
+    bn_buf body;          /* buffered answers */
+    bn_rt_stream *stream; /* streamed answers */
     bool stream_failed;
-    bool direct_error;      /* a direct invoke's error went to POST /error */
-    int stop;               /* 1: the loop must end (a fatal Runtime API answer) */
+    bool direct_error; /* a direct invoke's error went to POST /error */
+    int stop;          /* 1: the loop must end (a fatal Runtime API answer) */
 } invocation;
 
 /* Outcome of a POST: 0 keep serving, 1 stop the loop. */
@@ -180,9 +180,11 @@ static int post_outcome(invocation *iv, int rc, long status, const bn_err *err, 
         return 1;
     if (status == 413) {
         char msg[200];
-        snprintf(msg, sizeof msg, "response of %zu bytes exceeds the Runtime API's payload limit "
-                                  "(6 MB buffered; use a RESPONSE_STREAM Function URL for long "
-                                  "outputs)", len);
+        snprintf(msg, sizeof msg,
+                 "response of %zu bytes exceeds the Runtime API's payload limit "
+                 "(6 MB buffered; use a RESPONSE_STREAM Function URL for long "
+                 "outputs)",
+                 len);
         bn_err e2 = {0};
         long st2 = 0;
         if (bn_rt_post_error(iv->rt, iv->inv.request_id, "ResponseSizeTooLarge", msg, &st2, &e2)) {
@@ -224,19 +226,13 @@ const char *bn_lambda_error_type(bn_err_code code)
 {
     switch (code) {
     case BN_E_INPUT:
-    case BN_E_CONTEXT_FULL:
-        return "InvalidRequest";
-    case BN_E_NOMEM:
-        return "Runtime.OutOfMemory";
-    case BN_E_IO:
-        return "Runtime.IOError";
-    case BN_E_FORMAT:
-        return "Runtime.FormatError";
-    case BN_E_UNSUPPORTED:
-        return "Runtime.Unsupported";
+    case BN_E_CONTEXT_FULL: return "InvalidRequest";
+    case BN_E_NOMEM: return "Runtime.OutOfMemory";
+    case BN_E_IO: return "Runtime.IOError";
+    case BN_E_FORMAT: return "Runtime.FormatError";
+    case BN_E_UNSUPPORTED: return "Runtime.Unsupported";
     case BN_OK:
-    case BN_E_INTERNAL:
-        break;
+    case BN_E_INTERNAL: break;
     }
     return "Runtime.InternalError";
 }
@@ -258,10 +254,9 @@ static int post_function_error(invocation *iv, bn_err_code code, const char *msg
 static int open_stream(invocation *iv)
 {
     bn_err err = {0};
-    iv->stream = bn_rt_stream_open(iv->rt, iv->inv.request_id,
-                                   iv->ev.http ? "application/vnd.awslambda.http-integration-response"
-                                               : iv->ctype,
-                                   &err);
+    iv->stream = bn_rt_stream_open(
+        iv->rt, iv->inv.request_id,
+        iv->ev.http ? "application/vnd.awslambda.http-integration-response" : iv->ctype, &err);
     if (!iv->stream) {
         bn_log("ERROR", "%s", err.msg);
         iv->stop = 1;
@@ -389,9 +384,14 @@ static int post_buffered(invocation *iv)
 static int serve(invocation *iv, bn_deadline *dl)
 {
     bn_api_request req = {
-        .method = iv->ev.method, .path = iv->ev.path, .authorization = iv->ev.authorization,
-        .body = iv->ev.body, .len = iv->ev.len, .tick = deadline_tick,
-        .prefill = deadline_prefill, .tick_user = dl,
+        .method = iv->ev.method,
+        .path = iv->ev.path,
+        .authorization = iv->ev.authorization,
+        .body = iv->ev.body,
+        .len = iv->ev.len,
+        .tick = deadline_tick,
+        .prefill = deadline_prefill,
+        .tick_user = dl,
     };
     bn_api_sink sink = {.begin = sink_begin, .write = sink_write, .user = iv};
     /* a direct invoke reports errors as function errors, unless the envelope is asked for */
@@ -402,16 +402,19 @@ static int serve(invocation *iv, bn_deadline *dl)
     if (dl->prior && dl->ticks >= 2 && !dl->reason) /* a finished decode: its token time */
         dl->prior->decode_ms = dl->est_ms;
     bn_log("INFO", "done: %s %s -> %d%s in %.1f ms, peak RSS %llu MB", iv->ev.method, iv->ev.path,
-           status, dl->reason ? (strcmp(dl->reason, "deadline") ? " (cut by shutdown)" : " (cut by the deadline)") : "",
+           status,
+           dl->reason
+               ? (strcmp(dl->reason, "deadline") ? " (cut by shutdown)" : " (cut by the deadline)")
+               : "",
            bn_now_ms() - t0, (unsigned long long)(bn_peak_rss_kib() / 1024));
     if (iv->direct_error)
         return iv->stop;
     if (iv->stream) {
         bn_err err = {0};
         long st = 0;
-        int rc = bn_rt_stream_close(iv->stream, iv->stream_failed ? bn_lambda_error_type(BN_E_IO) : NULL,
-                                    iv->stream_failed ? "the response stream ended early" : NULL,
-                                    &st, &err);
+        int rc = bn_rt_stream_close(
+            iv->stream, iv->stream_failed ? bn_lambda_error_type(BN_E_IO) : NULL,
+            iv->stream_failed ? "the response stream ended early" : NULL, &st, &err);
         iv->stream = NULL;
         return iv->stop ? 1 : post_outcome(iv, rc, st, &err, 0);
     }
@@ -462,8 +465,8 @@ int bn_lambda_run(bn_rt *rt, const bn_lambda_handler *h, const bn_lambda_config 
         bn_log_set_request(iv.inv.request_id);
         set_trace_env(iv.inv.trace_id);
         int64_t left = iv.inv.deadline_ms ? iv.inv.deadline_ms - (int64_t)bn_epoch_ms() : -1;
-        bn_log("INFO", "invocation: %zu bytes, %lld ms left, trace %s", iv.inv.len,
-               (long long)left, iv.inv.trace_id ? iv.inv.trace_id : "-");
+        bn_log("INFO", "invocation: %zu bytes, %lld ms left, trace %s", iv.inv.len, (long long)left,
+               iv.inv.trace_id ? iv.inv.trace_id : "-");
         int stop;
         if (bn_lambda_parse_event(iv.inv.body, iv.inv.len, &iv.ev, &err)) {
             stop = answer_bad_event(&iv, &err);

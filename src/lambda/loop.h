@@ -48,12 +48,12 @@ typedef struct bn_speed_prior {
 } bn_speed_prior;
 
 typedef struct bn_deadline {
-    int64_t deadline_ms;  /* Unix epoch ms; 0 = none */
-    double margin_ms;     /* kept free for posting the answer */
-    double last_ms;       /* epoch ms of the previous tick */
-    double est_ms;        /* expected duration of the next token */
+    int64_t deadline_ms; /* Unix epoch ms; 0 = none */
+    double margin_ms;    /* kept free for posting the answer */
+    double last_ms;      /* epoch ms of the previous tick */
+    double est_ms;       /* expected duration of the next token */
     int ticks;
-    const char *reason;   /* "deadline", "shutdown" or "prompt_too_long" once it said stop */
+    const char *reason;      /* "deadline", "shutdown" or "prompt_too_long" once it said stop */
     bn_speed_prior *prior;   /* learned across invocations (may be NULL) */
     double prefill_start_ms; /* epoch ms of the prompt evaluation's start */
 } bn_deadline;
@@ -85,11 +85,11 @@ typedef struct bn_lambda_handler {
 } bn_lambda_handler;
 
 typedef struct bn_lambda_config {
-    bool stream_mode;   /* BITNET_STREAM=1: the Function URL is in RESPONSE_STREAM mode, so
+    bool stream_mode; /* BITNET_STREAM=1: the Function URL is in RESPONSE_STREAM mode, so
                            HTTP answers go out as streamed responses (SSE as it is made) */
-    bool envelope;      /* BITNET_RESPONSE=envelope: a direct invoke is answered with
+    bool envelope;    /* BITNET_RESPONSE=envelope: a direct invoke is answered with
                            {"statusCode", "body": "<the answer as a JSON string>"} */
-    double margin_ms;   /* BITNET_DEADLINE_MARGIN_MS, default 250 */
+    double margin_ms; /* BITNET_DEADLINE_MARGIN_MS, default 250 */
 } bn_lambda_config;
 
 /* Fills cfg from the environment. */

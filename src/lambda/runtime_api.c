@@ -15,15 +15,15 @@
 #include "bitnet.h"
 #include "json.h"
 
-#define EVENT_MAX ((size_t)64 << 20)
+#define EVENT_MAX  ((size_t)64 << 20)
 #define USER_AGENT "bitnet-lambda/" BN_VERSION
 
 struct bn_rt {
     CURL *h;
-    char base[300];         /* http://host:port */
-    bn_buf body;            /* reply body of the current call */
-    bn_rt_invocation *inv;  /* header sink during GET /next */
-    char ext_id[128];       /* header sink during extension register */
+    char base[300];        /* http://host:port */
+    bn_buf body;           /* reply body of the current call */
+    bn_rt_invocation *inv; /* header sink during GET /next */
+    char ext_id[128];      /* header sink during extension register */
 };
 
 void bn_rt_invocation_free(bn_rt_invocation *inv)
@@ -137,7 +137,8 @@ static int perform(bn_rt *rt, const char *what, long *status, bn_err *err)
         return bn_fail(err, BN_E_IO, "%s: %s", what, curl_easy_strerror(rc));
     curl_easy_getinfo(rt->h, CURLINFO_RESPONSE_CODE, status);
     if (*status < 200 || *status > 299)
-        return bn_fail(err, BN_E_IO, "%s: HTTP %ld %.200s", what, *status, rt->body.data ? rt->body.data : "");
+        return bn_fail(err, BN_E_IO, "%s: HTTP %ld %.200s", what, *status,
+                       rt->body.data ? rt->body.data : "");
     return 0;
 }
 
@@ -199,8 +200,9 @@ int bn_rt_next(bn_rt *rt, bn_rt_invocation *inv, long *status, bn_err *err)
     rt->inv = NULL;
     if (rc == 0 && !usable_request_id(inv->request_id)) {
         *status = 0;
-        rc = bn_fail(err, BN_E_IO, "GET /runtime/invocation/next: missing or unusable "
-                          "Lambda-Runtime-Aws-Request-Id");
+        rc = bn_fail(err, BN_E_IO,
+                     "GET /runtime/invocation/next: missing or unusable "
+                     "Lambda-Runtime-Aws-Request-Id");
     }
     if (rc == 0) {
         inv->len = rt->body.len;
@@ -291,7 +293,7 @@ int bn_rt_post_error(bn_rt *rt, const char *request_id, const char *type, const 
  * reply is read. Writes happen on the caller's thread; the connection is not reused. */
 struct bn_rt_stream {
     bn_rt *rt;
-    bool broken;        /* a send failed: the server answered early or went away */
+    bool broken; /* a send failed: the server answered early or went away */
 };
 
 /* Sends all of data[0..n) on the CONNECT_ONLY connection. */
@@ -337,15 +339,16 @@ bn_rt_stream *bn_rt_stream_open(bn_rt *rt, const char *request_id, const char *c
     }
     s->rt = rt;
     bn_buf head = {0};
-    bn_buf_printf(&head,
-                  "POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\n"
-                  "Host: %s\r\nUser-Agent: %s\r\nContent-Type: %s\r\n"
-                  "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
-                  "Transfer-Encoding: chunked\r\n"
-                  "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n"
-                  "Connection: close\r\n\r\n",
-                  request_id, rt->base + strlen("http://"), USER_AGENT,
-                  content_type ? content_type : "text/plain; charset=utf-8");
+    bn_buf_printf(
+        &head,
+        "POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\n"
+        "Host: %s\r\nUser-Agent: %s\r\nContent-Type: %s\r\n"
+        "Lambda-Runtime-Function-Response-Mode: streaming\r\n"
+        "Transfer-Encoding: chunked\r\n"
+        "Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n"
+        "Connection: close\r\n\r\n",
+        request_id, rt->base + strlen("http://"), USER_AGENT,
+        content_type ? content_type : "text/plain; charset=utf-8");
     if (head.oom || send_all(rt, head.data, head.len))
         s->broken = true;
     bn_buf_free(&head);
@@ -432,8 +435,10 @@ int bn_rt_stream_close(bn_rt_stream *s, const char *error_type, const char *erro
             char *b64 = malloc(4 * ((j.len + 2) / 3) + 1);
             if (b64) {
                 bn_base64_encode(j.data, j.len, b64);
-                bn_buf_printf(&t, "Lambda-Runtime-Function-Error-Type: %s\r\n"
-                                  "Lambda-Runtime-Function-Error-Body: %s\r\n", error_type, b64);
+                bn_buf_printf(&t,
+                              "Lambda-Runtime-Function-Error-Type: %s\r\n"
+                              "Lambda-Runtime-Function-Error-Body: %s\r\n",
+                              error_type, b64);
             }
             free(b64);
             bn_buf_free(&j);
@@ -509,7 +514,8 @@ int bn_rt_register_extension(const char *endpoint, const char *name, bn_err *err
     int rc = perform(rt, "POST /extension/register", &status, err);
     curl_slist_free_all(hdr);
     if (rc == 0 && !rt->ext_id[0])
-        rc = bn_fail(err, BN_E_IO, "POST /extension/register: no Lambda-Extension-Identifier in the reply");
+        rc = bn_fail(err, BN_E_IO,
+                     "POST /extension/register: no Lambda-Extension-Identifier in the reply");
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -18,10 +18,10 @@ typedef struct bn_rt bn_rt;
 
 typedef struct bn_rt_invocation {
     char request_id[128];
-    int64_t deadline_ms;    /* Lambda-Runtime-Deadline-Ms (Unix epoch ms), 0 when absent */
-    char *trace_id;         /* Lambda-Runtime-Trace-Id, NULL when absent or empty */
-    char *function_arn;     /* NULL when absent */
-    char *body;             /* the event (NUL-terminated for convenience) */
+    int64_t deadline_ms; /* Lambda-Runtime-Deadline-Ms (Unix epoch ms), 0 when absent */
+    char *trace_id;      /* Lambda-Runtime-Trace-Id, NULL when absent or empty */
+    char *function_arn;  /* NULL when absent */
+    char *body;          /* the event (NUL-terminated for convenience) */
     size_t len;
 } bn_rt_invocation;
 

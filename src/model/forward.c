@@ -29,7 +29,10 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-enum { KV_PAD = 32, MAX_CTX = 1u << 20 };
+enum {
+    KV_PAD = 32,
+    MAX_CTX = 1u << 20
+};
 
 struct bn_context {
     const bn_model *m;
@@ -37,9 +40,9 @@ struct bn_context {
     bn_threadpool *tp;
     int n_threads;
     uint32_t n_ctx, n_ctx_pad, n_batch, pos;
-    uint32_t kv_dim;     /* n_head_kv * head_dim */
-    float theta_scale;   /* powf(rope_theta, -2/head_dim) */
-    float kq_scale;      /* 1/sqrtf(head_dim) */
+    uint32_t kv_dim;   /* n_head_kv * head_dim */
+    float theta_scale; /* powf(rope_theta, -2/head_dim) */
+    float kq_scale;    /* 1/sqrtf(head_dim) */
 
     uint16_t *k_cache, *v_cache; /* layout in the header comment */
 
@@ -64,9 +67,9 @@ struct bn_context {
     int lm_screened;
 
     /* per thread, for attention */
-    float *att;       /* [n_threads][n_ctx_pad] scores, then probabilities */
-    uint16_t *att16;  /* [n_threads][n_ctx_pad] probabilities in f16 */
-    uint16_t *q16;    /* [n_threads][head_dim] query in f16 */
+    float *att;      /* [n_threads][n_ctx_pad] scores, then probabilities */
+    uint16_t *att16; /* [n_threads][n_ctx_pad] probabilities in f16 */
+    uint16_t *q16;   /* [n_threads][head_dim] query in f16 */
 };
 
 /* ------------------------------------------------------------------ element-wise math */
@@ -154,8 +157,8 @@ static void matmul_worker(void *arg, int ith, int nth)
         size_t b, e;
         bn_split_range(job->w[i]->m, job->kern->row_block, ith, nth, &b, &e);
         if (b < e)
-            job->kern->ternary_matmul(job->w[i], b, e, job->q, job->scale, job->n_act,
-                                      job->y[i], job->w[i]->m);
+            job->kern->ternary_matmul(job->w[i], b, e, job->q, job->scale, job->n_act, job->y[i],
+                                      job->w[i]->m);
     }
 }
 
@@ -179,8 +182,7 @@ typedef struct attn_job {
  * decode-path precision (EXACTNESS.md "The f16 roundings of the decode path"): q in f16 for
  * the scores, probabilities in f16 for probs.V, the probs.V dot product over p+1 rounded up to
  * 32 cells (the padding holds zeros). */
-static void attend_head(bn_context *c, int ith, uint32_t il, uint32_t t, uint32_t p,
-                        uint32_t h)
+static void attend_head(bn_context *c, int ith, uint32_t il, uint32_t t, uint32_t p, uint32_t h)
 {
     const bn_hparams *hp = &c->m->hp;
     const uint32_t hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
@@ -217,7 +219,7 @@ static void attn_worker(void *arg, int ith, int nth)
 
 typedef struct lmhead_job {
     bn_context *c;
-    uint32_t n_rows;  /* tokens whose logits are wanted */
+    uint32_t n_rows;   /* tokens whose logits are wanted */
     const uint8_t *in; /* n_rows rows of c->lm_in_bytes: the input in the LM head's type */
     float *logits;
 } lmhead_job;
@@ -263,9 +265,8 @@ static void exact_rows_worker(void *arg, int ith, int nth)
     bn_split_range(job->n, 1, ith, nth, &b, &e);
     for (size_t i = b; i < e; i++) {
         const size_t r = (size_t)job->rows[i];
-        job->c->kern->matvec_f16((const uint16_t *)(const void *)m->lm_head.data, m->hp.n_embd,
-                                 r, r + 1, (const uint16_t *)(const void *)job->c->lm_in,
-                                 job->logits);
+        job->c->kern->matvec_f16((const uint16_t *)(const void *)m->lm_head.data, m->hp.n_embd, r,
+                                 r + 1, (const uint16_t *)(const void *)job->c->lm_in, job->logits);
     }
 }
 
@@ -281,8 +282,8 @@ static size_t screened_head(bn_context *c, float *logits)
 {
     const size_t e = c->m->hp.n_embd;
     bn_f16_to_f32_row((const uint16_t *)(const void *)c->lm_in, c->xf_head, e);
-    return bn_lm_screen_run(c->screen, c->kern, c->tp, c->xf_head, bn_lm_f16_gamma(e),
-                            c->lm_req, exact_rows, c, logits);
+    return bn_lm_screen_run(c->screen, c->kern, c->tp, c->xf_head, bn_lm_f16_gamma(e), c->lm_req,
+                            exact_rows, c, logits);
 }
 
 /* ------------------------------------------------------------------ one layer */
@@ -384,8 +385,7 @@ static void batch_forward(bn_context *c, const int32_t *tokens, uint32_t n_tok, 
             bn_f16_to_f32_row((const uint16_t *)(const void *)row, c->x + t * e, e);
         else
             bn_q8_0_dequant_row(row, c->x + t * e, e);
-        rope_angles(c->rope + (size_t)t * hp->head_dim, pos0 + t, hp->head_dim,
-                    c->theta_scale);
+        rope_angles(c->rope + (size_t)t * hp->head_dim, pos0 + t, hp->head_dim, c->theta_scale);
     }
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         if (c->m->arch->family == BN_FAMILY_BITNET)
@@ -418,8 +418,8 @@ static void batch_forward(bn_context *c, const int32_t *tokens, uint32_t n_tok, 
 
 /* ------------------------------------------------------------------ public API */
 
-int bn_forward(bn_context *c, const int32_t *tokens, uint32_t n, float *logits,
-               uint32_t n_logits, bn_err *err)
+int bn_forward(bn_context *c, const int32_t *tokens, uint32_t n, float *logits, uint32_t n_logits,
+               bn_err *err)
 {
     const bn_hparams *hp = &c->m->hp;
     if (n == 0)
@@ -429,8 +429,9 @@ int bn_forward(bn_context *c, const int32_t *tokens, uint32_t n, float *logits,
     if (n_logits > n)
         return bn_fail(err, BN_E_INPUT, "%u logit rows requested for %u tokens", n_logits, n);
     if (n > c->n_ctx - c->pos)
-        return bn_fail(err, BN_E_CONTEXT_FULL, "context full: %u tokens held + %u new > context length %u",
-                       c->pos, n, c->n_ctx);
+        return bn_fail(err, BN_E_CONTEXT_FULL,
+                       "context full: %u tokens held + %u new > context length %u", c->pos, n,
+                       c->n_ctx);
     for (uint32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || (uint32_t)tokens[i] >= hp->n_vocab)
             return bn_fail(err, BN_E_INPUT, "token %u: id %d out of range (vocabulary of %u)", i,
@@ -509,7 +510,8 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
         return NULL;
     }
     if (n_ctx == 0 || n_ctx > MAX_CTX) {
-        bn_fail(err, BN_E_INPUT, "context length %u out of range (1..%u)", n_ctx, (unsigned)MAX_CTX);
+        bn_fail(err, BN_E_INPUT, "context length %u out of range (1..%u)", n_ctx,
+                (unsigned)MAX_CTX);
         return NULL;
     }
     if (n_batch == 0) {
@@ -561,8 +563,8 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
     c->att = alloc3(nt, c->n_ctx_pad, sizeof(float));
     c->att16 = alloc3(nt, c->n_ctx_pad, sizeof(uint16_t));
     c->q16 = alloc3(nt, hp->head_dim, sizeof(uint16_t));
-    if (!c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->hg || !c->hu ||
-        !c->qact || !c->qscale || !c->rope || !c->lm_in || !c->att || !c->att16 || !c->q16) {
+    if (!c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->hg || !c->hu || !c->qact ||
+        !c->qscale || !c->rope || !c->lm_in || !c->att || !c->att16 || !c->q16) {
         bn_fail(err, BN_E_NOMEM, "out of memory for the buffers of a %u-token batch", c->n_batch);
         bn_context_free(c);
         return NULL;

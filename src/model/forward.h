@@ -36,8 +36,8 @@ uint32_t bn_context_n_batch(const bn_context *c);
  * for each of the LAST n_logits tokens (n_logits <= n), row after row. Allocates nothing.
  * -1 + err (and the cache unchanged) when the context would overflow, a token id is out of
  * range, n == 0 or n_logits > n. */
-int bn_forward(bn_context *c, const int32_t *tokens, uint32_t n, float *logits,
-               uint32_t n_logits, bn_err *err);
+int bn_forward(bn_context *c, const int32_t *tokens, uint32_t n, float *logits, uint32_t n_logits,
+               bn_err *err);
 
 /* The LM head of the following bn_forward calls: req == NULL (the default) computes every
  * logit; otherwise, when the model has a compact copy (bn_model_build_lm_compact) and one row

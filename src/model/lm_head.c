@@ -37,20 +37,20 @@
 
 struct bn_lm_compact {
     uint32_t n_rows, k;
-    int8_t *q;     /* [n_rows][k] */
-    float *scale;  /* [n_rows] d: w~ = d q */
-    float *dw;     /* [n_rows] >= ||w - w~|| (INFINITY: row not finite) */
-    float *wn;     /* [n_rows] >= ||w|| */
-    float *qn;     /* [n_rows] >= ||w~|| */
+    int8_t *q;    /* [n_rows][k] */
+    float *scale; /* [n_rows] d: w~ = d q */
+    float *dw;    /* [n_rows] >= ||w - w~|| (INFINITY: row not finite) */
+    float *wn;    /* [n_rows] >= ||w|| */
+    float *qn;    /* [n_rows] >= ||w~|| */
 };
 
 struct bn_lm_screen {
     const bn_lm_compact *c;
-    int8_t *xq;       /* [k] quantized activation */
-    int32_t *approx;  /* [n_rows] integer dot products */
-    int32_t *rows;    /* [n_rows] rows to compute exactly */
-    uint8_t *state;   /* [n_rows] 0 = not yet, 1 = named, 2 = computed */
-    double *heap_lo;  /* [BN_LM_KEEP_MAX] min-heap of the best lower bounds */
+    int8_t *xq;      /* [k] quantized activation */
+    int32_t *approx; /* [n_rows] integer dot products */
+    int32_t *rows;   /* [n_rows] rows to compute exactly */
+    uint8_t *state;  /* [n_rows] 0 = not yet, 1 = named, 2 = computed */
+    double *heap_lo; /* [BN_LM_KEEP_MAX] min-heap of the best lower bounds */
     int32_t *heap_id;
 };
 
@@ -73,7 +73,9 @@ typedef struct build_job {
     float *tmp; /* [n_threads][k] */
 } build_job;
 
-enum { BUILD_CHUNK = 256 };
+enum {
+    BUILD_CHUNK = 256
+};
 
 static void build_row(bn_lm_compact *c, uint32_t r, const float *w)
 {
@@ -139,8 +141,9 @@ bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_row_fn row
                                    bn_err *err)
 {
     if (k == 0 || k > BN_MATVEC_I8_K_MAX || n_rows == 0) {
-        bn_fail(err, BN_E_UNSUPPORTED, "screened LM head: %u x %u head out of range (rows of 1..%zu)",
-                n_rows, k, (size_t)BN_MATVEC_I8_K_MAX);
+        bn_fail(err, BN_E_UNSUPPORTED,
+                "screened LM head: %u x %u head out of range (rows of 1..%zu)", n_rows, k,
+                (size_t)BN_MATVEC_I8_K_MAX);
         return NULL;
     }
     bn_lm_compact *c = calloc(1, sizeof *c);
@@ -252,7 +255,8 @@ static void row_bounds(const bn_lm_screen *s, uint32_t r, double e_x, double nx,
     const bn_lm_compact *c = s->c;
     const double a = (double)c->scale[r] * e_x * (double)s->approx[r];
     const double err = (((double)c->dw[r] + gamma * (double)c->wn[r]) * nx +
-                        (double)c->qn[r] * ndx) * (1.0 + 1e-6) +
+                        (double)c->qn[r] * ndx) *
+                           (1.0 + 1e-6) +
                        fabs(a) * 1e-12 + 1e-30;
     *lo = a - err;
     *hi = a + err;
@@ -279,9 +283,9 @@ static void heap_down(double *lo, int32_t *id, uint32_t n, uint32_t i)
     }
 }
 
-size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *tp,
-                        const float *x, double gamma, const bn_lm_request *req,
-                        bn_lm_exact_fn exact, void *user, float *logits)
+size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *tp, const float *x,
+                        double gamma, const bn_lm_request *req, bn_lm_exact_fn exact, void *user,
+                        float *logits)
 {
     const bn_lm_compact *c = s->c;
     const uint32_t n = c->n_rows, keep = req->keep;

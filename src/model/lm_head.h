@@ -23,7 +23,9 @@
 #include "threadpool.h"
 
 /* Largest `keep` the screen handles; larger requests take the full head. */
-enum { BN_LM_KEEP_MAX = 1024 };
+enum {
+    BN_LM_KEEP_MAX = 1024
+};
 
 typedef struct bn_lm_compact bn_lm_compact;
 
@@ -70,8 +72,8 @@ void bn_lm_screen_free(bn_lm_screen *s);
  * Returns the number of rows computed exactly, or 0 when the screen cannot decide (keep is 0
  * or above BN_LM_KEEP_MAX, fewer than keep rows are not named, x is not finite): then logits
  * is untouched and the caller runs the full head. */
-size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *tp,
-                        const float *x, double gamma, const bn_lm_request *req,
-                        bn_lm_exact_fn exact, void *user, float *logits);
+size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *tp, const float *x,
+                        double gamma, const bn_lm_request *req, bn_lm_exact_fn exact, void *user,
+                        float *logits);
 
 #endif

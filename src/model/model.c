@@ -52,7 +52,8 @@ static const bn_arch_info *read_arch(const bn_gguf *g, bn_err *err)
         return NULL;
     const bn_arch_info *a = bn_arch_find(name.ptr, name.len);
     if (!a)
-        bn_fail(err, BN_E_UNSUPPORTED, "unsupported architecture '%.*s' (this engine runs "
+        bn_fail(err, BN_E_UNSUPPORTED,
+                "unsupported architecture '%.*s' (this engine runs "
                 "'bitnet-b1.58', 'bitnet' and 'llama' with I2_S weights)",
                 (int)(name.len > 64 ? 64 : name.len), name.ptr);
     return a;
@@ -93,17 +94,19 @@ int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
                        (double)factor);
 
     if (hp->n_embd == 0 || hp->n_embd % 128)
-        return bn_fail(err, BN_E_FORMAT, "embedding_length %u must be a positive multiple of 128", hp->n_embd);
+        return bn_fail(err, BN_E_FORMAT, "embedding_length %u must be a positive multiple of 128",
+                       hp->n_embd);
     if (hp->n_ff == 0 || hp->n_ff % 128)
-        return bn_fail(err, BN_E_FORMAT, "feed_forward_length %u must be a positive multiple of 128", hp->n_ff);
+        return bn_fail(err, BN_E_FORMAT,
+                       "feed_forward_length %u must be a positive multiple of 128", hp->n_ff);
     if (hp->n_layer == 0 || hp->n_layer > 1024)
         return bn_fail(err, BN_E_FORMAT, "block_count %u is out of range (1..1024)", hp->n_layer);
     if (hp->n_head == 0 || hp->n_embd % hp->n_head)
-        return bn_fail(err, BN_E_FORMAT, "head_count %u does not divide embedding_length %u", hp->n_head,
-                       hp->n_embd);
+        return bn_fail(err, BN_E_FORMAT, "head_count %u does not divide embedding_length %u",
+                       hp->n_head, hp->n_embd);
     if (hp->n_head_kv == 0 || hp->n_head % hp->n_head_kv)
-        return bn_fail(err, BN_E_FORMAT, "head_count_kv %u does not divide head_count %u", hp->n_head_kv,
-                       hp->n_head);
+        return bn_fail(err, BN_E_FORMAT, "head_count_kv %u does not divide head_count %u",
+                       hp->n_head_kv, hp->n_head);
     hp->head_dim = hp->n_embd / hp->n_head;
     if (hp->head_dim % 2)
         return bn_fail(err, BN_E_FORMAT, "head size %u must be even for RoPE", hp->head_dim);
@@ -131,7 +134,8 @@ int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
     } else {
         const bn_gguf_kv *toks = bn_gguf_find(g, "tokenizer.ggml.tokens");
         if (!toks || toks->type != BN_GGUF_ARRAY || toks->arr_len > UINT32_MAX)
-            return bn_fail(err, BN_E_FORMAT, "cannot tell the vocabulary size (no %s.vocab_size)", A);
+            return bn_fail(err, BN_E_FORMAT, "cannot tell the vocabulary size (no %s.vocab_size)",
+                           A);
         hp->n_vocab = (uint32_t)toks->arr_len;
     }
     if (hp->n_vocab == 0)
@@ -150,8 +154,8 @@ static void describe_shape(char *buf, size_t n, const bn_gguf_tensor *t)
 }
 
 /* Finds NAME and checks it is TYPE with dims ne0 (and ne1 when non-zero). */
-static const bn_gguf_tensor *want(const bn_gguf *g, const char *name, uint32_t type,
-                                  uint64_t ne0, uint64_t ne1, bn_err *err)
+static const bn_gguf_tensor *want(const bn_gguf *g, const char *name, uint32_t type, uint64_t ne0,
+                                  uint64_t ne1, bn_err *err)
 {
     const bn_gguf_tensor *t = bn_gguf_find_tensor(g, name);
     char exp[96], got[96];
@@ -180,8 +184,8 @@ static const bn_gguf_tensor *want(const bn_gguf *g, const char *name, uint32_t t
     return t;
 }
 
-static int bind_ternary(const bn_gguf *g, const char *name, uint64_t k, uint64_t m,
-                        bn_ternary *w, bn_err *err)
+static int bind_ternary(const bn_gguf *g, const char *name, uint64_t k, uint64_t m, bn_ternary *w,
+                        bn_err *err)
 {
     const bn_gguf_tensor *t = want(g, name, BN_GGML_I2_S, k, m, err);
     if (!t)
@@ -209,26 +213,33 @@ static const char *layer_tensor_name(char *buf, size_t n, uint32_t il, const cha
     return buf;
 }
 
-static int bind_layer(const bn_gguf *g, const bn_model *m, uint32_t il, bn_layer *L,
-                      bn_err *err)
+static int bind_layer(const bn_gguf *g, const bn_model *m, uint32_t il, bn_layer *L, bn_err *err)
 {
     char n[96];
     const bn_hparams *hp = &m->hp;
     const uint64_t e = hp->n_embd, kv = (uint64_t)hp->n_head_kv * hp->head_dim, ff = hp->n_ff;
     const int sub_norms = m->arch->family == BN_FAMILY_BITNET;
-    if (!(L->attn_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "attn_norm.weight"), e, err)) ||
+    if (!(L->attn_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "attn_norm.weight"), e,
+                                  err)) ||
         bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_q.weight"), e, e, &L->wq, err) ||
         bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_k.weight"), e, kv, &L->wk, err) ||
         bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_v.weight"), e, kv, &L->wv, err) ||
         (sub_norms &&
-         !(L->attn_sub_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "attn_sub_norm.weight"), e, err))) ||
-        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_output.weight"), e, e, &L->wo, err) ||
-        !(L->ffn_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "ffn_norm.weight"), e, err)) ||
-        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_gate.weight"), e, ff, &L->w_gate, err) ||
-        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_up.weight"), e, ff, &L->w_up, err) ||
+         !(L->attn_sub_norm = bind_f32(
+               g, layer_tensor_name(n, sizeof n, il, "attn_sub_norm.weight"), e, err))) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "attn_output.weight"), e, e, &L->wo,
+                     err) ||
+        !(L->ffn_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "ffn_norm.weight"), e,
+                                 err)) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_gate.weight"), e, ff, &L->w_gate,
+                     err) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_up.weight"), e, ff, &L->w_up,
+                     err) ||
         (sub_norms &&
-         !(L->ffn_sub_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "ffn_sub_norm.weight"), ff, err))) ||
-        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_down.weight"), ff, e, &L->w_down, err))
+         !(L->ffn_sub_norm = bind_f32(g, layer_tensor_name(n, sizeof n, il, "ffn_sub_norm.weight"),
+                                      ff, err))) ||
+        bind_ternary(g, layer_tensor_name(n, sizeof n, il, "ffn_down.weight"), ff, e, &L->w_down,
+                     err))
         return -1;
     return 0;
 }
@@ -254,8 +265,10 @@ static int bind_rows(const bn_gguf *g, const char *name, const bn_hparams *hp, b
         return bn_fail(err, BN_E_FORMAT, "%s: missing tensor (expected F16 or Q8_0 [%u, %u])", name,
                        hp->n_embd, hp->n_vocab);
     if (t->type != BN_GGML_F16 && t->type != BN_GGML_Q8_0)
-        return bn_fail(err, BN_E_UNSUPPORTED, "%s: type %s is not supported (F16 or Q8_0, as "
-                       "llama-quantize I2_S writes it)", name, bn_ggml_type_name(t->type));
+        return bn_fail(err, BN_E_UNSUPPORTED,
+                       "%s: type %s is not supported (F16 or Q8_0, as "
+                       "llama-quantize I2_S writes it)",
+                       name, bn_ggml_type_name(t->type));
     if (!want(g, name, t->type, hp->n_embd, hp->n_vocab, err))
         return -1;
     r->data = t->data;
@@ -400,8 +413,8 @@ int bn_model_build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
     if (m->lm_compact || m->lm_head.type != BN_GGML_F16)
         return 0;
     const double t0 = bn_now_ms();
-    m->lm_compact = bn_lm_compact_build(m->hp.n_vocab, m->hp.n_embd, f16_head_row,
-                                        f16_head_done, m, tp, err);
+    m->lm_compact = bn_lm_compact_build(m->hp.n_vocab, m->hp.n_embd, f16_head_row, f16_head_done, m,
+                                        tp, err);
     if (!m->lm_compact)
         return -1;
     m->lm_compact_ms = bn_now_ms() - t0;

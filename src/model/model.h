@@ -85,16 +85,16 @@ typedef struct bn_model {
     bn_gguf *gguf;
     const bn_arch_info *arch;
     bn_hparams hp;
-    bn_rows token_embd;         /* [n_vocab][n_embd] */
-    bn_rows lm_head;            /* [n_vocab][n_embd]: token_embd (tied) or output.weight */
-    const float *output_norm;   /* [n_embd] */
-    bn_layer *layers;           /* [n_layer] */
-    const bn_kernels *kernels;  /* path whose prepare() ran on the weights (may repack) */
-    double repack_ms;           /* prepare() on every ternary matrix (0: the path has none) */
-    int repack_threads;         /* threads it ran on */
-    bn_lm_compact *lm_compact;  /* screened LM head's copy (lm_head.h), or NULL: full head */
-    double lm_compact_ms;       /* time to build it */
-    int lm_compact_threads;     /* threads that built it */
+    bn_rows token_embd;        /* [n_vocab][n_embd] */
+    bn_rows lm_head;           /* [n_vocab][n_embd]: token_embd (tied) or output.weight */
+    const float *output_norm;  /* [n_embd] */
+    bn_layer *layers;          /* [n_layer] */
+    const bn_kernels *kernels; /* path whose prepare() ran on the weights (may repack) */
+    double repack_ms;          /* prepare() on every ternary matrix (0: the path has none) */
+    int repack_threads;        /* threads it ran on */
+    bn_lm_compact *lm_compact; /* screened LM head's copy (lm_head.h), or NULL: full head */
+    double lm_compact_ms;      /* time to build it */
+    int lm_compact_threads;    /* threads that built it */
 } bn_model;
 
 /* Opens PATH and binds the model. NULL + err (one line naming the problem) on failure. */

@@ -26,7 +26,9 @@ static void cpu_relax(void) { __asm__ __volatile__("yield"); }
 static void cpu_relax(void) {}
 #endif
 
-enum { default_spin_us = 100 };
+enum {
+    default_spin_us = 100
+};
 static const long yield_after_ns = 5000;
 
 struct bn_threadpool {
@@ -54,7 +56,9 @@ struct bn_threadpool {
     uint32_t job;       /* the caller's job counter (claim's upper half) */
 };
 
-enum { CLOSED = 0xFFFFFFFFu };
+enum {
+    CLOSED = 0xFFFFFFFFu
+};
 
 typedef struct worker_arg {
     bn_threadpool *tp;

@@ -135,8 +135,8 @@ static bn_http_parse_rc header(const char *l, size_t n, bn_http_req *r, bool *se
     return BN_HTTP_DONE;
 }
 
-bn_http_parse_rc bn_http_parse_head(const char *buf, size_t len, size_t max_head,
-                                    bn_http_req *r, int *status, const char **msg)
+bn_http_parse_rc bn_http_parse_head(const char *buf, size_t len, size_t max_head, bn_http_req *r,
+                                    int *status, const char **msg)
 {
     memset(r, 0, sizeof *r);
     *status = 0;
@@ -158,7 +158,8 @@ bn_http_parse_rc bn_http_parse_head(const char *buf, size_t len, size_t max_head
             break;
         }
     if (!end)
-        return len >= max_head ? fail(status, msg, 431, "request head too large") : BN_HTTP_NEED_MORE;
+        return len >= max_head ? fail(status, msg, 431, "request head too large")
+                               : BN_HTTP_NEED_MORE;
     bool seen_length = false, conn_close = false, conn_keep = false, first = true;
     size_t i = start;
     while (i < end - 2) {

@@ -116,8 +116,12 @@ int main(int argc, char **argv)
     size_t nl = strlen(name);
     if (!alias && nl > 5 && !strcmp(name + nl - 5, ".gguf"))
         name[nl - 5] = 0;
-    bn_api api = {.engine = e, .session = s, .model = name, .api_key = api_key,
-                  .n_predict = (int32_t)n_predict, .max_body = o.max_body};
+    bn_api api = {.engine = e,
+                  .session = s,
+                  .model = name,
+                  .api_key = api_key,
+                  .n_predict = (int32_t)n_predict,
+                  .max_body = o.max_body};
     int rc = bn_server_run(&api, &o, &err);
     if (rc)
         fprintf(stderr, "bitnet-server: %s\n", err.msg);

@@ -75,15 +75,15 @@ typedef struct server {
     const bn_server_opts *o;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int n_conns;       /* connection threads alive */
-    bool gen_busy;     /* a generation is running */
-    int gen_waiting;   /* generation requests queued behind it */
+    int n_conns;     /* connection threads alive */
+    bool gen_busy;   /* a generation is running */
+    int gen_waiting; /* generation requests queued behind it */
 } server;
 
 typedef struct conn {
     server *sv;
     int fd;
-    bn_buf in;         /* bytes received and not consumed yet (pipelined requests) */
+    bn_buf in; /* bytes received and not consumed yet (pipelined requests) */
 } conn;
 
 /* ------------------------------------------------------------------ socket I/O */
@@ -179,7 +179,8 @@ static int send_head(reply *r, size_t content_length)
 {
     char h[512];
     int n = snprintf(h, sizeof h,
-                     "HTTP/1.%d %d %s\r\nContent-Type: %s\r\nServer: bitnet-server/" BN_VERSION "\r\n"
+                     "HTTP/1.%d %d %s\r\nContent-Type: %s\r\nServer: bitnet-server/" BN_VERSION
+                     "\r\n"
                      "Access-Control-Allow-Origin: *\r\n",
                      r->minor, r->status, reason(r->status), r->ctype);
     if (r->sse)
@@ -342,7 +343,8 @@ static bool serve_one(conn *c)
     }
     if (rq.content_length > o->max_body) {
         char m[120];
-        snprintf(m, sizeof m, "body of %zu bytes exceeds the limit of %zu", rq.content_length, o->max_body);
+        snprintf(m, sizeof m, "body of %zu bytes exceeds the limit of %zu", rq.content_length,
+                 o->max_body);
         send_error(c, rq.minor, 413, m);
         return false;
     }
@@ -363,18 +365,25 @@ static bool serve_one(conn *c)
         if (!read_some(c, need))
             return false;
     }
-    reply r = {.c = c, .minor = rq.minor, .keep_alive = rq.keep_alive && !g_stop,
+    reply r = {.c = c,
+               .minor = rq.minor,
+               .keep_alive = rq.keep_alive && !g_stop,
                .head_only = !strcmp(rq.method, "HEAD")};
     bn_api_sink sink = make_sink(&r);
     bn_api_request req = {
-        .method = rq.method, .path = rq.path, .authorization = rq.has_auth ? rq.authorization : NULL,
-        .body = c->in.data + rq.head_len, .len = rq.content_length, .tick = tick,
+        .method = rq.method,
+        .path = rq.path,
+        .authorization = rq.has_auth ? rq.authorization : NULL,
+        .body = c->in.data + rq.head_len,
+        .len = rq.content_length,
+        .tick = tick,
     };
     bool gen = bn_api_is_generation(rq.method, rq.path);
     if (gen && gen_acquire(sv)) {
         r.keep_alive = false;
-        bn_api_send_error(&sink, 503, NULL, g_stop ? "the server is shutting down"
-                                                   : "busy: the generation queue is full, retry later");
+        bn_api_send_error(&sink, 503, NULL,
+                          g_stop ? "the server is shutting down"
+                                 : "busy: the generation queue is full, retry later");
     } else {
         bn_api_handle(sv->api, &req, &sink);
         if (gen)
@@ -406,8 +415,10 @@ static int listen_on(const bn_server_opts *o, int *port_out, bn_err *err)
 {
     char port[16];
     snprintf(port, sizeof port, "%d", o->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                    *res = NULL;
     int gai = getaddrinfo(o->host, port, &hints, &res);
     if (gai)
         return bn_fail(err, BN_E_INPUT, "--host %s: %s", o->host, gai_strerror(gai));

@@ -12,14 +12,14 @@
 #include "api.h"
 
 typedef struct bn_server_opts {
-    const char *host;          /* "127.0.0.1" */
-    int port;                  /* 0 = any free port (printed on stderr) */
-    int max_conns;             /* open connections served at once (more: 503 and close) */
-    int queue;                 /* generation requests waiting behind the running one */
-    size_t max_head;           /* request head bytes (431 beyond) */
-    size_t max_body;           /* body bytes (413 beyond) */
-    int read_timeout_ms;       /* a whole request (head + body) must arrive within this */
-    int idle_timeout_ms;       /* a keep-alive connection may wait this long for a request */
+    const char *host;    /* "127.0.0.1" */
+    int port;            /* 0 = any free port (printed on stderr) */
+    int max_conns;       /* open connections served at once (more: 503 and close) */
+    int queue;           /* generation requests waiting behind the running one */
+    size_t max_head;     /* request head bytes (431 beyond) */
+    size_t max_body;     /* body bytes (413 beyond) */
+    int read_timeout_ms; /* a whole request (head + body) must arrive within this */
+    int idle_timeout_ms; /* a keep-alive connection may wait this long for a request */
 } bn_server_opts;
 
 void bn_server_defaults(bn_server_opts *o);

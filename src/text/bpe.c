@@ -163,7 +163,8 @@ static long bpe_heap(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t 
         if (prev[a] >= 0) {
             uint32_t r = bn_tok_pair_rank(t, id[prev[a]], id[a]);
             if (r != UINT32_MAX)
-                heap_push(h, &hlen, (hent){(uint64_t)r << 32 | (uint32_t)prev[a], id[prev[a]], id[a]});
+                heap_push(h, &hlen,
+                          (hent){(uint64_t)r << 32 | (uint32_t)prev[a], id[prev[a]], id[a]});
         }
         if (next[a] < (int32_t)n) {
             uint32_t r = bn_tok_pair_rank(t, id[a], id[next[a]]);

@@ -105,8 +105,7 @@ static int role_marker(const marker_out *o, const char *role)
     return marker(o, name);
 }
 
-static int render_marked(bn_chat_template t, const bn_chat_msg *msgs, size_t n,
-                         const marker_out *o)
+static int render_marked(bn_chat_template t, const bn_chat_msg *msgs, size_t n, const marker_out *o)
 {
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -143,10 +142,8 @@ static int render_marked(bn_chat_template t, const bn_chat_msg *msgs, size_t n,
             !(rc = marker(o, "<|end_header_id|>")))
             rc = text(o, "\n\n");
         return rc;
-    case BN_CHAT_CHATML:
-        return (rc = marker(o, "<|im_start|>")) ? rc : text(o, "assistant\n");
-    default: /* falcon3, zephyr */
-        return (rc = role_marker(o, "assistant")) ? rc : text(o, "\n");
+    case BN_CHAT_CHATML: return (rc = marker(o, "<|im_start|>")) ? rc : text(o, "assistant\n");
+    default: /* falcon3, zephyr */ return (rc = role_marker(o, "assistant")) ? rc : text(o, "\n");
     }
 }
 
@@ -159,9 +156,11 @@ int bn_chat_render_with(bn_chat_template t, const bn_chat_msg *msgs, size_t n,
     for (size_t i = 0; i < n; i++) {
         const char *role = msgs[i].role;
         if (!role || !msgs[i].content)
-            return bn_fail(err, BN_E_INPUT, "chat message %zu: missing %s", i, role ? "content" : "role");
+            return bn_fail(err, BN_E_INPUT, "chat message %zu: missing %s", i,
+                           role ? "content" : "role");
         if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
-            return bn_fail(err, BN_E_INPUT, "chat message %zu: unknown role \"%.40s\" (system, user or assistant)",
+            return bn_fail(err, BN_E_INPUT,
+                           "chat message %zu: unknown role \"%.40s\" (system, user or assistant)",
                            i, role);
     }
     textbuf b = {0};
@@ -178,8 +177,7 @@ int bn_chat_render_with(bn_chat_template t, const bn_chat_msg *msgs, size_t n,
     return rc;
 }
 
-int bn_chat_render(const bn_chat_msg *msgs, size_t n, bn_chat_emit_fn emit, void *user,
-                   bn_err *err)
+int bn_chat_render(const bn_chat_msg *msgs, size_t n, bn_chat_emit_fn emit, void *user, bn_err *err)
 {
     return bn_chat_render_with(BN_CHAT_BITNET, msgs, n, NULL, emit, user, err);
 }
@@ -244,8 +242,7 @@ static int concat_emit(void *user, const char *text, size_t len, int special)
 char *bn_chat_format_with(bn_chat_template t, const bn_chat_msg *msgs, size_t n, bn_err *err)
 {
     concat c = {.err = err};
-    if (tb_add(&c.out, "", 0, err) ||
-        bn_chat_render_with(t, msgs, n, NULL, concat_emit, &c, err)) {
+    if (tb_add(&c.out, "", 0, err) || bn_chat_render_with(t, msgs, n, NULL, concat_emit, &c, err)) {
         free(c.out.p);
         return NULL;
     }

@@ -36,7 +36,8 @@ int bn_detokenize(const bn_tokenizer *t, const int32_t *ids, size_t n, bool spec
     size_t total = 0, l;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab)
-            return bn_fail(err, BN_E_INPUT, "token id %ld at position %zu is out of range (vocabulary of %d)",
+            return bn_fail(err, BN_E_INPUT,
+                           "token id %ld at position %zu is out of range (vocabulary of %d)",
                            (long)ids[i], i, t->n_vocab);
         bn_token_bytes(t, ids[i], special, &l);
         total += l;

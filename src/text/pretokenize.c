@@ -23,7 +23,9 @@
 #include "tokenizer_impl.h"
 #include "unicode.h"
 
-enum { PRESENT = 0x10 }; /* flag bit: the position is inside the current range */
+enum {
+    PRESENT = 0x10
+}; /* flag bit: the position is inside the current range */
 
 typedef struct cursor {
     const uint8_t *s;
@@ -31,7 +33,7 @@ typedef struct cursor {
     const uint8_t *bmp; /* flat BMP flags */
     bn_piece_fn emit;
     void *ctx;
-    bool falcon3;       /* the Falcon3 variant of the default split (header comment) */
+    bool falcon3; /* the Falcon3 variant of the default split (header comment) */
 } cursor;
 
 /* Flags of the unit at byte I (< c->n), its length in *len and code point in *cp. */
@@ -83,7 +85,10 @@ static size_t others_end(const cursor *c, size_t j)
     return j;
 }
 
-static inline uint8_t lower_ascii(uint8_t b) { return (b >= 'A' && b <= 'Z') ? (uint8_t)(b + 32) : b; }
+static inline uint8_t lower_ascii(uint8_t b)
+{
+    return (b >= 'A' && b <= 'Z') ? (uint8_t)(b + 32) : b;
+}
 
 /* (?i:'s|'t|'re|'ve|'m|'ll|'d) at I (s[i] == '\''): end of the match or 0. Case-insensitive
  * matching also folds U+017F (long s) to s, as the regex engines of the reference do. */
@@ -322,13 +327,11 @@ static inline bool stage1_punct(uint8_t f, uint32_t cp, bool falcon3)
 {
     if (cp < 0x80)
         return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) ||
-               (cp >= 0x5B && cp <= 0x5F) || (cp >= 0x7B && cp <= 0x7E) ||
-               (falcon3 && cp == '`');
+               (cp >= 0x5B && cp <= 0x5F) || (cp >= 0x7B && cp <= 0x7E) || (falcon3 && cp == '`');
     return cp != BN_UTF8_INVALID && !is_space(f) && (f & BN_UC_CLASS_MASK) == BN_UC_P;
 }
 
-static void default_split(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx,
-                          bool falcon3)
+static void default_split(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx, bool falcon3)
 {
     cursor c = {text, n, bn_unicode_bmp(), emit, ctx, falcon3};
     size_t i = 0, l;

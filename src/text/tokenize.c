@@ -8,13 +8,13 @@
 
 #include "tokenizer_impl.h"
 
-#define CACHE_SLOTS 4096   /* direct-mapped: a collision just replaces the entry */
-#define CACHE_MIN_TEXT 2048 /* shorter texts rarely repeat a word: no cache */
+#define CACHE_SLOTS     4096 /* direct-mapped: a collision just replaces the entry */
+#define CACHE_MIN_TEXT  2048 /* shorter texts rarely repeat a word: no cache */
 #define CACHE_MAX_PIECE 256
 
 typedef struct cache_entry {
     uint64_t hash;
-    const uint8_t *p; /* the piece in the caller's text (alive for the call) */
+    const uint8_t *p;         /* the piece in the caller's text (alive for the call) */
     uint32_t len, off, count; /* its ids are out[off .. off+count) */
 } cache_entry;
 

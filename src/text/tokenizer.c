@@ -43,10 +43,7 @@ static inline uint64_t hash_with_head(uint64_t head, const uint8_t *p, size_t n)
     return mix64(h);
 }
 
-uint64_t bn_tok_hash(const uint8_t *p, size_t n)
-{
-    return hash_with_head(head8(p, n), p, n);
-}
+uint64_t bn_tok_hash(const uint8_t *p, size_t n) { return hash_with_head(head8(p, n), p, n); }
 
 /* Slot probe: the head and length stored in the slot settle tokens of up to 8 bytes without
  * touching the byte arena (most lookups at load and tokenize time). */
@@ -97,10 +94,7 @@ static inline uint64_t pair_key(int32_t l, int32_t r)
     return (uint64_t)(uint32_t)l << 20 | (uint32_t)r; /* both < 2^20 */
 }
 
-static inline uint64_t pair_hash(uint64_t k)
-{
-    return mix64(k * 0x9E3779B97F4A7C15ull);
-}
+static inline uint64_t pair_hash(uint64_t k) { return mix64(k * 0x9E3779B97F4A7C15ull); }
 
 uint32_t bn_tok_pair_rank(const bn_tokenizer *t, int32_t l, int32_t r)
 {
@@ -268,8 +262,8 @@ static int special_id(const bn_gguf *g, bn_tokenizer *t, const char *key, const 
         if (bn_gguf_get_u32(g, key, &v, err))
             return -1;
         if (v >= (uint32_t)t->n_vocab)
-            return bn_fail(err, BN_E_FORMAT, "%s = %u is out of range (vocabulary of %d tokens)", key, v,
-                           t->n_vocab);
+            return bn_fail(err, BN_E_FORMAT, "%s = %u is out of range (vocabulary of %d tokens)",
+                           key, v, t->n_vocab);
         *out = (int32_t)v;
         return 0;
     }
@@ -303,11 +297,15 @@ static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     if (bn_gguf_get_str(g, "tokenizer.ggml.model", &model, err))
         return -1;
     if (bn_gguf_str_eq(model, "llama"))
-        return bn_fail(err, BN_E_UNSUPPORTED, "tokenizer.ggml.model is \"llama\" (SentencePiece, the "
-                       "1bitLLM bitnet_b1_58 files): not supported yet; only \"gpt2\" (byte-level BPE)");
+        return bn_fail(
+            err, BN_E_UNSUPPORTED,
+            "tokenizer.ggml.model is \"llama\" (SentencePiece, the "
+            "1bitLLM bitnet_b1_58 files): not supported yet; only \"gpt2\" (byte-level BPE)");
     if (!bn_gguf_str_eq(model, "gpt2"))
-        return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.model is \"%.*s\": only \"gpt2\" (byte-level BPE) is "
-                       "supported", (int)(model.len > 64 ? 64 : model.len), model.ptr);
+        return bn_fail(err, BN_E_FORMAT,
+                       "tokenizer.ggml.model is \"%.*s\": only \"gpt2\" (byte-level BPE) is "
+                       "supported",
+                       (int)(model.len > 64 ? 64 : model.len), model.ptr);
     /* A file of this architecture without tokenizer.ggml.pre carries Llama 3's vocabulary: give
        it the split it was trained with (bitnet.cpp's "default" is available on request). */
     t->pre = BN_PRE_LLAMA3;
@@ -320,8 +318,10 @@ static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
         memcpy(name, pre.ptr, n);
         name[n] = 0;
         if (pre.len >= sizeof name || bn_pretokenizer_from_name(name, &t->pre))
-            return bn_fail(err, BN_E_UNSUPPORTED, "tokenizer.ggml.pre \"%s\" is not supported (known: llama-bpe, "
-                           "llama3, default, falcon3, falcon_e)", name);
+            return bn_fail(err, BN_E_UNSUPPORTED,
+                           "tokenizer.ggml.pre \"%s\" is not supported (known: llama-bpe, "
+                           "llama3, default, falcon3, falcon_e)",
+                           name);
     }
     t->add_bos = true;
     if (bn_gguf_find(g, "tokenizer.ggml.add_bos_token") &&
@@ -351,7 +351,8 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
         if (bn_gguf_get_arr(g, "tokenizer.ggml.token_type", BN_GGUF_I32, &types, err))
             return -1;
         if (types->arr_len != toks->arr_len)
-            return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.token_type has %llu entries but tokens has %d",
+            return bn_fail(err, BN_E_FORMAT,
+                           "tokenizer.ggml.token_type has %llu entries but tokens has %d",
                            (unsigned long long)types->arr_len, n);
     }
     uint64_t total = 0;
@@ -391,7 +392,8 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     t->off[n] = o;
     t->max_piece = max_piece;
     if (max_piece >= (1u << 24))
-        return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.tokens: a token of %zu bytes is too long", max_piece);
+        return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.tokens: a token of %zu bytes is too long",
+                       max_piece);
     /* insert in batches whose slots are prefetched first (random access into the table) */
     for (int32_t i0 = 0; i0 < n; i0 += 32) {
         int32_t nb = n - i0 < 32 ? n - i0 : 32;
@@ -410,8 +412,10 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
         uint8_t c = (uint8_t)b;
         t->byte_tok[b] = bn_tok_lookup(t, &c, 1);
         if (t->byte_tok[b] < 0)
-            return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.tokens has no token for byte 0x%02x (not a "
-                           "byte-level vocabulary)", b);
+            return bn_fail(err, BN_E_FORMAT,
+                           "tokenizer.ggml.tokens has no token for byte 0x%02x (not a "
+                           "byte-level vocabulary)",
+                           b);
     }
     return 0;
 }
@@ -419,7 +423,7 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
 #define MERGE_BATCH 32
 
 typedef struct merge_job {
-    uint8_t *p;     /* left bytes then right bytes */
+    uint8_t *p; /* left bytes then right bytes */
     size_t lb, rb;
     uint64_t head[3], h[3]; /* left, right, left+right */
     int32_t id[3];
@@ -465,7 +469,8 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
             uint8_t *bigger = realloc(buf, need);
             if (!bigger) {
                 free(buf);
-                return bn_fail(err, BN_E_NOMEM, "out of memory loading merge %u (%zu bytes)", i0, need);
+                return bn_fail(err, BN_E_NOMEM, "out of memory loading merge %u (%zu bytes)", i0,
+                               need);
             }
             buf = bigger;
             buf_cap = need;
@@ -487,8 +492,9 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
             /* both halves must be tokens, so a longer merge cannot be valid (and fits buf) */
             if (!sp || len > 2 * t->max_text + 1) {
                 free(buf);
-                return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.merges[%u] \"%.*s\" is not \"left right\"",
-                               i, (int)(len > 80 ? 80 : len), (const char *)s);
+                return bn_fail(err, BN_E_FORMAT,
+                               "tokenizer.ggml.merges[%u] \"%.*s\" is not \"left right\"", i,
+                               (int)(len > 80 ? 80 : len), (const char *)s);
             }
             merge_job *j = &jobs[k];
             size_t ll = (size_t)(sp - s);
@@ -510,11 +516,12 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
             size_t lens[3] = {j->lb, j->rb, j->lb + j->rb};
             const uint8_t *ps[3] = {j->p, j->p + j->lb, j->p};
             for (int q = 0; q < 3; q++)
-                j->id[q] = lens[q] <= t->max_piece ? tok_find(t, ps[q], lens[q], j->head[q], j->h[q])
-                                                   : -1;
+                j->id[q] = lens[q] <= t->max_piece
+                               ? tok_find(t, ps[q], lens[q], j->head[q], j->h[q])
+                               : -1;
             if (j->id[0] >= 0 && j->id[1] >= 0)
-                __builtin_prefetch(&t->pair_slots[pair_hash(pair_key(j->id[0], j->id[1])) &
-                                                  t->pair_mask]);
+                __builtin_prefetch(
+                    &t->pair_slots[pair_hash(pair_key(j->id[0], j->id[1])) & t->pair_mask]);
         }
         for (uint32_t k = 0; k < nb; k++) {
             merge_job *j = &jobs[k];
@@ -522,7 +529,8 @@ static int load_merges(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
             if (j->id[0] < 0 || j->id[1] < 0 || j->id[2] < 0) {
                 const bn_gguf_str *m = &merges->arr_strs[i];
                 free(buf);
-                return bn_fail(err, BN_E_FORMAT, "tokenizer.ggml.merges[%u] \"%.*s\": %s is not a token", i,
+                return bn_fail(err, BN_E_FORMAT,
+                               "tokenizer.ggml.merges[%u] \"%.*s\": %s is not a token", i,
                                (int)(m->len > 80 ? 80 : m->len), m->ptr,
                                j->id[0] < 0   ? "the left part"
                                : j->id[1] < 0 ? "the right part"

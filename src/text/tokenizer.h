@@ -34,10 +34,10 @@ typedef struct bn_tokenizer bn_tokenizer;
 /* How text is cut into pieces before BPE. */
 typedef enum bn_pretokenizer {
     BN_PRE_AUTO = 0, /* what the file says; a file without tokenizer.ggml.pre gets LLAMA3 */
-    BN_PRE_LLAMA3,   /* Llama 3's split regex + whole-piece vocabulary lookup (training tokenizer) */
-    BN_PRE_DEFAULT,  /* llama.cpp's "default" BPE pre-tokenizer (what bitnet.cpp uses for 2B-4T,
+    BN_PRE_LLAMA3,  /* Llama 3's split regex + whole-piece vocabulary lookup (training tokenizer) */
+    BN_PRE_DEFAULT, /* llama.cpp's "default" BPE pre-tokenizer (what bitnet.cpp uses for 2B-4T,
                         FORMAT.md 6.2), no whole-piece lookup: for parity with its token ids */
-    BN_PRE_FALCON3,  /* llama.cpp's "falcon3" (also its "falcon_e"): the default split with the
+    BN_PRE_FALCON3, /* llama.cpp's "falcon3" (also its "falcon_e"): the default split with the
                         backtick as punctuation and every digit a piece */
 } bn_pretokenizer;
 

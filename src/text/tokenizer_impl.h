@@ -20,7 +20,7 @@ enum {
 };
 
 /* Limits that keep the packed tables below valid (checked at load). */
-#define BN_TOK_MAX_VOCAB (1 << 20)
+#define BN_TOK_MAX_VOCAB  (1 << 20)
 #define BN_TOK_MAX_MERGES ((1 << 24) - 2)
 
 typedef struct bn_tok_slot {
@@ -37,8 +37,8 @@ typedef struct bn_special_slot {
 
 typedef struct bn_special_set {
     uint32_t n_lens;
-    uint32_t *lens;  /* distinct lengths, longest first */
-    uint64_t *pow;   /* base^(len-1) mod 2^61-1 of each */
+    uint32_t *lens; /* distinct lengths, longest first */
+    uint64_t *pow;  /* base^(len-1) mod 2^61-1 of each */
     bn_special_slot *slots;
     uint64_t mask;
 } bn_special_set;
@@ -50,17 +50,17 @@ struct bn_tokenizer {
     uint32_t *off;           /* n_vocab + 1 offsets into bytes: a token's raw bytes (byte-level
                                 form undone for ordinary tokens, stored text for the others) */
     uint8_t *bytes;
-    size_t max_piece;        /* longest entry of bytes */
-    size_t max_text;         /* longest token text in the GGUF */
+    size_t max_piece;           /* longest entry of bytes */
+    size_t max_text;            /* longest token text in the GGUF */
     size_t merge_scratch_bytes; /* largest buffer loading the merges needed (for tests) */
     /* raw bytes -> id of ordinary tokens (open addressing, linear probing) */
     bn_tok_slot *tok_slots;
     uint64_t tok_mask;
-    int32_t byte_tok[256];   /* the token of each single byte */
+    int32_t byte_tok[256]; /* the token of each single byte */
     /* merge pair -> rank; slot = left << 44 | right << 24 | (rank + 1), 0 = empty */
     uint64_t *pair_slots;
     uint64_t pair_mask;
-    int32_t *merge_result;   /* by rank: the token left+right makes */
+    int32_t *merge_result; /* by rank: the token left+right makes */
     uint32_t n_merges;
     uint32_t *byte_pair_rank; /* 65536: rank + 1 of merging byte tokens a,b (0 = none) */
     /* tokens split out of the text before pre-tokenization: sorted by first byte, longest
@@ -116,7 +116,11 @@ typedef struct bn_bpe_scratch {
     uint64_t ops; /* merge steps + heap pops done, for tests of the complexity bound */
 } bn_bpe_scratch;
 
-enum { BN_BPE_AUTO = 0, BN_BPE_SCAN, BN_BPE_HEAP };
+enum {
+    BN_BPE_AUTO = 0,
+    BN_BPE_SCAN,
+    BN_BPE_HEAP
+};
 /* Appends the ids of P[0..N) (n >= 1) to OUT (room for n ids); returns how many, or -1 on
  * out-of-memory. ALGO forces the quadratic scan or the heap (tests); AUTO picks by length. */
 long bn_bpe_encode(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t *out,

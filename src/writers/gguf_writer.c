@@ -91,8 +91,7 @@ void bn_gguf_writer_free(bn_gguf_writer *w)
     free(w);
 }
 
-static void add_scalar(bn_gguf_writer *w, const char *key, bn_gguf_type t, uint64_t bits,
-                       size_t n)
+static void add_scalar(bn_gguf_writer *w, const char *key, bn_gguf_type t, uint64_t bits, size_t n)
 {
     put_key(w, key, t);
     put_le(w, &w->kv, bits, n);
@@ -124,8 +123,9 @@ void bn_gguf_writer_add_u32(bn_gguf_writer *w, const char *key, uint32_t v)
     /* the reader takes the data alignment from this key, so the writer must lay out with it */
     if (strcmp(key, "general.alignment") == 0) {
         if (v == 0 || (v & (v - 1)) || v > (1u << 20) || w->n_tensors)
-            fail_add(w, BN_E_INPUT, "general.alignment must be a power of two up to 1 MiB, set before "
-                        "any tensor");
+            fail_add(w, BN_E_INPUT,
+                     "general.alignment must be a power of two up to 1 MiB, set before "
+                     "any tensor");
         else
             w->alignment = v;
     }
@@ -171,8 +171,8 @@ void bn_gguf_writer_add_str(bn_gguf_writer *w, const char *key, const char *v)
     put_strn(w, &w->kv, v, strlen(v));
 }
 
-void bn_gguf_writer_add_arr(bn_gguf_writer *w, const char *key, bn_gguf_type elem,
-                            const void *data, uint64_t n)
+void bn_gguf_writer_add_arr(bn_gguf_writer *w, const char *key, bn_gguf_type elem, const void *data,
+                            uint64_t n)
 {
     size_t es = bn_gguf_scalar_size(elem);
     if (!es) {

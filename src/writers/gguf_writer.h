@@ -38,8 +38,8 @@ void bn_gguf_writer_add_f64(bn_gguf_writer *w, const char *key, double v);
 void bn_gguf_writer_add_bool(bn_gguf_writer *w, const char *key, int v);
 void bn_gguf_writer_add_str(bn_gguf_writer *w, const char *key, const char *v);
 /* A numeric/bool array: n elements of elem, DATA in host order (little-endian hosts only). */
-void bn_gguf_writer_add_arr(bn_gguf_writer *w, const char *key, bn_gguf_type elem,
-                            const void *data, uint64_t n);
+void bn_gguf_writer_add_arr(bn_gguf_writer *w, const char *key, bn_gguf_type elem, const void *data,
+                            uint64_t n);
 /* Arrays of strings: NUL-terminated ones, or views (e.g. taken from a bn_gguf). */
 void bn_gguf_writer_add_arr_str(bn_gguf_writer *w, const char *key, const char *const *v,
                                 uint64_t n);

@@ -13,8 +13,8 @@
 #include "kernels.h"
 #include "rng.h"
 
-#define QK_I2_S 128
-#define LLAMA_FTYPE_ALL_F32 0
+#define QK_I2_S                 128
+#define LLAMA_FTYPE_ALL_F32     0
 #define LLAMA_FTYPE_MOSTLY_I2_S 40
 
 /* The chat template the converter stored in the published file ("\\n" = backslash + n inside
@@ -43,17 +43,28 @@ static const preset presets[] = {
     {"tiny-b", "bitnet-b1.58", 512, 3, 4, 1, 1408, 1024, 2, "bitnet2b-synthetic-tiny-b", 0, 0, 0},
     {"2b4t", "bitnet-b1.58", 2560, 30, 20, 5, 6912, 128256, 3, "bitnet2b-synthetic-2b4t", 0, 0, 0},
     /* tiny models of the other families: 384 = not a multiple of 256 -> Q8_0 LM head */
-    {"tiny-bitnet", "bitnet", 384, 2, 6, 6, 1024, 512, 11, "bitnet-synthetic-tiny", 2048, 10000.0f, 1e-5f},
-    {"tiny-llama", "llama", 256, 2, 4, 2, 768, 512, 12, "llama-synthetic-tiny", 8192, 500000.0f, 1e-5f},
-    {"tiny-falcon3", "llama", 384, 2, 3, 1, 1152, 512, 13, "falcon3-synthetic-tiny", 8192, 1000042.0f, 1e-6f},
-    {"bitnet-large", "bitnet", 1536, 24, 16, 16, 4096, 32002, 21, "bitnet_b1_58-large-synthetic", 2048, 10000.0f, 1e-5f},
-    {"llama3-8b", "llama", 4096, 32, 32, 8, 14336, 128256, 22, "llama3-8b-1.58-synthetic", 8192, 500000.0f, 1e-5f},
-    {"falcon3-1b", "llama", 2048, 18, 8, 4, 8192, 131072, 23, "falcon3-1b-1.58bit-synthetic", 8192, 1000042.0f, 1e-6f},
-    {"falcon3-3b", "llama", 3072, 22, 12, 4, 9216, 131072, 24, "falcon3-3b-1.58bit-synthetic", 32768, 1000042.0f, 1e-6f},
-    {"falcon3-7b", "llama", 3072, 28, 12, 4, 23040, 131072, 25, "falcon3-7b-1.58bit-synthetic", 32768, 1000042.0f, 1e-6f},
-    {"falcon3-10b", "llama", 3072, 40, 12, 4, 23040, 131072, 26, "falcon3-10b-1.58bit-synthetic", 32768, 1000042.0f, 1e-6f},
+    {"tiny-bitnet", "bitnet", 384, 2, 6, 6, 1024, 512, 11, "bitnet-synthetic-tiny", 2048, 10000.0f,
+     1e-5f},
+    {"tiny-llama", "llama", 256, 2, 4, 2, 768, 512, 12, "llama-synthetic-tiny", 8192, 500000.0f,
+     1e-5f},
+    {"tiny-falcon3", "llama", 384, 2, 3, 1, 1152, 512, 13, "falcon3-synthetic-tiny", 8192,
+     1000042.0f, 1e-6f},
+    {"bitnet-large", "bitnet", 1536, 24, 16, 16, 4096, 32002, 21, "bitnet_b1_58-large-synthetic",
+     2048, 10000.0f, 1e-5f},
+    {"llama3-8b", "llama", 4096, 32, 32, 8, 14336, 128256, 22, "llama3-8b-1.58-synthetic", 8192,
+     500000.0f, 1e-5f},
+    {"falcon3-1b", "llama", 2048, 18, 8, 4, 8192, 131072, 23, "falcon3-1b-1.58bit-synthetic", 8192,
+     1000042.0f, 1e-6f},
+    {"falcon3-3b", "llama", 3072, 22, 12, 4, 9216, 131072, 24, "falcon3-3b-1.58bit-synthetic",
+     32768, 1000042.0f, 1e-6f},
+    {"falcon3-7b", "llama", 3072, 28, 12, 4, 23040, 131072, 25, "falcon3-7b-1.58bit-synthetic",
+     32768, 1000042.0f, 1e-6f},
+    {"falcon3-10b", "llama", 3072, 40, 12, 4, 23040, 131072, 26, "falcon3-10b-1.58bit-synthetic",
+     32768, 1000042.0f, 1e-6f},
 };
-enum { n_presets = sizeof presets / sizeof presets[0] };
+enum {
+    n_presets = sizeof presets / sizeof presets[0]
+};
 
 const char *const *bn_synth_preset_names(void)
 {
@@ -114,19 +125,22 @@ int bn_synth_check(const bn_synth_params *p, bn_err *err)
         return bn_fail(err, BN_E_INPUT, "unknown architecture '%s' (bitnet-b1.58, bitnet, llama)",
                        p->arch);
     if (p->n_embd == 0 || p->n_embd % QK_I2_S)
-        return bn_fail(err, BN_E_INPUT, "bad shape: n_embd %u must be a positive multiple of 128", p->n_embd);
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_embd %u must be a positive multiple of 128",
+                       p->n_embd);
     if (p->n_ff == 0 || p->n_ff % QK_I2_S)
-        return bn_fail(err, BN_E_INPUT, "bad shape: n_ff %u must be a positive multiple of 128", p->n_ff);
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_ff %u must be a positive multiple of 128",
+                       p->n_ff);
     if (p->n_layer < 1 || p->n_layer > 1024)
         return bn_fail(err, BN_E_INPUT, "bad shape: n_layer %u must be in 1..1024", p->n_layer);
     if (p->n_head == 0 || p->n_embd % p->n_head)
-        return bn_fail(err, BN_E_INPUT, "bad shape: n_head %u must divide n_embd %u", p->n_head, p->n_embd);
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_head %u must divide n_embd %u", p->n_head,
+                       p->n_embd);
     uint32_t hd = p->n_embd / p->n_head;
     if (hd % 2)
         return bn_fail(err, BN_E_INPUT, "bad shape: head_dim %u must be even", hd);
     if (p->n_head_kv == 0 || p->n_head % p->n_head_kv)
-        return bn_fail(err, BN_E_INPUT, "bad shape: n_head_kv %u must divide n_head %u", p->n_head_kv,
-                       p->n_head);
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_head_kv %u must divide n_head %u",
+                       p->n_head_kv, p->n_head);
     if ((uint64_t)p->n_head_kv * hd % 4)
         return bn_fail(err, BN_E_INPUT, "bad shape: n_head_kv * head_dim must be a multiple of 4");
     if (p->n_ctx == 0)
@@ -177,8 +191,8 @@ static int cmp_decimal(const void *a, const void *b)
     return strcmp(x, y);
 }
 
-static void entry(plan_entry *e, const char *prefix, const char *name, uint32_t type,
-                  uint64_t ne0, uint64_t ne1)
+static void entry(plan_entry *e, const char *prefix, const char *name, uint32_t type, uint64_t ne0,
+                  uint64_t ne1)
 {
     snprintf(e->name, sizeof e->name, "%s%s", prefix, name);
     e->type = type;
@@ -219,27 +233,30 @@ static plan_entry *tensor_plan(const bn_synth_params *p, uint32_t n_vocab, size_
     qsort(order, p->n_layer, sizeof *order, cmp_decimal);
     size_t k = 0;
     if (has_output(p))
-        entry(&pl[k++], "", "output.weight", head, e, n_vocab);                  /* lm_head */
-    entry(&pl[k++], "", "token_embd.weight", p->f32 ? f32 : has_output(p) ? BN_GGML_F16 : head, e,
-          n_vocab);
+        entry(&pl[k++], "", "output.weight", head, e, n_vocab); /* lm_head */
+    entry(&pl[k++], "", "token_embd.weight",
+          p->f32          ? f32
+          : has_output(p) ? BN_GGML_F16
+                          : head,
+          e, n_vocab);
     for (uint32_t i = 0; i < p->n_layer; i++) {
         char pre[32];
         snprintf(pre, sizeof pre, "blk.%u.", order[i]);
-        entry(&pl[k++], pre, "attn_norm.weight", f32, e, 0);        /* input_layernorm */
-        entry(&pl[k++], pre, "ffn_down.weight", i2s, ff, e);        /* mlp.down_proj */
+        entry(&pl[k++], pre, "attn_norm.weight", f32, e, 0); /* input_layernorm */
+        entry(&pl[k++], pre, "ffn_down.weight", i2s, ff, e); /* mlp.down_proj */
         if (sub_norms)
             entry(&pl[k++], pre, "ffn_sub_norm.weight", f32, ff, 0); /* mlp.ffn_sub_norm */
-        entry(&pl[k++], pre, "ffn_gate.weight", i2s, e, ff);        /* mlp.gate_proj */
-        entry(&pl[k++], pre, "ffn_up.weight", i2s, e, ff);          /* mlp.up_proj */
-        entry(&pl[k++], pre, "ffn_norm.weight", f32, e, 0);         /* post_attention_ln */
+        entry(&pl[k++], pre, "ffn_gate.weight", i2s, e, ff);         /* mlp.gate_proj */
+        entry(&pl[k++], pre, "ffn_up.weight", i2s, e, ff);           /* mlp.up_proj */
+        entry(&pl[k++], pre, "ffn_norm.weight", f32, e, 0);          /* post_attention_ln */
         if (sub_norms)
             entry(&pl[k++], pre, "attn_sub_norm.weight", f32, e, 0); /* attn_sub_norm */
-        entry(&pl[k++], pre, "attn_k.weight", i2s, e, kv);          /* k_proj */
-        entry(&pl[k++], pre, "attn_output.weight", i2s, e, e);      /* o_proj */
-        entry(&pl[k++], pre, "attn_q.weight", i2s, e, e);           /* q_proj */
-        entry(&pl[k++], pre, "attn_v.weight", i2s, e, kv);          /* v_proj */
+        entry(&pl[k++], pre, "attn_k.weight", i2s, e, kv);           /* k_proj */
+        entry(&pl[k++], pre, "attn_output.weight", i2s, e, e);       /* o_proj */
+        entry(&pl[k++], pre, "attn_q.weight", i2s, e, e);            /* q_proj */
+        entry(&pl[k++], pre, "attn_v.weight", i2s, e, kv);           /* v_proj */
     }
-    entry(&pl[k++], "", "output_norm.weight", f32, e, 0);           /* model.norm */
+    entry(&pl[k++], "", "output_norm.weight", f32, e, 0); /* model.norm */
     free(order);
     *count = k;
     return pl;
@@ -254,7 +271,9 @@ static int is_ternary(const plan_entry *e)
 
 /* ---------------------------------------------------------------- contents */
 
-enum { CHUNK_BYTES = 1 << 20 };
+enum {
+    CHUNK_BYTES = 1 << 20
+};
 
 static void tensor_rng(bn_rng *r, uint64_t seed, const char *name)
 {
@@ -283,8 +302,8 @@ static void q8_0_quantize_ref(const float *x, uint8_t *out, uint64_t n)
 /* An embedding-shaped matrix (token_embd, output) of ne1 rows of ne0: values approximately
  * normal, rounded to f16, then stored in the entry's type (F16, F32 = the same values, or Q8_0
  * quantized row by row). */
-static int write_embd(bn_gguf_writer *w, const bn_synth_params *p, const plan_entry *e,
-                      bn_rng *r, uint8_t *chunk, bn_err *err)
+static int write_embd(bn_gguf_writer *w, const bn_synth_params *p, const plan_entry *e, bn_rng *r,
+                      uint8_t *chunk, bn_err *err)
 {
     /* approximately normal: a sum of four 16-bit uniforms (Irwin-Hall, variance 4/12) */
     const float std = p->embd_std > 0.0f ? p->embd_std : 1.5f / sqrtf((float)p->n_embd);
@@ -330,13 +349,14 @@ static int write_f32_norm(bn_gguf_writer *w, bn_rng *r, uint64_t n, uint8_t *chu
     return 0;
 }
 
-static int write_i2s(bn_gguf_writer *w, const bn_synth_params *p, const plan_entry *e,
-                     bn_rng *r, uint8_t *chunk, int8_t *weights, bn_err *err)
+static int write_i2s(bn_gguf_writer *w, const bn_synth_params *p, const plan_entry *e, bn_rng *r,
+                     uint8_t *chunk, int8_t *weights, bn_err *err)
 {
     const uint64_t k = e->ne[0], n = e->ne[0] * e->ne[1];
     /* 16-bit thresholds: u < z -> 0, u < z + (1-z)/2 -> -1, else +1 */
     const uint32_t z = (uint32_t)(p->zero_frac * 65536.0f + 0.5f), neg = z + (65536 - z) / 2;
-    const uint64_t per = CHUNK_BYTES / 32 * QK_I2_S; /* weights per chunk: a whole number of blocks */
+    const uint64_t per = CHUNK_BYTES / 32 *
+                         QK_I2_S; /* weights per chunk: a whole number of blocks */
     double gain = 0.8 + 0.4 * bn_rng_uniform(r);
     if (strstr(e->name, "attn_output.weight") || strstr(e->name, "ffn_down.weight"))
         gain *= p->out_gain; /* < 1 keeps each layer's update small next to the residual */

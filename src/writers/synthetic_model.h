@@ -37,16 +37,16 @@
 #include "gguf.h"
 
 typedef struct bn_synth_params {
-    char arch[32];          /* general.architecture: "bitnet-b1.58" (default), "bitnet", "llama" */
-    char name[128];         /* general.name */
-    char pre[32];           /* tokenizer.ggml.pre, "" = none (llama default: "llama-bpe") */
-    int tied;               /* llama: no output.weight (the LM head is token_embd) */
-    int f32;                /* the converter's F32 file, before llama-quantize (above) */
+    char arch[32];  /* general.architecture: "bitnet-b1.58" (default), "bitnet", "llama" */
+    char name[128]; /* general.name */
+    char pre[32];   /* tokenizer.ggml.pre, "" = none (llama default: "llama-bpe") */
+    int tied;       /* llama: no output.weight (the LM head is token_embd) */
+    int f32;        /* the converter's F32 file, before llama-quantize (above) */
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff;
-    uint32_t n_vocab;       /* 0 with vocab_gguf = the file's token count */
+    uint32_t n_vocab; /* 0 with vocab_gguf = the file's token count */
     uint32_t n_ctx;
     uint64_t seed;
-    float zero_frac;        /* share of zero ternary weights, [0, 1) */
+    float zero_frac; /* share of zero ternary weights, [0, 1) */
     float rope_theta, rms_eps;
     float out_gain;         /* extra gain of attn_output/ffn_down scales */
     float embd_std;         /* 0 = 1.5/sqrt(n_embd) */

@@ -24,16 +24,22 @@ static const char corpus[] =
     "def forward(x): return norm(x) @ weight + bias  # code, too {braces} [brackets]\n";
 
 static const char *const syllables[] = {
-    "ka", "ri", "to", "na", "me", "su", "lo", "pa", "te", "mi", "ru", "shi", "ne", "ho",
-    "ba", "de", "gi", "fu", "ya", "zo", "an", "en", "in", "on", "un", "ar", "er", "ir",
-    "or", "ur", "al", "el", "il", "ol", "ul", "th", "st", "ch", "sh", "qu", "ing", "ion",
-    "ter", "ment", "able", "ly", "est", "ous", "ive", "tion", "pre", "pro", "con", "dis"};
+    "ka",   "ri", "to",  "na",  "me",  "su",   "lo",  "pa",  "te",  "mi",  "ru",
+    "shi",  "ne", "ho",  "ba",  "de",  "gi",   "fu",  "ya",  "zo",  "an",  "en",
+    "in",   "on", "un",  "ar",  "er",  "ir",   "or",  "ur",  "al",  "el",  "il",
+    "ol",   "ul", "th",  "st",  "ch",  "sh",   "qu",  "ing", "ion", "ter", "ment",
+    "able", "ly", "est", "ous", "ive", "tion", "pre", "pro", "con", "dis"};
 
-static const char *const llama3_special_head[] = {
-    "<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
-    "<|reserved_special_token_1|>", "<|reserved_special_token_2|>",
-    "<|reserved_special_token_3|>", "<|start_header_id|>", "<|end_header_id|>",
-    "<|reserved_special_token_4|>", "<|eot_id|>"};
+static const char *const llama3_special_head[] = {"<|begin_of_text|>",
+                                                  "<|end_of_text|>",
+                                                  "<|reserved_special_token_0|>",
+                                                  "<|reserved_special_token_1|>",
+                                                  "<|reserved_special_token_2|>",
+                                                  "<|reserved_special_token_3|>",
+                                                  "<|start_header_id|>",
+                                                  "<|end_header_id|>",
+                                                  "<|reserved_special_token_4|>",
+                                                  "<|eot_id|>"};
 
 /* GPT-2's byte -> printable code point map, in GPT-2's (= Llama 3's) token order: the
  * printable bytes first (mapped to themselves), then the others mapped to 256, 257, ... */
@@ -67,7 +73,7 @@ static int utf8(unsigned c, char *out)
 typedef struct builder {
     bn_synth_vocab *v;
     uint64_t cap_tokens, cap_merges, cap_owned;
-    char **tok; /* NUL-terminated tokens, index = id */
+    char **tok;    /* NUL-terminated tokens, index = id */
     uint32_t *set; /* open addressing: token id + 1 */
     size_t set_cap;
     int oom;

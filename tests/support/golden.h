@@ -9,14 +9,14 @@
 
 typedef struct bn_golden {
     uint32_t n_vocab;
-    uint32_t n_batch;        /* the reference's batch: 1 in *.b1.json */
+    uint32_t n_batch; /* the reference's batch: 1 in *.b1.json */
     int32_t *prompt_ids;
     size_t n_prompt;
     int32_t *greedy_ids;
     size_t n_greedy;
-    float *prompt_logits;    /* [n_prompt][n_vocab] */
-    float *greedy_logits;    /* [n_greedy][n_vocab] */
-    float *greedy_margin;    /* [n_greedy] top-2 margins */
+    float *prompt_logits; /* [n_prompt][n_vocab] */
+    float *greedy_logits; /* [n_greedy][n_vocab] */
+    float *greedy_margin; /* [n_greedy] top-2 margins */
 } bn_golden;
 
 /* 0 on success; -1 with a message in msg (of size msg_len) otherwise. */

@@ -124,7 +124,8 @@ char *bn_http_read_response(int fd, int timeout_ms, int *status)
     char *buf = calloc(1, cap);
     char *head_end = NULL;
     int rc = 1;
-    while (!(head_end = strstr(buf, "\r\n\r\n")) && (rc = read_more(fd, &buf, &len, &cap, deadline)) > 0) {
+    while (!(head_end = strstr(buf, "\r\n\r\n")) &&
+           (rc = read_more(fd, &buf, &len, &cap, deadline)) > 0) {
     }
     *status = 0;
     if (!head_end) {
@@ -162,7 +163,8 @@ char *bn_http_read_response(int fd, int timeout_ms, int *status)
     size_t olen = head;
     for (;;) {
         char *crlf;
-        while (!(crlf = strstr(buf + pos, "\r\n")) && read_more(fd, &buf, &len, &cap, deadline) > 0) {
+        while (!(crlf = strstr(buf + pos, "\r\n")) &&
+               read_more(fd, &buf, &len, &cap, deadline) > 0) {
         }
         if (!crlf)
             break;
@@ -204,10 +206,7 @@ const char *bn_http_body(const char *response)
     return p ? p + 4 : "";
 }
 
-bool bn_have_curl(void)
-{
-    return system("curl --version >/dev/null 2>&1") == 0;
-}
+bool bn_have_curl(void) { return system("curl --version >/dev/null 2>&1") == 0; }
 
 char *bn_curl(const char *const *args, int *rc)
 {

@@ -10,7 +10,7 @@
 typedef struct bn_srv {
     pid_t pid;
     int port;
-    char *log;      /* its stderr */
+    char *log; /* its stderr */
 } bn_srv;
 
 /* Starts bin/bitnet-server (through $BN_EMULATOR) with --host 127.0.0.1 --port 0 and ARGS

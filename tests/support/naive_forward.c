@@ -47,9 +47,9 @@ static float expf_ggml(float x)
     if (fabsf(n) > 192.0f)
         return n > 0.0f ? INFINITY : 0.0f;
     const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x)), u = b * b;
-    const float p = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
-                              fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
-                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    const float p = fmaf(
+        fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+        u, fmaf(0x1.ffffecp-1f, b, 1.0f));
     return ldexpf(p, (int)n);
 }
 
@@ -187,8 +187,7 @@ int bn_naive_forward(const bn_model *m, const int32_t *tokens, uint32_t n, float
         goto out;
     for (uint32_t l = 0; l < hp->n_layer; l++) {
         const bn_layer *L = &m->layers[l];
-        const bn_ternary *w[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up,
-                                  &L->w_down};
+        const bn_ternary *w[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (int i = 0; i < 7; i++)
             if (!(dec[7 * (size_t)l + i] = decode(w[i])))
                 goto out;

@@ -116,8 +116,8 @@ static int trigger_ready(const bn_test_signal *t, const char *outbuf, size_t out
     return 1;
 }
 
-int bn_test_run_signals(const char *const *argv, const char *stdin_data,
-                        const bn_test_signal *sigs, size_t n_sigs, char **out, char **errout)
+int bn_test_run_signals(const char *const *argv, const char *stdin_data, const bn_test_signal *sigs,
+                        size_t n_sigs, char **out, char **errout)
 {
     /* argv[0] is a program name in bin/; prefix the emulator's words when cross-testing */
     const char *emu = getenv("BN_EMULATOR");

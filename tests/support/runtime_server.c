@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CONN 64
-#define MAX_QUEUE 64
+#define MAX_CONN    64
+#define MAX_QUEUE   64
 #define MAX_RECORDS 256
-#define MAX_BODY ((size_t)64 << 20)
+#define MAX_BODY    ((size_t)64 << 20)
 
 typedef struct queued {
     char id[128];
@@ -54,7 +54,7 @@ struct bn_rs {
 typedef struct conn {
     bn_rs *rs;
     int fd;
-    char *buf;   /* bytes read but not consumed */
+    char *buf; /* bytes read but not consumed */
     size_t len, cap;
 } conn;
 
@@ -214,14 +214,19 @@ static bool read_body(conn *c, const char *headers, bn_rs_record *rec)
 
 static void reply(int fd, int status, const char *extra_headers, const char *body)
 {
-    const char *reason = status == 200 ? "OK" : status == 202 ? "Accepted" : status == 403 ? "Forbidden"
-                       : status == 413 ? "Payload Too Large" : status == 404 ? "Not Found"
-                       : status == 500 ? "Internal Server Error" : "Status";
+    const char *reason = status == 200   ? "OK"
+                         : status == 202 ? "Accepted"
+                         : status == 403 ? "Forbidden"
+                         : status == 413 ? "Payload Too Large"
+                         : status == 404 ? "Not Found"
+                         : status == 500 ? "Internal Server Error"
+                                         : "Status";
     size_t n = strlen(body);
     char head[2048];
-    int h = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
-                     status, reason, n, extra_headers ? extra_headers : "");
+    int h = snprintf(
+        head, sizeof head,
+        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n", status,
+        reason, n, extra_headers ? extra_headers : "");
     ssize_t w = write(fd, head, (size_t)h);
     if (w >= 0 && n)
         w = write(fd, body, n);
@@ -231,8 +236,12 @@ static void reply(int fd, int status, const char *extra_headers, const char *bod
 static const char *error_body(int status)
 {
     switch (status) {
-    case 403: return "{\"errorMessage\":\"State transition is not allowed\",\"errorType\":\"InvalidStateTransition\"}";
-    case 413: return "{\"errorMessage\":\"Exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"RequestEntityTooLarge\"}";
+    case 403:
+        return "{\"errorMessage\":\"State transition is not "
+               "allowed\",\"errorType\":\"InvalidStateTransition\"}";
+    case 413:
+        return "{\"errorMessage\":\"Exceeded maximum allowed payload size (6291556 "
+               "bytes).\",\"errorType\":\"RequestEntityTooLarge\"}";
     default: return "{\"errorMessage\":\"container error\",\"errorType\":\"ServiceError\"}";
     }
 }
@@ -266,7 +275,8 @@ static void serve_next(bn_rs *rs, int fd)
         n = snprintf(hdr, sizeof hdr, "Lambda-Runtime-Aws-Request-Id: %s\r\n", ev.id);
     n += snprintf(hdr + n, sizeof hdr - (size_t)n,
                   "Lambda-Runtime-Deadline-Ms: %lld\r\n"
-                  "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:bitnet\r\n",
+                  "Lambda-Runtime-Invoked-Function-Arn: "
+                  "arn:aws:lambda:us-east-1:123456789012:function:bitnet\r\n",
                   (long long)ev.deadline_ms);
     if (ev.trace)
         snprintf(hdr + n, sizeof hdr - (size_t)n, "Lambda-Runtime-Trace-Id: %s\r\n", ev.trace);

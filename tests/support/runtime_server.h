@@ -15,28 +15,28 @@ typedef struct bn_rs bn_rs;
 
 typedef struct bn_rs_event {
     const char *request_id;
-    const char *body;       /* NUL-terminated */
-    int64_t deadline_ms;    /* epoch ms; 0 = now + 300 s */
-    const char *trace_id;   /* NULL = no Lambda-Runtime-Trace-Id header ("" = empty header) */
-    bool lowercase;         /* send the header names in lower case */
-    bool no_request_id;     /* omit Lambda-Runtime-Aws-Request-Id (a protocol failure) */
+    const char *body;     /* NUL-terminated */
+    int64_t deadline_ms;  /* epoch ms; 0 = now + 300 s */
+    const char *trace_id; /* NULL = no Lambda-Runtime-Trace-Id header ("" = empty header) */
+    bool lowercase;       /* send the header names in lower case */
+    bool no_request_id;   /* omit Lambda-Runtime-Aws-Request-Id (a protocol failure) */
 } bn_rs_event;
 
 typedef struct bn_rs_record {
-    char kind[16];          /* "response", "error", "init_error" */
-    char version[16];       /* of the request line, e.g. "HTTP/1.1" */
+    char kind[16];    /* "response", "error", "init_error" */
+    char version[16]; /* of the request line, e.g. "HTTP/1.1" */
     char request_id[128];
-    char *headers;          /* the raw header block */
-    char *body;             /* NUL-terminated (body may contain NULs: use len) */
+    char *headers; /* the raw header block */
+    char *body;    /* NUL-terminated (body may contain NULs: use len) */
     size_t len;
     bool chunked;
-    int n_chunks;           /* data chunks received (chunked bodies) */
-    char *trailers;         /* the raw trailer block, "" when none */
-    int status;             /* what the server answered */
+    int n_chunks;   /* data chunks received (chunked bodies) */
+    char *trailers; /* the raw trailer block, "" when none */
+    int status;     /* what the server answered */
 } bn_rs_record;
 
 bn_rs *bn_rs_start(void);
-void bn_rs_stop(bn_rs *rs);     /* closes every connection and frees everything */
+void bn_rs_stop(bn_rs *rs); /* closes every connection and frees everything */
 int bn_rs_port(const bn_rs *rs);
 
 void bn_rs_queue(bn_rs *rs, const bn_rs_event *ev);
@@ -52,7 +52,7 @@ bool bn_rs_wait_records(bn_rs *rs, size_t n, int timeout_ms);
 bool bn_rs_wait_idle(bn_rs *rs, int timeout_ms);
 size_t bn_rs_n_records(bn_rs *rs);
 const bn_rs_record *bn_rs_record_at(bn_rs *rs, size_t i);
-int bn_rs_n_next(bn_rs *rs);                 /* GET /next calls seen */
+int bn_rs_n_next(bn_rs *rs); /* GET /next calls seen */
 bool bn_rs_extension_registered(bn_rs *rs);
 /* Connections accepted so far (keep-alive check). */
 int bn_rs_n_connections(bn_rs *rs);

@@ -66,7 +66,8 @@ pid_t bn_rs_spawn_cmd(const char *const *argv, const char *const *env, bool clea
             envp[k++] = env[j];
     }
     envp[k] = NULL;
-    int errfd = stderr_path ? open(stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+    int errfd = stderr_path ? open(stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
+                            : -1;
     int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
     pid_t pid = fork();
     if (pid == 0) {

@@ -32,7 +32,9 @@ int bn_test_run(const char *const *argv, const char *stdin_data, char **out, cha
 
 /* Exit status of a test executable whose every test skipped: ctest's SKIP_RETURN_CODE (set
  * on every test in CMakeLists.txt), so ctest reports "Skipped", never "Passed". */
-enum { BN_TEST_SKIPPED = 77 };
+enum {
+    BN_TEST_SKIPPED = 77
+};
 
 /* Prints "SKIP: <why>" and skips the running test (cmocka's skip; does not return), counted
  * for bn_test_exit_status. */
@@ -56,7 +58,7 @@ typedef struct bn_test_signal {
 /* bn_test_run that sends sigs[0..n_sigs) in order as their triggers appear on stdout (a real
  * kill(), as a terminal's Ctrl-C). Standard input stays open after stdin_data until the
  * program exits; a run that prints nothing for 120 s is killed (SIGKILL, 137). */
-int bn_test_run_signals(const char *const *argv, const char *stdin_data,
-                        const bn_test_signal *sigs, size_t n_sigs, char **out, char **errout);
+int bn_test_run_signals(const char *const *argv, const char *stdin_data, const bn_test_signal *sigs,
+                        size_t n_sigs, char **out, char **errout);
 
 #endif
