@@ -6,10 +6,12 @@
 # gguf_general_name FILE: the value of general.name (from the first 64 KiB, where GGUF keeps
 # its first metadata keys), or nothing. Bytes around the string (its type and length) become
 # line breaks, so the first non-empty line after the key is the name (a length byte that
-# happens to be printable may stick to its front; the synthetic check does not mind).
+# happens to be printable may stick to its front; the synthetic check does not mind). awk reads
+# to the end instead of exiting at the name: an early exit would make `tr` die of SIGPIPE, which
+# callers running with `set -o pipefail` saw as a failure, now and then.
 gguf_general_name() {
     head -c 65536 "$1" 2>/dev/null | LC_ALL=C tr -c '[:print:]' '\n' |
-        awk 'found && length($0) > 0 { print; exit } $0 == "general.name" { found = 1 }'
+        awk '!done && found && length($0) > 0 { print; done = 1 } $0 == "general.name" { found = 1 }'
 }
 
 # gguf_is_synthetic FILE: success when general.name contains "synthetic" (any case).
