@@ -104,7 +104,7 @@ fail() {
 # Build context: the tracked (and new, not ignored) files the image needs, plus the tiny model.
 mkdir -p "$work/ctx/models"
 git ls-files -co --exclude-standard -z -- CMakeLists.txt Dockerfile .dockerignore cmake kernels src tools \
-        tests/layering |
+        tests/layering tests/support |
     xargs -0 cp --parents -t "$work/ctx"
 cp "$MODEL" "$work/ctx/models/tiny-a.gguf"
 
