@@ -180,6 +180,52 @@ static void test_zero_window_is_off(void **state)
     free_result(&x);
 }
 
+/* Prompt tokens reused from the KV cache (a second request sharing the prompt: only the new
+ * tail is evaluated) still enter the penalty window: the answer equals a fresh session's. */
+static void test_reused_prompt_tokens_in_window(void **state)
+{
+    (void)state;
+    bn_err err = {0};
+    bn_engine *e = bn_engine_open(model_path, NULL, &err);
+    if (!e)
+        fail_msg("bn_engine_open: %s", err.msg);
+    bn_session_params sp = {.n_ctx = 256, .n_threads = 1};
+    bn_session *s = bn_session_create(e, &sp, &err);
+    assert_non_null(s);
+    enum {
+        n_prompt = 60,
+        n_predict = 24
+    };
+    int32_t prompt[n_prompt];
+    make_prompt(prompt, n_prompt);
+    int32_t out[3][n_predict];
+    size_t n_out[3];
+    const float pens[3] = {1.5f, 1.5f, 1.0f};
+    for (int run = 0; run < 3; run++) {
+        bn_generate_params g = bn_generate_default();
+        g.prompt_ids = prompt;
+        g.n_prompt_ids = n_prompt;
+        g.n_predict = n_predict;
+        g.sampling.temp = 0.0f;
+        g.sampling.repeat_penalty = pens[run];
+        g.sampling.repeat_last_n = -1;
+        bn_stats st;
+        if (bn_generate(s, &g, &st, &err))
+            fail_msg("bn_generate: %s", err.msg);
+        if (run == 1) /* the same prompt again: its tokens come from the KV cache */
+            assert_true(st.prompt_eval < st.prompt_tokens);
+        const int32_t *ids = bn_session_output_ids(s, &n_out[run]);
+        assert_true(n_out[run] <= n_predict);
+        memcpy(out[run], ids, n_out[run] * sizeof *ids);
+    }
+    assert_int_equal(n_out[1], n_out[0]);
+    assert_memory_equal(out[1], out[0], n_out[0] * sizeof out[0][0]);
+    /* and the penalty did change this answer, so the comparison above means something */
+    assert_true(n_out[2] != n_out[0] || memcmp(out[2], out[0], n_out[0] * sizeof out[0][0]));
+    bn_session_free(s);
+    bn_engine_free(e);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -207,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_whole_context_window),
         cmocka_unit_test(test_last_n_window),
         cmocka_unit_test(test_zero_window_is_off),
+        cmocka_unit_test(test_reused_prompt_tokens_in_window),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
