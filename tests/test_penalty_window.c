@@ -180,8 +180,30 @@ static void test_zero_window_is_off(void **state)
     free_result(&x);
 }
 
+static size_t greedy_ids(bn_session *s, const int32_t *prompt, size_t n_prompt, float pen,
+                         int n_predict, int32_t *out, bn_stats *st)
+{
+    bn_err err = {0};
+    bn_generate_params g = bn_generate_default();
+    g.prompt_ids = prompt;
+    g.n_prompt_ids = n_prompt;
+    g.n_predict = n_predict;
+    g.sampling.temp = 0.0f;
+    g.sampling.repeat_penalty = pen;
+    g.sampling.repeat_last_n = -1;
+    if (bn_generate(s, &g, st, &err))
+        fail_msg("bn_generate: %s", err.msg);
+    size_t n = 0;
+    const int32_t *ids = bn_session_output_ids(s, &n);
+    assert_true(n <= (size_t)n_predict);
+    memcpy(out, ids, n * sizeof *ids);
+    return n;
+}
+
 /* Prompt tokens reused from the KV cache (a second request sharing the prompt: only the new
- * tail is evaluated) still enter the penalty window: the answer equals a fresh session's. */
+ * tail is evaluated) still enter the penalty window: the answer equals the first one. The
+ * prompt is made of tokens the model itself picks (its unpenalized greedy output), so that
+ * penalizing them or not changes what it picks next. */
 static void test_reused_prompt_tokens_in_window(void **state)
 {
     (void)state;
@@ -193,35 +215,23 @@ static void test_reused_prompt_tokens_in_window(void **state)
     bn_session *s = bn_session_create(e, &sp, &err);
     assert_non_null(s);
     enum {
-        n_prompt = 60,
+        n_seed = 8,
+        n_liked = 48,
         n_predict = 24
     };
-    int32_t prompt[n_prompt];
-    make_prompt(prompt, n_prompt);
-    int32_t out[3][n_predict];
-    size_t n_out[3];
-    const float pens[3] = {1.5f, 1.5f, 1.0f};
-    for (int run = 0; run < 3; run++) {
-        bn_generate_params g = bn_generate_default();
-        g.prompt_ids = prompt;
-        g.n_prompt_ids = n_prompt;
-        g.n_predict = n_predict;
-        g.sampling.temp = 0.0f;
-        g.sampling.repeat_penalty = pens[run];
-        g.sampling.repeat_last_n = -1;
-        bn_stats st;
-        if (bn_generate(s, &g, &st, &err))
-            fail_msg("bn_generate: %s", err.msg);
-        if (run == 1) /* the same prompt again: its tokens come from the KV cache */
-            assert_true(st.prompt_eval < st.prompt_tokens);
-        const int32_t *ids = bn_session_output_ids(s, &n_out[run]);
-        assert_true(n_out[run] <= n_predict);
-        memcpy(out[run], ids, n_out[run] * sizeof *ids);
-    }
-    assert_int_equal(n_out[1], n_out[0]);
-    assert_memory_equal(out[1], out[0], n_out[0] * sizeof out[0][0]);
-    /* and the penalty did change this answer, so the comparison above means something */
-    assert_true(n_out[2] != n_out[0] || memcmp(out[2], out[0], n_out[0] * sizeof out[0][0]));
+    int32_t prompt[n_seed + n_liked], out[3][n_predict];
+    bn_stats st;
+    make_prompt(prompt, n_seed);
+    size_t n_prompt = n_seed + greedy_ids(s, prompt, n_seed, 1.0f, n_liked, prompt + n_seed, &st);
+    bn_session_reset(s);
+    size_t n0 = greedy_ids(s, prompt, n_prompt, 1.5f, n_predict, out[0], &st);
+    size_t n1 = greedy_ids(s, prompt, n_prompt, 1.5f, n_predict, out[1], &st);
+    assert_true(st.prompt_eval < st.prompt_tokens); /* the second one reused the cache */
+    assert_int_equal(n1, n0);
+    assert_memory_equal(out[1], out[0], n0 * sizeof out[0][0]);
+    /* the penalty changes this answer, so the comparison above means something */
+    size_t n2 = greedy_ids(s, prompt, n_prompt, 1.0f, n_predict, out[2], &st);
+    assert_true(n2 != n0 || memcmp(out[2], out[0], n0 * sizeof out[0][0]));
     bn_session_free(s);
     bn_engine_free(e);
 }
