@@ -111,6 +111,11 @@ deps_install() {
     [ "$(id -u)" = 0 ] || sudo="sudo"
     pkgs=$(deps_packages "$host" "$set")
     for p in $pkgs; do
+        # a Node.js already installed (NodeSource's, which bundles npm) conflicts with the
+        # distribution's nodejs/npm packages: keep it
+        case "$p" in nodejs | npm)
+            if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then continue; fi ;;
+        esac
         case "$p" in *:*) multi+=("$p") ;; *) native+=("$p") ;; esac
     done
     run() {

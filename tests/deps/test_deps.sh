@@ -109,6 +109,18 @@ out=$(PATH=$tmp/bin:/usr/bin:/bin DEPS_ROOT=$tmp deps_main test --if-missing --d
 case "$out" in *"test tools for debian-arm64 are installed"*) echo "ok   --if-missing installs nothing" ;;
     *) echo "FAIL --if-missing: $out"; fails=$((fails + 1)) ;; esac
 
+# a Node.js already on PATH (e.g. NodeSource's, whose nodejs conflicts with Debian's npm) is kept
+printf '#!/bin/sh\n' >"$tmp/bin/node"
+printf '#!/bin/sh\n' >"$tmp/bin/npm"
+chmod +x "$tmp/bin/node" "$tmp/bin/npm"
+out=$(PATH=$tmp/bin:/usr/bin:/bin deps_main test --dry-run --os-release "$fx/debian-12.os-release" \
+    --machine x86_64)
+case "$out" in *" nodejs"* | *" npm"*) echo "FAIL node present: $out"; fails=$((fails + 1)) ;;
+    *) echo "ok   an installed Node.js is kept" ;; esac
+rm "$tmp/bin/node" "$tmp/bin/npm"
+case " $(deps_packages debian-x86_64 test) " in *" nodejs npm "*) echo "ok   nodejs npm in the list" ;;
+    *) echo "FAIL nodejs npm not in the test list"; fails=$((fails + 1)) ;; esac
+
 if [ "$fails" -gt 0 ]; then
     echo "$fails check(s) failed"
     exit 1
