@@ -30,27 +30,6 @@ static bn_json_doc *parse(const char *s, size_t n)
     return d;
 }
 
-static char *run_text(const char *sys, const char *prompt)
-{
-    char ns[16];
-    snprintf(ns, sizeof ns, "%d", N_TOKENS);
-    const char *argv[16] = {"bitnet-run", "-m",     model, "-p", prompt, "-n",
-                            ns,           "--temp", "0",   "-t", "1",    "--json"};
-    int k = 12;
-    if (sys) {
-        argv[k++] = "-sys";
-        argv[k++] = sys;
-    }
-    argv[k] = NULL;
-    char *out = NULL;
-    assert_int_equal(bn_test_run(argv, NULL, &out, NULL), 0);
-    bn_json_doc *d = parse(out, strlen(out));
-    char *t = strdup(bn_json_get(bn_json_root(d), "text")->str);
-    bn_json_free(d);
-    free(out);
-    return t;
-}
-
 static const char *str(const bn_json *o, const char *k)
 {
     const bn_json *v = bn_json_get(o, k);
@@ -62,8 +41,8 @@ static const char *str(const bn_json *o, const char *k)
 static void test_sdk(void **state)
 {
     (void)state;
-    char *want_chat = run_text("Be brief.", "Hello");
-    char *want_text = run_text(NULL, "The capital of France is");
+    char *want_chat = bn_cli_greedy_text(model, "Be brief.", "Hello", N_TOKENS);
+    char *want_text = bn_cli_greedy_text(model, NULL, "The capital of France is", N_TOKENS);
     bn_srv s;
     const char *args[] = {"-m",        model,     "-t",      "1",    "-c", "1024",
                           "--api-key", "sdk-key", "--alias", "tiny", NULL};

@@ -66,28 +66,6 @@ static void start(bn_srv *s, const char *const *extra)
     }
 }
 
-/* bitnet-run's text for the same greedy settings (its --json "text"). */
-static char *run_text(const char *sys, const char *prompt, int n)
-{
-    char ns[16];
-    snprintf(ns, sizeof ns, "%d", n);
-    const char *argv[16] = {"bitnet-run", "-m",     model, "-p", prompt, "-n",
-                            ns,           "--temp", "0",   "-t", "1",    "--json"};
-    int k = 12;
-    if (sys) {
-        argv[k++] = "-sys";
-        argv[k++] = sys;
-    }
-    argv[k] = NULL;
-    char *out = NULL;
-    assert_int_equal(bn_test_run(argv, NULL, &out, NULL), 0);
-    bn_json_doc *d = parse(out, strlen(out));
-    char *t = strdup(bn_json_get(bn_json_root(d), "text")->str);
-    bn_json_free(d);
-    free(out);
-    return t;
-}
-
 /* curl -i against the server; returns the body, checks the status. */
 static char *curl_req(int port, const char *method, const char *path, const char *body,
                       const char *key, int want_status)
@@ -141,8 +119,8 @@ static void test_curl_routes(void **state)
         print_message("SKIPPED: curl not found\n");
         skip();
     }
-    char *want = run_text(NULL, "The capital of France is", 16);
-    char *want_chat = run_text("Be brief.", "Hello", 12);
+    char *want = bn_cli_greedy_text(model, NULL, "The capital of France is", 16);
+    char *want_chat = bn_cli_greedy_text(model, "Be brief.", "Hello", 12);
     bn_srv s;
     const char *extra[] = {"--api-key", "k3y", NULL};
     start(&s, extra);

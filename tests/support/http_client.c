@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "runtime_server.h"
 #include "testutil.h"
 
@@ -241,4 +242,31 @@ char *bn_curl(const char *const *args, int *rc)
     waitpid(pid, &st, 0);
     *rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
     return out;
+}
+
+char *bn_cli_greedy_text(const char *model, const char *sys, const char *prompt, int n_predict)
+{
+    char ns[16];
+    snprintf(ns, sizeof ns, "%d", n_predict);
+    const char *argv[16] = {"bitnet-run", "-m",     model, "-p", prompt, "-n",
+                            ns,           "--temp", "0",   "-t", "1",    "--json"};
+    int k = 12;
+    if (sys) {
+        argv[k++] = "-sys";
+        argv[k++] = sys;
+    }
+    argv[k] = NULL;
+    char *out = NULL;
+    assert_int_equal(bn_test_run(argv, NULL, &out, NULL), 0);
+    bn_err err = {0};
+    bn_json_doc *d = bn_json_parse(out, strlen(out), NULL, &err);
+    if (!d)
+        fail_msg("bitnet-run --json printed no JSON (%s): %.400s", err.msg, out);
+    const bn_json *t = bn_json_get(bn_json_root(d), "text");
+    if (!t || t->type != BN_JSON_STRING)
+        fail_msg("bitnet-run --json printed no \"text\": %.400s", out);
+    char *text = strdup(t->str);
+    bn_json_free(d);
+    free(out);
+    return text;
 }

@@ -30,6 +30,11 @@ char *bn_http_roundtrip(int port, const char *request, size_t len, int timeout_m
 /* The body of a response (after the blank line). */
 const char *bn_http_body(const char *response);
 
+/* bitnet-run's greedy answer text (its --json "text", one thread) for PROMPT, with SYS as the
+ * system prompt when not NULL: what an HTTP answer with the same settings must equal.
+ * malloc'd; fails the running test when bitnet-run does. */
+char *bn_cli_greedy_text(const char *model, const char *sys, const char *prompt, int n_predict);
+
 /* true when `curl` runs. */
 bool bn_have_curl(void);
 /* Runs curl with ARGS (NULL-terminated) and returns its stdout (malloc'd); *rc = its exit
