@@ -83,6 +83,17 @@ static void jw_ids(bn_jw *w, const int32_t *ids, size_t n)
     bn_jw_end(w);
 }
 
+/* One finished JSON object on stdout as a line; frees the buffer. -1 when writing it (or
+ * building it) failed. */
+static int put_json_line(const bn_jw *w, bn_buf *b)
+{
+    int rc = (w->bad || b->oom) ? -1 : 0;
+    if (rc == 0 && (fwrite(b->data, 1, b->len, stdout) != b->len || fputc('\n', stdout) == EOF))
+        rc = -1;
+    bn_buf_free(b);
+    return rc;
+}
+
 int cli_print_json(const bn_session *s, const bn_stats *st, const uint64_t *seed)
 {
     bn_buf b = {0};
@@ -129,11 +140,7 @@ int cli_print_json(const bn_session *s, const bn_stats *st, const uint64_t *seed
     bn_jw_int(&w, (int64_t)bn_peak_rss_kib());
     bn_jw_end(&w);
     bn_jw_end(&w);
-    int rc = (w.bad || b.oom) ? -1 : 0;
-    if (rc == 0 && (fwrite(b.data, 1, b.len, stdout) != b.len || fputc('\n', stdout) == EOF))
-        rc = -1;
-    bn_buf_free(&b);
-    return rc;
+    return put_json_line(&w, &b);
 }
 
 int cli_print_json_ids(const int32_t *ids, size_t n)
@@ -146,11 +153,7 @@ int cli_print_json_ids(const int32_t *ids, size_t n)
     bn_jw_key(&w, "n_tokens");
     bn_jw_int(&w, (int64_t)n);
     bn_jw_end(&w);
-    int rc = (w.bad || b.oom) ? -1 : 0;
-    if (rc == 0 && (fwrite(b.data, 1, b.len, stdout) != b.len || fputc('\n', stdout) == EOF))
-        rc = -1;
-    bn_buf_free(&b);
-    return rc;
+    return put_json_line(&w, &b);
 }
 
 int cli_print_json_text(const char *text, size_t len)
@@ -161,11 +164,7 @@ int cli_print_json_text(const char *text, size_t len)
     bn_jw_key(&w, "text");
     bn_jw_strn(&w, text, len);
     bn_jw_end(&w);
-    int rc = (w.bad || b.oom) ? -1 : 0;
-    if (rc == 0 && (fwrite(b.data, 1, b.len, stdout) != b.len || fputc('\n', stdout) == EOF))
-        rc = -1;
-    bn_buf_free(&b);
-    return rc;
+    return put_json_line(&w, &b);
 }
 
 void cli_print_ids(FILE *f, const int32_t *ids, size_t n)
