@@ -381,10 +381,8 @@ static void test_load_errors(void **state)
 {
     (void)state;
     spec s = BASE;
-    s.model = "llama";
-    expect_load_error(&s, "(SentencePiece, the 1bitLLM bitnet_b1_58 files): not supported yet");
     s.model = "bert";
-    expect_load_error(&s, "only \"gpt2\"");
+    expect_load_error(&s, "only \"gpt2\" (byte-level BPE) and \"llama\" (SentencePiece)");
     s = BASE;
     s.types_delta = -1;
     expect_load_error(&s, "token_type");

@@ -6,7 +6,10 @@
  *    tokenize-bench-*.default-pre.ids.txt;
  *  - the `tokenize` arrays of reference/golden/tiny-{a,b}.json (synthetic vocabularies);
  *  - llama.cpp's "falcon3" pre-tokenizer: tests/data/tokenize-falcon3-pre.jsonl (the reference's
- *    llama-tokenize on every text of tokenizer/golden.jsonl, Llama-3 vocabulary, pre falcon3). */
+ *    llama-tokenize on every text of tokenizer/golden.jsonl, Llama-3 vocabulary, pre falcon3);
+ *  - SentencePiece: tests/data/tokenize-spm.jsonl (the reference's llama-tokenize with
+ *    tests/data/spm-vocab.gguf on golden.jsonl's texts and SentencePiece cases), and the decode
+ *    round trip under llama.cpp's leading-space rule. */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -326,6 +329,139 @@ static void test_falcon3_pre(void **state)
     close_vocab(&v);
 }
 
+/* Decoding SentencePiece ids of TEXT: the whole decode (llama_detokenize) drops the space the
+ * tokenizer put in front; after a BOS it keeps it; the stream (token_to_piece, as generation
+ * prints) keeps it too. Only for texts where that is exact: no user-defined token split out
+ * (the text after it gets a prefix space of its own) and no literal U+2581. */
+static bool spm_round_trip(const bn_tokenizer *t, const int32_t *ids, size_t n,
+                           const uint8_t *text, size_t tn)
+{
+    uint8_t *spaced = malloc(tn + 1);
+    spaced[0] = ' ';
+    memcpy(spaced + 1, text, tn);
+    char *out;
+    size_t len;
+    bn_err err = {0};
+    if (bn_detokenize(t, ids, n, false, &out, &len, &err))
+        fail_msg("detokenize: %s", err.msg);
+    bool ok = len == tn && memcmp(out, text, tn) == 0;
+    free(out);
+    int32_t *with_bos = malloc((n + 1) * sizeof *with_bos);
+    with_bos[0] = bn_tokenizer_bos(t);
+    memcpy(with_bos + 1, ids, n * sizeof *ids);
+    if (bn_detokenize(t, with_bos, n + 1, false, &out, &len, &err))
+        fail_msg("detokenize: %s", err.msg);
+    ok = ok && len == tn + (tn > 0) && memcmp(out, spaced, len) == 0;
+    free(out);
+    free(with_bos);
+    bn_detokenizer d;
+    if (bn_detok_init(&d, t, false, &err))
+        fail_msg("%s", err.msg);
+    uint8_t *acc = malloc(4 * tn + 8);
+    size_t an = 0, l;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = bn_detok_push(&d, ids[i], &l);
+        memcpy(acc + an, p, l);
+        an += l;
+    }
+    const char *p = bn_detok_flush(&d, &l);
+    memcpy(acc + an, p, l);
+    an += l;
+    ok = ok && an == tn + (tn > 0) && memcmp(acc, spaced, an) == 0;
+    free(acc);
+    bn_detok_free(&d);
+    free(spaced);
+    return ok;
+}
+
+static bool has_user_defined(const bn_tokenizer *t, const int32_t *ids, size_t n)
+{
+    static const char *const names[] = {"<|user|>", "<|assistant|>"};
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++)
+            if (ids[i] == bn_tokenizer_find(t, names[k], strlen(names[k])))
+                return true;
+    return false;
+}
+
+typedef struct spm_ctx {
+    const bn_tokenizer *t;
+    int round_trips;
+} spm_ctx;
+
+static void spm_line(const bn_json *obj, void *vctx, int *failures)
+{
+    spm_ctx *c = vctx;
+    const bn_json *hex = bn_json_get(obj, "hex"), *jid = bn_json_get(obj, "id");
+    const char *id = jid && jid->type == BN_JSON_STRING ? jid->str : "?";
+    uint8_t *text;
+    size_t tn;
+    assert_non_null(hex);
+    assert_int_equal(bn_test_unhex(hex->str, hex->len, &text, &tn), 0);
+    const char *keys[3] = {"ids", "ids_bos", "ids_special"};
+    const bn_tokenize_opts opts[3] = {{BN_BOS_NEVER, false, BN_PRE_AUTO},
+                                      {BN_BOS_DEFAULT, false, BN_PRE_AUTO},
+                                      {BN_BOS_NEVER, true, BN_PRE_AUTO}};
+    int32_t *plain = NULL;
+    size_t n_plain = 0;
+    for (int k = 0; k < 3; k++) {
+        /* ids_special only where it differs from ids */
+        const bn_json *j = bn_json_get(obj, keys[k]);
+        if (!j)
+            j = bn_json_get(obj, "ids");
+        int32_t *want, *got;
+        size_t nw, ng;
+        assert_int_equal(bn_test_json_ids(j, &want, &nw), 0);
+        tokenize(c->t, text, tn, opts[k], &got, &ng);
+        if (!same_ids(keys[k], id, got, ng, want, nw))
+            (*failures)++;
+        free(got);
+        if (k == 0) {
+            plain = want;
+            n_plain = nw;
+        } else {
+            free(want);
+        }
+    }
+    if (!memmem(text, tn, "\xE2\x96\x81", 3) && !has_user_defined(c->t, plain, n_plain)) {
+        c->round_trips++;
+        if (!spm_round_trip(c->t, plain, n_plain, text, tn)) {
+            print_message("decode %s: not the input bytes (under the leading-space rule)\n", id);
+            (*failures)++;
+        }
+    }
+    free(plain);
+    free(text);
+}
+
+static void test_spm(void **state)
+{
+    (void)state;
+    char *path = bn_test_data("spm-vocab.gguf");
+    bn_err err = {0};
+    bn_gguf *g = bn_gguf_open(path, &err);
+    free(path);
+    if (!g)
+        fail_msg("spm-vocab.gguf: %s", err.msg);
+    bn_tokenizer *t = bn_tokenizer_load(g, &err);
+    if (!t)
+        fail_msg("spm-vocab.gguf: %s", err.msg);
+    assert_int_equal(bn_tokenizer_n_vocab(t), 3004);
+    assert_int_equal(bn_tokenizer_bos(t), 1);
+    assert_int_equal(bn_tokenizer_eos(t), 2);
+    spm_ctx c = {t, 0};
+    int failures = 0, count = 0;
+    each_line_at(bn_test_data("tokenize-spm.jsonl"), "tokenize-spm.jsonl", spm_line, &c,
+                 &failures, &count);
+    print_message("SentencePiece: %d cases x 3 modes, %d round trips, %d failures\n", count,
+                  c.round_trips, failures);
+    assert_true(count >= 480);
+    assert_true(c.round_trips >= 450);
+    assert_int_equal(failures, 0);
+    bn_tokenizer_free(t);
+    bn_gguf_close(g);
+}
+
 static void test_tiny_models(void **state)
 {
     (void)state;
@@ -388,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_golden_llama3), cmocka_unit_test(test_decode_cases),
         cmocka_unit_test(test_bench_texts),   cmocka_unit_test(test_falcon3_pre),
         cmocka_unit_test(test_default_pre),   cmocka_unit_test(test_tiny_models),
+        cmocka_unit_test(test_spm),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return bn_test_exit_status(failed, sizeof tests / sizeof *tests);

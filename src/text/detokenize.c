@@ -15,8 +15,22 @@ const char *bn_token_bytes(const bn_tokenizer *t, int32_t id, bool special, size
        special rendering is asked for, unused tokens never */
     if (ty == BN_TOK_UNUSED || ((ty == BN_TOK_CONTROL || ty == BN_TOK_UNKNOWN) && !special))
         return "";
-    *len = t->off[id + 1] - t->off[id];
-    return (const char *)t->bytes + t->off[id];
+    *len = t->piece_off[id + 1] - t->piece_off[id];
+    return (const char *)t->piece + t->piece_off[id];
+}
+
+/* llama.cpp's llama_detokenize (remove_special off): with add_space_prefix, the first token
+ * loses one leading space, the one tokenizing added; after a BOS (or any first token that
+ * renders as nothing) no space is removed. */
+static const char *piece_at(const bn_tokenizer *t, const int32_t *ids, size_t i, bool special,
+                            size_t *len)
+{
+    const char *p = bn_token_bytes(t, ids[i], special, len);
+    if (i == 0 && t->spm && t->add_space_prefix && *len && p[0] == ' ') {
+        p++;
+        (*len)--;
+    }
+    return p;
 }
 
 size_t bn_token_to_piece(const bn_tokenizer *t, int32_t id, bool special, char *buf, size_t cap)
@@ -39,7 +53,7 @@ int bn_detokenize(const bn_tokenizer *t, const int32_t *ids, size_t n, bool spec
             return bn_fail(err, BN_E_INPUT,
                            "token id %ld at position %zu is out of range (vocabulary of %d)",
                            (long)ids[i], i, t->n_vocab);
-        bn_token_bytes(t, ids[i], special, &l);
+        piece_at(t, ids, i, special, &l);
         total += l;
     }
     char *s = malloc(total + 1);
@@ -47,7 +61,7 @@ int bn_detokenize(const bn_tokenizer *t, const int32_t *ids, size_t n, bool spec
         return bn_fail(err, BN_E_NOMEM, "detokenize: out of memory for %zu bytes", total);
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *p = bn_token_bytes(t, ids[i], special, &l);
+        const char *p = piece_at(t, ids, i, special, &l);
         memcpy(s + o, p, l);
         o += l;
     }

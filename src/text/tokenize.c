@@ -88,6 +88,11 @@ int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_to
     *n = 0;
     if (len >= (size_t)INT32_MAX)
         return bn_fail(err, BN_E_INPUT, "tokenize: text of %zu bytes is too long", len);
+    bool bos = o->bos == BN_BOS_ALWAYS || (o->bos == BN_BOS_DEFAULT && t->add_bos);
+    if (t->spm)
+        return bn_spm_tokenize(t, (const uint8_t *)text, len, bos,
+                               o->bos != BN_BOS_NEVER && t->add_eos, o->parse_special, ids, n,
+                               err);
     bn_pretokenizer pre = o->pre == BN_PRE_AUTO ? t->pre : o->pre;
     run r = {.t = t, .whole_lookup = pre == BN_PRE_LLAMA3};
     r.out = malloc((len + 1) * sizeof *r.out);
@@ -95,7 +100,6 @@ int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_to
         return bn_fail(err, BN_E_NOMEM, "tokenize: out of memory for %zu bytes of text", len);
     if (len >= CACHE_MIN_TEXT)
         r.cache = calloc(CACHE_SLOTS, sizeof *r.cache); /* optional: NULL just means no cache */
-    bool bos = o->bos == BN_BOS_ALWAYS || (o->bos == BN_BOS_DEFAULT && t->add_bos);
     if (bos && t->bos >= 0)
         r.out[r.n++] = t->bos;
     const uint8_t *s = (const uint8_t *)text;

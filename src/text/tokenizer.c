@@ -1,4 +1,5 @@
-/* Loading the byte-level BPE vocabulary from GGUF keys, and the lookups BPE needs.
+/* Loading a vocabulary from GGUF keys (byte-level BPE, or SentencePiece whose own part is in
+ * spm.c), and the lookups tokenizing needs.
  *
  * Built at load, from the mmap'd strings without per-token allocations:
  *   - every token's raw bytes in one arena (GPT-2's byte-to-unicode form undone);
@@ -291,21 +292,33 @@ int bn_pretokenizer_from_name(const char *name, bn_pretokenizer *out)
     return -1;
 }
 
-static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
+static int load_model_kind(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
 {
     bn_gguf_str model;
     if (bn_gguf_get_str(g, "tokenizer.ggml.model", &model, err))
         return -1;
-    if (bn_gguf_str_eq(model, "llama"))
-        return bn_fail(
-            err, BN_E_UNSUPPORTED,
-            "tokenizer.ggml.model is \"llama\" (SentencePiece, the "
-            "1bitLLM bitnet_b1_58 files): not supported yet; only \"gpt2\" (byte-level BPE)");
-    if (!bn_gguf_str_eq(model, "gpt2"))
+    t->spm = bn_gguf_str_eq(model, "llama");
+    if (!t->spm && !bn_gguf_str_eq(model, "gpt2"))
         return bn_fail(err, BN_E_FORMAT,
-                       "tokenizer.ggml.model is \"%.*s\": only \"gpt2\" (byte-level BPE) is "
-                       "supported",
+                       "tokenizer.ggml.model is \"%.*s\": only \"gpt2\" (byte-level BPE) and "
+                       "\"llama\" (SentencePiece) are supported",
                        (int)(model.len > 64 ? 64 : model.len), model.ptr);
+    return 0;
+}
+
+/* End of turn: eot_token_id, else the token "<|eot_id|>" or "<|im_end|>". */
+static int load_eot(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
+{
+    if (special_id(g, t, "tokenizer.ggml.eot_token_id", "<|eot_id|>", &t->eot, err))
+        return -1;
+    if (t->eot < 0)
+        t->eot = bn_tokenizer_find(t, "<|im_end|>", 10);
+    return 0;
+}
+
+/* BPE: pre-tokenizer, add_bos_token, bos/eos (by id, else by Llama 3's names). */
+static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
+{
     /* A file of this architecture without tokenizer.ggml.pre carries Llama 3's vocabulary: give
        it the split it was trained with (bitnet.cpp's "default" is available on request). */
     t->pre = BN_PRE_LLAMA3;
@@ -328,11 +341,8 @@ static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
         bn_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos, err))
         return -1;
     if (special_id(g, t, "tokenizer.ggml.bos_token_id", "<|begin_of_text|>", &t->bos, err) ||
-        special_id(g, t, "tokenizer.ggml.eos_token_id", "<|end_of_text|>", &t->eos, err) ||
-        special_id(g, t, "tokenizer.ggml.eot_token_id", "<|eot_id|>", &t->eot, err))
+        special_id(g, t, "tokenizer.ggml.eos_token_id", "<|end_of_text|>", &t->eos, err))
         return -1;
-    if (t->eot < 0)
-        t->eot = bn_tokenizer_find(t, "<|im_end|>", 10);
     return 0;
 }
 
@@ -378,7 +388,7 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
         const uint8_t *s = (const uint8_t *)toks->arr_strs[i].ptr;
         size_t len = toks->arr_strs[i].len;
         t->off[i] = o;
-        if (byte_level(t->type[i])) {
+        if (!t->spm && byte_level(t->type[i])) {
             o += (uint32_t)unbyte_text(unbyte, s, len, t->bytes + o);
         } else {
             memcpy(t->bytes + o, s, len);
@@ -404,10 +414,14 @@ static int load_tokens(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
             hs[k] = hash_with_head(head8(p, len), p, len);
             __builtin_prefetch(&t->tok_slots[hs[k] & t->tok_mask], 1);
         }
+        /* SentencePiece matches any token's text (llama.cpp's token_to_id), BPE only the
+           ordinary tokens' bytes */
         for (int32_t k = 0; k < nb; k++)
-            if (byte_level(t->type[i0 + k]) && t->off[i0 + k + 1] > t->off[i0 + k])
+            if ((t->spm || byte_level(t->type[i0 + k])) && t->off[i0 + k + 1] > t->off[i0 + k])
                 tok_insert(t, i0 + k, hs[k]);
     }
+    if (t->spm)
+        return 0; /* byte fallback: bn_spm_load */
     for (int b = 0; b < 256; b++) {
         uint8_t c = (uint8_t)b;
         t->byte_tok[b] = bn_tok_lookup(t, &c, 1);
@@ -589,8 +603,19 @@ bn_tokenizer *bn_tokenizer_load(const bn_gguf *g, bn_err *err)
         return NULL;
     }
     (void)bn_unicode_bmp(); /* build the class table now, off the first tokenize call */
-    if (load_tokens(g, t, err) || load_merges(g, t, err) || load_specials(t, err) ||
-        load_meta(g, t, err)) {
+    if (load_model_kind(g, t, err) || load_tokens(g, t, err)) {
+        bn_tokenizer_free(t);
+        return NULL;
+    }
+    int rc = t->spm ? bn_spm_load(g, t, err) : load_merges(g, t, err);
+    if (!rc)
+        rc = load_specials(t, err);
+    if (!rc && !t->spm) {
+        t->piece_off = t->off; /* BPE decodes to the bytes it matches */
+        t->piece = t->bytes;
+        rc = load_meta(g, t, err);
+    }
+    if (rc || load_eot(g, t, err)) {
         bn_tokenizer_free(t);
         return NULL;
     }
@@ -601,6 +626,11 @@ void bn_tokenizer_free(bn_tokenizer *t)
 {
     if (!t)
         return;
+    if (t->piece != t->bytes) {
+        free(t->piece_off);
+        free(t->piece);
+    }
+    free(t->score);
     free(t->type);
     free(t->off);
     free(t->bytes);
@@ -618,6 +648,7 @@ int32_t bn_tokenizer_bos(const bn_tokenizer *t) { return t->bos; }
 int32_t bn_tokenizer_eos(const bn_tokenizer *t) { return t->eos; }
 int32_t bn_tokenizer_eot(const bn_tokenizer *t) { return t->eot; }
 bool bn_tokenizer_add_bos(const bn_tokenizer *t) { return t->add_bos; }
+bool bn_tokenizer_is_spm(const bn_tokenizer *t) { return t->spm; }
 bn_pretokenizer bn_tokenizer_pre(const bn_tokenizer *t) { return t->pre; }
 
 bool bn_tokenizer_is_eog(const bn_tokenizer *t, int32_t id)

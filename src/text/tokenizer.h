@@ -1,9 +1,15 @@
-/* Byte-level BPE tokenizer (Llama 3 / GPT-2 style, `tokenizer.ggml.model = "gpt2"`) loaded from
- * the tokenizer.ggml.* keys of any GGUF (a model file or a vocab-only file).
+/* Tokenizer loaded from the tokenizer.ggml.* keys of any GGUF (a model file or a vocab-only
+ * file): byte-level BPE (Llama 3 / GPT-2 style, `tokenizer.ggml.model = "gpt2"`) or SentencePiece
+ * (`"llama"`, the 1bitLLM files; spm.c, llama.cpp's SPM semantics), picked at load.
  *
+ * BPE:
  *   text ──special-token split (optional)──► pre-tokenizer (Llama-3 or llama.cpp "default")
  *        ──► per piece: whole-piece lookup (Llama-3 only) or BPE by merge rank ──► ids
  *   ids ──► bytes (GPT-2 byte-to-unicode form undone; specials as names or nothing)
+ * SentencePiece:
+ *   text ──special-token split──► per fragment: prefix space (add_space_prefix), ' ' -> U+2581,
+ *        merges by token score, byte fallback <0xNN> ──► ids (EOS last when add_eos_token)
+ *   ids ──► bytes (U+2581 -> ' ', <0xNN> -> the byte; bn_detokenize drops the prefix space)
  *
  * The tokenizer keeps views into the GGUF's strings: the bn_gguf must stay open while the
  * tokenizer is used. A loaded tokenizer is read-only: any number of threads may tokenize and
@@ -55,15 +61,19 @@ typedef struct bn_tokenize_opts {
     bn_pretokenizer pre;
 } bn_tokenize_opts;
 
-/* Loads the vocabulary (tokens, token_type, merges, bos/eos/eot, add_bos_token, pre).
- * NULL + err when keys are missing, arrays disagree in length, a merge names an unknown token,
- * a special id is out of range, or the model is not "gpt2". */
+/* Loads the vocabulary (tokens, token_type, merges or scores, bos/eos/eot/unk, add_bos_token,
+ * add_eos_token, add_space_prefix, pre). NULL + err when keys are missing, arrays disagree in
+ * length, a merge names an unknown token, a special id is out of range, a BYTE token is not
+ * "<0xNN>", or the model is neither "gpt2" nor "llama". */
 bn_tokenizer *bn_tokenizer_load(const bn_gguf *g, bn_err *err);
 void bn_tokenizer_free(bn_tokenizer *t);
 
 /* Tokenizes LEN bytes of TEXT (any bytes: invalid UTF-8 is tokenized byte-wise, never
- * rejected). On success *ids is a malloc'd array of *n ids (caller frees; never more than
- * len + 1) and 0 is returned; -1 + err on out-of-memory only. */
+ * rejected). On success *ids is a malloc'd array of *n ids (caller frees; BPE: never more than
+ * len + 1; SentencePiece: a space can take 3 byte tokens and each fragment a prefix space, so
+ * at most 3 (len + fragments) + 2) and 0 is returned; -1 + err on out-of-memory only.
+ * SentencePiece: BOS per o->bos, and EOS at the end when the file's add_eos_token says so and
+ * o->bos is not NEVER (llama.cpp's add_special). */
 int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_tokenize_opts *o,
                 int32_t **ids, size_t *n, bn_err *err);
 
@@ -75,14 +85,17 @@ const char *bn_token_bytes(const bn_tokenizer *t, int32_t id, bool special, size
 size_t bn_token_to_piece(const bn_tokenizer *t, int32_t id, bool special, char *buf, size_t cap);
 
 /* Whole decode: the concatenated bytes of IDS (malloc'd, NUL-terminated for convenience, the
- * NUL not counted in *len). -1 + err when an id is out of range. */
+ * NUL not counted in *len). SentencePiece with add_space_prefix: one leading space of the first
+ * token is dropped (llama.cpp's llama_detokenize), so decode(encode(x)) == x; after a BOS it is
+ * kept. -1 + err when an id is out of range. */
 int bn_detokenize(const bn_tokenizer *t, const int32_t *ids, size_t n, bool special, char **out,
                   size_t *len, bn_err *err);
 
 /* Streaming decode for printing as tokens arrive: never returns a partial UTF-8 sequence,
  * holds the bytes of an incomplete one until it completes, and passes through bytes that can
  * never complete (invalid UTF-8) as they are, so the concatenation of everything returned by
- * push + flush equals bn_detokenize's bytes exactly. */
+ * push + flush equals bn_detokenize's bytes exactly (SentencePiece: plus the leading space
+ * bn_detokenize drops; generated text keeps it, as llama.cpp's token_to_piece does). */
 typedef struct bn_detokenizer {
     const bn_tokenizer *t;
     bool special;
@@ -105,6 +118,8 @@ int32_t bn_tokenizer_bos(const bn_tokenizer *t);
 int32_t bn_tokenizer_eos(const bn_tokenizer *t);
 int32_t bn_tokenizer_eot(const bn_tokenizer *t); /* eot_token_id, else the token "<|eot_id|>" */
 bool bn_tokenizer_add_bos(const bn_tokenizer *t);
+/* SentencePiece ("llama") rather than byte-level BPE ("gpt2"). */
+bool bn_tokenizer_is_spm(const bn_tokenizer *t);
 /* End of generation: eos or eot. */
 bool bn_tokenizer_is_eog(const bn_tokenizer *t, int32_t id);
 /* The token as stored in the GGUF (GPT-2 byte-to-unicode form, specials as names); NULL for an

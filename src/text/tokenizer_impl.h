@@ -1,4 +1,4 @@
-/* Internals shared by tokenizer.c (loading), pretokenize.c, bpe.c, tokenize.c and
+/* Internals shared by tokenizer.c (loading), pretokenize.c, bpe.c, spm.c, tokenize.c and
  * detokenize.c. Not part of the public API (tests may use it). */
 #ifndef BN_TOKENIZER_IMPL_H
 #define BN_TOKENIZER_IMPL_H
@@ -45,11 +45,17 @@ typedef struct bn_special_set {
 
 struct bn_tokenizer {
     int32_t n_vocab;
+    bool spm;                /* SentencePiece ("llama"), else byte-level BPE ("gpt2") */
     const bn_gguf_str *text; /* token strings in the GGUF (views) */
     uint8_t *type;           /* token types */
-    uint32_t *off;           /* n_vocab + 1 offsets into bytes: a token's raw bytes (byte-level
-                                form undone for ordinary tokens, stored text for the others) */
+    uint32_t *off;           /* n_vocab + 1 offsets into bytes: what tokenizing matches. BPE:
+                                a token's raw bytes (byte-level form undone for ordinary tokens,
+                                stored text for the others); SPM: the stored text of every token */
     uint8_t *bytes;
+    /* what decoding gives (n_vocab + 1 offsets): the same arrays as off/bytes for BPE; for SPM
+       its own arena (U+2581 -> space, <0xNN> -> the byte, unused/undefined tokens empty) */
+    uint32_t *piece_off;
+    uint8_t *piece;
     size_t max_piece;           /* longest entry of bytes */
     size_t max_text;            /* longest token text in the GGUF */
     size_t merge_scratch_bytes; /* largest buffer loading the merges needed (for tests) */
@@ -75,6 +81,12 @@ struct bn_tokenizer {
     int32_t bos, eos, eot;
     bool add_bos;
     bn_pretokenizer pre;
+    /* SentencePiece only */
+    float *score;          /* merge priority of each token (higher first) */
+    int32_t unk;           /* unknown_token_id (default 0), -1 when out of range */
+    bool add_eos;          /* add_eos_token (default false) */
+    bool add_space_prefix; /* add_space_prefix (default true): a text fragment at the start or
+                              after a special token gets a leading space */
 };
 
 /* Linear-time special-token scan over one text: bn_special_next returns the first allowed
@@ -126,5 +138,13 @@ enum {
 long bn_bpe_encode(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t *out,
                    bn_bpe_scratch *s, int algo);
 void bn_bpe_scratch_free(bn_bpe_scratch *s);
+
+/* SentencePiece (spm.c). bn_spm_load runs after the token arena and table are built: scores,
+ * byte fallback, the decoding arena, bos/eos/unk and the add_* flags. */
+int bn_spm_load(const bn_gguf *g, bn_tokenizer *t, bn_err *err);
+/* bn_tokenize for a SentencePiece vocabulary (same contract): BOS first and EOS last when
+ * asked (and the vocabulary has them). */
+int bn_spm_tokenize(const bn_tokenizer *t, const uint8_t *text, size_t len, bool bos, bool eos,
+                    bool parse_special, int32_t **ids, size_t *n, bn_err *err);
 
 #endif
