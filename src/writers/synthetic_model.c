@@ -442,18 +442,28 @@ static void add_metadata(bn_gguf_writer *w, const bn_synth_params *p, const bn_s
     if (is_arch(p, "bitnet-b1.58"))
         bn_gguf_writer_add_u32(w, "general.file_type",
                                p->f32 ? LLAMA_FTYPE_ALL_F32 : LLAMA_FTYPE_MOSTLY_I2_S);
-    bn_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
-    if (p->pre[0])
+    /* a SentencePiece vocabulary as _set_vocab_sentencepiece writes it: pre "default", its
+       scores, no merges */
+    bn_gguf_writer_add_str(w, "tokenizer.ggml.model", v->spm ? "llama" : "gpt2");
+    if (v->spm)
+        bn_gguf_writer_add_str(w, "tokenizer.ggml.pre", "default");
+    else if (p->pre[0])
         bn_gguf_writer_add_str(w, "tokenizer.ggml.pre", p->pre);
     bn_gguf_writer_add_arr_strv(w, "tokenizer.ggml.tokens", v->tokens, v->n_tokens);
     for (uint64_t i = 0; i < v->n_tokens; i++)
-        scores[i] = v->types[i] == 1 ? 0.0f : -1000.0f;
+        scores[i] = v->spm ? v->scores[i] : v->types[i] == 1 ? 0.0f : -1000.0f;
     bn_gguf_writer_add_arr(w, "tokenizer.ggml.scores", BN_GGUF_F32, scores, v->n_tokens);
     bn_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", BN_GGUF_I32, v->types, v->n_tokens);
-    bn_gguf_writer_add_arr_strv(w, "tokenizer.ggml.merges", v->merges, v->n_merges);
+    if (!v->spm)
+        bn_gguf_writer_add_arr_strv(w, "tokenizer.ggml.merges", v->merges, v->n_merges);
     bn_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", v->bos);
     bn_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", v->eos);
-    bn_gguf_writer_add_u32(w, "tokenizer.ggml.padding_token_id", v->eos);
+    if (v->unk_id >= 0)
+        bn_gguf_writer_add_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)v->unk_id);
+    bn_gguf_writer_add_u32(w, "tokenizer.ggml.padding_token_id",
+                           v->spm ? (uint32_t)(v->pad_id >= 0 ? v->pad_id : v->eos) : v->eos);
+    if (v->add_eos >= 0)
+        bn_gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", v->add_eos);
     if (is_arch(p, "bitnet-b1.58"))
         bn_gguf_writer_add_str(w, "tokenizer.chat_template", chat_template);
     if (!p->f32)

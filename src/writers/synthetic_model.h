@@ -81,6 +81,13 @@ typedef struct bn_synth_vocab {
     int32_t *types; /* 1 NORMAL, 3 CONTROL */
     bn_gguf_str *merges;
     uint32_t bos, eos;
+    /* SentencePiece vocabularies (tokenizer.ggml.model "llama", loaded by bn_synth_vocab_load):
+       no merges; scores, and the flags and ids the converter writes, copied as they are */
+    bool spm;
+    float *scores;
+    int add_eos;     /* -1: no key */
+    int64_t unk_id;  /* -1: no key */
+    int64_t pad_id;  /* -1: no key (BPE vocabularies: the eos id is written) */
     /* private */
     char **owned;
     uint64_t n_owned;

@@ -231,6 +231,8 @@ static size_t next_word(size_t *corpus_pos, bn_rng *r, char *w)
 int bn_synth_vocab_make(uint32_t n_vocab, uint64_t seed, bn_synth_vocab *v, bn_err *err)
 {
     memset(v, 0, sizeof *v);
+    v->add_eos = -1;
+    v->unk_id = v->pad_id = -1;
     if (n_vocab < 256 + BN_SYNTH_N_SPECIAL + 1)
         return bn_fail(err, BN_E_INPUT, "a synthetic vocabulary needs at least %d tokens, not %u",
                        256 + BN_SYNTH_N_SPECIAL + 1, n_vocab);
@@ -297,6 +299,42 @@ int bn_synth_vocab_make(uint32_t n_vocab, uint64_t seed, bn_synth_vocab *v, bn_e
     return 0;
 }
 
+/* SentencePiece: the scores, and the keys the converter's SpecialVocab may write. */
+static int load_spm_extras(const bn_gguf *g, bn_synth_vocab *v, bn_err *err)
+{
+    v->scores = calloc(v->n_tokens, sizeof *v->scores);
+    if (!v->scores)
+        return bn_fail(err, BN_E_NOMEM, "out of memory");
+    if (bn_gguf_find(g, "tokenizer.ggml.scores")) {
+        const bn_gguf_kv *sc;
+        if (bn_gguf_get_arr(g, "tokenizer.ggml.scores", BN_GGUF_F32, &sc, err))
+            return -1;
+        if (sc->arr_len != v->n_tokens)
+            return bn_fail(err, BN_E_INPUT, "tokenizer.ggml.scores has %llu entries for %llu tokens",
+                           (unsigned long long)sc->arr_len, (unsigned long long)v->n_tokens);
+        for (uint64_t i = 0; i < v->n_tokens; i++)
+            v->scores[i] = bn_gguf_arr_f32(sc, i);
+    }
+    bool b;
+    uint32_t u;
+    if (bn_gguf_find(g, "tokenizer.ggml.add_eos_token")) {
+        if (bn_gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &b, err))
+            return -1;
+        v->add_eos = b;
+    }
+    if (bn_gguf_find(g, "tokenizer.ggml.unknown_token_id")) {
+        if (bn_gguf_get_u32(g, "tokenizer.ggml.unknown_token_id", &u, err))
+            return -1;
+        v->unk_id = u;
+    }
+    if (bn_gguf_find(g, "tokenizer.ggml.padding_token_id")) {
+        if (bn_gguf_get_u32(g, "tokenizer.ggml.padding_token_id", &u, err))
+            return -1;
+        v->pad_id = u;
+    }
+    return 0;
+}
+
 int bn_synth_vocab_load(const char *path, bn_synth_vocab *v, bn_err *err)
 {
     memset(v, 0, sizeof *v);
@@ -304,9 +342,15 @@ int bn_synth_vocab_load(const char *path, bn_synth_vocab *v, bn_err *err)
     if (!g)
         return -1;
     v->src = g;
-    const bn_gguf_kv *toks, *merges, *types = NULL;
-    if (bn_gguf_get_arr(g, "tokenizer.ggml.tokens", BN_GGUF_STRING, &toks, err) ||
-        bn_gguf_get_arr(g, "tokenizer.ggml.merges", BN_GGUF_STRING, &merges, err))
+    const bn_gguf_kv *toks, *merges = NULL, *types = NULL;
+    v->add_eos = -1;
+    v->unk_id = v->pad_id = -1;
+    bn_gguf_str model;
+    if (bn_gguf_get_str(g, "tokenizer.ggml.model", &model, err) ||
+        bn_gguf_get_arr(g, "tokenizer.ggml.tokens", BN_GGUF_STRING, &toks, err))
+        goto fail;
+    v->spm = bn_gguf_str_eq(model, "llama");
+    if (!v->spm && bn_gguf_get_arr(g, "tokenizer.ggml.merges", BN_GGUF_STRING, &merges, err))
         goto fail;
     if (toks->arr_len == 0 || toks->arr_len > UINT32_MAX) {
         bn_fail(err, BN_E_INPUT, "tokenizer.ggml.tokens has %llu entries",
@@ -324,8 +368,8 @@ int bn_synth_vocab_load(const char *path, bn_synth_vocab *v, bn_err *err)
     }
     v->n_tokens = toks->arr_len;
     v->tokens = toks->arr_strs;
-    v->n_merges = merges->arr_len;
-    v->merges = merges->arr_strs;
+    v->n_merges = merges ? merges->arr_len : 0;
+    v->merges = merges ? merges->arr_strs : NULL;
     v->types = malloc(v->n_tokens * sizeof *v->types);
     if (!v->types) {
         bn_fail(err, BN_E_NOMEM, "out of memory");
@@ -333,8 +377,10 @@ int bn_synth_vocab_load(const char *path, bn_synth_vocab *v, bn_err *err)
     }
     for (uint64_t i = 0; i < v->n_tokens; i++)
         v->types[i] = types ? bn_gguf_arr_i32(types, i) : 1;
-    v->bos = 128000;
-    v->eos = 128001;
+    if (v->spm && load_spm_extras(g, v, err))
+        goto fail;
+    v->bos = v->spm ? 1 : 128000; /* llama.cpp's defaults */
+    v->eos = v->spm ? 2 : 128001;
     if ((bn_gguf_find(g, "tokenizer.ggml.bos_token_id") &&
          bn_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &v->bos, err)) ||
         (bn_gguf_find(g, "tokenizer.ggml.eos_token_id") &&
@@ -346,7 +392,6 @@ int bn_synth_vocab_load(const char *path, bn_synth_vocab *v, bn_err *err)
         goto fail;
     }
     /* the views belong to g: keep it open until the vocabulary is freed */
-    v->merges = merges->arr_strs;
     return 0;
 fail:
     bn_fail_prefix(err, "%s", path);
@@ -367,5 +412,6 @@ void bn_synth_vocab_free(bn_synth_vocab *v)
         free(v->owned[i]);
     free(v->owned);
     free(v->types);
+    free(v->scores);
     memset(v, 0, sizeof *v);
 }
