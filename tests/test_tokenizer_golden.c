@@ -332,7 +332,8 @@ static void test_falcon3_pre(void **state)
 /* Decoding SentencePiece ids of TEXT: the whole decode (llama_detokenize) drops the space the
  * tokenizer put in front; after a BOS it keeps it; the stream (token_to_piece, as generation
  * prints) keeps it too. Only for texts where that is exact: no user-defined token split out
- * (the text after it gets a prefix space of its own) and no literal U+2581. */
+ * (the text after it gets a prefix space of its own), no literal U+2581, no lead byte right
+ * before a space (lead_before_space). */
 static bool spm_round_trip(const bn_tokenizer *t, const int32_t *ids, size_t n,
                            const uint8_t *text, size_t tn)
 {
@@ -372,6 +373,18 @@ static bool spm_round_trip(const bn_tokenizer *t, const int32_t *ids, size_t n,
     bn_detok_free(&d);
     free(spaced);
     return ok;
+}
+
+/* A lead byte whose sequence length reaches over a space: the tokenizer's character then
+ * swallows part of the escaped space (U+2581), whose bytes come back as bytes, not a space. */
+static bool lead_before_space(const uint8_t *s, size_t n)
+{
+    static const uint8_t len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 1; k < len[s[i] >> 4] && i + k < n; k++)
+            if (s[i + k] == ' ')
+                return true;
+    return false;
 }
 
 static bool has_user_defined(const bn_tokenizer *t, const int32_t *ids, size_t n)
@@ -423,7 +436,8 @@ static void spm_line(const bn_json *obj, void *vctx, int *failures)
             free(want);
         }
     }
-    if (!memmem(text, tn, "\xE2\x96\x81", 3) && !has_user_defined(c->t, plain, n_plain)) {
+    if (!memmem(text, tn, "\xE2\x96\x81", 3) && !lead_before_space(text, tn) &&
+        !has_user_defined(c->t, plain, n_plain)) {
         c->round_trips++;
         if (!spm_round_trip(c->t, plain, n_plain, text, tn)) {
             print_message("decode %s: not the input bytes (under the leading-space rule)\n", id);
@@ -455,8 +469,8 @@ static void test_spm(void **state)
                  &failures, &count);
     print_message("SentencePiece: %d cases x 3 modes, %d round trips, %d failures\n", count,
                   c.round_trips, failures);
-    assert_true(count >= 480);
-    assert_true(c.round_trips >= 450);
+    assert_true(count >= 490);
+    assert_true(c.round_trips >= 470);
     assert_int_equal(failures, 0);
     bn_tokenizer_free(t);
     bn_gguf_close(g);

@@ -13,8 +13,9 @@
  * here is keyed by the stored text of every token.
  *
  * Cost: a fragment of m bytes takes at most 3(m+1) bytes of escaped text, one 16-byte symbol
- * per character and at most three 16-byte queue entries per character (the first pairs plus two
- * per merge): about 70 bytes per input byte, freed when the call returns. Time is
+ * per character (at most 1.5 per byte, see text_fragment) and at most three 16-byte queue
+ * entries per symbol (its first pair plus two per merge): about 70 bytes per input byte for
+ * text, at most ~100, freed when the call returns. Time is
  * O(m log m + m * L), L the longest token (each tried pair is hashed, and a pair longer than the
  * longest token is rejected without hashing); a text without spaces is not quadratic. */
 #include <stdlib.h>
@@ -180,8 +181,8 @@ typedef struct work {
     const bn_tokenizer *t;
     uint8_t *esc;
     sym *sy;
-    cand *heap;
-    size_t n_heap;
+    cand *heap; /* at most 3 entries per symbol: its first pair and two per merge */
+    size_t cap_esc, cap_sy, cap_heap, n_heap;
     int32_t *out;
     size_t n_out, cap_out;
 } work;
@@ -285,11 +286,22 @@ static void spm_fragment(work *w, size_t n)
     }
 }
 
-/* Makes room for a fragment of m text bytes (plus the prefix space): escaped bytes, symbols,
- * queue and output ids. */
-static int reserve(work *w, size_t m, size_t *cap, bn_err *err)
+/* P grown to hold n elements of size sz (contents dropped: every user refills it); NULL when
+ * out of memory (P is then freed and *cap is 0). */
+static void *room(void *p, size_t *cap, size_t n, size_t sz)
 {
-    size_t need_out = w->n_out + 3 * (m + 1) + 2;
+    if (n <= *cap)
+        return p;
+    free(p);
+    p = malloc(n * sz);
+    *cap = p ? n : 0;
+    return p;
+}
+
+/* One text fragment: escape it, make room for its symbols, queue and ids, tokenize. */
+static int text_fragment(work *w, const uint8_t *s, size_t m, bool prefix, bn_err *err)
+{
+    size_t need_out = w->n_out + 3 * (m + 1) + 2; /* at most one id per escaped byte */
     if (need_out > w->cap_out) {
         size_t c = w->cap_out * 2 > need_out ? w->cap_out * 2 : need_out;
         int32_t *o = realloc(w->out, c * sizeof *o);
@@ -298,27 +310,9 @@ static int reserve(work *w, size_t m, size_t *cap, bn_err *err)
         w->out = o;
         w->cap_out = c;
     }
-    if (m + 1 <= *cap)
-        return 0;
-    size_t c = m + 1;
-    free(w->esc);
-    free(w->sy);
-    free(w->heap);
-    w->esc = malloc(3 * c);
-    w->sy = malloc(c * sizeof *w->sy);
-    w->heap = malloc(3 * c * sizeof *w->heap);
-    if (!w->esc || !w->sy || !w->heap) {
-        *cap = 0;
+    w->esc = room(w->esc, &w->cap_esc, 3 * (m + 1), 1);
+    if (!w->esc)
         return bn_fail(err, BN_E_NOMEM, "tokenize: out of memory for %zu bytes of text", m);
-    }
-    *cap = c;
-    return 0;
-}
-
-static int text_fragment(work *w, const uint8_t *s, size_t m, bool prefix, size_t *cap, bn_err *err)
-{
-    if (reserve(w, m, cap, err))
-        return -1;
     size_t n = 0;
     if (prefix) {
         memcpy(w->esc, "\xE2\x96\x81", 3);
@@ -332,6 +326,15 @@ static int text_fragment(work *w, const uint8_t *s, size_t m, bool prefix, size_
             w->esc[n++] = s[i];
         }
     }
+    /* symbols can outnumber the input characters: a lead byte swallows the first bytes of an
+       escaped space after it ("\xC3 " -> [C3 E2][96][81]), at most 1.5 per input byte */
+    size_t ns = 0;
+    for (size_t o = 0; o < n; ns++)
+        o += utf8_len[w->esc[o] >> 4];
+    w->sy = room(w->sy, &w->cap_sy, ns, sizeof *w->sy);
+    w->heap = room(w->heap, &w->cap_heap, 3 * ns, sizeof *w->heap);
+    if (!w->sy || !w->heap)
+        return bn_fail(err, BN_E_NOMEM, "tokenize: out of memory for %zu bytes of text", m);
     spm_fragment(w, n);
     return 0;
 }
@@ -354,7 +357,6 @@ int bn_spm_tokenize(const bn_tokenizer *t, const uint8_t *s, size_t len, bool bo
                     bool parse_special, int32_t **ids, size_t *n, bn_err *err)
 {
     work w = {.t = t};
-    size_t cap = 0;
     int rc = 0;
     bool prev_special = true; /* the first fragment gets the space prefix */
     if (bos && t->bos >= 0)
@@ -372,7 +374,7 @@ int bn_spm_tokenize(const bn_tokenizer *t, const uint8_t *s, size_t len, bool bo
         while (!rc && (id = bn_special_next(&sc, start, &at)) >= 0) {
             if (at > start) {
                 rc = text_fragment(&w, s + start, at - start, t->add_space_prefix && prev_special,
-                                   &cap, err);
+                                   err);
                 prev_special = false;
             }
             if (!rc)
@@ -383,8 +385,7 @@ int bn_spm_tokenize(const bn_tokenizer *t, const uint8_t *s, size_t len, bool bo
         bn_special_scan_free(&sc);
     }
     if (!rc && start < len)
-        rc = text_fragment(&w, s + start, len - start, t->add_space_prefix && prev_special, &cap,
-                           err);
+        rc = text_fragment(&w, s + start, len - start, t->add_space_prefix && prev_special, err);
     if (!rc && eos && t->eos >= 0)
         rc = push_id(&w, t->eos, err);
     free(w.esc);
