@@ -376,6 +376,11 @@ static void test_shape_checks(void **state)
     p.n_ff = 300;
     assert_int_equal(bn_synth_check(&p, &err), -1);
     assert_non_null(strstr(err.msg, "n_ff 300 must be a positive multiple of 128"));
+    p.f32 = true; /* the converter's F32 file of any n_ff (for the reference's llama-quantize) */
+    p.n_ff = 320;
+    assert_int_equal(bn_synth_check(&p, &err), 0);
+    p.n_ff = 322;
+    assert_int_equal(bn_synth_check(&p, &err), -1);
     p = preset("tiny");
     p.n_head = 3;
     assert_int_equal(bn_synth_check(&p, &err), -1);

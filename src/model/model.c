@@ -96,9 +96,18 @@ int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
     if (hp->n_embd == 0 || hp->n_embd % 128)
         return bn_fail(err, BN_E_FORMAT, "embedding_length %u must be a positive multiple of 128",
                        hp->n_embd);
+    /* bitnet_b1_58-3B (n_ff 8640): the reference's llama-quantize packs such a tensor across
+       row ends and its I2_S dot products then skip each ffn_down row's last n_ff % 128 weights
+       and read rows that start inside a block as if aligned (README "Models") */
     if (hp->n_ff == 0 || hp->n_ff % 128)
         return bn_fail(err, BN_E_FORMAT,
-                       "feed_forward_length %u must be a positive multiple of 128", hp->n_ff);
+                       "feed_forward_length %u must be a positive multiple of 128 (I2_S rows "
+                       "are whole 128-weight blocks: bitnet.cpp's I2_S kernels skip the last %u "
+                       "weights of each ffn_down row of such a file and misread the rows that "
+                       "start inside a block, and it lists I2_S as unsupported for "
+                       "bitnet_b1_58-3B; it runs that model as TL2, which this engine does not "
+                       "read)",
+                       hp->n_ff, hp->n_ff % 128);
     if (hp->n_layer == 0 || hp->n_layer > 1024)
         return bn_fail(err, BN_E_FORMAT, "block_count %u is out of range (1..1024)", hp->n_layer);
     if (hp->n_head == 0 || hp->n_embd % hp->n_head)

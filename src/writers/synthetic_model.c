@@ -127,8 +127,11 @@ int bn_synth_check(const bn_synth_params *p, bn_err *err)
     if (p->n_embd == 0 || p->n_embd % QK_I2_S)
         return bn_fail(err, BN_E_INPUT, "bad shape: n_embd %u must be a positive multiple of 128",
                        p->n_embd);
-    if (p->n_ff == 0 || p->n_ff % QK_I2_S)
-        return bn_fail(err, BN_E_INPUT, "bad shape: n_ff %u must be a positive multiple of 128",
+    /* the converter's F32 file takes any n_ff (to see what llama-quantize makes of, e.g.,
+       bitnet_b1_58-3B's 8640); I2_S rows need whole 128-weight blocks */
+    if (p->n_ff == 0 || (p->n_ff % QK_I2_S && !(p->f32 && p->n_ff % 4 == 0)))
+        return bn_fail(err, BN_E_INPUT,
+                       "bad shape: n_ff %u must be a positive multiple of 128 (with --f32: of 4)",
                        p->n_ff);
     if (p->n_layer < 1 || p->n_layer > 1024)
         return bn_fail(err, BN_E_INPUT, "bad shape: n_layer %u must be in 1..1024", p->n_layer);
