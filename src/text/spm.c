@@ -137,6 +137,7 @@ int bn_spm_load(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     }
     if (build_pieces(t, err))
         return -1;
+    t->pre = BN_PRE_DEFAULT; /* unused: SentencePiece has no pre-tokenizer (never AUTO) */
     if (id_key(g, t, "tokenizer.ggml.bos_token_id", 1, &t->bos, err) ||
         id_key(g, t, "tokenizer.ggml.eos_token_id", 2, &t->eos, err) ||
         id_key(g, t, "tokenizer.ggml.unknown_token_id", 0, &t->unk, err) ||
