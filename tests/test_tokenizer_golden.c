@@ -334,8 +334,8 @@ static void test_falcon3_pre(void **state)
  * prints) keeps it too. Only for texts where that is exact: no user-defined token split out
  * (the text after it gets a prefix space of its own), no literal U+2581, no lead byte right
  * before a space (lead_before_space). */
-static bool spm_round_trip(const bn_tokenizer *t, const int32_t *ids, size_t n,
-                           const uint8_t *text, size_t tn)
+static bool spm_round_trip(const bn_tokenizer *t, const int32_t *ids, size_t n, const uint8_t *text,
+                           size_t tn)
 {
     uint8_t *spaced = malloc(tn + 1);
     spaced[0] = ' ';
@@ -465,8 +465,8 @@ static void test_spm(void **state)
     assert_int_equal(bn_tokenizer_eos(t), 2);
     spm_ctx c = {t, 0};
     int failures = 0, count = 0;
-    each_line_at(bn_test_data("tokenize-spm.jsonl"), "tokenize-spm.jsonl", spm_line, &c,
-                 &failures, &count);
+    each_line_at(bn_test_data("tokenize-spm.jsonl"), "tokenize-spm.jsonl", spm_line, &c, &failures,
+                 &count);
     print_message("SentencePiece: %d cases x 3 modes, %d round trips, %d failures\n", count,
                   c.round_trips, failures);
     assert_true(count >= 490);

@@ -168,10 +168,9 @@ void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
     info->n_params = e->n_params;
     info->load_ms = e->load_ms;
     /* a SentencePiece vocabulary has no pre-tokenizer (the option is ignored for it) */
-    info->pre_tokenizer =
-        bn_tokenizer_is_spm(e->tok)
-            ? "none (SentencePiece)"
-            : pre_name(e->pre == BN_PRE_AUTO ? bn_tokenizer_pre(e->tok) : e->pre);
+    info->pre_tokenizer = bn_tokenizer_is_spm(e->tok)
+                              ? "none (SentencePiece)"
+                              : pre_name(e->pre == BN_PRE_AUTO ? bn_tokenizer_pre(e->tok) : e->pre);
     info->chat_template = bn_chat_template_name(e->chat);
     info->arch = e->model ? e->model->arch->name : NULL;
     info->kernels = e->model && e->model->kernels ? e->model->kernels->name : "none";

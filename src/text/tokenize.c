@@ -91,8 +91,7 @@ int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_to
     bool bos = o->bos == BN_BOS_ALWAYS || (o->bos == BN_BOS_DEFAULT && t->add_bos);
     if (t->spm)
         return bn_spm_tokenize(t, (const uint8_t *)text, len, bos,
-                               o->bos != BN_BOS_NEVER && t->add_eos, o->parse_special, ids, n,
-                               err);
+                               o->bos != BN_BOS_NEVER && t->add_eos, o->parse_special, ids, n, err);
     bn_pretokenizer pre = o->pre == BN_PRE_AUTO ? t->pre : o->pre;
     run r = {.t = t, .whole_lookup = pre == BN_PRE_LLAMA3};
     r.out = malloc((len + 1) * sizeof *r.out);

@@ -85,9 +85,9 @@ typedef struct bn_synth_vocab {
        no merges; scores, and the flags and ids the converter writes, copied as they are */
     bool spm;
     float *scores;
-    int add_eos;     /* -1: no key */
-    int64_t unk_id;  /* -1: no key */
-    int64_t pad_id;  /* -1: no key (BPE vocabularies: the eos id is written) */
+    int add_eos;    /* -1: no key */
+    int64_t unk_id; /* -1: no key */
+    int64_t pad_id; /* -1: no key (BPE vocabularies: the eos id is written) */
     /* private */
     char **owned;
     uint64_t n_owned;

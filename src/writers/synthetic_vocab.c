@@ -310,7 +310,8 @@ static int load_spm_extras(const bn_gguf *g, bn_synth_vocab *v, bn_err *err)
         if (bn_gguf_get_arr(g, "tokenizer.ggml.scores", BN_GGUF_F32, &sc, err))
             return -1;
         if (sc->arr_len != v->n_tokens)
-            return bn_fail(err, BN_E_INPUT, "tokenizer.ggml.scores has %llu entries for %llu tokens",
+            return bn_fail(err, BN_E_INPUT,
+                           "tokenizer.ggml.scores has %llu entries for %llu tokens",
                            (unsigned long long)sc->arr_len, (unsigned long long)v->n_tokens);
         for (uint64_t i = 0; i < v->n_tokens; i++)
             v->scores[i] = bn_gguf_arr_f32(sc, i);
