@@ -14,10 +14,11 @@
  *
  * Cost: a fragment of m bytes takes at most 3(m+1) bytes of escaped text, one 16-byte symbol
  * per character (at most 1.5 per byte, see text_fragment) and at most three 16-byte queue
- * entries per symbol (its first pair plus two per merge): about 70 bytes per input byte for
- * text, at most ~100, freed when the call returns. Time is
- * O(m log m + m * L), L the longest token (each tried pair is hashed, and a pair longer than the
- * longest token is rejected without hashing); a text without spaces is not quadratic. */
+ * entries per symbol (its first pair plus two per merge), plus room for 3(m+1) ids: about 80
+ * bytes per input byte for ordinary text, at most ~110, the scratch freed when the call
+ * returns. Time is O(m log m + m * L), L the longest token (each tried pair is hashed, and a
+ * pair longer than the longest token is rejected without hashing); a text without spaces is
+ * not quadratic. */
 #include <stdlib.h>
 #include <string.h>
 
