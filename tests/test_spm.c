@@ -292,12 +292,28 @@ static void test_load_errors(void **state)
     expect_load_error(&s, "tokenizer.ggml.scores has");
 }
 
+/* Over 1 GiB of text is refused before any byte is read (32-bit offsets of the escaped text). */
+static void test_text_limit(void **state)
+{
+    (void)state;
+    bn_err err = {0};
+    fixture f = load(&BASE, &err);
+    assert_non_null(f.t);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(bn_tokenize(f.t, "ab", ((size_t)1 << 30) + 1, NULL, &ids, &n, &err), -1);
+    assert_int_equal(err.code, BN_E_INPUT);
+    assert_non_null(strstr(err.msg, "too long for a SentencePiece vocabulary"));
+    assert_null(ids);
+    unload(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merges),      cmocka_unit_test(test_specials),
         cmocka_unit_test(test_flags),       cmocka_unit_test(test_decode),
-        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_load_errors), cmocka_unit_test(test_text_limit),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return bn_test_exit_status(failed, sizeof tests / sizeof *tests);

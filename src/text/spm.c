@@ -167,6 +167,8 @@ int bn_spm_load(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
 
 /* ------------------------------------------------------------------ tokenizing */
 
+#define SPM_MAX_TEXT (1 << 30) /* bytes of text per call */
+
 typedef struct sym {
     uint32_t off, n; /* bytes of the escaped text; n = 0 once merged into its left neighbour */
     int32_t prev, next;
@@ -358,6 +360,12 @@ static int push_id(work *w, int32_t id, bn_err *err)
 int bn_spm_tokenize(const bn_tokenizer *t, const uint8_t *s, size_t len, bool bos, bool eos,
                     bool parse_special, int32_t **ids, size_t *n, bn_err *err)
 {
+    /* escaped offsets are 32-bit (3 bytes per space) and symbol indices int32 (1.5 per byte) */
+    if (len > SPM_MAX_TEXT)
+        return bn_fail(err, BN_E_INPUT,
+                       "tokenize: text of %zu bytes is too long for a SentencePiece vocabulary "
+                       "(at most %d)",
+                       len, SPM_MAX_TEXT);
     work w = {.t = t};
     int rc = 0;
     bool prev_special = true; /* the first fragment gets the space prefix */

@@ -71,9 +71,10 @@ void bn_tokenizer_free(bn_tokenizer *t);
 /* Tokenizes LEN bytes of TEXT (any bytes: invalid UTF-8 is tokenized byte-wise, never
  * rejected). On success *ids is a malloc'd array of *n ids (caller frees; BPE: never more than
  * len + 1; SentencePiece: a space can take 3 byte tokens and each fragment a prefix space, so
- * at most 3 (len + fragments) + 2) and 0 is returned; -1 + err on out-of-memory only.
+ * at most 3 (len + fragments) + 2) and 0 is returned; -1 + err on out-of-memory (or a text too
+ * long, below).
  * SentencePiece: BOS per o->bos, and EOS at the end when the file's add_eos_token says so and
- * o->bos is not NEVER (llama.cpp's add_special). */
+ * o->bos is not NEVER (llama.cpp's add_special); texts over 1 GiB are refused (BN_E_INPUT). */
 int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_tokenize_opts *o,
                 int32_t **ids, size_t *n, bn_err *err);
 
