@@ -261,6 +261,8 @@ static int check_entry(conv *cv, plan_entry *e, bn_err *err)
         e->type = e->role == R_EMBD && !cv->o->quant_embd ? BN_GGML_F32 : BN_GGML_F16;
     else if (is_linear(e->role))
         e->type = BN_GGML_I2_S;
+    else if (e->role == R_EMBD && cv->o->quant_embd) /* llama-quantize --token-embedding-type f16 */
+        e->type = BN_GGML_F16;
     else if (e->role == R_OUTPUT || (e->role == R_EMBD && !cv->has_output))
         e->type = lm_head_type(cv);
     else
@@ -461,6 +463,11 @@ static int write_all(conv *cv, FILE *f, bn_err *err)
                 return -1;
             }
             done += cv->st.tensors[e->src].nbytes;
+            /* drop the pages just read, so that resident memory stays at a tensor's worth
+             * however large the checkpoint (the map is read-only: they reload if needed) */
+            bn_st_release(&cv->st.tensors[e->src]);
+            if (e->scale >= 0)
+                bn_st_release(&cv->st.tensors[e->scale]);
         }
         if (cv->o->progress)
             cv->o->progress(cv->o->progress_ctx, cv->n_plan, cv->n_plan, "", done);

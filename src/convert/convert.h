@@ -22,7 +22,8 @@ typedef struct bn_convert_opts {
     const char *model_dir;
     const char *out_path;
     bn_outtype outtype;
-    bool quant_embd; /* --outtype f16: token_embd F16 instead of F32 */
+    bool
+        quant_embd; /* token_embd F16 (f16: instead of F32; i2_s: also when it is the tied LM head) */
     bool vocab_only; /* metadata and vocabulary, no tensors */
     const char *pre; /* tokenizer.ggml.pre when the BPE split is not recognised; NULL = detect */
     /* called once per tensor (may be NULL): index, count, name, bytes written so far */

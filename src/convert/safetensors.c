@@ -243,6 +243,15 @@ void bn_st_close(bn_safetensors *st)
     memset(st, 0, sizeof *st);
 }
 
+void bn_st_release(const bn_st_tensor *t)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t b = ((uintptr_t)t->data + page - 1) & ~(page - 1),
+                    e = ((uintptr_t)t->data + t->nbytes) & ~(page - 1);
+    if (e > b)
+        madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
 const bn_st_tensor *bn_st_find(const bn_safetensors *st, const char *name)
 {
     for (size_t i = 0; i < st->n_tensors; i++)

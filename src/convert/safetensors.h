@@ -60,5 +60,8 @@ int bn_st_open(bn_safetensors *st, const char *path, bn_err *err);
 void bn_st_close(bn_safetensors *st);
 const bn_st_tensor *bn_st_find(const bn_safetensors *st, const char *name);
 size_t bn_st_dtype_size(bn_st_dtype t);
+/* Tells the kernel the tensor's pages may be dropped (MADV_DONTNEED on the whole pages inside
+ * it): converting tensor after tensor then keeps the resident set small. */
+void bn_st_release(const bn_st_tensor *t);
 
 #endif
