@@ -123,7 +123,7 @@ int main(int argc, char **argv)
         if (o.progress)
             fputs("\r\033[K", stderr);
         fprintf(stderr, "bitnet-convert: %s\n", err.msg);
-        return err.code == BN_E_NOMEM ? 3 : err.code == BN_E_INPUT && 0 ? 2 : 1;
+        return err.code == BN_E_NOMEM ? 3 : 1; /* bad input files are not bad usage: 1 */
     }
     if (!quiet)
         fprintf(stderr, "bitnet-convert: wrote %s in %.2f s\n", o.out_path, now() - p.t0);

@@ -416,10 +416,16 @@ static int write_plain(conv *cv, const plan_entry *e, bn_err *err)
 {
     bn_wsrc s;
     source_of(cv, e, &s);
+    /* an embedding is read once, in order: release its pages every few MB, so that the
+     * largest tensor (the 2B-4T's 656 MB token_embd) is never resident at once */
+    const uint64_t row_bytes = e->cols * bn_st_dtype_size(s.t->dtype),
+                   every = (16u << 20) / row_bytes + 1;
     for (uint64_t row = 0; row < e->rows; row++) {
         bn_wsrc_row(&s, row, cv->row);
         if (write_row(cv, e->type, cv->row, e->cols, err))
             return -1;
+        if ((row + 1) % every == 0)
+            bn_st_release_range(s.t, (row + 1 - every) * row_bytes, (row + 1) * row_bytes);
     }
     return 0;
 }

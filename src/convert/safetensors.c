@@ -243,14 +243,16 @@ void bn_st_close(bn_safetensors *st)
     memset(st, 0, sizeof *st);
 }
 
-void bn_st_release(const bn_st_tensor *t)
+void bn_st_release_range(const bn_st_tensor *t, uint64_t begin, uint64_t end)
 {
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    const uintptr_t b = ((uintptr_t)t->data + page - 1) & ~(page - 1),
-                    e = ((uintptr_t)t->data + t->nbytes) & ~(page - 1);
+    const uintptr_t b = ((uintptr_t)(t->data + begin) + page - 1) & ~(page - 1),
+                    e = (uintptr_t)(t->data + end) & ~(page - 1);
     if (e > b)
         madvise((void *)b, e - b, MADV_DONTNEED);
 }
+
+void bn_st_release(const bn_st_tensor *t) { bn_st_release_range(t, 0, t->nbytes); }
 
 const bn_st_tensor *bn_st_find(const bn_safetensors *st, const char *name)
 {

@@ -63,5 +63,7 @@ size_t bn_st_dtype_size(bn_st_dtype t);
 /* Tells the kernel the tensor's pages may be dropped (MADV_DONTNEED on the whole pages inside
  * it): converting tensor after tensor then keeps the resident set small. */
 void bn_st_release(const bn_st_tensor *t);
+/* The same for bytes [begin, end) of the tensor's data. */
+void bn_st_release_range(const bn_st_tensor *t, uint64_t begin, uint64_t end);
 
 #endif
