@@ -18,6 +18,7 @@
 #include "gguf.h"
 #include "kernels.h"
 #include "safetensors.h"
+#include "synthetic_model.h"
 
 static void rm_dir(const char *dir)
 {
@@ -533,6 +534,87 @@ static void deterministic_and_vocab_only(void **state)
     free(dir);
 }
 
+/* ------------------------------------------------------------ the 2B-4T's layout */
+
+/* No reference golden exists for BitNetForCausalLM; its converter's layout is the published
+ * file's, which bitnet-make-model writes (test_synthetic checks it against the reference's
+ * golden models): the same keys, types and order, the same tensor table. */
+static void b158_has_the_published_layout(void **state)
+{
+    (void)state;
+    bn_ckpt_params p = ckpt("tiny");
+    p.packed = 1;
+    char *dir = write_ckpt(&p);
+    char *q = convert(dir, BN_OUT_I2S);
+    char *s = bn_test_tmpfile("-synth.gguf");
+    bn_err err = {0};
+    if (bn_synth_write(&p.shape, s, &err))
+        fail_msg("%s", err.msg);
+    bn_gguf *a = open_gguf(q), *b = open_gguf(s);
+    assert_int_equal(a->n_kv, b->n_kv);
+    for (uint64_t i = 0; i < a->n_kv; i++) {
+        assert_string_equal(a->kv[i].key, b->kv[i].key);
+        assert_int_equal(a->kv[i].type, b->kv[i].type);
+        if (a->kv[i].type == BN_GGUF_ARRAY) {
+            assert_int_equal(a->kv[i].arr_type, b->kv[i].arr_type);
+            assert_int_equal(a->kv[i].arr_len, b->kv[i].arr_len);
+        } else if (a->kv[i].type == BN_GGUF_STRING && strcmp(a->kv[i].key, "general.name") != 0) {
+            assert_int_equal(a->kv[i].str.len, b->kv[i].str.len);
+            assert_memory_equal(a->kv[i].str.ptr, b->kv[i].str.ptr, a->kv[i].str.len);
+        } else if (a->kv[i].type != BN_GGUF_STRING) {
+            assert_true(a->kv[i].num.u64 == b->kv[i].num.u64);
+        }
+    }
+    assert_int_equal(a->n_tensors, b->n_tensors);
+    for (uint64_t i = 0; i < a->n_tensors; i++) {
+        assert_string_equal(a->tensors[i].name, b->tensors[i].name);
+        assert_int_equal(a->tensors[i].type, b->tensors[i].type);
+        assert_int_equal(a->tensors[i].ne[0], b->tensors[i].ne[0]);
+        assert_int_equal(a->tensors[i].ne[1], b->tensors[i].ne[1]);
+        assert_int_equal(a->tensors[i].offset, b->tensors[i].offset);
+    }
+    assert_int_equal(a->size, b->size);
+    bn_gguf_close(a);
+    bn_gguf_close(b);
+    unlink(q);
+    unlink(s);
+    rm_dir(dir);
+    free(q);
+    free(s);
+    free(dir);
+}
+
+/* --quant-embd: a tied Q8_0 head becomes F16 in i2_s (llama-quantize --token-embedding-type
+ * f16), token_embd F16 instead of F32 in f16 */
+static uint32_t embd_type(const char *dir, bn_outtype t, bool quant_embd)
+{
+    char *out = bn_test_tmpfile(".gguf");
+    bn_convert_opts o = {.model_dir = dir, .out_path = out, .outtype = t, .quant_embd = quant_embd};
+    bn_err err = {0};
+    if (bn_convert(&o, &err))
+        fail_msg("%s", err.msg);
+    bn_gguf *g = open_gguf(out);
+    const uint32_t type = tensor(g, "token_embd.weight")->type;
+    bn_gguf_close(g);
+    unlink(out);
+    free(out);
+    return type;
+}
+
+static void quant_embd(void **state)
+{
+    (void)state;
+    bn_ckpt_params p = ckpt("tiny-bitnet"); /* n_embd 384, tied */
+    char *dir = write_ckpt(&p);
+    assert_int_equal(embd_type(dir, BN_OUT_I2S, false), BN_GGML_Q8_0);
+    assert_int_equal(embd_type(dir, BN_OUT_I2S, true), BN_GGML_F16);
+    assert_int_equal(embd_type(dir, BN_OUT_F16, false), BN_GGML_F32);
+    assert_int_equal(embd_type(dir, BN_OUT_F16, true), BN_GGML_F16);
+    assert_int_equal(embd_type(dir, BN_OUT_F32, true), BN_GGML_F32);
+    rm_dir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +629,8 @@ int main(void)
         cmocka_unit_test(spm_vocabulary_pads),
         cmocka_unit_test(special_tokens_and_template),
         cmocka_unit_test(deterministic_and_vocab_only),
+        cmocka_unit_test(b158_has_the_published_layout),
+        cmocka_unit_test(quant_embd),
     };
     return bn_test_exit_status(cmocka_run_group_tests(tests, NULL, NULL),
                                sizeof tests / sizeof *tests);
