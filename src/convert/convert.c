@@ -494,6 +494,10 @@ int bn_convert(const bn_convert_opts *o, bn_err *err)
     if (bn_read_file(o->model_dir, "config.json", &text, &len, NULL, err) ||
         bn_hf_config_parse(text, len, &cv.c, err))
         goto done;
+    if (cv.c.family == BN_FAM_B158 && !cv.c.rms_eps.has) { /* convert-ms refuses it too */
+        bn_fail(err, BN_E_INPUT, "config.json: BitNetForCausalLM needs rms_norm_eps");
+        goto done;
+    }
     cv.n_ff = cv.c.n_ff.has ? cv.c.n_ff.v : 0;
     cv.n_kv_dim = (uint64_t)(cv.c.n_head_kv.has ? cv.c.n_head_kv.v : cv.c.n_head) *
                   (cv.c.n_embd / cv.c.n_head);
