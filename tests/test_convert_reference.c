@@ -602,13 +602,38 @@ static void remove_tree(const char *dir)
         print_message("could not remove %s: %s\n", dir, strerror(errno));
 }
 
-/* Edit "l3-post-processor": Llama 3's post-processor (ByteLevel, then TemplateProcessing that
- * prepends <|begin_of_text|>, id 496 in the synthetic vocabulary) in place of
- * bitnet-make-checkpoint's "post_processor":null, as the Llama 3 releases' tokenizer.json has:
- * the reference's BPE path then shows its special-token defect. */
+/* Replaces the one occurrence of FROM in DIR/FILE by TO (fails when not exactly one). */
+static void replace_once(const char *dir, const char *file, const char *from, const char *to)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    size_t len, nf = strlen(from), nt = strlen(to);
+    char *text = (char *)bn_test_read_file(path, &len);
+    if (!text)
+        fail_msg("cannot read %s", path);
+    char *at = strstr(text, from);
+    if (!at || strstr(at + 1, from))
+        fail_msg("%s: not exactly one %s", path, from);
+    size_t head = (size_t)(at - text), tail = len - head - nf;
+    char *edited = malloc(head + nt + tail);
+    assert_non_null(edited);
+    memcpy(edited, text, head);
+    memcpy(edited + head, to, nt);
+    memcpy(edited + head + nt, at + nf, tail);
+    assert_int_equal(bn_test_write_file(path, edited, head + nt + tail), 0);
+    free(edited);
+    free(text);
+}
+
+/* The edits of cases.txt, made after bitnet-make-checkpoint (the same as make_goldens.sh):
+ *  l3-post-processor: Llama 3's post-processor (ByteLevel, then TemplateProcessing prepending
+ *    <|begin_of_text|>, id 496 in the synthetic vocabulary) in place of "post_processor":null,
+ *    as the Llama 3 releases' tokenizer.json has: the reference's BPE path then shows its
+ *    special-token defect;
+ *  no-add-bos-token: tokenizer_config.json without "add_bos_token" (the reference's 2B-4T
+ *    route writes that key itself and stops on the duplicate otherwise). */
 static void edit_folder(const char *dir, const char *edit)
 {
-    static const char null_pp[] = "\"post_processor\":null";
     static const char l3_pp[] =
         "\"post_processor\":{\"type\":\"Sequence\",\"processors\":[{\"type\":\"ByteLevel\","
         "\"add_prefix_space\":true,\"trim_offsets\":false,\"use_regex\":true},{\"type\":"
@@ -618,27 +643,12 @@ static void edit_folder(const char *dir, const char *edit)
         "{\"SpecialToken\":{\"id\":\"<|begin_of_text|>\",\"type_id\":1}},{\"Sequence\":{\"id\":"
         "\"B\",\"type_id\":1}}],\"special_tokens\":{\"<|begin_of_text|>\":{\"id\":"
         "\"<|begin_of_text|>\",\"ids\":[496],\"tokens\":[\"<|begin_of_text|>\"]}}}]}";
-    if (strcmp(edit, "l3-post-processor") != 0)
+    if (strcmp(edit, "l3-post-processor") == 0)
+        replace_once(dir, "tokenizer.json", "\"post_processor\":null", l3_pp);
+    else if (strcmp(edit, "no-add-bos-token") == 0)
+        replace_once(dir, "tokenizer_config.json", "\"add_bos_token\":true,", "");
+    else
         fail_msg("cases.txt: unknown edit '%s'", edit);
-    char path[600];
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    size_t len;
-    char *text = (char *)bn_test_read_file(path, &len);
-    if (!text)
-        fail_msg("cannot read %s", path);
-    char *at = strstr(text, null_pp);
-    if (!at || strstr(at + 1, null_pp))
-        fail_msg("%s: not exactly one %s", path, null_pp);
-    size_t head = (size_t)(at - text), tail = len - head - (sizeof null_pp - 1);
-    size_t n = head + (sizeof l3_pp - 1) + tail;
-    char *edited = malloc(n);
-    assert_non_null(edited);
-    memcpy(edited, text, head);
-    memcpy(edited + head, l3_pp, sizeof l3_pp - 1);
-    memcpy(edited + head + sizeof l3_pp - 1, at + sizeof null_pp - 1, tail);
-    assert_int_equal(bn_test_write_file(path, edited, n), 0);
-    free(edited);
-    free(text);
 }
 
 /* bitnet-make-checkpoint FLAGS --out DIR/NAME (and the case's edit), then bitnet-convert it
@@ -700,10 +710,11 @@ static void test_convert_equals_reference(void **state)
         snprintf(golden, sizeof golden, "%.*s", (int)(strlen(c.expect) - strlen(".gguf")),
                  c.expect);
         cmp_msg m;
-        if (compare_gguf(golden, ref, out, c.edit[0] != '\0', &m))
+        if (compare_gguf(golden, ref, out, strcmp(c.edit, "l3-post-processor") == 0, &m))
             fail_msg("%s: bitnet-convert's file differs from %s: %s", c.name, c.expect, m.text);
         print_message("%-28s = %s (but the I2_S tails%s)\n", c.name, c.expect,
-                      c.edit[0] ? " and the <|begin_of_text|> defect" : "");
+                      strcmp(c.edit, "l3-post-processor") == 0 ? " and the <|begin_of_text|> defect"
+                                                               : "");
         free(ref);
         free(out);
     }
