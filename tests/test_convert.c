@@ -230,7 +230,7 @@ static void bitnet_converts(void **state)
 static void b158_converts(void **state)
 {
     (void)state;
-    check_family("tiny", 1, BN_CKPT_BF16, BN_GGML_F16);
+    check_family("tiny", 1, BN_CKPT_BF16, BN_GGML_Q8_0); /* 128: tied Q8_0 (llama-quantize) */
 }
 
 /* ------------------------------------------------------------ codes and scales */
@@ -539,12 +539,37 @@ static void deterministic_and_vocab_only(void **state)
 /* No reference golden exists for BitNetForCausalLM; its converter's layout is the published
  * file's, which bitnet-make-model writes (test_synthetic checks it against the reference's
  * golden models): the same keys, types and order, the same tensor table. */
+static void replace_in(const char *dir, const char *name, const char *from, const char *to)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t len;
+    char *text = (char *)bn_test_read_file(path, &len);
+    assert_non_null(text);
+    char *at = strstr(text, from);
+    if (!at)
+        fail_msg("%s: no '%s'", name, from);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fprintf(f, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+    fclose(f);
+    free(text);
+}
+
 static void b158_has_the_published_layout(void **state)
 {
     (void)state;
-    bn_ckpt_params p = ckpt("tiny");
+    bn_ckpt_params p = ckpt("tiny-a"); /* n_embd 256: token_embd F16 by either rule */
     p.packed = 1;
     char *dir = write_ckpt(&p);
+    /* as the release: config.json pads with the eos (the published file's padding_token_id),
+     * tokenizer_config.json has no add_bos_token / add_eos_token (Llama 3's has none) */
+    char from[64], to[96];
+    const unsigned eos = p.shape.n_vocab - BN_SYNTH_N_SPECIAL + 1;
+    snprintf(from, sizeof from, "\"eos_token_id\":%u", eos);
+    snprintf(to, sizeof to, "\"eos_token_id\":%u,\"pad_token_id\":%u", eos, eos);
+    replace_in(dir, "config.json", from, to);
+    replace_in(dir, "tokenizer_config.json", "\"add_bos_token\":true,\"add_eos_token\":false,", "");
     char *q = convert(dir, BN_OUT_I2S);
     char *s = bn_test_tmpfile("-synth.gguf");
     bn_err err = {0};

@@ -192,10 +192,10 @@ static int expect_shape(const plan_entry *e, const bn_st_tensor *t, uint64_t r, 
                    t->name, e->name, (unsigned long long)r, t->n_dims ? got : "a scalar");
 }
 
+/* llama-quantize's rule for the LM head (output, or the tied token_embd); the 2B-4T's 2560 is a
+ * multiple of 256, so its token_embd is F16 as in the published file */
 static uint32_t lm_head_type(const conv *cv)
 {
-    if (cv->c.family == BN_FAM_B158) /* the published file: F16 whatever the shape */
-        return BN_GGML_F16;
     return cv->c.n_embd % 256 ? BN_GGML_Q8_0 : BN_GGML_F16;
 }
 
@@ -273,6 +273,32 @@ static int check_entry(conv *cv, plan_entry *e, bn_err *err)
     return 0;
 }
 
+/* The 2B-4T-bf16 route (convert-helper-bitnet.py) re-saves the checkpoint after ternarizing
+ * the linear weights in f32, and safetensors' save_file orders tensors by dtype (F32, then
+ * BF16, then F16) before names; its converter then keeps that order. A packed checkpoint has
+ * no such route: it keeps the name order (the published file's). */
+static int b158_rank(const conv *cv, const plan_entry *e)
+{
+    const bn_st_dtype d = is_linear(e->role) ? BN_ST_F32 : cv->st.tensors[e->src].dtype;
+    return d == BN_ST_F32 ? 0 : d == BN_ST_BF16 ? 1 : 2;
+}
+
+static void b158_order(conv *cv)
+{
+    for (size_t k = 0; k < cv->n_plan; k++)
+        if (cv->plan[k].scale >= 0)
+            return;
+    for (size_t i = 1; i < cv->n_plan; i++) { /* stable insertion sort: a few hundred */
+        plan_entry e = cv->plan[i];
+        size_t j = i;
+        while (j > 0 && b158_rank(cv, &cv->plan[j - 1]) > b158_rank(cv, &e)) {
+            cv->plan[j] = cv->plan[j - 1];
+            j--;
+        }
+        cv->plan[j] = e;
+    }
+}
+
 static int build_plan(conv *cv, bn_err *err)
 {
     const bn_hf_config *c = &cv->c;
@@ -333,6 +359,8 @@ static int build_plan(conv *cv, bn_err *err)
     for (size_t k = 0; k < cv->n_plan; k++)
         if (check_entry(cv, &cv->plan[k], err))
             return -1;
+    if (cv->c.family == BN_FAM_B158)
+        b158_order(cv);
     return 0;
 }
 
@@ -521,6 +549,9 @@ int bn_convert(const bn_convert_opts *o, bn_err *err)
     rc = write_all(&cv, f, err);
     if (fclose(f) != 0 && rc == 0)
         rc = bn_fail(err, BN_E_IO, "%s: write failed: %s", o->out_path, strerror(errno));
+    /* gguf-py's vocab-only file ends right after the metadata, unpadded */
+    if (rc == 0 && o->vocab_only && truncate(tmp, (off_t)bn_gguf_writer_meta_size(cv.w)) != 0)
+        rc = bn_fail(err, BN_E_IO, "%s: truncate failed: %s", o->out_path, strerror(errno));
     if (rc == 0 && rename(tmp, o->out_path) != 0)
         rc = bn_fail(err, BN_E_IO, "cannot rename to %s: %s", o->out_path, strerror(errno));
 done:

@@ -27,8 +27,11 @@ static const char *const special_keys[7] = {
     "tokenizer.ggml.padding_token_id", "tokenizer.ggml.cls_token_id",
     "tokenizer.ggml.mask_token_id"};
 
+/* a vocab-only file is the converter's own (no llama-quantize step): i2_s means its f32 */
 static uint32_t file_type(const conv *cv)
 {
+    if (cv->o->vocab_only && cv->o->outtype == BN_OUT_I2S)
+        return LLAMA_FTYPE_ALL_F32;
     return cv->o->outtype == BN_OUT_F32   ? LLAMA_FTYPE_ALL_F32
            : cv->o->outtype == BN_OUT_F16 ? LLAMA_FTYPE_MOSTLY_F16
                                           : LLAMA_FTYPE_MOSTLY_I2_S;
@@ -169,6 +172,6 @@ void add_metadata(conv *cv)
         add_b158(cv);
     else
         add_hf(cv);
-    if (cv->o->outtype == BN_OUT_I2S)
+    if (cv->o->outtype == BN_OUT_I2S && !cv->o->vocab_only)
         bn_gguf_writer_add_u32(cv->w, "general.quantization_version", 2);
 }

@@ -287,14 +287,10 @@ static int write_tokenizer_config(const bn_ckpt_params *p, const bn_synth_vocab 
     bn_buf b = {0};
     bn_jw w = {.out = &b};
     bn_jw_obj(&w);
-    /* not for the 2B-4T: its converter writes add_bos_token itself and would fail on a second
-     * one from this file */
-    if (strcmp(p->shape.arch, "bitnet-b1.58") != 0) {
-        bn_jw_key(&w, "add_bos_token");
-        bn_jw_bool(&w, true);
-        bn_jw_key(&w, "add_eos_token");
-        bn_jw_bool(&w, false);
-    }
+    bn_jw_key(&w, "add_bos_token");
+    bn_jw_bool(&w, true);
+    bn_jw_key(&w, "add_eos_token");
+    bn_jw_bool(&w, false);
     bn_jw_key(&w, "bos_token");
     if (p->spm)
         bn_jw_str(&w, "<s>");

@@ -450,10 +450,6 @@ static int write_config(const bn_ckpt_params *p, const char *dir, bn_err *err)
     bn_jw_int(&w, p->spm ? 1 : (int64_t)s->n_vocab - BN_SYNTH_N_SPECIAL);
     bn_jw_key(&w, "eos_token_id");
     bn_jw_int(&w, p->spm ? 2 : (int64_t)s->n_vocab - BN_SYNTH_N_SPECIAL + 1);
-    if (b158) { /* the 2B-4T pads with its eos (the published file's padding_token_id) */
-        bn_jw_key(&w, "pad_token_id");
-        bn_jw_int(&w, (int64_t)s->n_vocab - BN_SYNTH_N_SPECIAL + 1);
-    }
     if (p->packed) {
         bn_jw_key(&w, "quantization_config");
         bn_jw_obj(&w);
