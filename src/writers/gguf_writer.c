@@ -294,6 +294,11 @@ uint64_t bn_gguf_writer_data_offset(const bn_gguf_writer *w)
     return align_up(24 + w->kv.len + infos_size(w), w->alignment);
 }
 
+uint64_t bn_gguf_writer_meta_size(const bn_gguf_writer *w)
+{
+    return 24 + w->kv.len + infos_size(w);
+}
+
 uint64_t bn_gguf_writer_file_size(const bn_gguf_writer *w)
 {
     return bn_gguf_writer_data_offset(w) + align_up(w->data_end, w->alignment);

@@ -64,5 +64,8 @@ int bn_gguf_writer_finish(bn_gguf_writer *w, bn_err *err);
 /* Offsets known after the table is complete (for tests and tools). */
 uint64_t bn_gguf_writer_data_offset(const bn_gguf_writer *w);
 uint64_t bn_gguf_writer_file_size(const bn_gguf_writer *w);
+/* Header, metadata and tensor table without the padding to the data section (a file with no
+ * tensor may end there, as gguf-py's vocab-only files do). */
+uint64_t bn_gguf_writer_meta_size(const bn_gguf_writer *w);
 
 #endif

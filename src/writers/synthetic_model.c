@@ -288,7 +288,7 @@ static void tensor_rng(bn_rng *r, uint64_t seed, const char *name)
 
 /* Q8_0 as llama-quantize writes it (ggml's quantize_row_q8_0_ref: id = 1/d, roundf), so that
  * a Q8_0 tensor here is byte for byte the one the reference's pipeline makes. */
-static void q8_0_quantize_ref(const float *x, uint8_t *out, uint64_t n)
+void bn_q8_0_quantize_ref(const float *x, uint8_t *out, uint64_t n)
 {
     for (uint64_t b = 0; b < n / BN_QK8_0; b++, x += BN_QK8_0, out += BN_Q8_0_BYTES) {
         float amax = 0.0f;
@@ -326,7 +326,7 @@ static int write_embd(bn_gguf_writer *w, const bn_synth_params *p, const plan_en
             bn_f32_to_f16_row(row, (uint16_t *)(void *)out, ne0);
             bytes = ne0 * 2;
         } else if (e->type == BN_GGML_Q8_0) {
-            q8_0_quantize_ref(row, out, ne0);
+            bn_q8_0_quantize_ref(row, out, ne0);
             bytes = ne0 / BN_QK8_0 * BN_Q8_0_BYTES;
         } else {
             memcpy(out, row, ne0 * 4);

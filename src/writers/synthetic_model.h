@@ -74,6 +74,10 @@ int bn_synth_write_stream(const bn_synth_params *p, FILE *f, bn_err *err);
  * the f32 scale, then 28 zero bytes. */
 void bn_i2s_pack(const int8_t *w, size_t n, float scale, uint8_t *out);
 
+/* Q8_0 of n floats (n % 32 == 0) as llama-quantize writes it (ggml's quantize_row_q8_0_ref:
+ * d = max|x|/127 stored as f16, q = roundf(x / d)); bitnet-convert writes its LM heads with it. */
+void bn_q8_0_quantize_ref(const float *x, uint8_t *out, uint64_t n);
+
 /* A vocabulary as the writer stores it. Strings are views (not NUL-terminated). */
 typedef struct bn_synth_vocab {
     uint64_t n_tokens, n_merges;
