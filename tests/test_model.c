@@ -206,8 +206,8 @@ static void test_architecture_and_hparams(void **state)
 {
     (void)state;
     edit e = {.key = "general.architecture", .kind = SET_STR, .str = "gpt2"};
-    expect_refused(&e, "unsupported architecture 'gpt2' (this engine runs 'bitnet-b1.58', 'bitnet' "
-                       "and 'llama' with I2_S weights)");
+    expect_refused(&e, "unsupported architecture 'gpt2' (this engine runs 'bitnet-b1.58' (or "
+                       "'bitnet-25'), 'bitnet' and 'llama' with I2_S weights)");
     /* file text reaches the message escaped: no terminal escape sequence, no invalid UTF-8 */
     e = (edit){.key = "general.architecture",
                .kind = SET_STR,

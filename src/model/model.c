@@ -16,6 +16,9 @@
 static const bn_arch_info archs[] = {
     /* microsoft BitNet-b1.58-2B-4T */
     {"bitnet-b1.58", BN_FAMILY_BITNET, BN_ACT_RELU2, BN_ROPE_NEOX, BN_LM_HEAD_TIED},
+    /* The same model as the reference's 2B-4T route writes it (convert-helper-bitnet.py, then
+     * convert-ms-to-gguf-bitnet.py): its llama.cpp fork builds both names with one graph. */
+    {"bitnet-25", BN_FAMILY_BITNET, BN_ACT_RELU2, BN_ROPE_NEOX, BN_LM_HEAD_TIED},
     /* 1bitLLM bitnet_b1_58-large / -3B (llm_build_bitnet: SiLU, LM head = token_embd) */
     {"bitnet", BN_FAMILY_BITNET, BN_ACT_SILU, BN_ROPE_NEOX, BN_LM_HEAD_TIED},
     /* Llama3-8B-1.58, Falcon3-*-1.58bit (llm_build_llama; Q/K permuted by the converter) */
@@ -54,7 +57,7 @@ static const bn_arch_info *read_arch(const bn_gguf *g, bn_err *err)
     if (!a)
         bn_fail(err, BN_E_UNSUPPORTED,
                 "unsupported architecture '%.*s' (this engine runs "
-                "'bitnet-b1.58', 'bitnet' and 'llama' with I2_S weights)",
+                "'bitnet-b1.58' (or 'bitnet-25'), 'bitnet' and 'llama' with I2_S weights)",
                 (int)(name.len > 64 ? 64 : name.len), name.ptr);
     return a;
 }
