@@ -226,6 +226,16 @@ static int load_bpe(const bn_json *tok, const bn_hf_config *c, const char *pre_o
         return bn_fail(err, BN_E_UNSUPPORTED, "tokenizer.json: model.type is not \"BPE\"");
     if (!vocab || vocab->type != BN_JSON_OBJECT)
         return bn_fail(err, BN_E_INPUT, "tokenizer.json: model.vocab is not an object");
+    /* a SentencePiece-style BPE (Mistral, Llama 2 as tokenizer.json) is not byte-level: the
+     * reference reads it through LlamaHfVocab, which we do not have */
+    const bn_json *fallback = bn_json_get(model, "byte_fallback");
+    const bn_json *dec = bn_json_get(tok, "decoder");
+    const bn_json *dec_type = dec ? bn_json_get(dec, "type") : NULL;
+    if ((fallback && fallback->type == BN_JSON_BOOL && fallback->boolean) || !dec_type ||
+        dec_type->type != BN_JSON_STRING || strcmp(dec_type->str, "ByteLevel") != 0)
+        return bn_fail(err, BN_E_UNSUPPORTED,
+                       "tokenizer.json: not a byte-level BPE (byte_fallback, or a decoder other "
+                       "than ByteLevel); such tokenizers convert from tokenizer.model");
     if (added && added->type != BN_JSON_ARRAY)
         return bn_fail(err, BN_E_INPUT, "tokenizer.json: added_tokens is not an array");
     if (c->n_vocab > MAX_VOCAB)
