@@ -132,9 +132,46 @@ static int load_spm(const char *dir, const bn_hf_config *c, bn_vocab_out *v, bn_
         v->scores[i] = p->score;
         v->types[i] = p->type == 4 ? 1 : p->type; /* USER_DEFINED is not asked about */
     }
-    for (size_t i = m.n; i < c->n_vocab; i++) {
+    /* added_tokens.json: each key not already a piece, in file order (its ids are not read),
+     * score -1000, USER_DEFINED */
+    size_t k = m.n;
+    int found = 0;
+    bn_json_doc *added = parse_json_file(dir, "added_tokens.json", &found, err);
+    if (!added && found)
+        goto done;
+    if (added) {
+        const bn_json *root = bn_json_root(added);
+        if (root->type != BN_JSON_OBJECT) {
+            bn_json_free(added);
+            bn_fail(err, BN_E_INPUT, "added_tokens.json is not an object");
+            goto done;
+        }
+        for (const bn_json *a = root->child; a; a = a->next) {
+            int dup = 0;
+            for (size_t i = 0; i < k && !dup; i++)
+                dup = strlen(v->tokens[i]) == a->key_len &&
+                      memcmp(v->tokens[i], a->key, a->key_len) == 0;
+            if (dup)
+                continue;
+            if (k >= c->n_vocab) {
+                bn_json_free(added);
+                bn_fail(err, BN_E_INPUT,
+                        "tokenizer.model and added_tokens.json hold more than vocab_size %u tokens",
+                        c->n_vocab);
+                goto done;
+            }
+            if (set_token(v, k, a->key, a->key_len, err)) {
+                bn_json_free(added);
+                goto done;
+            }
+            v->scores[k] = -1000.0f;
+            v->types[k++] = 4;
+        }
+        bn_json_free(added);
+    }
+    for (size_t i = k; i < c->n_vocab; i++) {
         char pad[32];
-        int n = snprintf(pad, sizeof pad, "[PAD%zu]", i - m.n + 1);
+        int n = snprintf(pad, sizeof pad, "[PAD%zu]", i - k + 1);
         if (set_token(v, i, pad, (size_t)n, err))
             goto done;
         v->scores[i] = -1000.0f;
