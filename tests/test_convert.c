@@ -463,6 +463,42 @@ static void spm_vocabulary_pads(void **state)
     free(dir);
 }
 
+/* added_tokens.json (SentencePiece): keys that are not pieces yet are appended before the
+ * padding (USER_DEFINED, score -1000), in file order; "<s>" is a piece already */
+static void spm_added_tokens(void **state)
+{
+    (void)state;
+    bn_ckpt_params p = ckpt("tiny-bitnet");
+    p.spm = 1;
+    char *dir = write_ckpt(&p);
+    char path[600];
+    snprintf(path, sizeof path, "%s/added_tokens.json", dir);
+    const char *json = "{\"<pad>\": 600, \"<s>\": 1, \"<mask>\": 601}";
+    assert_int_equal(bn_test_write_file(path, json, strlen(json)), 0);
+    char *q = convert(dir, BN_OUT_I2S);
+    bn_gguf *g = open_gguf(q);
+    const bn_gguf_kv *tok = bn_gguf_find(g, "tokenizer.ggml.tokens"),
+                     *types = bn_gguf_find(g, "tokenizer.ggml.token_type"),
+                     *scores = bn_gguf_find(g, "tokenizer.ggml.scores");
+    const uint64_t n = p.shape.n_vocab; /* n - 2 pieces, then <pad>, <mask>, no [PAD] */
+    assert_int_equal(tok->arr_len, n);
+    assert_int_equal(tok->arr_strs[n - 2].len, 5);
+    assert_memory_equal(tok->arr_strs[n - 2].ptr, "<pad>", 5);
+    assert_int_equal(tok->arr_strs[n - 1].len, 6);
+    assert_memory_equal(tok->arr_strs[n - 1].ptr, "<mask>", 6);
+    int32_t t;
+    float sc;
+    memcpy(&t, types->arr_data + 4 * (n - 1), 4);
+    memcpy(&sc, scores->arr_data + 4 * (n - 1), 4);
+    assert_int_equal(t, 4);
+    assert_true(sc == -1000.0f);
+    bn_gguf_close(g);
+    unlink(q);
+    rm_dir(dir);
+    free(q);
+    free(dir);
+}
+
 /* special tokens are written as their content (the reference's BPE path prefixes
  * <|begin_of_text|>), typed CONTROL; the chat template is copied verbatim */
 static void special_tokens_and_template(void **state)
@@ -652,6 +688,7 @@ int main(void)
         cmocka_unit_test(packed_llama_keeps_codes),
         cmocka_unit_test(full_precision_gets_absmean),
         cmocka_unit_test(spm_vocabulary_pads),
+        cmocka_unit_test(spm_added_tokens),
         cmocka_unit_test(special_tokens_and_template),
         cmocka_unit_test(deterministic_and_vocab_only),
         cmocka_unit_test(b158_has_the_published_layout),

@@ -251,6 +251,15 @@ static void malformed_tokenizer_json(void **state)
     expect_refused(d, "tokenizer.json");
 }
 
+static void tokenizer_json_not_byte_level(void **state)
+{
+    (void)state;
+    char *d = copy();
+    edit(d, "tokenizer.json", "\"decoder\":{\"type\":\"ByteLevel\"}",
+         "\"decoder\":{\"type\":\"Metaspace\"}");
+    expect_refused(d, "tokenizer.json: not a byte-level BPE");
+}
+
 static void malformed_tokenizer_model(void **state)
 {
     (void)state;
@@ -286,6 +295,7 @@ int main(void)
         cmocka_unit_test(unknown_tensor),
         cmocka_unit_test(unknown_architecture),
         cmocka_unit_test(malformed_tokenizer_json),
+        cmocka_unit_test(tokenizer_json_not_byte_level),
         cmocka_unit_test(malformed_tokenizer_model),
         cmocka_unit_test(missing_config),
     };

@@ -21,6 +21,13 @@ static const char b158_template[] =
     "'\\n\\nBITNETAssistant: ' + eos_token }}{% elif message['role'] == 'assistant' %}"
     "{{ message['content'] + eos_token }}{% endif %}{% endfor %}";
 
+/* gguf-py's add_string skips empty strings (a model folder named "." has no general.name) */
+static void add_str(bn_gguf_writer *w, const char *key, const char *v)
+{
+    if (v && *v)
+        bn_gguf_writer_add_str(w, key, v);
+}
+
 static const char *const special_keys[7] = {
     "tokenizer.ggml.bos_token_id",     "tokenizer.ggml.eos_token_id",
     "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.seperator_token_id",
@@ -84,7 +91,7 @@ static void add_special(conv *cv, int skip_add_bos, const char *template)
     if (v->add_eos.has)
         bn_gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", (int)v->add_eos.v);
     if (template)
-        bn_gguf_writer_add_str(w, "tokenizer.chat_template", template);
+        add_str(w, "tokenizer.chat_template", template);
 }
 
 static void add_b158(conv *cv)
@@ -94,12 +101,12 @@ static void add_b158(conv *cv)
     const char *A = c->gguf_arch;
     char key[96], name[256];
 #define K(suffix) (snprintf(key, sizeof key, "%s.%s", A, suffix), key)
-    bn_gguf_writer_add_str(w, "general.architecture", A);
+    add_str(w, "general.architecture", A);
     if (c->n_ctx.has && c->n_ctx.v == 4096)
         snprintf(name, sizeof name, "bitnet2b_2501");
     else
         dir_name(cv->o->model_dir, 1, name, sizeof name);
-    bn_gguf_writer_add_str(w, "general.name", name);
+    add_str(w, "general.name", name);
     bn_gguf_writer_add_u32(w, K("vocab_size"), c->n_vocab);
     bn_gguf_writer_add_u32(w, K("context_length"), c->n_ctx.has ? c->n_ctx.v : 0);
     bn_gguf_writer_add_u32(w, K("embedding_length"), c->n_embd);
@@ -115,7 +122,7 @@ static void add_b158(conv *cv)
         bn_gguf_writer_add_f32(w, K("rope.freq_base"), (float)c->rope_theta.v);
     bn_gguf_writer_add_u32(w, "general.file_type", file_type(cv));
 #undef K
-    bn_gguf_writer_add_str(w, "tokenizer.ggml.model", cv->v.model);
+    add_str(w, "tokenizer.ggml.model", cv->v.model);
     add_tokens(cv, 1);
     add_special(cv, 1, b158_template);
 }
@@ -127,9 +134,9 @@ static void add_hf(conv *cv)
     const char *A = c->gguf_arch;
     char key[96], name[256];
 #define K(suffix) (snprintf(key, sizeof key, "%s.%s", A, suffix), key)
-    bn_gguf_writer_add_str(w, "general.architecture", A);
+    add_str(w, "general.architecture", A);
     dir_name(cv->o->model_dir, 0, name, sizeof name);
-    bn_gguf_writer_add_str(w, "general.name", name);
+    add_str(w, "general.name", name);
     bn_gguf_writer_add_u32(w, K("block_count"), c->n_layer);
     if (c->n_ctx.has)
         bn_gguf_writer_add_u32(w, K("context_length"), c->n_ctx.v);
@@ -146,13 +153,13 @@ static void add_hf(conv *cv)
     bn_gguf_writer_add_u32(w, "general.file_type", file_type(cv));
     bn_gguf_writer_add_u32(w, K("vocab_size"), c->n_vocab);
     if (c->family == BN_FAM_BITNET) {
-        bn_gguf_writer_add_str(w, K("rope.scaling.type"), "linear");
+        add_str(w, K("rope.scaling.type"), "linear");
         bn_gguf_writer_add_f32(w, K("rope.scaling.factor"), 1.0f);
     } else {
         bn_gguf_writer_add_u32(w, K("rope.dimension_count"),
                                c->head_dim.has ? c->head_dim.v : c->n_embd / c->n_head);
         if (c->rope_linear_factor.has) {
-            bn_gguf_writer_add_str(w, K("rope.scaling.type"), "linear");
+            add_str(w, K("rope.scaling.type"), "linear");
             bn_gguf_writer_add_f32(w, K("rope.scaling.factor"), (float)c->rope_linear_factor.v);
         }
         if (cv->v.add_prefix_space.has)
@@ -160,8 +167,8 @@ static void add_hf(conv *cv)
                                     (int)cv->v.add_prefix_space.v);
     }
 #undef K
-    bn_gguf_writer_add_str(w, "tokenizer.ggml.model", cv->v.model);
-    bn_gguf_writer_add_str(w, "tokenizer.ggml.pre", cv->v.pre);
+    add_str(w, "tokenizer.ggml.model", cv->v.model);
+    add_str(w, "tokenizer.ggml.pre", cv->v.pre);
     add_tokens(cv, strcmp(cv->v.model, "llama") == 0);
     add_special(cv, 0, cv->v.chat_template);
 }

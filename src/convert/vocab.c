@@ -132,9 +132,46 @@ static int load_spm(const char *dir, const bn_hf_config *c, bn_vocab_out *v, bn_
         v->scores[i] = p->score;
         v->types[i] = p->type == 4 ? 1 : p->type; /* USER_DEFINED is not asked about */
     }
-    for (size_t i = m.n; i < c->n_vocab; i++) {
+    /* added_tokens.json: each key not already a piece, in file order (its ids are not read),
+     * score -1000, USER_DEFINED */
+    size_t k = m.n;
+    int found = 0;
+    bn_json_doc *added = parse_json_file(dir, "added_tokens.json", &found, err);
+    if (!added && found)
+        goto done;
+    if (added) {
+        const bn_json *root = bn_json_root(added);
+        if (root->type != BN_JSON_OBJECT) {
+            bn_json_free(added);
+            bn_fail(err, BN_E_INPUT, "added_tokens.json is not an object");
+            goto done;
+        }
+        for (const bn_json *a = root->child; a; a = a->next) {
+            int dup = 0;
+            for (size_t i = 0; i < k && !dup; i++)
+                dup = strlen(v->tokens[i]) == a->key_len &&
+                      memcmp(v->tokens[i], a->key, a->key_len) == 0;
+            if (dup)
+                continue;
+            if (k >= c->n_vocab) {
+                bn_json_free(added);
+                bn_fail(err, BN_E_INPUT,
+                        "tokenizer.model and added_tokens.json hold more than vocab_size %u tokens",
+                        c->n_vocab);
+                goto done;
+            }
+            if (set_token(v, k, a->key, a->key_len, err)) {
+                bn_json_free(added);
+                goto done;
+            }
+            v->scores[k] = -1000.0f;
+            v->types[k++] = 4;
+        }
+        bn_json_free(added);
+    }
+    for (size_t i = k; i < c->n_vocab; i++) {
         char pad[32];
-        int n = snprintf(pad, sizeof pad, "[PAD%zu]", i - m.n + 1);
+        int n = snprintf(pad, sizeof pad, "[PAD%zu]", i - k + 1);
         if (set_token(v, i, pad, (size_t)n, err))
             goto done;
         v->scores[i] = -1000.0f;
@@ -226,6 +263,16 @@ static int load_bpe(const bn_json *tok, const bn_hf_config *c, const char *pre_o
         return bn_fail(err, BN_E_UNSUPPORTED, "tokenizer.json: model.type is not \"BPE\"");
     if (!vocab || vocab->type != BN_JSON_OBJECT)
         return bn_fail(err, BN_E_INPUT, "tokenizer.json: model.vocab is not an object");
+    /* a SentencePiece-style BPE (Mistral, Llama 2 as tokenizer.json) is not byte-level: the
+     * reference reads it through LlamaHfVocab, which we do not have */
+    const bn_json *fallback = bn_json_get(model, "byte_fallback");
+    const bn_json *dec = bn_json_get(tok, "decoder");
+    const bn_json *dec_type = dec ? bn_json_get(dec, "type") : NULL;
+    if ((fallback && fallback->type == BN_JSON_BOOL && fallback->boolean) || !dec_type ||
+        dec_type->type != BN_JSON_STRING || strcmp(dec_type->str, "ByteLevel") != 0)
+        return bn_fail(err, BN_E_UNSUPPORTED,
+                       "tokenizer.json: not a byte-level BPE (byte_fallback, or a decoder other "
+                       "than ByteLevel); such tokenizers convert from tokenizer.model");
     if (added && added->type != BN_JSON_ARRAY)
         return bn_fail(err, BN_E_INPUT, "tokenizer.json: added_tokens is not an array");
     if (c->n_vocab > MAX_VOCAB)

@@ -10,8 +10,9 @@
  *    (NORMAL, score 0) then the added tokens not in it (CONTROL, score -1000), whose ids must
  *    follow; vocab_size must equal the count;
  *  - SentencePiece (_set_vocab_sentencepiece): every piece with its score and type (UNKNOWN,
- *    CONTROL, UNUSED, BYTE kept; NORMAL and USER_DEFINED -> NORMAL), added_tokens.json is not
- *    read, then "[PAD1]".."[PADn]" (score -1000, UNUSED) up to vocab_size;
+ *    CONTROL, UNUSED, BYTE kept; NORMAL and USER_DEFINED -> NORMAL), then added_tokens.json's
+ *    keys that are not pieces yet (score -1000, USER_DEFINED), then "[PAD1]".."[PADn]" (score
+ *    -1000, UNUSED) up to vocab_size;
  *  - merges (BPE only): strings as written, or [a, b] pairs joined by a space with spaces
  *    inside a part written as U+0120;
  *  - special ids (SpecialVocab): bos, eos, unk, sep, pad, cls, mask from tokenizer_config's
