@@ -17,7 +17,9 @@ static const struct {
     {"LlamaForCausalLM", BN_FAM_LLAMA, "llama"},
     {"LLaMAForCausalLM", BN_FAM_LLAMA, "llama"},
     {"MistralForCausalLM", BN_FAM_LLAMA, "llama"},
-    {"BitNetForCausalLM", BN_FAM_B158, "bitnet-b1.58"},
+    /* the reference's 2B-4T route (convert-ms-to-gguf-bitnet.py) names it "bitnet-25"; the
+     * published GGUF says "bitnet-b1.58": the same graph in the reference, and both load here */
+    {"BitNetForCausalLM", BN_FAM_B158, "bitnet-25"},
 };
 
 /* the first of KEYS present (the reference's find_hparam) */
