@@ -646,7 +646,8 @@ static void b158_has_the_published_layout(void **state)
         assert_int_equal(a->tensors[i].ne[1], b->tensors[i].ne[1]);
         assert_int_equal(a->tensors[i].offset, b->tensors[i].offset);
     }
-    assert_int_equal(a->size, b->size);
+    /* the shorter name shortens the metadata; the tensor data is the same size */
+    assert_int_equal(a->size - a->data_offset, b->size - b->data_offset);
     bn_gguf_close(a);
     bn_gguf_close(b);
     unlink(q);
