@@ -618,7 +618,8 @@ static void b158_has_the_published_layout(void **state)
     const char *route = "bitnet-25", *published = "bitnet-b1.58";
     for (uint64_t i = 0; i < a->n_kv; i++) {
         const char *ka = a->kv[i].key, *kb = b->kv[i].key;
-        if (strncmp(ka, route, strlen(route)) == 0 && strncmp(kb, published, strlen(published)) == 0)
+        if (strncmp(ka, route, strlen(route)) == 0 &&
+            strncmp(kb, published, strlen(published)) == 0)
             assert_string_equal(ka + strlen(route), kb + strlen(published));
         else
             assert_string_equal(ka, kb);
