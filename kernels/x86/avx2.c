@@ -123,7 +123,10 @@ BN_AVX2 static __m256i block_dot16(const uint8_t *blk, const int8_t *qb)
 
 /* One weight row against one activation row (decode): rows are streamed one after the other,
  * which keeps the hardware prefetcher at full bandwidth (interleaving rows measured slower);
- * two blocks per step into two accumulators. */
+ * two blocks per step into two accumulators, and a software prefetch into L2 (T1) 16 KB ahead,
+ * into the next rows (as on the AVX-512 path, avx512.c; here it gained ~5-10% on a Zen 4 EPYC,
+ * 16-17 -> 17-19 GB/s from DRAM, since this kernel's own compute rate, ~23 GB/s from L2, is
+ * the closer limit). Prefetches never fault. */
 BN_AVX2 static int32_t dot_1row(const uint8_t *w, const int8_t *q, size_t k)
 {
     const __m256i ones16 = _mm256_set1_epi16(1);
@@ -131,6 +134,7 @@ BN_AVX2 static int32_t dot_1row(const uint8_t *w, const int8_t *q, size_t k)
     const size_t n_blocks = k / 128;
     size_t b = 0;
     for (; b + 2 <= n_blocks; b += 2) {
+        _mm_prefetch((const char *)(w + 32 * b) + 16384, _MM_HINT_T1);
         acc0 = _mm256_add_epi32(acc0,
                                 _mm256_madd_epi16(block_dot16(w + 32 * b, q + 128 * b), ones16));
         acc1 = _mm256_add_epi32(

@@ -67,6 +67,17 @@ BN_AVX512 static __m512i shifts(int lo, int hi)
     return _mm512_inserti64x4(_mm512_set1_epi16((short)lo), _mm256_set1_epi16((short)hi), 1);
 }
 
+/* Software prefetch distance of the streaming decode kernels, into L2 (T1): rows follow each
+ * other in memory, so this reaches into the next rows. Without it, on a Zen 4 EPYC (KVM) the
+ * masked decode read only ~9-11 GB/s from DRAM although it computes at ~32 GB/s from L2 and
+ * plain reads reach ~25-30 GB/s: the hardware prefetcher did not run far enough ahead. Measured
+ * there (standalone loop over 512 MB): no prefetch 9.2 GB/s, T0 at 2-16 KB ~10.7, T1 at 2 KB
+ * 13.9, T1 at 8-24 KB 21-24 (the plain read rate at that time). Prefetches never fault, so
+ * reaching past the end of a matrix is harmless (at most these bytes wasted per call). */
+enum {
+    decode_prefetch_bytes = 16384
+};
+
 /* One weight row against one activation row (decode), by masking (see the diagram). */
 BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_t k)
 {
@@ -83,6 +94,7 @@ BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_
         size_t b = c0;
         for (; b + 2 <= c1; b += 2) {
             const int8_t *qb = q + 128 * b;
+            _mm_prefetch((const char *)(w + 32 * b + decode_prefetch_bytes), _MM_HINT_T1);
             __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 32 * b)));
             __m512i u = _mm512_broadcast_i64x4(
                 _mm256_loadu_si256((const __m256i *)(w + 32 * b + 32)));
@@ -278,8 +290,10 @@ BN_AVX512 static float avx512_dot_f16(const uint16_t *a, const uint16_t *b, size
 
 /* LM head: rows streamed one after the other (full memory bandwidth, as for the ternary
  * decode), each summed exactly as avx512_dot_f16 does. x is converted to float once per call
- * when k <= 4096 (the 2B-4T head has 2560; longer rows convert as they go). The prefetch one
- * row ahead (never faults, even past the end) measured ~5% faster on this kind of machine. */
+ * when k <= 4096 (the 2B-4T head has 2560; longer rows convert as they go). No software
+ * prefetch: the former T0 prefetch one row ahead halved the rate on a Zen 4 EPYC (standalone
+ * loop, 2560-wide f16 rows from DRAM, alternated: T0 one row ahead 11 GB/s, none 22-24.5, T1
+ * 8 KB ahead 21-24, the AVX2 kernel 23-26; bench-kernels lm_head_f16 44-49 ms before). */
 BN_AVX512 static void avx512_matvec_f16(const uint16_t *w, size_t k, size_t row_begin,
                                         size_t row_end, const uint16_t *x, float *y)
 {
@@ -299,8 +313,6 @@ BN_AVX512 static void avx512_matvec_f16(const uint16_t *w, size_t k, size_t row_
         const uint16_t *r = w + i * k;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t j = 0; j < np; j += 64) {
-            _mm_prefetch((const char *)(r + j + k), _MM_HINT_T0);
-            _mm_prefetch((const char *)(r + j + k + 32), _MM_HINT_T0);
             a0 = _mm512_fmadd_ps(load_f16(r + j), _mm512_loadu_ps(xf + j), a0);
             a1 = _mm512_fmadd_ps(load_f16(r + j + 16), _mm512_loadu_ps(xf + j + 16), a1);
             a2 = _mm512_fmadd_ps(load_f16(r + j + 32), _mm512_loadu_ps(xf + j + 32), a2);
