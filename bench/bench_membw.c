@@ -5,6 +5,7 @@
  *   bench-membw [-m MiB (1024)] [-t 1,2] [-r reps (5)]
  */
 #include "bench_clock.h"
+#include "bench_read.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -24,14 +25,7 @@ static void read_share(void *arg, int ith, int nth)
     job *j = arg;
     size_t b, e;
     bn_split_range(j->n, 512, ith, nth, &b, &e);
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = b; i + 4 <= e; i += 4) {
-        s0 += j->buf[i];
-        s1 += j->buf[i + 1];
-        s2 += j->buf[i + 2];
-        s3 += j->buf[i + 3];
-    }
-    j->sums[ith] = s0 ^ s1 ^ s2 ^ s3; /* keeps the loads alive */
+    j->sums[ith] = bench_read_words(j->buf, b, e);
 }
 
 int main(int argc, char **argv)

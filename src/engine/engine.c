@@ -156,6 +156,24 @@ static const char *pre_name(bn_pretokenizer p)
     return p == BN_PRE_DEFAULT ? "default" : p == BN_PRE_FALCON3 ? "falcon3" : "llama3";
 }
 
+/* Packed bytes of every ternary matrix plus the norm vectors: what one decode token reads. */
+static uint64_t layer_bytes(const bn_model *m)
+{
+    const bn_hparams *hp = &m->hp;
+    uint64_t sum = (uint64_t)hp->n_embd * sizeof(float); /* output norm */
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        const bn_layer *ly = &m->layers[l];
+        const bn_ternary *w[] = {&ly->wq,     &ly->wk,   &ly->wv,    &ly->wo,
+                                 &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+            sum += (uint64_t)w[i]->m * w[i]->k / 4;
+        sum += (uint64_t)(2 * hp->n_embd + (ly->attn_sub_norm ? hp->n_embd : 0) +
+                          (ly->ffn_sub_norm ? hp->n_ff : 0)) *
+               sizeof(float);
+    }
+    return sum;
+}
+
 void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
 {
     memset(info, 0, sizeof *info);
@@ -189,6 +207,8 @@ void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
         info->lm_build_ms = e->model->lm_compact_ms;
         info->lm_build_threads = e->model->lm_compact_threads;
         info->lm_compact_bytes = bn_lm_compact_bytes(e->model->lm_compact);
+        info->decode_layer_bytes = layer_bytes(e->model);
+        info->lm_head_row_bytes = e->model->lm_head.row_bytes;
     }
 }
 
