@@ -44,6 +44,7 @@ typedef struct result {
     double pp_cpu, tg_cpu;           /* tokens per second of on-CPU time (see main's comment) */
     unsigned gen_eval;               /* tokens evaluated one at a time in the last run */
     double bytes_per_token;          /* weight bytes one decode token reads (see below) */
+    double hp_copy_ms;               /* the weights' copy onto huge pages (part of the load) */
     unsigned long long tokens_hash;
 } result;
 
@@ -169,6 +170,7 @@ static result run_one(const char *path, const char *kern, int threads, int n_pro
     snprintf(r.kernels, sizeof r.kernels, "%s", info.kernels ? info.kernels : "?");
     r.screened = info.lm_head && strcmp(info.lm_head, "screened") == 0;
     r.build_ms = info.lm_build_ms;
+    r.hp_copy_ms = info.hugepage_copy_ms;
     const double head_bytes = r.screened ? (double)info.lm_compact_bytes
                                          : (double)info.n_vocab * (double)info.lm_head_row_bytes;
     if (kern && strcmp(r.kernels, kern) != 0) {
@@ -328,11 +330,12 @@ int main(int argc, char **argv)
                "\"reps\":%d,\"context\":%d,\"peak_rss_mb\":%.1f,\"prompt_tok_s_cpu\":%.2f,"
                "\"decode_tok_s_cpu\":%.2f,\"busy\":%d,\"lm_head\":\"%s\",\"lm_build_ms\":%.1f,"
                "\"lm_rows_per_eval\":%.1f,\"bytes_per_token\":%.0f,\"read_gb_s\":%.2f,"
-               "\"decode_gb_s_cpu\":%.2f,\"tokens_hash\":\"%016llx\"}\n",
+               "\"decode_gb_s_cpu\":%.2f,\"hugepage_copy_ms\":%.1f,\"tokens_hash\":\"%016llx\"}\n",
                path, r->kernels, r->threads, r->load_ms, n_prompt, r->pp_mean, r->pp_sd, r->pp_best,
                r->gen_eval, r->tg_mean, r->tg_sd, r->tg_best, reps, n_ctx, r->rss_mb, r->pp_cpu,
                r->tg_cpu, busy, r->screened ? "screened" : "full", r->build_ms, r->rows_per_token,
-               r->bytes_per_token, read_gbs, r->bytes_per_token * r->tg_cpu / 1e9, r->tokens_hash);
+               r->bytes_per_token, read_gbs, r->bytes_per_token * r->tg_cpu / 1e9, r->hp_copy_ms,
+               r->tokens_hash);
         fflush(stdout);
     }
     bench_busy_stop(n_busy, busy_pids);
