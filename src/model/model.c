@@ -285,6 +285,7 @@ static bn_ternary *layer_matrices(bn_layer *L, int i)
 }
 
 static void release_pages(uintptr_t b, uintptr_t e);
+static void advise_pages(uintptr_t b, uintptr_t e, int advice);
 
 typedef struct repack_job {
     bn_model *m;
@@ -388,7 +389,10 @@ static void f16_head_row(const void *src, uint32_t r, float *out)
 /* Releases the whole pages inside bytes [b, e) of the mapping: read-only file pages, so
  * dropping them loses nothing (the page cache keeps them; a later read faults them back in).
  * Advice only: a failure is harmless. */
-static void release_pages(uintptr_t b, uintptr_t e)
+static void release_pages(uintptr_t b, uintptr_t e) { advise_pages(b, e, MADV_DONTNEED); }
+
+/* madvise(advice) on the whole pages inside [b, e); advice only, a failure is harmless. */
+static void advise_pages(uintptr_t b, uintptr_t e, int advice)
 {
     const long page = sysconf(_SC_PAGESIZE);
     if (page <= 0)
@@ -396,7 +400,7 @@ static void release_pages(uintptr_t b, uintptr_t e)
     b = (b + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
     e &= ~((uintptr_t)page - 1);
     if (e > b)
-        (void)madvise((void *)b, e - b, MADV_DONTNEED);
+        (void)madvise((void *)b, e - b, advice);
 }
 
 static void f16_head_done(const void *src, uint32_t r0, uint32_t r1)
@@ -466,6 +470,7 @@ static void hp_copy_one(void *arg, size_t chunk, int ith)
     bn_ternary *w = layer_matrices(&job->m->layers[chunk / 7], (int)(chunk % 7));
     uint8_t *dst = job->dst + job->offset[chunk];
     const uintptr_t src = (uintptr_t)w->packed;
+    advise_pages(src, src + matrix_bytes(w), MADV_SEQUENTIAL); /* fault-around reads ahead */
     memcpy(dst, w->packed, matrix_bytes(w));
     w->packed = dst;
     /* whole pages inside the matrix only: neighbouring tensors keep theirs */
