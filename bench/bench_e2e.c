@@ -33,6 +33,7 @@
 #include "bitnet.h"
 #include "bench_busy.h"
 #include "bench_clock.h"
+#include "bench_read.h"
 
 typedef struct result {
     int threads, ok;
@@ -42,6 +43,8 @@ typedef struct result {
     double build_ms, rows_per_token; /* its build time, exact LM-head rows per evaluation */
     double pp_cpu, tg_cpu;           /* tokens per second of on-CPU time (see main's comment) */
     unsigned gen_eval;               /* tokens evaluated one at a time in the last run */
+    double bytes_per_token;          /* weight bytes one decode token reads (see below) */
+    double hp_copy_ms;               /* the weights' copy onto huge pages (part of the load) */
     unsigned long long tokens_hash;
 } result;
 
@@ -167,6 +170,9 @@ static result run_one(const char *path, const char *kern, int threads, int n_pro
     snprintf(r.kernels, sizeof r.kernels, "%s", info.kernels ? info.kernels : "?");
     r.screened = info.lm_head && strcmp(info.lm_head, "screened") == 0;
     r.build_ms = info.lm_build_ms;
+    r.hp_copy_ms = info.hugepage_copy_ms;
+    const double head_bytes = r.screened ? (double)info.lm_compact_bytes
+                                         : (double)info.n_vocab * (double)info.lm_head_row_bytes;
     if (kern && strcmp(r.kernels, kern) != 0) {
         fprintf(stderr, "bench-e2e: kernel path '%s' is unknown or not supported here (got %s)\n",
                 kern, r.kernels);
@@ -193,6 +199,10 @@ static result run_one(const char *path, const char *kern, int threads, int n_pro
     if (timed_runs(s, prompt, n_prompt, n_gen, reps, &r))
         goto done;
     r.rss_mb = (double)bn_peak_rss_kib() / 1024.0;
+    /* the layers' matrices, the head (its compact copy and the rows computed exactly when
+     * screened); the KV cache and activations are left out (~6 MB at 100 positions, 2B-4T) */
+    r.bytes_per_token = (double)info.decode_layer_bytes + head_bytes +
+                        (r.screened ? r.rows_per_token * (double)info.lm_head_row_bytes : 0.0);
     r.ok = 1;
 done:
     free(prompt);
@@ -212,7 +222,7 @@ static int parse_list(char *s, int *out, int max)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r REPS] "
-                    "[-c CONTEXT] [-k KERNELS] [-b BUSY]\n");
+                    "[-c CONTEXT] [-k KERNELS] [-b BUSY] [-w READ_GB_S]\n");
     return 2;
 }
 
@@ -255,6 +265,7 @@ int main(int argc, char **argv)
     const char *path = NULL, *kern = NULL;
     int threads[16] = {1, 2}, n_threads = 2, n_prompt = 64, n_gen = 128, reps = 1, n_ctx = 0,
         busy = 0;
+    double read_gbs = -1.0; /* one thread's read bandwidth; measured here unless -w gives it */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc)
@@ -275,10 +286,12 @@ int main(int argc, char **argv)
             kern = argv[++i];
         else if (!strcmp(a, "-b"))
             busy = atoi(argv[++i]);
+        else if (!strcmp(a, "-w"))
+            read_gbs = atof(argv[++i]);
         else
             return usage();
     }
-    if (busy < 0 || busy > bench_busy_max)
+    if (busy < 0 || busy > bench_busy_max || (read_gbs != -1.0 && !(read_gbs > 0.0)))
         return usage();
     if (!path || n_threads < 1 || n_prompt < 1 || n_prompt > 4096 || n_gen < 1 || n_gen > 4096 ||
         reps < 1 || reps > max_reps)
@@ -296,6 +309,10 @@ int main(int argc, char **argv)
     if (kern)
         setenv("BITNET_KERNELS", kern, 1);
 
+    /* measured before the runs (and before -b's load): bench-membw -t 1's loop, timed on the
+     * CPU like the decode rate it is compared with */
+    if (read_gbs < 0.0)
+        read_gbs = bench_read_gbs(1024, 5);
     result res[16];
     pid_t busy_pids[bench_busy_max];
     fflush(stdout);
@@ -312,10 +329,12 @@ int main(int argc, char **argv)
                "\"decode_tok_s\":%.2f,\"decode_tok_s_sd\":%.2f,\"decode_tok_s_best\":%.2f,"
                "\"reps\":%d,\"context\":%d,\"peak_rss_mb\":%.1f,\"prompt_tok_s_cpu\":%.2f,"
                "\"decode_tok_s_cpu\":%.2f,\"busy\":%d,\"lm_head\":\"%s\",\"lm_build_ms\":%.1f,"
-               "\"lm_rows_per_eval\":%.1f,\"tokens_hash\":\"%016llx\"}\n",
+               "\"lm_rows_per_eval\":%.1f,\"bytes_per_token\":%.0f,\"read_gb_s\":%.2f,"
+               "\"decode_gb_s_cpu\":%.2f,\"hugepage_copy_ms\":%.1f,\"tokens_hash\":\"%016llx\"}\n",
                path, r->kernels, r->threads, r->load_ms, n_prompt, r->pp_mean, r->pp_sd, r->pp_best,
                r->gen_eval, r->tg_mean, r->tg_sd, r->tg_best, reps, n_ctx, r->rss_mb, r->pp_cpu,
                r->tg_cpu, busy, r->screened ? "screened" : "full", r->build_ms, r->rows_per_token,
+               r->bytes_per_token, read_gbs, r->bytes_per_token * r->tg_cpu / 1e9, r->hp_copy_ms,
                r->tokens_hash);
         fflush(stdout);
     }
@@ -339,6 +358,19 @@ int main(int argc, char **argv)
             printf("pp%d %.2f tok/s, tg%d %.2f tok/s; ", n_prompt, res[i].pp_cpu, n_gen,
                    res[i].tg_cpu);
     printf("\n");
+    /* Decode reads every layer matrix and the LM head (or its compact copy) once per token, so
+     * its bytes per second over one thread's plain read rate says how close it is to the
+     * memory limit. */
+    for (int i = 0; i < n_threads; i++)
+        if (res[i].threads == 1) {
+            const double gbs = res[i].bytes_per_token * res[i].tg_cpu / 1e9;
+            printf("decode bytes: %.1f MB per token (%s head, %.1f exact rows); on-CPU %.2f GB/s "
+                   "= %.0f%% of one thread's on-CPU read rate (%.2f GB/s)\n",
+                   res[i].bytes_per_token / 1e6, res[i].screened ? "screened" : "full",
+                   res[i].rows_per_token, gbs, read_gbs > 0.0 ? 100.0 * gbs / read_gbs : 0.0,
+                   read_gbs);
+            break;
+        }
     /* FORMAT.md section 7: bitnet.cpp (I2_S, AVX2/AVX-512 build, llama-bench -p 64 -n 32) on
      * this machine type with the same kind of file, for comparison */
     printf("reference (bitnet.cpp, FORMAT.md 7): 1 thread pp64 25.4 (runs 25.7, 28.8), "

@@ -67,8 +67,20 @@ BN_AVX512 static __m512i shifts(int lo, int hi)
     return _mm512_inserti64x4(_mm512_set1_epi16((short)lo), _mm256_set1_epi16((short)hi), 1);
 }
 
-/* One weight row against one activation row (decode), by masking (see the diagram). */
-BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_t k)
+/* Software prefetch distance of the streaming decode kernels, into L2 (T1): rows follow each
+ * other in memory, so this reaches into the next rows. Without it, on a Zen 4 EPYC (KVM) the
+ * masked decode read only ~9-11 GB/s from DRAM although it computes at ~32 GB/s from L2 and
+ * plain reads reach ~25-30 GB/s: the hardware prefetcher did not run far enough ahead. Measured
+ * there (standalone loop over 512 MB): no prefetch 9.2 GB/s, T0 at 2-16 KB ~10.7, T1 at 2 KB
+ * 13.9, T1 at 8-24 KB 21-24 (the plain read rate at that time). Prefetches never fault, so
+ * reaching past the end of a matrix is harmless (at most these bytes wasted per call). */
+enum {
+    decode_prefetch_bytes = 16384
+};
+
+/* One weight row against one activation row (decode), by masking (see the diagram): the
+ * sixteen int32 lanes whose sum is the row's sum(code * q). */
+BN_AVX512 static __m512i dot_row_lanes(const uint8_t *w, const int8_t *q, size_t k)
 {
     const __m512i m01 = _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
     const __m512i m23 = _mm512_inserti64x4(_mm512_set1_epi8(0x0C), _mm256_set1_epi8(0x03), 1);
@@ -83,6 +95,7 @@ BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_
         size_t b = c0;
         for (; b + 2 <= c1; b += 2) {
             const int8_t *qb = q + 128 * b;
+            _mm_prefetch((const char *)(w + 32 * b + decode_prefetch_bytes), _MM_HINT_T1);
             __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 32 * b)));
             __m512i u = _mm512_broadcast_i64x4(
                 _mm256_loadu_si256((const __m256i *)(w + 32 * b + 32)));
@@ -101,7 +114,12 @@ BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_
         total = _mm512_add_epi32(total, _mm512_srav_epi32(_mm512_add_epi32(a0, a2), s01));
         total = _mm512_add_epi32(total, _mm512_srav_epi32(_mm512_add_epi32(a1, a3), s23));
     }
-    return _mm512_reduce_add_epi32(total);
+    return total;
+}
+
+BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_t k)
+{
+    return _mm512_reduce_add_epi32(dot_row_lanes(w, q, k));
 }
 
 /* Prefill tiles read the weights 64 bytes (two blocks) at a time, shifted by a constant:
@@ -217,12 +235,26 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
                      act_scale[r + a]) *
                     beta;
     }
-    /* leftover activation rows (all of them when decoding) */
+    /* leftover activation rows (all of them when decoding): still one weight row after the
+     * other, but sixteen rows' lanes are summed together (reduce16) and their epilogue runs
+     * as one vector. Per row, a horizontal sum, a conversion and a division in a chain cost
+     * ~19% of the decode time in a profile (perf, 2B-4T); the vector ops round exactly as the
+     * scalar ones, so y is unchanged. */
     for (; r < n_act; r++) {
         const int8_t *qr = q + r * k;
         const int32_t sq = sum_q(qr, k);
         const float s = act_scale[r];
-        for (size_t i = row_begin; i < row_end; i++)
+        size_t i = row_begin;
+        for (; i + 16 <= row_end; i += 16) {
+            __m512i lanes[16];
+            for (int t = 0; t < 16; t++)
+                lanes[t] = dot_row_lanes(w->packed + (i + t) * row_bytes, qr, k);
+            const __m512i d = _mm512_sub_epi32(reduce16(lanes), _mm512_set1_epi32(sq));
+            const __m512 v = _mm512_mul_ps(_mm512_div_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(s)),
+                                           _mm512_set1_ps(beta));
+            _mm512_storeu_ps(y + r * ldy + i, v);
+        }
+        for (; i < row_end; i++)
             y[r * ldy + i] = ((float)(dot_row_masked(w->packed + i * row_bytes, qr, k) - sq) / s) *
                              beta;
     }
@@ -278,8 +310,10 @@ BN_AVX512 static float avx512_dot_f16(const uint16_t *a, const uint16_t *b, size
 
 /* LM head: rows streamed one after the other (full memory bandwidth, as for the ternary
  * decode), each summed exactly as avx512_dot_f16 does. x is converted to float once per call
- * when k <= 4096 (the 2B-4T head has 2560; longer rows convert as they go). The prefetch one
- * row ahead (never faults, even past the end) measured ~5% faster on this kind of machine. */
+ * when k <= 4096 (the 2B-4T head has 2560; longer rows convert as they go). No software
+ * prefetch: the former T0 prefetch one row ahead halved the rate on a Zen 4 EPYC (standalone
+ * loop, 2560-wide f16 rows from DRAM, alternated: T0 one row ahead 11 GB/s, none 22-24.5, T1
+ * 8 KB ahead 21-24, the AVX2 kernel 23-26; bench-kernels lm_head_f16 44-49 ms before). */
 BN_AVX512 static void avx512_matvec_f16(const uint16_t *w, size_t k, size_t row_begin,
                                         size_t row_end, const uint16_t *x, float *y)
 {
@@ -299,8 +333,6 @@ BN_AVX512 static void avx512_matvec_f16(const uint16_t *w, size_t k, size_t row_
         const uint16_t *r = w + i * k;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t j = 0; j < np; j += 64) {
-            _mm_prefetch((const char *)(r + j + k), _MM_HINT_T0);
-            _mm_prefetch((const char *)(r + j + k + 32), _MM_HINT_T0);
             a0 = _mm512_fmadd_ps(load_f16(r + j), _mm512_loadu_ps(xf + j), a0);
             a1 = _mm512_fmadd_ps(load_f16(r + j + 16), _mm512_loadu_ps(xf + j + 16), a1);
             a2 = _mm512_fmadd_ps(load_f16(r + j + 32), _mm512_loadu_ps(xf + j + 32), a2);

@@ -63,6 +63,26 @@ static int build_lm_compact(bn_model *m, bn_err *err)
     return rc;
 }
 
+/* BITNET_HUGEPAGES=0|1 (default: 1 where transparent huge pages are available): whether the
+ * ternary weights are copied onto huge pages at load (model.h), on every CPU this process may
+ * use. 1 copies even without them (tests: the copy path then runs anywhere). */
+static int copy_weights(bn_model *m, bn_err *err)
+{
+    const char *mode = getenv("BITNET_HUGEPAGES");
+    if (mode && *mode && strcmp(mode, "0") && strcmp(mode, "1"))
+        return bn_fail(err, BN_E_INPUT, "BITNET_HUGEPAGES must be 0 or 1, got \"%s\"", mode);
+    const int forced = mode && strcmp(mode, "1") == 0;
+    if ((mode && strcmp(mode, "0") == 0) || !bn_model_hugepages_useful(m, !forced))
+        return 0;
+    const int n = bn_cpu_count();
+    bn_threadpool *tp = NULL;
+    if (n > 1 && !(tp = bn_threadpool_create(n, err)))
+        return -1;
+    int rc = bn_model_copy_to_hugepages(m, tp, err);
+    bn_threadpool_free(tp);
+    return rc;
+}
+
 /* The file's template by its markers; else the default (bitnet.h, bn_open_opts). */
 static bn_chat_template detect_chat(const bn_gguf *g, const bn_model *m)
 {
@@ -109,7 +129,7 @@ bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *er
         }
         vocab_src = e->model->gguf;
     }
-    if (e->model && build_lm_compact(e->model, err)) {
+    if (e->model && (build_lm_compact(e->model, err) || copy_weights(e->model, err))) {
         bn_fail_prefix(err, "%s", path);
         goto fail;
     }
@@ -156,6 +176,24 @@ static const char *pre_name(bn_pretokenizer p)
     return p == BN_PRE_DEFAULT ? "default" : p == BN_PRE_FALCON3 ? "falcon3" : "llama3";
 }
 
+/* Packed bytes of every ternary matrix plus the norm vectors: what one decode token reads. */
+static uint64_t layer_bytes(const bn_model *m)
+{
+    const bn_hparams *hp = &m->hp;
+    uint64_t sum = (uint64_t)hp->n_embd * sizeof(float); /* output norm */
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        const bn_layer *ly = &m->layers[l];
+        const bn_ternary *w[] = {&ly->wq,     &ly->wk,   &ly->wv,    &ly->wo,
+                                 &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+            sum += (uint64_t)w[i]->m * w[i]->k / 4;
+        sum += (uint64_t)(2 * hp->n_embd + (ly->attn_sub_norm ? hp->n_embd : 0) +
+                          (ly->ffn_sub_norm ? hp->n_ff : 0)) *
+               sizeof(float);
+    }
+    return sum;
+}
+
 void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
 {
     memset(info, 0, sizeof *info);
@@ -192,6 +230,10 @@ void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
         info->lm_build_ms = e->model->lm_compact_ms;
         info->lm_build_threads = e->model->lm_compact_threads;
         info->lm_compact_bytes = bn_lm_compact_bytes(e->model->lm_compact);
+        info->decode_layer_bytes = layer_bytes(e->model);
+        info->lm_head_row_bytes = e->model->lm_head.row_bytes;
+        info->hugepage_copy_ms = e->model->hp_copy_ms;
+        info->hugepage_copy_threads = e->model->hp_copy_threads;
     }
 }
 

@@ -130,6 +130,16 @@ typedef struct bn_engine_info {
     double lm_build_ms;        /* building the compact copy (part of load_ms) */
     int lm_build_threads;      /* threads that built it */
     uint64_t lm_compact_bytes; /* its size */
+    /* Bytes of weights one decode token reads, for bandwidth figures: the layers' matrices
+     * (every one is read whole), and one row of the exact LM head (the full head reads
+     * n_vocab rows; the screened one reads the compact copy and the rows it computes). */
+    uint64_t decode_layer_bytes;
+    uint64_t lm_head_row_bytes;
+    /* The ternary weights copied onto transparent huge pages at load (faster decode; their
+     * file pages are released, so RSS does not grow). BITNET_HUGEPAGES=0|1 pins it; default on
+     * where the OS offers them and the kernel path reads the file in place. 0 ms: not copied. */
+    double hugepage_copy_ms;
+    int hugepage_copy_threads;
 } bn_engine_info;
 
 /* The one warning line every program prints for a synthetic model. */

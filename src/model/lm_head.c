@@ -34,10 +34,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct bn_lm_compact {
     uint32_t n_rows, k;
-    int8_t *q;    /* [n_rows][k] */
+    int8_t *q; /* [n_rows][k], in q_map (q_len bytes) */
+    void *q_map;
+    size_t q_len;
     float *scale; /* [n_rows] d: w~ = d q */
     float *dw;    /* [n_rows] >= ||w - w~|| (INFINITY: row not finite) */
     float *wn;    /* [n_rows] >= ||w|| */
@@ -121,6 +124,23 @@ static void build_row(bn_lm_compact *c, uint32_t r, const float *w)
     c->qn[r] = up_f(sqrt(qn2) * infl);
 }
 
+/* The copy is read whole for every token: on 2 MB transparent huge pages (where the OS offers
+ * them; the advice is harmless otherwise) the int8 pass read 26-31 GB/s against 18-19 from
+ * 4 KB pages on a Zen 4 EPYC (standalone loop, alternated). NULL when out of memory. */
+static int8_t *alloc_huge(size_t bytes, void **map, size_t *len)
+{
+    const size_t huge = (size_t)2 << 20;
+    *len = bytes + huge;
+    *map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (*map == MAP_FAILED) {
+        *map = NULL;
+        return NULL;
+    }
+    int8_t *p = (int8_t *)(((uintptr_t)*map + huge - 1) & ~(uintptr_t)(huge - 1));
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
 static void build_chunk(void *arg, size_t chunk, int ith)
 {
     build_job *job = arg;
@@ -152,7 +172,7 @@ bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_row_fn row
     if (c) {
         c->n_rows = n_rows;
         c->k = k;
-        c->q = malloc((size_t)n_rows * k);
+        c->q = alloc_huge((size_t)n_rows * k, &c->q_map, &c->q_len);
         c->scale = malloc((size_t)n_rows * sizeof *c->scale);
         c->dw = malloc((size_t)n_rows * sizeof *c->dw);
         c->wn = malloc((size_t)n_rows * sizeof *c->wn);
@@ -175,7 +195,8 @@ void bn_lm_compact_free(bn_lm_compact *c)
 {
     if (!c)
         return;
-    free(c->q);
+    if (c->q_map)
+        munmap(c->q_map, c->q_len);
     free(c->scale);
     free(c->dw);
     free(c->wn);

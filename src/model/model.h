@@ -95,6 +95,10 @@ typedef struct bn_model {
     bn_lm_compact *lm_compact; /* screened LM head's copy (lm_head.h), or NULL: full head */
     double lm_compact_ms;      /* time to build it */
     int lm_compact_threads;    /* threads that built it */
+    void *hp_arena;            /* bn_model_copy_to_hugepages's mapping (NULL: none) */
+    size_t hp_arena_len;
+    double hp_copy_ms; /* its time and threads */
+    int hp_copy_threads;
 } bn_model;
 
 /* Opens PATH and binds the model. NULL + err (one line naming the problem) on failure. */
@@ -108,6 +112,16 @@ void bn_model_free(bn_model *m);
  * keeps, which fault back in from the page cache. Contexts created afterwards screen their
  * LM head when asked (forward.h). -1 + err on failure (the model stays usable, full head). */
 int bn_model_build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err);
+
+/* Whether bn_model_copy_to_hugepages applies: the model reads its ternary weights in place
+ * from a mapped file (no prepare(), not copied yet) and, when require_thp, transparent huge
+ * pages are available (always or madvise). */
+int bn_model_hugepages_useful(const bn_model *m, int require_thp);
+/* Copies every ternary matrix into one anonymous mapping on transparent huge pages (madvise
+ * MADV_HUGEPAGE) on tp's threads (tp may be NULL), points the matrices at the copy and
+ * releases their file pages, so RSS does not hold both. The bytes are the same, so every
+ * result is. -1 + err when out of memory (the model stays usable, reading the file). */
+int bn_model_copy_to_hugepages(bn_model *m, bn_threadpool *tp, bn_err *err);
 
 /* Reads hyper-parameters only (no tensors): also used by tools on partial files. */
 int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err);
