@@ -325,10 +325,35 @@ static void test_load_from_path(void **state)
     free(buf);
 }
 
+/* A model read from memory keeps its buffer: building the screened head's copy must not
+ * release (with madvise, which zeroes anonymous memory) the f16 rows it reads again. */
+static void test_memory_model_keeps_its_buffer(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = tiny_model(&len);
+    uint8_t *copy = malloc(len);
+    assert_non_null(copy);
+    memcpy(copy, buf, len);
+    bn_err err = {0};
+    bn_gguf *g = bn_gguf_open_memory(buf, len, &err);
+    assert_non_null(g);
+    bn_model *m = bn_model_from_gguf(g, &err);
+    if (!m)
+        fail_msg("%s", err.msg);
+    if (bn_model_build_lm_compact(m, NULL, &err))
+        fail_msg("%s", err.msg);
+    assert_memory_equal(buf, copy, len);
+    bn_model_free(m);
+    free(copy);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny_loads),
+        cmocka_unit_test(test_memory_model_keeps_its_buffer),
         cmocka_unit_test(test_wrong_tensors),
         cmocka_unit_test(test_architecture_and_hparams),
         cmocka_unit_test(test_misaligned_floats),

@@ -296,7 +296,7 @@ static bn_ternary *layer_matrices(bn_layer *L, int i)
     return i < 7 ? all[i] : NULL;
 }
 
-static void release_pages(uintptr_t b, uintptr_t e);
+static void release_pages(const bn_model *m, uintptr_t b, uintptr_t e);
 static void advise_pages(uintptr_t b, uintptr_t e, int advice);
 
 typedef struct repack_job {
@@ -316,7 +316,7 @@ static void repack_one(void *arg, size_t chunk, int ith)
         return;
     }
     if (w->repacked)
-        release_pages((uintptr_t)w->packed, (uintptr_t)w->packed + w->m * w->k / 4);
+        release_pages(job->m, (uintptr_t)w->packed, (uintptr_t)w->packed + w->m * w->k / 4);
 }
 
 /* The kernel's prepare() on every ternary matrix, on every CPU this process may use. */
@@ -400,8 +400,13 @@ static void f16_head_row(const void *src, uint32_t r, float *out)
 
 /* Releases the whole pages inside bytes [b, e) of the mapping: read-only file pages, so
  * dropping them loses nothing (the page cache keeps them; a later read faults them back in).
- * Advice only: a failure is harmless. */
-static void release_pages(uintptr_t b, uintptr_t e) { advise_pages(b, e, MADV_DONTNEED); }
+ * Never on a model read from memory (bn_gguf_open_memory): there MADV_DONTNEED would zero the
+ * caller's buffer, and the f16 head's rows are read again. Advice only: a failure is harmless. */
+static void release_pages(const bn_model *m, uintptr_t b, uintptr_t e)
+{
+    if (m->gguf && m->gguf->mapped)
+        advise_pages(b, e, MADV_DONTNEED);
+}
 
 /* madvise(advice) on the whole pages inside [b, e); advice only, a failure is harmless. */
 static void advise_pages(uintptr_t b, uintptr_t e, int advice)
@@ -419,7 +424,7 @@ static void f16_head_done(const void *src, uint32_t r0, uint32_t r1)
 {
     const bn_model *m = src;
     const size_t row = m->lm_head.row_bytes;
-    release_pages((uintptr_t)m->lm_head.data + r0 * row, (uintptr_t)m->lm_head.data + r1 * row);
+    release_pages(m, (uintptr_t)m->lm_head.data + r0 * row, (uintptr_t)m->lm_head.data + r1 * row);
 }
 
 int bn_model_build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
@@ -486,7 +491,7 @@ static void hp_copy_one(void *arg, size_t chunk, int ith)
     memcpy(dst, w->packed, matrix_bytes(w));
     w->packed = dst;
     /* whole pages inside the matrix only: neighbouring tensors keep theirs */
-    release_pages(src, src + matrix_bytes(w));
+    release_pages(job->m, src, src + matrix_bytes(w));
 }
 
 int bn_model_copy_to_hugepages(bn_model *m, bn_threadpool *tp, bn_err *err)
