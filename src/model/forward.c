@@ -234,6 +234,42 @@ typedef struct attn_job {
     uint32_t il, n_tok, pos0;
 } attn_job;
 
+/* RoPE on a share of the batch's queries and keys, then their keys and values into the cache
+ * in f16 (the kernel path's conversion, bit-identical to bn_f32_to_f16_row). */
+static void rope_kv_worker(void *arg, int ith, int nth)
+{
+    const attn_job *job = arg;
+    bn_context *c = job->c;
+    const bn_hparams *hp = &c->m->hp;
+    const bn_rope_style rope = c->m->arch->rope;
+    const size_t e = hp->n_embd, kv = c->kv_dim;
+    void (*to_f16)(const float *, uint16_t *, size_t) =
+        c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row;
+    size_t b, end;
+    bn_split_range(job->n_tok, 1, ith, nth, &b, &end);
+    for (size_t t = b; t < end; t++) {
+        const float *cs = c->rope + t * hp->head_dim;
+        rope_apply(c->q + t * e, hp->n_head, hp->head_dim, cs, rope);
+        rope_apply(c->k + t * kv, hp->n_head_kv, hp->head_dim, cs, rope);
+        to_f16(c->k + t * kv, c->k_cache + ((size_t)job->il * c->n_ctx + job->pos0 + t) * kv, kv);
+    }
+    /* V is stored transposed: one value's positions are contiguous, so each value takes the
+     * share's tokens (up to `chunk` at a time) in one conversion */
+    enum {
+        chunk = 64
+    };
+    float col[chunk];
+    uint16_t *vc = c->v_cache + (size_t)job->il * kv * c->n_ctx_pad + job->pos0;
+    for (size_t t0 = b; t0 < end; t0 += chunk) {
+        const size_t nt = end - t0 < chunk ? end - t0 : chunk;
+        for (size_t i = 0; i < kv; i++) {
+            for (size_t t = 0; t < nt; t++)
+                col[t] = c->v[(t0 + t) * kv + i];
+            to_f16(col, vc + i * c->n_ctx_pad + t0, nt);
+        }
+    }
+}
+
 /* One query head of one token over the cached positions 0..p (FORMAT.md 4.4.5-6), in the
  * decode-path precision (EXACTNESS.md "The f16 roundings of the decode path"): q in f16 for
  * the scores, probabilities in f16 for probs.V, the probs.V dot product over p+1 rounded up to
@@ -351,21 +387,10 @@ static void attention_heads(bn_context *c, const bn_layer *L, uint32_t il, uint3
                             uint32_t pos0)
 {
     const bn_hparams *hp = &c->m->hp;
-    const bn_rope_style rope = c->m->arch->rope;
-    const size_t e = hp->n_embd, kv = c->kv_dim;
-    matmuls(c, c->xb, c->x, L->attn_norm, e, n_tok, 3, &L->wq, c->q, &L->wk, c->k, &L->wv,
-            c->v);
-    for (uint32_t t = 0; t < n_tok; t++) {
-        const float *cs = c->rope + (size_t)t * hp->head_dim;
-        rope_apply(c->q + t * e, hp->n_head, hp->head_dim, cs, rope);
-        rope_apply(c->k + t * kv, hp->n_head_kv, hp->head_dim, cs, rope);
-        const size_t p = (size_t)pos0 + t;
-        bn_f32_to_f16_row(c->k + t * kv, c->k_cache + ((size_t)il * c->n_ctx + p) * kv, kv);
-        uint16_t *vc = c->v_cache + (size_t)il * kv * c->n_ctx_pad + p;
-        for (size_t i = 0; i < kv; i++)
-            vc[i * c->n_ctx_pad] = bn_f32_to_f16(c->v[t * kv + i]);
-    }
+    matmuls(c, c->xb, c->x, L->attn_norm, hp->n_embd, n_tok, 3, &L->wq, c->q, &L->wk, c->k,
+            &L->wv, c->v);
     attn_job aj = {c, il, n_tok, pos0};
+    bn_threadpool_run(c->tp, rope_kv_worker, &aj);
     bn_threadpool_run(c->tp, attn_worker, &aj);
 }
 
