@@ -394,13 +394,31 @@ static void attention_heads(bn_context *c, const bn_layer *L, uint32_t il, uint3
     bn_threadpool_run(c->tp, attn_worker, &aj);
 }
 
-/* c->hg = act(gate) * up, for n values. */
-static void ffn_activation(const bn_context *c, size_t n)
+/* c->hg = act(gate) * up for rows t < n_tok, a share of the rows per thread. */
+typedef struct act_job {
+    const bn_context *c;
+    uint32_t n_tok;
+} act_job;
+
+static void act_worker(void *arg, int ith, int nth)
 {
+    const act_job *job = arg;
+    const bn_context *c = job->c;
+    const size_t ff = c->m->hp.n_ff;
+    size_t b, e;
+    bn_split_range(job->n_tok, 1, ith, nth, &b, &e);
+    if (b >= e)
+        return;
     if (c->m->arch->act == BN_ACT_RELU2)
-        relu2_mul(c->hg, c->hu, n);
+        relu2_mul(c->hg + b * ff, c->hu + b * ff, (e - b) * ff);
     else
-        bn_silu_mul_f32(c->hg, c->hu, n);
+        bn_silu_mul_f32(c->hg + b * ff, c->hu + b * ff, (e - b) * ff);
+}
+
+static void ffn_activation(bn_context *c, uint32_t n_tok)
+{
+    act_job job = {c, n_tok};
+    bn_threadpool_run(c->tp, act_worker, &job);
 }
 
 static void add_residual(bn_context *c, uint32_t n_tok)
@@ -423,7 +441,7 @@ static void layer_forward_bitnet(bn_context *c, uint32_t il, uint32_t n_tok, uin
 
     matmuls(c, c->xb, c->x, L->ffn_norm, e, n_tok, 2, &L->w_gate, c->hg, &L->w_up, c->hu, NULL,
             NULL);
-    ffn_activation(c, n_tok * ff);
+    ffn_activation(c, n_tok);
     matmuls(c, c->hg, c->hg, L->ffn_sub_norm, ff, n_tok, 1, &L->w_down, c->xb2, NULL, NULL, NULL,
             NULL);
     add_residual(c, n_tok);
@@ -442,7 +460,7 @@ static void layer_forward_llama(bn_context *c, uint32_t il, uint32_t n_tok, uint
 
     matmuls(c, c->xb, c->x, L->ffn_norm, e, n_tok, 2, &L->w_gate, c->hg, &L->w_up, c->hu, NULL,
             NULL);
-    ffn_activation(c, n_tok * ff);
+    ffn_activation(c, n_tok);
     matmuls(c, c->hg, NULL, NULL, ff, n_tok, 1, &L->w_down, c->xb2, NULL, NULL, NULL, NULL);
     add_residual(c, n_tok);
 }
