@@ -394,15 +394,16 @@ static void attention_heads(bn_context *c, const bn_layer *L, uint32_t il, uint3
     bn_threadpool_run(c->tp, attn_worker, &aj);
 }
 
-/* c->hg = act(gate) * up for rows t < n_tok, a share of the rows per thread. */
-typedef struct act_job {
+/* Element-wise steps over the batch's token rows t < n_tok, a share of the rows per thread. */
+typedef struct rows_job {
     const bn_context *c;
     uint32_t n_tok;
-} act_job;
+} rows_job;
 
+/* c->hg = act(gate) * up. */
 static void act_worker(void *arg, int ith, int nth)
 {
-    const act_job *job = arg;
+    const rows_job *job = arg;
     const bn_context *c = job->c;
     const size_t ff = c->m->hp.n_ff;
     size_t b, e;
@@ -417,14 +418,26 @@ static void act_worker(void *arg, int ith, int nth)
 
 static void ffn_activation(bn_context *c, uint32_t n_tok)
 {
-    act_job job = {c, n_tok};
+    rows_job job = {c, n_tok};
     bn_threadpool_run(c->tp, act_worker, &job);
+}
+
+/* c->x += c->xb2 (the residual stream takes a projection's output). */
+static void residual_worker(void *arg, int ith, int nth)
+{
+    const rows_job *job = arg;
+    const bn_context *c = job->c;
+    const size_t e = c->m->hp.n_embd;
+    size_t b, end;
+    bn_split_range(job->n_tok, 1, ith, nth, &b, &end);
+    for (size_t i = b * e; i < end * e; i++)
+        c->x[i] = c->x[i] + c->xb2[i];
 }
 
 static void add_residual(bn_context *c, uint32_t n_tok)
 {
-    for (size_t i = 0; i < n_tok * (size_t)c->m->hp.n_embd; i++)
-        c->x[i] = c->x[i] + c->xb2[i];
+    rows_job job = {c, n_tok};
+    bn_threadpool_run(c->tp, residual_worker, &job);
 }
 
 /* BitNet block (llm_build_bitnet / _158): sub-norms before the output and down projections. */
