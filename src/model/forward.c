@@ -168,6 +168,17 @@ static void relu2_mul(float *restrict g, const float *restrict u, size_t n)
 
 /* ------------------------------------------------------------------ parallel work */
 
+/* Runs a job split by token rows: on the pool for a batch, on the calling thread for a single
+ * row (decode), where the other shares would be empty and waking the workers costs more than
+ * the work. */
+static void run_rows(const bn_context *c, uint32_t n_tok, bn_parallel_fn fn, void *arg)
+{
+    if (n_tok > 1)
+        bn_threadpool_run(c->tp, fn, arg);
+    else
+        fn(arg, 0, 1);
+}
+
 /* Up to three ternary matmuls sharing one quantized input (Q/K/V, or gate/up). */
 typedef struct matmul_job {
     const bn_kernels *kern;
@@ -224,7 +235,7 @@ static void matmuls(bn_context *c, float *x, const float *from, const float *nor
                     float *y1, const bn_ternary *w2, float *y2)
 {
     input_job in = {c, x, from, norm, k, n_tok};
-    bn_threadpool_run(c->tp, input_worker, &in);
+    run_rows(c, n_tok, input_worker, &in);
     matmul_job job = {c->kern, c->qact, c->qscale, n_tok, n, {w0, w1, w2}, {y0, y1, y2}};
     bn_threadpool_run(c->tp, matmul_worker, &job);
 }
@@ -390,7 +401,7 @@ static void attention_heads(bn_context *c, const bn_layer *L, uint32_t il, uint3
     matmuls(c, c->xb, c->x, L->attn_norm, hp->n_embd, n_tok, 3, &L->wq, c->q, &L->wk, c->k,
             &L->wv, c->v);
     attn_job aj = {c, il, n_tok, pos0};
-    bn_threadpool_run(c->tp, rope_kv_worker, &aj);
+    run_rows(c, n_tok, rope_kv_worker, &aj);
     bn_threadpool_run(c->tp, attn_worker, &aj);
 }
 
@@ -419,7 +430,7 @@ static void act_worker(void *arg, int ith, int nth)
 static void ffn_activation(bn_context *c, uint32_t n_tok)
 {
     rows_job job = {c, n_tok};
-    bn_threadpool_run(c->tp, act_worker, &job);
+    run_rows(c, n_tok, act_worker, &job);
 }
 
 /* c->x += c->xb2 (the residual stream takes a projection's output). */
@@ -437,7 +448,7 @@ static void residual_worker(void *arg, int ith, int nth)
 static void add_residual(bn_context *c, uint32_t n_tok)
 {
     rows_job job = {c, n_tok};
-    bn_threadpool_run(c->tp, residual_worker, &job);
+    run_rows(c, n_tok, residual_worker, &job);
 }
 
 /* BitNet block (llm_build_bitnet / _158): sub-norms before the output and down projections. */
