@@ -203,8 +203,9 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
         }
         /* the epilogue sixteen lanes at a time (lane 4a + t: activation a, weight row i + t),
          * the scalar's ((float)T / s) * beta in the same IEEE operations */
-        const __m512i sqv = _mm512_setr_epi32(sq[0], sq[0], sq[0], sq[0], sq[1], sq[1], sq[1], sq[1],
-                                              sq[2], sq[2], sq[2], sq[2], sq[3], sq[3], sq[3], sq[3]);
+        const __m512i sqv = _mm512_setr_epi32(sq[0], sq[0], sq[0], sq[0], sq[1], sq[1], sq[1],
+                                              sq[1], sq[2], sq[2], sq[2], sq[2], sq[3], sq[3],
+                                              sq[3], sq[3]);
         const float *sc = act_scale + r;
         const __m512 scv = _mm512_setr_ps(sc[0], sc[0], sc[0], sc[0], sc[1], sc[1], sc[1], sc[1],
                                           sc[2], sc[2], sc[2], sc[2], sc[3], sc[3], sc[3], sc[3]);

@@ -254,8 +254,8 @@ static void rope_kv_worker(void *arg, int ith, int nth)
     const bn_hparams *hp = &c->m->hp;
     const bn_rope_style rope = c->m->arch->rope;
     const size_t e = hp->n_embd, kv = c->kv_dim;
-    void (*to_f16)(const float *, uint16_t *, size_t) =
-        c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row;
+    void (*to_f16)(const float *, uint16_t *,
+                   size_t) = c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row;
     size_t b, end;
     bn_split_range(job->n_tok, 1, ith, nth, &b, &end);
     for (size_t t = b; t < end; t++) {
@@ -398,8 +398,8 @@ static void attention_heads(bn_context *c, const bn_layer *L, uint32_t il, uint3
                             uint32_t pos0)
 {
     const bn_hparams *hp = &c->m->hp;
-    matmuls(c, c->xb, c->x, L->attn_norm, hp->n_embd, n_tok, 3, &L->wq, c->q, &L->wk, c->k,
-            &L->wv, c->v);
+    matmuls(c, c->xb, c->x, L->attn_norm, hp->n_embd, n_tok, 3, &L->wq, c->q, &L->wk, c->k, &L->wv,
+            c->v);
     attn_job aj = {c, il, n_tok, pos0};
     run_rows(c, n_tok, rope_kv_worker, &aj);
     bn_threadpool_run(c->tp, attn_worker, &aj);
@@ -459,8 +459,7 @@ static void layer_forward_bitnet(bn_context *c, uint32_t il, uint32_t n_tok, uin
     const size_t e = hp->n_embd, ff = hp->n_ff;
 
     attention_heads(c, L, il, n_tok, pos0);
-    matmuls(c, c->xb, c->xb, L->attn_sub_norm, e, n_tok, 1, &L->wo, c->xb2, NULL, NULL, NULL,
-            NULL);
+    matmuls(c, c->xb, c->xb, L->attn_sub_norm, e, n_tok, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
     add_residual(c, n_tok);
 
     matmuls(c, c->xb, c->x, L->ffn_norm, e, n_tok, 2, &L->w_gate, c->hg, &L->w_up, c->hu, NULL,
