@@ -262,6 +262,54 @@ static void test_shares_and_long_rows(void **state)
     check_one_range(128 * 65, 5, 5, 0, 5);     /* past the AVX-512 tile's 8192-byte buffer */
 }
 
+/* Prefill batches: every activation row count 1..n_max (each kernel's row groups, tiles and
+ * leftovers), distinct scales per row (a row's epilogue taking another row's scale or sum
+ * shows), weight rows around the 4-row tiles, over the whole range and a share. */
+static void test_every_row_count(void **state)
+{
+    (void)state;
+    enum {
+        n_max = 37
+    };
+    const size_t ks[] = {256, 2560};
+    const size_t m = 13;
+    float scales[n_max];
+    for (size_t r = 0; r < n_max; r++)
+        scales[r] = 0.75f + (float)r * 1.625f;
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        const size_t k = ks[ki];
+        uint8_t *packed = make_weights(m, k, w_random);
+        int8_t *q = make_acts(n_max, k, x_random);
+        bn_ternary w = {.packed = packed, .k = k, .m = m, .scale = 0.0123f};
+        for (int p = 0; p < n_paths; p++) {
+            with_prepare(paths[p], &w);
+            for (size_t n_act = 1; n_act <= n_max; n_act++) {
+                check_range(paths[p], &w, q, scales, n_act, 0, m);
+                check_range(paths[p], &w, q, scales, n_act, 4, m);
+            }
+            without_prepare(paths[p], &w);
+        }
+        free(packed);
+        free(q);
+    }
+    /* extremes at a count that fills tiles and leaves a remainder */
+    const int xk[] = {x_max, x_min, x_alternating};
+    const int wk[] = {w_plus, w_minus};
+    for (int a = 0; a < 3; a++)
+        for (int c = 0; c < 2; c++) {
+            uint8_t *packed = make_weights(8, 6912, wk[c]);
+            int8_t *q = make_acts(n_max, 6912, xk[a]);
+            bn_ternary w = {.packed = packed, .k = 6912, .m = 8, .scale = 0.5f};
+            for (int p = 0; p < n_paths; p++) {
+                with_prepare(paths[p], &w);
+                check_range(paths[p], &w, q, scales, n_max, 0, 8);
+                without_prepare(paths[p], &w);
+            }
+            free(packed);
+            free(q);
+        }
+}
+
 /* Every product at its largest magnitude and of one sign: an int16 partial sum that could
  * overflow does; also rows of one code and tiny activations. */
 static void test_extreme_activations(void **state)
@@ -628,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_block_grid),
         cmocka_unit_test(test_shares_and_long_rows),
         cmocka_unit_test(test_extreme_activations),
+        cmocka_unit_test(test_every_row_count),
         cmocka_unit_test(test_large_k),
         cmocka_unit_test(test_real_shapes),
     };

@@ -164,8 +164,8 @@ BN_AVX2 static __m256i reduce8(const __m256i x[8])
 }
 
 /* One weight row against four activation rows (prefill): the row's codes are unpacked once
- * per block and used four times. */
-BN_AVX2 static void dot_4acts(const uint8_t *w, const int8_t *q, size_t k, int32_t out[4])
+ * per block and used four times. Returns sum(code * q) of activation row r in lane r. */
+BN_AVX2 static __m128i dot_4acts(const uint8_t *w, const int8_t *q, size_t k)
 {
     const __m256i m3 = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1);
     __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
@@ -186,8 +186,10 @@ BN_AVX2 static void dot_4acts(const uint8_t *w, const int8_t *q, size_t k, int32
             acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p, ones16));
         }
     }
-    for (int r = 0; r < 4; r++)
-        out[r] = hsum_epi32(acc[r]);
+    /* the four sums in one vector: lane r = activation row r */
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]),
+                                        _mm256_hadd_epi32(acc[2], acc[3]));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
 /* Rows of activations are processed in groups of four (prefill), leftovers (decode) one at a
@@ -201,14 +203,17 @@ BN_AVX2 static void avx2_ternary_matmul(const bn_ternary *w, size_t row_begin, s
     size_t r = 0;
     for (; r + 4 <= n_act; r += 4) {
         const int8_t *qr = q + r * k;
-        int32_t sq[4];
-        for (int a = 0; a < 4; a++)
-            sq[a] = sum_q(qr + a * k, k);
+        const __m128i sqv = _mm_setr_epi32(sum_q(qr, k), sum_q(qr + k, k), sum_q(qr + 2 * k, k),
+                                           sum_q(qr + 3 * k, k));
+        const __m128 scv = _mm_loadu_ps(act_scale + r), betav = _mm_set1_ps(beta);
         for (size_t i = row_begin; i < row_end; i++) {
-            int32_t d[4];
-            dot_4acts(w->packed + i * row_bytes, qr, k, d);
+            /* the epilogue four lanes at a time: the scalar's ((float)T / s) * beta, the same
+             * IEEE operations */
+            const __m128i d = _mm_sub_epi32(dot_4acts(w->packed + i * row_bytes, qr, k), sqv);
+            float v[4];
+            _mm_storeu_ps(v, _mm_mul_ps(_mm_div_ps(_mm_cvtepi32_ps(d), scv), betav));
             for (int a = 0; a < 4; a++)
-                y[(r + a) * ldy + i] = ((float)(d[a] - sq[a]) / act_scale[r + a]) * beta;
+                y[(r + a) * ldy + i] = v[a];
         }
     }
     /* decode: eight rows' sums reduced together and their epilogue as one vector (as on the

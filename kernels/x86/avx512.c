@@ -163,9 +163,9 @@ BN_AVX512 static __m512i reduce16(const __m512i x[16])
 }
 
 /* A 4 x 4 tile: four weight rows x four activation rows (qp: permuted, rows k apart); each
- * code vector serves four activation rows. out[4r + a] = sum(code * q) of row r, activation a. */
-BN_AVX512 static void dot_4x4(const uint8_t *w0, size_t row_bytes, const int8_t *qp, size_t k,
-                              int32_t out[16])
+ * code vector serves four activation rows. Lane 4a + r of the result = sum(code * q) of weight
+ * row r and activation row a: each 128-bit lane holds one activation row's four outputs. */
+BN_AVX512 static __m512i dot_4x4(const uint8_t *w0, size_t row_bytes, const int8_t *qp, size_t k)
 {
     const __m512i m3 = _mm512_set1_epi8(3);
     const size_t n_blocks = k / 128;
@@ -183,7 +183,7 @@ BN_AVX512 static void dot_4x4(const uint8_t *w0, size_t row_bytes, const int8_t 
             for (int a = 0; a < 4; a++) {
                 const __m512i qv = _mm512_loadu_si512(qp + a * k + 128 * b + 64 * f);
                 for (int r = 0; r < 4; r++)
-                    acc[4 * r + a] = _mm512_dpbusd_epi32(acc[4 * r + a], c[r], qv);
+                    acc[4 * a + r] = _mm512_dpbusd_epi32(acc[4 * a + r], c[r], qv);
             }
         }
     if (b < n_blocks) {
@@ -193,13 +193,13 @@ BN_AVX512 static void dot_4x4(const uint8_t *w0, size_t row_bytes, const int8_t 
             unpack_block(w0 + r * row_bytes + 32 * b, sh01, sh23, &c01, &c23);
             for (int a = 0; a < 4; a++) {
                 const int8_t *qb = qp + a * k + 128 * b;
-                acc[4 * r + a] = _mm512_dpbusd_epi32(acc[4 * r + a], c01, _mm512_loadu_si512(qb));
-                acc[4 * r + a] = _mm512_dpbusd_epi32(acc[4 * r + a], c23,
+                acc[4 * a + r] = _mm512_dpbusd_epi32(acc[4 * a + r], c01, _mm512_loadu_si512(qb));
+                acc[4 * a + r] = _mm512_dpbusd_epi32(acc[4 * a + r], c23,
                                                      _mm512_loadu_si512(qb + 64));
             }
         }
     }
-    _mm512_storeu_si512(out, reduce16(acc));
+    return reduce16(acc);
 }
 
 BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begin, size_t row_end,
@@ -219,14 +219,24 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
             sq[a] = sum_q(qr + a * k, k);
             permute_q(qr + a * k, k, qp + a * k);
         }
+        /* the epilogue sixteen lanes at a time (lane 4a + t: activation a, weight row i + t),
+         * the scalar's ((float)T / s) * beta in the same IEEE operations */
+        const __m512i sqv = _mm512_setr_epi32(sq[0], sq[0], sq[0], sq[0], sq[1], sq[1], sq[1],
+                                              sq[1], sq[2], sq[2], sq[2], sq[2], sq[3], sq[3],
+                                              sq[3], sq[3]);
+        const float *sc = act_scale + r;
+        const __m512 scv = _mm512_setr_ps(sc[0], sc[0], sc[0], sc[0], sc[1], sc[1], sc[1], sc[1],
+                                          sc[2], sc[2], sc[2], sc[2], sc[3], sc[3], sc[3], sc[3]);
+        const __m512 betav = _mm512_set1_ps(beta);
         size_t i = row_begin;
         for (; i + 4 <= row_end; i += 4) {
-            int32_t d[16];
-            dot_4x4(w->packed + i * row_bytes, row_bytes, qp, k, d);
-            for (int a = 0; a < 4; a++)
-                for (int t = 0; t < 4; t++)
-                    y[(r + a) * ldy + i + t] = ((float)(d[4 * t + a] - sq[a]) / act_scale[r + a]) *
-                                               beta;
+            const __m512i d = _mm512_sub_epi32(dot_4x4(w->packed + i * row_bytes, row_bytes, qp, k),
+                                               sqv);
+            const __m512 v = _mm512_mul_ps(_mm512_div_ps(_mm512_cvtepi32_ps(d), scv), betav);
+            _mm_storeu_ps(y + (r + 0) * ldy + i, _mm512_extractf32x4_ps(v, 0));
+            _mm_storeu_ps(y + (r + 1) * ldy + i, _mm512_extractf32x4_ps(v, 1));
+            _mm_storeu_ps(y + (r + 2) * ldy + i, _mm512_extractf32x4_ps(v, 2));
+            _mm_storeu_ps(y + (r + 3) * ldy + i, _mm512_extractf32x4_ps(v, 3));
         }
         for (; i < row_end; i++)
             for (int a = 0; a < 4; a++)

@@ -5,7 +5,9 @@
  *
  * A batch of n_tok tokens is a set of rows: x[t] is the residual stream of token t. Ternary
  * matmuls take all rows at once (matrix x matrix in prefill), split over threads by output
- * rows; attention is split by (token, head); the LM head by vocabulary rows. Which thread
+ * rows; attention is split by (token, head); the LM head by vocabulary rows; the per-token
+ * steps between them (norm and quantization, RoPE and the KV writes, FFN activation, residual)
+ * by token rows. Which thread
  * computes which output never changes any arithmetic, so logits do not depend on the number
  * of threads, and every token takes the reference's decode-path precision (FORMAT.md 4.8), so
  * they do not depend on the batch size either. src/EXACTNESS.md explains every rounding and
@@ -76,17 +78,46 @@ struct bn_context {
 
 /* Squares summed in double, scale in float, then the weight (EXACTNESS.md "RMSNorm and RoPE";
  * FORMAT.md 4.2). In place allowed. */
-static void rmsnorm(float *y, const float *x, const float *w, size_t n, float eps)
+static void rmsnorm_scale(float *y, const float *x, const float *w, size_t n, double sum, float eps)
 {
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += (double)(x[i] * x[i]);
     const float mean = (float)(sum / (double)n);
     const float scale = 1.0f / sqrtf(mean + eps);
     for (size_t i = 0; i < n; i++)
         y[i] = x[i] * scale;
     for (size_t i = 0; i < n; i++)
         y[i] = y[i] * w[i];
+}
+
+static void rmsnorm(float *y, const float *x, const float *w, size_t n, float eps)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    rmsnorm_scale(y, x, w, n, sum, eps);
+}
+
+/* rmsnorm of n_rows rows, n apart. Each row's squares are added in rmsnorm's order (the sum
+ * is not associative), but four rows are summed side by side, so four chains of dependent
+ * double additions overlap instead of one waiting on each addition's latency. */
+static void rmsnorm_rows(float *y, const float *x, const float *w, size_t n, size_t n_rows,
+                         float eps)
+{
+    size_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            s0 += (double)(x0[i] * x0[i]);
+            s1 += (double)(x1[i] * x1[i]);
+            s2 += (double)(x2[i] * x2[i]);
+            s3 += (double)(x3[i] * x3[i]);
+        }
+        const double sums[4] = {s0, s1, s2, s3};
+        for (size_t a = 0; a < 4; a++)
+            rmsnorm_scale(y + (r + a) * n, x + (r + a) * n, w, n, sums[a], eps);
+    }
+    for (; r < n_rows; r++)
+        rmsnorm(y + r * n, x + r * n, w, n, eps);
 }
 
 /* cos/sin of the head_dim/2 RoPE angles at position p (EXACTNESS.md "RMSNorm and RoPE";
@@ -139,6 +170,17 @@ static void relu2_mul(float *restrict g, const float *restrict u, size_t n)
 
 /* ------------------------------------------------------------------ parallel work */
 
+/* Runs a job split by token rows: on the pool for a batch, on the calling thread for a single
+ * row (decode), where the other shares would be empty and waking the workers costs more than
+ * the work. */
+static void run_rows(const bn_context *c, uint32_t n_tok, bn_parallel_fn fn, void *arg)
+{
+    if (n_tok > 1)
+        bn_threadpool_run(c->tp, fn, arg);
+    else
+        fn(arg, 0, 1);
+}
+
 /* Up to three ternary matmuls sharing one quantized input (Q/K/V, or gate/up). */
 typedef struct matmul_job {
     const bn_kernels *kern;
@@ -162,13 +204,40 @@ static void matmul_worker(void *arg, int ith, int nth)
     }
 }
 
-/* Quantizes n_tok rows of x (length k) once, then runs the matmuls on them. */
-static void matmuls(bn_context *c, const float *x, size_t k, uint32_t n_tok, int n,
-                    const bn_ternary *w0, float *y0, const bn_ternary *w1, float *y1,
-                    const bn_ternary *w2, float *y2)
+/* The matmuls' input: rows t < n_tok of x (length k) to int8 (c->qact, c->qscale), with norm
+ * first x[t] = rmsnorm(from[t]) * norm (from == x allowed). Split over the threads by rows, so
+ * the norms and quantizations of a prompt do not run on one thread while the others wait. */
+typedef struct input_job {
+    bn_context *c;
+    float *x;
+    const float *from, *norm;
+    size_t k;
+    uint32_t n_tok;
+} input_job;
+
+static void input_worker(void *arg, int ith, int nth)
 {
-    for (uint32_t t = 0; t < n_tok; t++)
-        c->qscale[t] = c->kern->quantize_row(x + (size_t)t * k, k, c->qact + (size_t)t * k);
+    const input_job *job = arg;
+    bn_context *c = job->c;
+    const size_t k = job->k;
+    size_t b, e;
+    bn_split_range(job->n_tok, 1, ith, nth, &b, &e);
+    if (b >= e)
+        return;
+    if (job->norm)
+        rmsnorm_rows(job->x + b * k, job->from + b * k, job->norm, k, e - b, c->m->hp.rms_eps);
+    for (size_t t = b; t < e; t++)
+        c->qscale[t] = c->kern->quantize_row(job->x + t * k, k, c->qact + t * k);
+}
+
+/* Prepares the input (input_job: norm is NULL when x is used as it is), then runs the matmuls
+ * on it. */
+static void matmuls(bn_context *c, float *x, const float *from, const float *norm, size_t k,
+                    uint32_t n_tok, int n, const bn_ternary *w0, float *y0, const bn_ternary *w1,
+                    float *y1, const bn_ternary *w2, float *y2)
+{
+    input_job in = {c, x, from, norm, k, n_tok};
+    run_rows(c, n_tok, input_worker, &in);
     matmul_job job = {c->kern, c->qact, c->qscale, n_tok, n, {w0, w1, w2}, {y0, y1, y2}};
     bn_threadpool_run(c->tp, matmul_worker, &job);
 }
@@ -177,6 +246,42 @@ typedef struct attn_job {
     bn_context *c;
     uint32_t il, n_tok, pos0;
 } attn_job;
+
+/* RoPE on a share of the batch's queries and keys, then their keys and values into the cache
+ * in f16 (the kernel path's conversion, bit-identical to bn_f32_to_f16_row). */
+static void rope_kv_worker(void *arg, int ith, int nth)
+{
+    const attn_job *job = arg;
+    bn_context *c = job->c;
+    const bn_hparams *hp = &c->m->hp;
+    const bn_rope_style rope = c->m->arch->rope;
+    const size_t e = hp->n_embd, kv = c->kv_dim;
+    void (*to_f16)(const float *, uint16_t *,
+                   size_t) = c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row;
+    size_t b, end;
+    bn_split_range(job->n_tok, 1, ith, nth, &b, &end);
+    for (size_t t = b; t < end; t++) {
+        const float *cs = c->rope + t * hp->head_dim;
+        rope_apply(c->q + t * e, hp->n_head, hp->head_dim, cs, rope);
+        rope_apply(c->k + t * kv, hp->n_head_kv, hp->head_dim, cs, rope);
+        to_f16(c->k + t * kv, c->k_cache + ((size_t)job->il * c->n_ctx + job->pos0 + t) * kv, kv);
+    }
+    /* V is stored transposed: one value's positions are contiguous, so each value takes the
+     * share's tokens (up to `chunk` at a time) in one conversion */
+    enum {
+        chunk = 64
+    };
+    float col[chunk];
+    uint16_t *vc = c->v_cache + (size_t)job->il * kv * c->n_ctx_pad + job->pos0;
+    for (size_t t0 = b; t0 < end; t0 += chunk) {
+        const size_t nt = end - t0 < chunk ? end - t0 : chunk;
+        for (size_t i = 0; i < kv; i++) {
+            for (size_t t = 0; t < nt; t++)
+                col[t] = c->v[(t0 + t) * kv + i];
+            to_f16(col, vc + i * c->n_ctx_pad + t0, nt);
+        }
+    }
+}
 
 /* One query head of one token over the cached positions 0..p (FORMAT.md 4.4.5-6), in the
  * decode-path precision (EXACTNESS.md "The f16 roundings of the decode path"): q in f16 for
@@ -295,38 +400,57 @@ static void attention_heads(bn_context *c, const bn_layer *L, uint32_t il, uint3
                             uint32_t pos0)
 {
     const bn_hparams *hp = &c->m->hp;
-    const bn_rope_style rope = c->m->arch->rope;
-    const size_t e = hp->n_embd, kv = c->kv_dim;
-    for (uint32_t t = 0; t < n_tok; t++)
-        rmsnorm(c->xb + t * e, c->x + t * e, L->attn_norm, e, hp->rms_eps);
-    matmuls(c, c->xb, e, n_tok, 3, &L->wq, c->q, &L->wk, c->k, &L->wv, c->v);
-    for (uint32_t t = 0; t < n_tok; t++) {
-        const float *cs = c->rope + (size_t)t * hp->head_dim;
-        rope_apply(c->q + t * e, hp->n_head, hp->head_dim, cs, rope);
-        rope_apply(c->k + t * kv, hp->n_head_kv, hp->head_dim, cs, rope);
-        const size_t p = (size_t)pos0 + t;
-        bn_f32_to_f16_row(c->k + t * kv, c->k_cache + ((size_t)il * c->n_ctx + p) * kv, kv);
-        uint16_t *vc = c->v_cache + (size_t)il * kv * c->n_ctx_pad + p;
-        for (size_t i = 0; i < kv; i++)
-            vc[i * c->n_ctx_pad] = bn_f32_to_f16(c->v[t * kv + i]);
-    }
+    matmuls(c, c->xb, c->x, L->attn_norm, hp->n_embd, n_tok, 3, &L->wq, c->q, &L->wk, c->k, &L->wv,
+            c->v);
     attn_job aj = {c, il, n_tok, pos0};
+    run_rows(c, n_tok, rope_kv_worker, &aj);
     bn_threadpool_run(c->tp, attn_worker, &aj);
 }
 
-/* c->hg = act(gate) * up, for n values. */
-static void ffn_activation(const bn_context *c, size_t n)
+/* Element-wise steps over the batch's token rows t < n_tok, a share of the rows per thread. */
+typedef struct rows_job {
+    const bn_context *c;
+    uint32_t n_tok;
+} rows_job;
+
+/* c->hg = act(gate) * up. */
+static void act_worker(void *arg, int ith, int nth)
 {
+    const rows_job *job = arg;
+    const bn_context *c = job->c;
+    const size_t ff = c->m->hp.n_ff;
+    size_t b, e;
+    bn_split_range(job->n_tok, 1, ith, nth, &b, &e);
+    if (b >= e)
+        return;
     if (c->m->arch->act == BN_ACT_RELU2)
-        relu2_mul(c->hg, c->hu, n);
+        relu2_mul(c->hg + b * ff, c->hu + b * ff, (e - b) * ff);
     else
-        bn_silu_mul_f32(c->hg, c->hu, n);
+        bn_silu_mul_f32(c->hg + b * ff, c->hu + b * ff, (e - b) * ff);
+}
+
+static void ffn_activation(bn_context *c, uint32_t n_tok)
+{
+    rows_job job = {c, n_tok};
+    run_rows(c, n_tok, act_worker, &job);
+}
+
+/* c->x += c->xb2 (the residual stream takes a projection's output). */
+static void residual_worker(void *arg, int ith, int nth)
+{
+    const rows_job *job = arg;
+    const bn_context *c = job->c;
+    const size_t e = c->m->hp.n_embd;
+    size_t b, end;
+    bn_split_range(job->n_tok, 1, ith, nth, &b, &end);
+    for (size_t i = b * e; i < end * e; i++)
+        c->x[i] = c->x[i] + c->xb2[i];
 }
 
 static void add_residual(bn_context *c, uint32_t n_tok)
 {
-    for (size_t i = 0; i < n_tok * (size_t)c->m->hp.n_embd; i++)
-        c->x[i] = c->x[i] + c->xb2[i];
+    rows_job job = {c, n_tok};
+    run_rows(c, n_tok, residual_worker, &job);
 }
 
 /* BitNet block (llm_build_bitnet / _158): sub-norms before the output and down projections. */
@@ -337,18 +461,14 @@ static void layer_forward_bitnet(bn_context *c, uint32_t il, uint32_t n_tok, uin
     const size_t e = hp->n_embd, ff = hp->n_ff;
 
     attention_heads(c, L, il, n_tok, pos0);
-    for (uint32_t t = 0; t < n_tok; t++)
-        rmsnorm(c->xb + t * e, c->xb + t * e, L->attn_sub_norm, e, hp->rms_eps);
-    matmuls(c, c->xb, e, n_tok, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
+    matmuls(c, c->xb, c->xb, L->attn_sub_norm, e, n_tok, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
     add_residual(c, n_tok);
 
-    for (uint32_t t = 0; t < n_tok; t++)
-        rmsnorm(c->xb + t * e, c->x + t * e, L->ffn_norm, e, hp->rms_eps);
-    matmuls(c, c->xb, e, n_tok, 2, &L->w_gate, c->hg, &L->w_up, c->hu, NULL, NULL);
-    ffn_activation(c, n_tok * ff);
-    for (uint32_t t = 0; t < n_tok; t++)
-        rmsnorm(c->hg + t * ff, c->hg + t * ff, L->ffn_sub_norm, ff, hp->rms_eps);
-    matmuls(c, c->hg, ff, n_tok, 1, &L->w_down, c->xb2, NULL, NULL, NULL, NULL);
+    matmuls(c, c->xb, c->x, L->ffn_norm, e, n_tok, 2, &L->w_gate, c->hg, &L->w_up, c->hu, NULL,
+            NULL);
+    ffn_activation(c, n_tok);
+    matmuls(c, c->hg, c->hg, L->ffn_sub_norm, ff, n_tok, 1, &L->w_down, c->xb2, NULL, NULL, NULL,
+            NULL);
     add_residual(c, n_tok);
 }
 
@@ -360,14 +480,13 @@ static void layer_forward_llama(bn_context *c, uint32_t il, uint32_t n_tok, uint
     const size_t e = hp->n_embd, ff = hp->n_ff;
 
     attention_heads(c, L, il, n_tok, pos0);
-    matmuls(c, c->xb, e, n_tok, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
+    matmuls(c, c->xb, NULL, NULL, e, n_tok, 1, &L->wo, c->xb2, NULL, NULL, NULL, NULL);
     add_residual(c, n_tok);
 
-    for (uint32_t t = 0; t < n_tok; t++)
-        rmsnorm(c->xb + t * e, c->x + t * e, L->ffn_norm, e, hp->rms_eps);
-    matmuls(c, c->xb, e, n_tok, 2, &L->w_gate, c->hg, &L->w_up, c->hu, NULL, NULL);
-    ffn_activation(c, n_tok * ff);
-    matmuls(c, c->hg, ff, n_tok, 1, &L->w_down, c->xb2, NULL, NULL, NULL, NULL);
+    matmuls(c, c->xb, c->x, L->ffn_norm, e, n_tok, 2, &L->w_gate, c->hg, &L->w_up, c->hu, NULL,
+            NULL);
+    ffn_activation(c, n_tok);
+    matmuls(c, c->hg, NULL, NULL, ff, n_tok, 1, &L->w_down, c->xb2, NULL, NULL, NULL, NULL);
     add_residual(c, n_tok);
 }
 
