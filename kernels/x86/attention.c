@@ -1,6 +1,7 @@
 /* Attention helpers for the x86 paths: the scalar softmax body compiled with FMA enabled, so
  * that its fmaf calls become single instructions instead of libm calls (same operations, same
- * bits: see softmax_impl.h), and f32 -> f16 rows with F16C. */
+ * bits: see softmax_impl.h), f32 -> f16 rows with F16C, and the many-rows f16 dot products
+ * (kernels.h dot_f16_rows) in dot_f16's summation order. */
 #include <immintrin.h>
 
 #include "scalar/softmax_impl.h"
@@ -21,4 +22,146 @@ __attribute__((target("avx2,f16c"))) void bn_x86_f16c_f32_to_f16_row(const float
     }
     for (; i < n; i++)
         y[i] = bn_f32_to_f16(x[i]);
+}
+
+/* ---------------------------------------------------------------- dot_f16_rows
+ *
+ * Each result is one dot_f16 (kernels/scalar/scalar.c): 64 float lanes over steps of 64
+ * elements, lane l accumulating elements 64s + l; lanes folded (l, l+32) + (l+16, l+48), then
+ * l+8, l+4, l+2, l+1; the tail (n % 64 elements) added in double. Products of two halves are
+ * exact in float, so fma == multiply-then-add. The gain over one dot_f16 call per result: a
+ * row of K or V (f16) is widened once for up to four query heads, the heads' vectors are
+ * already float, and there is no call per cached position. */
+
+#define BN_ATT_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+#define BN_ATT_AVX2   __attribute__((target("avx2,fma,f16c")))
+
+/* The fold of avx512.c's reduce64 (zmm g holds lanes 16g..16g+15). */
+BN_ATT_AVX512 static float fold64_avx512(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
+{
+    __m512 v = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+    __m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(v),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
+    __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
+    __m128 v1 = _mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1));
+    return _mm_cvtss_f32(v1);
+}
+
+BN_ATT_AVX2 static float tail_widened(const uint16_t *a, const float *b, size_t np, size_t n,
+                                      double sum)
+{
+    for (size_t i = np; i < n; i++) {
+        float x = _cvtsh_ss(a[i]);
+        sum += (double)(x * b[i]);
+    }
+    return (float)sum;
+}
+
+BN_ATT_AVX512 static __m512 widen16(const uint16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+/* Four vectors b, b + ldb, b + 2 ldb, b + 3 ldb against every row: 16 accumulators. */
+BN_ATT_AVX512 static void rows_x4_avx512(const uint16_t *a, size_t lda, size_t n_rows,
+                                         const float *b, size_t ldb, size_t n, float *y, size_t ldy)
+{
+    const size_t np = n & ~(size_t)63;
+    const float *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
+    for (size_t i = 0; i < n_rows; i++) {
+        const uint16_t *r = a + i * lda;
+        __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+        __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+        __m512 c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+        for (size_t j = 0; j < np; j += 64) {
+            const __m512 x0 = widen16(r + j), x1 = widen16(r + j + 16);
+            const __m512 x2 = widen16(r + j + 32), x3 = widen16(r + j + 48);
+            c00 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b0 + j), c00);
+            c01 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b0 + j + 16), c01);
+            c02 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b0 + j + 32), c02);
+            c03 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b0 + j + 48), c03);
+            c10 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b1 + j), c10);
+            c11 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b1 + j + 16), c11);
+            c12 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b1 + j + 32), c12);
+            c13 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b1 + j + 48), c13);
+            c20 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b2 + j), c20);
+            c21 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b2 + j + 16), c21);
+            c22 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b2 + j + 32), c22);
+            c23 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b2 + j + 48), c23);
+            c30 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b3 + j), c30);
+            c31 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b3 + j + 16), c31);
+            c32 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b3 + j + 32), c32);
+            c33 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b3 + j + 48), c33);
+        }
+        const int full = np != 0;
+        y[i] = tail_widened(r, b0, np, n, full ? fold64_avx512(c00, c01, c02, c03) : 0.0);
+        y[ldy + i] = tail_widened(r, b1, np, n, full ? fold64_avx512(c10, c11, c12, c13) : 0.0);
+        y[2 * ldy + i] = tail_widened(r, b2, np, n, full ? fold64_avx512(c20, c21, c22, c23) : 0.0);
+        y[3 * ldy + i] = tail_widened(r, b3, np, n, full ? fold64_avx512(c30, c31, c32, c33) : 0.0);
+    }
+}
+
+BN_ATT_AVX512 static void rows_x1_avx512(const uint16_t *a, size_t lda, size_t n_rows,
+                                         const float *b, size_t n, float *y)
+{
+    const size_t np = n & ~(size_t)63;
+    for (size_t i = 0; i < n_rows; i++) {
+        const uint16_t *r = a + i * lda;
+        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        for (size_t j = 0; j < np; j += 64) {
+            c0 = _mm512_fmadd_ps(widen16(r + j), _mm512_loadu_ps(b + j), c0);
+            c1 = _mm512_fmadd_ps(widen16(r + j + 16), _mm512_loadu_ps(b + j + 16), c1);
+            c2 = _mm512_fmadd_ps(widen16(r + j + 32), _mm512_loadu_ps(b + j + 32), c2);
+            c3 = _mm512_fmadd_ps(widen16(r + j + 48), _mm512_loadu_ps(b + j + 48), c3);
+        }
+        y[i] = tail_widened(r, b, np, n, np ? fold64_avx512(c0, c1, c2, c3) : 0.0);
+    }
+}
+
+BN_ATT_AVX512 void bn_x86_avx512_dot_f16_rows(const uint16_t *a, size_t lda, size_t n_rows,
+                                              const float *b, size_t ldb, size_t n_vec, size_t n,
+                                              float *y, size_t ldy)
+{
+    size_t v = 0;
+    for (; v + 4 <= n_vec; v += 4)
+        rows_x4_avx512(a, lda, n_rows, b + v * ldb, ldb, n, y + v * ldy, ldy);
+    for (; v < n_vec; v++)
+        rows_x1_avx512(a, lda, n_rows, b + v * ldb, n, y + v * ldy);
+}
+
+/* The fold of avx2.c's reduce64 (ymm g holds lanes 8g..8g+7). */
+BN_ATT_AVX2 static float fold64_avx2(const __m256 acc[8])
+{
+    __m256 vlo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+    __m256 vhi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+    __m256 v8 = _mm256_add_ps(vlo, vhi);
+    __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
+    __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
+    __m128 v1 = _mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1));
+    return _mm_cvtss_f32(v1);
+}
+
+/* One vector at a time (its 64 lanes fill 8 of the 16 ymm registers). */
+BN_ATT_AVX2 void bn_x86_avx2_dot_f16_rows(const uint16_t *a, size_t lda, size_t n_rows,
+                                          const float *b, size_t ldb, size_t n_vec, size_t n,
+                                          float *y, size_t ldy)
+{
+    const size_t np = n & ~(size_t)63;
+    for (size_t i = 0; i < n_rows; i++) {
+        const uint16_t *r = a + i * lda;
+        for (size_t v = 0; v < n_vec; v++) {
+            const float *bv = b + v * ldb;
+            __m256 acc[8];
+            for (int g = 0; g < 8; g++)
+                acc[g] = _mm256_setzero_ps();
+            for (size_t j = 0; j < np; j += 64)
+                for (int g = 0; g < 8; g++) {
+                    __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r + j + 8 * g)));
+                    acc[g] = _mm256_fmadd_ps(x, _mm256_loadu_ps(bv + j + 8 * g), acc[g]);
+                }
+            y[v * ldy + i] = tail_widened(r, bv, np, n, np ? fold64_avx2(acc) : 0.0);
+        }
+    }
 }
