@@ -436,8 +436,8 @@ static void test_dot_f16_rows_identical(void **state)
                     }
                     for (size_t v = 0; v < nv; v++)
                         for (size_t r = 0; r < rows; r++)
-                            want[v * ldy + r] =
-                                bn_kernels_scalar.dot_f16(a + r * lda, bh + v * ldb, n);
+                            want[v * ldy + r] = bn_kernels_scalar.dot_f16(a + r * lda, bh + v * ldb,
+                                                                          n);
                     memset(y, 0xff, sizeof y);
                     all[p]->dot_f16_rows(a, lda, rows, b, ldb, nv, n, y, ldy);
                     for (size_t v = 0; v < nv; v++)
@@ -451,6 +451,46 @@ static void test_dot_f16_rows_identical(void **state)
     free(a);
     free(bh);
     free(b);
+}
+
+/* The tail of dot_f16 is summed in double in element order; with tiny products first and then
+ * +2^30 and -2^30 the result depends on that order (another order cancels the big terms
+ * first and keeps every tiny one), so a kernel that sums a tail in another order fails here. */
+static void test_dot_f16_rows_tail_order(void **state)
+{
+    (void)state;
+    enum {
+        n = 96, /* 64-element body, 32-element tail */
+        rows = 8,
+        vecs = 4
+    };
+    uint16_t a[rows * n], bh[vecs * n];
+    float b[vecs * n], y[vecs * rows], want;
+    for (int i = 0; i < rows * n; i++)
+        a[i] = rnd_half(0);
+    for (int i = 0; i < vecs * n; i++)
+        bh[i] = rnd_half(0);
+    for (int r = 0; r < rows; r++)
+        for (int j = 64; j < n; j++)
+            a[r * n + j] = j < n - 2 ? (uint16_t)(1 + r) : 0x7800; /* (1+r) 2^-24, or 32768 */
+    for (int v = 0; v < vecs; v++)
+        for (int j = 64; j < n; j++)
+            bh[v * n + j] = j < n - 2 ? 0x3c00 : j == n - 2 ? 0x7800 : 0xf800; /* 1, +-32768 */
+    for (int i = 0; i < vecs * n; i++)
+        b[i] = bn_f16_to_f32(bh[i]);
+    const bn_kernels *all[17] = {&bn_kernels_scalar};
+    for (int p = 0; p < n_paths; p++)
+        all[p + 1] = paths[p];
+    for (int p = 0; p <= n_paths; p++) {
+        all[p]->dot_f16_rows(a, n, rows, b, n, vecs, n, y, rows);
+        for (int v = 0; v < vecs; v++)
+            for (int r = 0; r < rows; r++) {
+                want = bn_kernels_scalar.dot_f16(a + r * n, bh + v * n, n);
+                if (memcmp(&y[v * rows + r], &want, sizeof want))
+                    fail_msg("%s: row %d vector %d: %.9g vs dot_f16 %.9g", all[p]->name, r, v,
+                             y[v * rows + r], want);
+            }
+    }
 }
 
 /* k: a few blocks, odd, real, past the AVX-512 path's converted-x buffer (4160, 4200), long;
@@ -674,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_quantize_identical),
         cmocka_unit_test(test_dot_f16_identical),
         cmocka_unit_test(test_dot_f16_rows_identical),
+        cmocka_unit_test(test_dot_f16_rows_tail_order),
         cmocka_unit_test(test_matvec_f16_identical),
         cmocka_unit_test(test_softmax_identical),
         cmocka_unit_test(test_f32_to_f16_row_identical),

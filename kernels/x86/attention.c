@@ -36,16 +36,42 @@ __attribute__((target("avx2,f16c"))) void bn_x86_f16c_f32_to_f16_row(const float
 #define BN_ATT_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
 #define BN_ATT_AVX2   __attribute__((target("avx2,fma,f16c")))
 
-/* The fold of avx512.c's reduce64 (zmm g holds lanes 16g..16g+15). */
-BN_ATT_AVX512 static float fold64_avx512(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
+/* Lanes (l, l+32) + (l+16, l+48) of one result: the first step of avx512.c's reduce64 (zmm g
+ * holds lanes 16g..16g+15). */
+BN_ATT_AVX512 static __m512 fold4(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
 {
-    __m512 v = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+    return _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+}
+
+/* The rest of reduce64: lanes folded l+8, l+4, l+2, l+1. */
+BN_ATT_AVX512 static float tree1(__m512 v)
+{
     __m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(v),
                               _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
     __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
     __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
     __m128 v1 = _mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1));
     return _mm_cvtss_f32(v1);
+}
+
+/* tree1 of 16 vectors at once, the same additions with the same operands (a transpose done
+ * along the tree: 15 adds instead of 60), result k in lane tree16_lane[k]. */
+static const int tree16_lane[16] = {0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15};
+
+BN_ATT_AVX512 static __m512 tree16(const __m512 v[16])
+{
+    __m512 a[8], b[4], d[2];
+    for (int k = 0; k < 8; k++) /* l + 8: result k in lanes 0..7, k + 8 in lanes 8..15 */
+        a[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[k], v[k + 8], 0x44),
+                             _mm512_shuffle_f32x4(v[k], v[k + 8], 0xEE));
+    for (int k = 0; k < 4; k++) /* l + 4: four results per vector, four lanes each */
+        b[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a[k], a[k + 4], 0x88),
+                             _mm512_shuffle_f32x4(a[k], a[k + 4], 0xDD));
+    for (int k = 0; k < 2; k++) /* l + 2, inside each 128-bit lane */
+        d[k] = _mm512_add_ps(_mm512_shuffle_ps(b[k], b[k + 2], 0x44),
+                             _mm512_shuffle_ps(b[k], b[k + 2], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], 0x88), /* l + 1 */
+                         _mm512_shuffle_ps(d[0], d[1], 0xDD));
 }
 
 BN_ATT_AVX2 static float tail_widened(const uint16_t *a, const float *b, size_t np, size_t n,
@@ -63,43 +89,103 @@ BN_ATT_AVX512 static __m512 widen16(const uint16_t *p)
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
 }
 
-/* Four vectors b, b + ldb, b + 2 ldb, b + 3 ldb against every row: 16 accumulators. */
+/* The upper 8 floats of a zmm, widened to double. */
+BN_ATT_AVX512 static __m512d widen_hi8(__m512 v)
+{
+    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+/* The tails (elements np..n-1) of a block of 4 rows x 4 vectors, result k = 4 * row + vector
+ * in lane k, sums holding the first np elements' sums: each result adds its products in
+ * double one after the other, as tail_widened does, but the 16 results' chains run side by
+ * side (one chain alone waits ~4 cycles per element: it was most of probs.V when
+ * n % 64 == 32). */
+BN_ATT_AVX512 static __m512 tails16(const uint16_t *a, size_t lda, const float *const bv[4],
+                                    size_t np, size_t n, __m512 sums)
+{
+    if (np == n)
+        return sums;
+    const __m512i row_of = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(sums)), hi = widen_hi8(sums);
+    for (size_t j = np; j < n; j++) {
+        const __m128 x4 = _mm_set_ps(_cvtsh_ss(a[3 * lda + j]), _cvtsh_ss(a[2 * lda + j]),
+                                     _cvtsh_ss(a[lda + j]), _cvtsh_ss(a[j]));
+        const __m128 b4 = _mm_set_ps(bv[3][j], bv[2][j], bv[1][j], bv[0][j]);
+        const __m512 p = _mm512_mul_ps(_mm512_permutexvar_ps(row_of, _mm512_castps128_ps512(x4)),
+                                       _mm512_broadcast_f32x4(b4)); /* exact, as x * b */
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+        hi = _mm512_add_pd(hi, widen_hi8(p));
+    }
+    const __m256 flo = _mm512_cvtpd_ps(lo), fhi = _mm512_cvtpd_ps(hi);
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(flo)),
+                                               _mm256_castps_pd(fhi), 1));
+}
+
+/* One row r against four vectors b0..b3 over the first np elements (np % 64 == 0, np > 0):
+ * each vector's 64 lanes in 4 accumulators (16 in all), folded to one zmm per vector. */
+BN_ATT_AVX512 static inline __attribute__((always_inline)) void row_x4(
+    const uint16_t *r, const float *b0, const float *b1, const float *b2, const float *b3,
+    size_t np, __m512 out[4])
+{
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+    __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+    __m512 c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    for (size_t j = 0; j < np; j += 64) {
+        const __m512 x0 = widen16(r + j), x1 = widen16(r + j + 16);
+        const __m512 x2 = widen16(r + j + 32), x3 = widen16(r + j + 48);
+        c00 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b0 + j), c00);
+        c01 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b0 + j + 16), c01);
+        c02 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b0 + j + 32), c02);
+        c03 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b0 + j + 48), c03);
+        c10 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b1 + j), c10);
+        c11 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b1 + j + 16), c11);
+        c12 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b1 + j + 32), c12);
+        c13 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b1 + j + 48), c13);
+        c20 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b2 + j), c20);
+        c21 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b2 + j + 16), c21);
+        c22 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b2 + j + 32), c22);
+        c23 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b2 + j + 48), c23);
+        c30 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b3 + j), c30);
+        c31 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b3 + j + 16), c31);
+        c32 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b3 + j + 32), c32);
+        c33 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b3 + j + 48), c33);
+    }
+    out[0] = fold4(c00, c01, c02, c03);
+    out[1] = fold4(c10, c11, c12, c13);
+    out[2] = fold4(c20, c21, c22, c23);
+    out[3] = fold4(c30, c31, c32, c33);
+}
+
+/* Four vectors b, b + ldb, b + 2 ldb, b + 3 ldb against every row; four rows at a time share
+ * one tree16. */
 BN_ATT_AVX512 static void rows_x4_avx512(const uint16_t *a, size_t lda, size_t n_rows,
                                          const float *b, size_t ldb, size_t n, float *y, size_t ldy)
 {
     const size_t np = n & ~(size_t)63;
     const float *b0 = b, *b1 = b + ldb, *b2 = b + 2 * ldb, *b3 = b + 3 * ldb;
-    for (size_t i = 0; i < n_rows; i++) {
-        const uint16_t *r = a + i * lda;
-        __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
-        __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-        __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-        __m512 c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-        for (size_t j = 0; j < np; j += 64) {
-            const __m512 x0 = widen16(r + j), x1 = widen16(r + j + 16);
-            const __m512 x2 = widen16(r + j + 32), x3 = widen16(r + j + 48);
-            c00 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b0 + j), c00);
-            c01 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b0 + j + 16), c01);
-            c02 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b0 + j + 32), c02);
-            c03 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b0 + j + 48), c03);
-            c10 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b1 + j), c10);
-            c11 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b1 + j + 16), c11);
-            c12 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b1 + j + 32), c12);
-            c13 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b1 + j + 48), c13);
-            c20 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b2 + j), c20);
-            c21 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b2 + j + 16), c21);
-            c22 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b2 + j + 32), c22);
-            c23 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b2 + j + 48), c23);
-            c30 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(b3 + j), c30);
-            c31 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(b3 + j + 16), c31);
-            c32 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b3 + j + 32), c32);
-            c33 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b3 + j + 48), c33);
+    const float *bv[4] = {b0, b1, b2, b3};
+    const __m512i by_result = _mm512_loadu_si512(tree16_lane);
+    size_t i = 0;
+    if (np)
+        for (; i + 4 <= n_rows; i += 4) {
+            __m512 v[16]; /* v[4 * row + vector] */
+            for (int q = 0; q < 4; q++)
+                row_x4(a + (i + q) * lda, b0, b1, b2, b3, np, v + 4 * q);
+            float sums[16]; /* result k = 4 * row + vector */
+            _mm512_storeu_ps(sums, tails16(a + i * lda, lda, bv, np, n,
+                                           _mm512_permutexvar_ps(by_result, tree16(v))));
+            for (int k = 0; k < 16; k++)
+                y[(size_t)(k % 4) * ldy + i + (size_t)k / 4] = sums[k];
         }
-        const int full = np != 0;
-        y[i] = tail_widened(r, b0, np, n, full ? fold64_avx512(c00, c01, c02, c03) : 0.0);
-        y[ldy + i] = tail_widened(r, b1, np, n, full ? fold64_avx512(c10, c11, c12, c13) : 0.0);
-        y[2 * ldy + i] = tail_widened(r, b2, np, n, full ? fold64_avx512(c20, c21, c22, c23) : 0.0);
-        y[3 * ldy + i] = tail_widened(r, b3, np, n, full ? fold64_avx512(c30, c31, c32, c33) : 0.0);
+    for (; i < n_rows; i++) {
+        const uint16_t *r = a + i * lda;
+        __m512 v[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                       _mm512_setzero_ps()};
+        if (np)
+            row_x4(r, b0, b1, b2, b3, np, v);
+        for (int q = 0; q < 4; q++)
+            y[(size_t)q * ldy + i] = tail_widened(r, bv[q], np, n, np ? tree1(v[q]) : 0.0);
     }
 }
 
@@ -116,7 +202,7 @@ BN_ATT_AVX512 static void rows_x1_avx512(const uint16_t *a, size_t lda, size_t n
             c2 = _mm512_fmadd_ps(widen16(r + j + 32), _mm512_loadu_ps(b + j + 32), c2);
             c3 = _mm512_fmadd_ps(widen16(r + j + 48), _mm512_loadu_ps(b + j + 48), c3);
         }
-        y[i] = tail_widened(r, b, np, n, np ? fold64_avx512(c0, c1, c2, c3) : 0.0);
+        y[i] = tail_widened(r, b, np, n, np ? tree1(fold4(c0, c1, c2, c3)) : 0.0);
     }
 }
 

@@ -227,8 +227,10 @@ static void attn_worker(void *arg, int ith, int nth)
     const uint32_t n_items = n_head / per;
     size_t b, e;
     bn_split_range((size_t)job->n_tok * n_items, 1, ith, nth, &b, &e);
+    /* head-major: consecutive items are the batch's tokens over the same cached K and V
+     * rows, which then stay in the core's cache (one KV head's rows: 0.5 KB per position) */
     for (size_t i = b; i < e; i++) {
-        const uint32_t t = (uint32_t)(i / n_items), h0 = (uint32_t)(i % n_items) * per;
+        const uint32_t t = (uint32_t)(i % job->n_tok), h0 = (uint32_t)(i / job->n_tok) * per;
         attend_heads(job->c, ith, job->il, t, job->pos0 + t, h0, per);
     }
 }
