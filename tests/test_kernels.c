@@ -402,19 +402,19 @@ static void test_dot_f16_identical(void **state)
 
 /* dot_f16_rows on every path (the scalar twin included) against one dot_f16 per result, bit for
  * bit: lengths with and without a 64-element body and a tail (the attention's head_dim 128 and
- * its probs.V lengths, multiples of 32), strided rows, 1..9 vectors (the x4 blocks and the
- * rest), large values (f16 up to 60000) whose sums round differently in another order. */
+ * its probs.V lengths, multiples of 32), strided rows (19: blocks of 4 and 16 rows, and the
+ * rest), 1..9 vectors (blocks of 4 and single ones), large values (f16 up to 60000) whose sums round differently in another order. */
 static void test_dot_f16_rows_identical(void **state)
 {
     (void)state;
     const size_t ns[] = {0, 1, 32, 63, 64, 96, 128, 160, 1000, 2048};
     const size_t n_vecs[] = {1, 3, 4, 5, 9};
     enum {
-        rows = 7,
+        rows = 19, /* blocks of 4 and of 16 rows, and the rest */
         lda = 2100,
         max_vec = 9,
         ldb = 2056,
-        ldy = 11
+        ldy = 23
     };
     uint16_t *a = malloc((size_t)rows * lda * 2), *bh = malloc((size_t)max_vec * ldb * 2);
     float *b = malloc((size_t)max_vec * ldb * sizeof *b);
@@ -461,8 +461,8 @@ static void test_dot_f16_rows_tail_order(void **state)
     (void)state;
     enum {
         n = 96, /* 64-element body, 32-element tail */
-        rows = 8,
-        vecs = 4
+        rows = 18,
+        vecs = 5 /* a block of 4 vectors and one alone */
     };
     uint16_t a[rows * n], bh[vecs * n];
     float b[vecs * n], y[vecs * rows], want;

@@ -189,20 +189,59 @@ BN_ATT_AVX512 static void rows_x4_avx512(const uint16_t *a, size_t lda, size_t n
     }
 }
 
+/* One row against one vector over the first np elements, folded to one zmm. */
+BN_ATT_AVX512 static inline __attribute__((always_inline)) __m512 row_x1(const uint16_t *r,
+                                                                         const float *b, size_t np)
+{
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+    for (size_t j = 0; j < np; j += 64) {
+        c0 = _mm512_fmadd_ps(widen16(r + j), _mm512_loadu_ps(b + j), c0);
+        c1 = _mm512_fmadd_ps(widen16(r + j + 16), _mm512_loadu_ps(b + j + 16), c1);
+        c2 = _mm512_fmadd_ps(widen16(r + j + 32), _mm512_loadu_ps(b + j + 32), c2);
+        c3 = _mm512_fmadd_ps(widen16(r + j + 48), _mm512_loadu_ps(b + j + 48), c3);
+    }
+    return fold4(c0, c1, c2, c3);
+}
+
+/* tails16 for 16 rows against one vector (result k = row k). */
+BN_ATT_AVX512 static __m512 tails16_x1(const uint16_t *a, size_t lda, const float *b, size_t np,
+                                       size_t n, __m512 sums)
+{
+    if (np == n)
+        return sums;
+    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(sums)), hi = widen_hi8(sums);
+    for (size_t j = np; j < n; j++) {
+        uint16_t h[16];
+        for (int k = 0; k < 16; k++)
+            h[k] = a[(size_t)k * lda + j];
+        const __m512 p = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h)),
+                                       _mm512_set1_ps(b[j])); /* exact, as x * b */
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+        hi = _mm512_add_pd(hi, widen_hi8(p));
+    }
+    const __m256 flo = _mm512_cvtpd_ps(lo), fhi = _mm512_cvtpd_ps(hi);
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(flo)),
+                                               _mm256_castps_pd(fhi), 1));
+}
+
+/* One vector against every row; sixteen rows at a time share one tree16. */
 BN_ATT_AVX512 static void rows_x1_avx512(const uint16_t *a, size_t lda, size_t n_rows,
                                          const float *b, size_t n, float *y)
 {
     const size_t np = n & ~(size_t)63;
-    for (size_t i = 0; i < n_rows; i++) {
-        const uint16_t *r = a + i * lda;
-        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-        for (size_t j = 0; j < np; j += 64) {
-            c0 = _mm512_fmadd_ps(widen16(r + j), _mm512_loadu_ps(b + j), c0);
-            c1 = _mm512_fmadd_ps(widen16(r + j + 16), _mm512_loadu_ps(b + j + 16), c1);
-            c2 = _mm512_fmadd_ps(widen16(r + j + 32), _mm512_loadu_ps(b + j + 32), c2);
-            c3 = _mm512_fmadd_ps(widen16(r + j + 48), _mm512_loadu_ps(b + j + 48), c3);
+    const __m512i by_result = _mm512_loadu_si512(tree16_lane);
+    size_t i = 0;
+    if (np)
+        for (; i + 16 <= n_rows; i += 16) {
+            __m512 v[16];
+            for (int k = 0; k < 16; k++)
+                v[k] = row_x1(a + (i + (size_t)k) * lda, b, np);
+            _mm512_storeu_ps(y + i, tails16_x1(a + i * lda, lda, b, np, n,
+                                               _mm512_permutexvar_ps(by_result, tree16(v))));
         }
-        y[i] = tail_widened(r, b, np, n, np ? tree1(fold4(c0, c1, c2, c3)) : 0.0);
+    for (; i < n_rows; i++) {
+        const uint16_t *r = a + i * lda;
+        y[i] = tail_widened(r, b, np, n, np ? tree1(row_x1(r, b, np)) : 0.0);
     }
 }
 
