@@ -3,6 +3,7 @@
  * bits: see softmax_impl.h), f32 -> f16 rows with F16C, and the many-rows f16 dot products
  * (kernels.h dot_f16_rows) in dot_f16's summation order. */
 #include <immintrin.h>
+#include <math.h>
 
 #include "scalar/softmax_impl.h"
 #include "x86.h"
@@ -254,6 +255,62 @@ BN_ATT_AVX512 void bn_x86_avx512_dot_f16_rows(const uint16_t *a, size_t lda, siz
         rows_x4_avx512(a, lda, n_rows, b + v * ldb, ldb, n, y + v * ldy, ldy);
     for (; v < n_vec; v++)
         rows_x1_avx512(a, lda, n_rows, b + v * ldb, n, y + v * ldy);
+}
+
+/* ---------------------------------------------------------------- softmax, 16 lanes
+ *
+ * bn_sm_softmax (kernels/scalar/softmax_impl.h) a vector at a time: the max (max_ps keeps the
+ * running max on NaN and on equal zeros, as the scalar's `a[j] > max` does; which zero wins
+ * does not change any a[j] - max), ggml's expf lane by lane with the same fused operations,
+ * the scaling by 2^n in one rounding (scalef, what bn_sm_scale_pow2 spells out), each
+ * 16-element block's exps added as the same tree (lanes past n are zeros) and the blocks
+ * summed in double in order. Bit-identical to bn_softmax_f32 (test_kernels). */
+BN_ATT_AVX512 static __m512 expf16(__m512 x)
+{
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(
+            _mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+            _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    __m512 e = _mm512_scalef_ps(j, n);
+    /* |n| > 192: 0 or infinity; NaN: n itself (the scalar's early returns, in its order) */
+    const __m512 absn = _mm512_abs_ps(n);
+    const __mmask16 big = _mm512_cmp_ps_mask(absn, _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+    const __mmask16 nonpos = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ);
+    e = _mm512_mask_blend_ps(
+        big, e, _mm512_mask_blend_ps(nonpos, _mm512_set1_ps(INFINITY), _mm512_setzero_ps()));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, n, _CMP_UNORD_Q), e, n);
+}
+
+BN_ATT_AVX512 void bn_x86_avx512_softmax(float *a, size_t n)
+{
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        m = _mm512_max_ps(_mm512_loadu_ps(a + j), m);
+    if (j < n)
+        m = _mm512_mask_max_ps(m, (__mmask16)((1u << (n - j)) - 1),
+                               _mm512_maskz_loadu_ps((__mmask16)((1u << (n - j)) - 1), a + j), m);
+    const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(m));
+    double sum = 0.0;
+    for (j = 0; j < n; j += 16) {
+        const __mmask16 live = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        const __m512 x = _mm512_maskz_loadu_ps(live, a + j);
+        const __m512 e = _mm512_maskz_mov_ps(live, expf16(_mm512_sub_ps(x, max)));
+        _mm512_mask_storeu_ps(a + j, live, e);
+        sum += (double)tree1(e);
+    }
+    const __m512 inv = _mm512_set1_ps((float)(1.0 / sum));
+    for (j = 0; j < n; j += 16) {
+        const __mmask16 live = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        _mm512_mask_storeu_ps(a + j, live, _mm512_mul_ps(_mm512_maskz_loadu_ps(live, a + j), inv));
+    }
 }
 
 /* The fold of avx2.c's reduce64 (ymm g holds lanes 8g..8g+7). */
