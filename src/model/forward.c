@@ -5,7 +5,7 @@
  *
  * A batch of n_tok tokens is a set of rows: x[t] is the residual stream of token t. Ternary
  * matmuls take all rows at once (matrix x matrix in prefill), split over threads by output
- * rows; attention is split by (token, head); the LM head by vocabulary rows. Which thread
+ * rows; attention is split by (KV head, token); the LM head by vocabulary rows. Which thread
  * computes which output never changes any arithmetic, so logits do not depend on the number
  * of threads, and every token takes the reference's decode-path precision (FORMAT.md 4.8), so
  * they do not depend on the batch size either. src/EXACTNESS.md explains every rounding and
