@@ -3,7 +3,9 @@
  * the streaming decoder never cuts a valid UTF-8 sequence of the output between two chunks.
  *
  * Input: byte 0 picks the mode (bit 0: llama.cpp "default" pre-tokenizer instead of Llama 3,
- * bit 1: parse special-token names), the rest is the text. Byte 0 = 0xFF instead makes the
+ * bit 1: parse special-token names), the rest is the text. With bit 2 set, the text is also
+ * BPE-encoded as one piece in windows (bpe_window.c; window 16..616 bytes from the high
+ * nibble, cuts fixed when bit 3 is set, else probed) and must give the whole piece's ids. Byte 0 = 0xFF instead makes the
  * rest a GGUF file: loading it as a vocabulary must fail cleanly or give a tokenizer for which
  * the same round trip holds (corpus seed: vocab-gguf). The vocabulary is the project's
  * synthetic byte-level BPE one (2048 tokens, 16 Llama-3-named specials), or the GGUF named by
@@ -17,6 +19,7 @@
 #include "gguf_writer.h"
 #include "synthetic_model.h"
 #include "tokenizer.h"
+#include "tokenizer_impl.h"
 #include "unicode.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -135,12 +138,34 @@ static void round_trip(const bn_tokenizer *tk, uint8_t mode, const uint8_t *data
     free(ids);
 }
 
+/* Windows against the whole piece: a cut the proof accepts must not change the ids. */
+static void windows_equal_whole(const bn_tokenizer *t, uint8_t mode, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return;
+    int32_t *whole = malloc(n * sizeof *whole), *win = malloc(n * sizeof *win);
+    bn_bpe_scratch a = {0};
+    bn_bpe_scratch b = {.window = 16 + (size_t)(mode >> 4) * 40, .fixed_cuts = (mode & 8) != 0};
+    long na = bn_bpe_encode(t, p, n, whole, &a, BN_BPE_HEAP);
+    long nb = bn_bpe_encode(t, p, n, win, &b, BN_BPE_AUTO);
+    if (na < 0 || nb < 0)
+        die("windows", "out of memory");
+    if (na != nb || memcmp(whole, win, (size_t)na * sizeof *whole) != 0)
+        die("windows", "window-by-window ids differ from the whole piece's");
+    bn_bpe_scratch_free(&a);
+    bn_bpe_scratch_free(&b);
+    free(whole);
+    free(win);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
     if (data[0] != 0xFF) {
         round_trip(tok, data[0], data + 1, size - 1);
+        if (data[0] & 4)
+            windows_equal_whole(tok, data[0], data + 1, size - 1);
         return 0;
     }
     bn_err err = {0};
@@ -152,6 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static const char sample[] = "Hello world, it's 2024!\n\t<|eot_id|> \xe4\xb8\xad\xff";
         for (uint8_t mode = 0; mode < 4; mode++)
             round_trip(t, mode, (const uint8_t *)sample, sizeof sample - 1);
+        windows_equal_whole(t, 0x0c, (const uint8_t *)sample, sizeof sample - 1); /* 16 bytes */
         bn_tokenizer_free(t);
     } else if (!err.msg[0] || strchr(err.msg, '\n')) {
         die("load", "failure without a one-line message");
