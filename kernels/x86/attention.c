@@ -1,7 +1,8 @@
 /* Attention helpers for the x86 paths: the scalar softmax body compiled with FMA enabled, so
  * that its fmaf calls become single instructions instead of libm calls (same operations, same
- * bits: see softmax_impl.h), f32 -> f16 rows with F16C, and the many-rows f16 dot products
- * (kernels.h dot_f16_rows) in dot_f16's summation order. */
+ * bits: see softmax_impl.h) and, on AVX-512, the same softmax 16 lanes at a time; f32 -> f16
+ * rows with F16C; and the many-rows f16 dot products (kernels.h dot_f16_rows) in dot_f16's
+ * summation order. */
 #include <immintrin.h>
 #include <math.h>
 
