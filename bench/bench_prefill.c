@@ -6,7 +6,9 @@
  *   bench-prefill -m MODEL [-p 64,256,1024,4096] [-t 1] [-B 512] [-r 1] [-b BUSY] [-k KERNELS]
  *
  * One JSON object per (threads, length), then a table with the rate relative to the first
- * length. */
+ * length. Measured figures (before and after each change to attention) are in README.md,
+ * "Performance (x86_64)"; on a busy machine compare alternating runs and each run's ratio to
+ * its own first length. */
 #include "bench_busy.h"
 #include "bench_clock.h"
 

@@ -50,6 +50,14 @@ typedef struct bn_kernels {
     /* f16 x f16 dot product with f32 products/accumulation, in ggml's AVX-512 summation order
      * (64 lanes, folded, then a tree; the tail in double: src/EXACTNESS.md). */
     float (*dot_f16)(const uint16_t *a, const uint16_t *b, size_t n);
+    /* Attention, many dot products per call: for rows i < n_rows and vectors v < n_vec,
+     *   y[v*ldy + i] = dot_f16(a + i*lda, b_v, n)   bit for bit (same summation order),
+     * where b_v = b + v*ldb holds halves already widened to float (every value exactly an f16).
+     * Scores: rows = cached K positions of one KV head (lda = kv_dim), vectors = the query
+     * heads that read it; probs.V: rows = that head's V rows (lda = n_ctx_pad), vectors = the
+     * heads' probabilities. Each row is read once for all the vectors. */
+    void (*dot_f16_rows)(const uint16_t *a, size_t lda, size_t n_rows, const float *b, size_t ldb,
+                         size_t n_vec, size_t n, float *y, size_t ldy);
     /* LM head: y[i] = dot_f16(w + i*k, x, k) for i in [row_begin, row_end). */
     void (*matvec_f16)(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                        const uint16_t *x, float *y);

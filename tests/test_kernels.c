@@ -448,6 +448,99 @@ static void test_dot_f16_identical(void **state)
     free(b);
 }
 
+/* dot_f16_rows on every path (the scalar twin included) against one dot_f16 per result, bit for
+ * bit: lengths with and without a 64-element body and a tail (the attention's head_dim 128 and
+ * its probs.V lengths, multiples of 32), strided rows (19: blocks of 4 and 16 rows, and the
+ * rest), 1..9 vectors (blocks of 4 and single ones), large values (f16 up to 60000) whose sums round differently in another order. */
+static void test_dot_f16_rows_identical(void **state)
+{
+    (void)state;
+    const size_t ns[] = {0, 1, 32, 63, 64, 96, 128, 160, 1000, 2048};
+    const size_t n_vecs[] = {1, 3, 4, 5, 9};
+    enum {
+        rows = 19, /* blocks of 4 and of 16 rows, and the rest */
+        lda = 2100,
+        max_vec = 9,
+        ldb = 2056,
+        ldy = 23
+    };
+    uint16_t *a = malloc((size_t)rows * lda * 2), *bh = malloc((size_t)max_vec * ldb * 2);
+    float *b = malloc((size_t)max_vec * ldb * sizeof *b);
+    float y[max_vec * ldy], want[max_vec * ldy];
+    assert_true(a && bh && b);
+    const bn_kernels *all[17] = {&bn_kernels_scalar};
+    for (int p = 0; p < n_paths; p++)
+        all[p + 1] = paths[p];
+    for (int p = 0; p <= n_paths; p++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+            for (size_t vi = 0; vi < sizeof n_vecs / sizeof n_vecs[0]; vi++)
+                for (int kind = 0; kind < 3; kind++) {
+                    const size_t n = ns[ni], nv = n_vecs[vi];
+                    for (size_t i = 0; i < (size_t)rows * lda; i++)
+                        a[i] = rnd_half(kind);
+                    for (size_t i = 0; i < (size_t)max_vec * ldb; i++) {
+                        bh[i] = rnd_half(kind == 2 ? 0 : kind);
+                        b[i] = bn_f16_to_f32(bh[i]);
+                    }
+                    for (size_t v = 0; v < nv; v++)
+                        for (size_t r = 0; r < rows; r++)
+                            want[v * ldy + r] = bn_kernels_scalar.dot_f16(a + r * lda, bh + v * ldb,
+                                                                          n);
+                    memset(y, 0xff, sizeof y);
+                    all[p]->dot_f16_rows(a, lda, rows, b, ldb, nv, n, y, ldy);
+                    for (size_t v = 0; v < nv; v++)
+                        for (size_t r = 0; r < rows; r++)
+                            if (memcmp(&y[v * ldy + r], &want[v * ldy + r], sizeof *y))
+                                fail_msg("%s: n=%zu vectors %zu kind %d, row %zu vector %zu: %.9g "
+                                         "vs dot_f16 %.9g",
+                                         all[p]->name, n, nv, kind, r, v, y[v * ldy + r],
+                                         want[v * ldy + r]);
+                }
+    free(a);
+    free(bh);
+    free(b);
+}
+
+/* The tail of dot_f16 is summed in double in element order; with tiny products first and then
+ * +2^30 and -2^30 the result depends on that order (another order cancels the big terms
+ * first and keeps every tiny one), so a kernel that sums a tail in another order fails here. */
+static void test_dot_f16_rows_tail_order(void **state)
+{
+    (void)state;
+    enum {
+        n = 96, /* 64-element body, 32-element tail */
+        rows = 18,
+        vecs = 5 /* a block of 4 vectors and one alone */
+    };
+    uint16_t a[rows * n], bh[vecs * n];
+    float b[vecs * n], y[vecs * rows], want;
+    for (int i = 0; i < rows * n; i++)
+        a[i] = rnd_half(0);
+    for (int i = 0; i < vecs * n; i++)
+        bh[i] = rnd_half(0);
+    for (int r = 0; r < rows; r++)
+        for (int j = 64; j < n; j++)
+            a[r * n + j] = j < n - 2 ? (uint16_t)(1 + r) : 0x7800; /* (1+r) 2^-24, or 32768 */
+    for (int v = 0; v < vecs; v++)
+        for (int j = 64; j < n; j++)
+            bh[v * n + j] = j < n - 2 ? 0x3c00 : j == n - 2 ? 0x7800 : 0xf800; /* 1, +-32768 */
+    for (int i = 0; i < vecs * n; i++)
+        b[i] = bn_f16_to_f32(bh[i]);
+    const bn_kernels *all[17] = {&bn_kernels_scalar};
+    for (int p = 0; p < n_paths; p++)
+        all[p + 1] = paths[p];
+    for (int p = 0; p <= n_paths; p++) {
+        all[p]->dot_f16_rows(a, n, rows, b, n, vecs, n, y, rows);
+        for (int v = 0; v < vecs; v++)
+            for (int r = 0; r < rows; r++) {
+                want = bn_kernels_scalar.dot_f16(a + r * n, bh + v * n, n);
+                if (memcmp(&y[v * rows + r], &want, sizeof want))
+                    fail_msg("%s: row %d vector %d: %.9g vs dot_f16 %.9g", all[p]->name, r, v,
+                             y[v * rows + r], want);
+            }
+    }
+}
+
 /* k: a few blocks, odd, real, past the AVX-512 path's converted-x buffer (4160, 4200), long;
  * row ranges around the kernels' row groups. */
 static void test_matvec_f16_identical(void **state)
@@ -610,8 +703,8 @@ static void test_dispatch(void **state)
         if (k) {
             assert_string_equal(k->name, names[i]);
             assert_true(k->row_block >= 1);
-            assert_true(k->quantize_row && k->ternary_matmul && k->dot_f16 && k->matvec_f16 &&
-                        k->matvec_i8);
+            assert_true(k->quantize_row && k->ternary_matmul && k->dot_f16 && k->dot_f16_rows &&
+                        k->matvec_f16 && k->matvec_i8);
             assert_true(!k->prepare == !k->release);
         }
     }
@@ -668,6 +761,8 @@ int main(void)
         cmocka_unit_test(test_known_answers),
         cmocka_unit_test(test_quantize_identical),
         cmocka_unit_test(test_dot_f16_identical),
+        cmocka_unit_test(test_dot_f16_rows_identical),
+        cmocka_unit_test(test_dot_f16_rows_tail_order),
         cmocka_unit_test(test_matvec_f16_identical),
         cmocka_unit_test(test_softmax_identical),
         cmocka_unit_test(test_f32_to_f16_row_identical),

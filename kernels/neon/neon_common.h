@@ -55,6 +55,8 @@ float bn_neon_quantize_row(const float *x, size_t n, int8_t *q);
 float bn_neon_dot_f16(const uint16_t *a, const uint16_t *b, size_t n);
 void bn_neon_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                         const uint16_t *x, float *y);
+void bn_neon_dot_f16_rows(const uint16_t *a, size_t lda, size_t n_rows, const float *b, size_t ldb,
+                          size_t n_vec, size_t n, float *y, size_t ldy);
 
 /* int8 x int8 matvec of the screened LM head (kernels.h: matvec_i8), in neon_int8.c. */
 void bn_neon_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *x,

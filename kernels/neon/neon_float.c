@@ -156,6 +156,40 @@ float bn_neon_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
     return finish(acc, a, b, np, n);
 }
 
+/* kernels.h dot_f16_rows: each result is bn_neon_dot_f16's sum with the second operand already
+ * float (the same products and order); one vector at a time, a row's 64 lanes in 16 registers. */
+static float dot_f16_widened(const uint16_t *a, const float *bf, size_t n)
+{
+    const size_t np = n & ~(size_t)63;
+    float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0;
+    float32x4_t c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0, c12 = c0, c13 = c0, c14 = c0;
+    float32x4_t c15 = c0;
+    for (size_t i = 0; i < np; i += 64) {
+        step8(&c0, &c1, a + i, NULL, bf + i);
+        step8(&c2, &c3, a + i + 8, NULL, bf + i + 8);
+        step8(&c4, &c5, a + i + 16, NULL, bf + i + 16);
+        step8(&c6, &c7, a + i + 24, NULL, bf + i + 24);
+        step8(&c8, &c9, a + i + 32, NULL, bf + i + 32);
+        step8(&c10, &c11, a + i + 40, NULL, bf + i + 40);
+        step8(&c12, &c13, a + i + 48, NULL, bf + i + 48);
+        step8(&c14, &c15, a + i + 56, NULL, bf + i + 56);
+    }
+    const float32x4_t acc[16] = {c0, c1, c2,  c3,  c4,  c5,  c6,  c7,
+                                 c8, c9, c10, c11, c12, c13, c14, c15};
+    double sum = np ? finish(acc, a, a, np, np) : 0.0;
+    for (size_t i = np; i < n; i++)
+        sum += (double)(bn_f16_to_f32(a[i]) * bf[i]);
+    return (float)sum;
+}
+
+void bn_neon_dot_f16_rows(const uint16_t *a, size_t lda, size_t n_rows, const float *b, size_t ldb,
+                          size_t n_vec, size_t n, float *y, size_t ldy)
+{
+    for (size_t i = 0; i < n_rows; i++)
+        for (size_t v = 0; v < n_vec; v++)
+            y[v * ldy + i] = dot_f16_widened(a + i * lda, b + v * ldb, n);
+}
+
 /* One row against activations already widened to float (the LM head converts them once; odd
  * 8-element groups pre-scaled by 2^112). */
 static float dot_f16_f32(const uint16_t *a, const float *xf, const uint16_t *b, size_t n)

@@ -68,6 +68,7 @@ static const bn_kernels kernels_neon = {
     .prepare = NULL,
     .release = NULL,
     .dot_f16 = bn_neon_dot_f16,
+    .dot_f16_rows = bn_neon_dot_f16_rows,
     .matvec_f16 = bn_neon_matvec_f16,
     .matvec_i8 = bn_neon_matvec_i8,
 };

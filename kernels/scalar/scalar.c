@@ -99,6 +99,41 @@ static float scalar_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
     return (float)sum;
 }
 
+/* scalar_dot_f16 with the second operand already widened: the same products, the same order. */
+static float dot_f16_widened(const uint16_t *a, const float *b, size_t n)
+{
+    const float *f16_table = bn_f16_table();
+    const size_t np = n & ~(size_t)63;
+    double sum = 0.0;
+    if (np) {
+        float acc[64] = {0};
+        for (size_t i = 0; i < np; i += 64)
+            for (int l = 0; l < 64; l++)
+                acc[l] += f16_table[a[i + l]] * b[i + l];
+        float v[16];
+        for (int l = 0; l < 16; l++) {
+            float x0 = acc[l] + acc[32 + l];
+            float x1 = acc[16 + l] + acc[48 + l];
+            v[l] = x0 + x1;
+        }
+        for (int w = 8; w >= 1; w /= 2)
+            for (int l = 0; l < w; l++)
+                v[l] = v[l] + v[l + w];
+        sum = v[0];
+    }
+    for (size_t i = np; i < n; i++)
+        sum += (double)(f16_table[a[i]] * b[i]);
+    return (float)sum;
+}
+
+static void scalar_dot_f16_rows(const uint16_t *a, size_t lda, size_t n_rows, const float *b,
+                                size_t ldb, size_t n_vec, size_t n, float *y, size_t ldy)
+{
+    for (size_t i = 0; i < n_rows; i++)
+        for (size_t v = 0; v < n_vec; v++)
+            y[v * ldy + i] = dot_f16_widened(a + i * lda, b + v * ldb, n);
+}
+
 static void scalar_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                               const uint16_t *x, float *y)
 {
@@ -128,6 +163,7 @@ const bn_kernels bn_kernels_scalar = {
     .prepare = NULL,
     .release = NULL,
     .dot_f16 = scalar_dot_f16,
+    .dot_f16_rows = scalar_dot_f16_rows,
     .matvec_f16 = scalar_matvec_f16,
     .softmax = bn_softmax_f32,
     .f32_to_f16_row = bn_f32_to_f16_row,

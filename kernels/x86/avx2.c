@@ -292,6 +292,7 @@ const bn_kernels bn_kernels_avx2 = {
     .prepare = NULL,
     .release = NULL,
     .dot_f16 = avx2_dot_f16,
+    .dot_f16_rows = bn_x86_avx2_dot_f16_rows,
     .matvec_f16 = avx2_matvec_f16,
     .softmax = bn_x86_fma_softmax,
     .f32_to_f16_row = bn_x86_f16c_f32_to_f16_row,

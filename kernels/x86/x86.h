@@ -20,8 +20,15 @@ float bn_x86_avx2_quantize_row(const float *x, size_t n, int8_t *q);
 
 /* bn_softmax_f32 with FMA instructions (needs FMA, which both x86 paths require). */
 void bn_x86_fma_softmax(float *a, size_t n);
+/* bn_softmax_f32 16 lanes at a time (needs AVX-512 F). */
+void bn_x86_avx512_softmax(float *a, size_t n);
 /* bn_f32_to_f16_row with F16C (needs AVX2 + F16C). */
 void bn_x86_f16c_f32_to_f16_row(const float *x, uint16_t *y, size_t n);
+/* kernels.h dot_f16_rows, bit-identical to the scalar twin (attention.c). */
+void bn_x86_avx512_dot_f16_rows(const uint16_t *a, size_t lda, size_t n_rows, const float *b,
+                                size_t ldb, size_t n_vec, size_t n, float *y, size_t ldy);
+void bn_x86_avx2_dot_f16_rows(const uint16_t *a, size_t lda, size_t n_rows, const float *b,
+                              size_t ldb, size_t n_vec, size_t n, float *y, size_t ldy);
 /* int8 x int8 matvec of the screened LM head (kernels.h: matvec_i8), in matvec_i8.c. */
 void bn_x86_avx2_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
                            const int8_t *x, int32_t *y);

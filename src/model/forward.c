@@ -5,7 +5,7 @@
  *
  * A batch of n_tok tokens is a set of rows: x[t] is the residual stream of token t. Ternary
  * matmuls take all rows at once (matrix x matrix in prefill), split over threads by output
- * rows; attention is split by (token, head); the LM head by vocabulary rows; the per-token
+ * rows; attention is split by (KV head, token); the LM head by vocabulary rows; the per-token
  * steps between them (norm and quantization, RoPE and the KV writes, FFN activation, residual)
  * by token rows. Which thread
  * computes which output never changes any arithmetic, so logits do not depend on the number
@@ -69,9 +69,11 @@ struct bn_context {
     int lm_screened;
 
     /* per thread, for attention */
-    float *att;      /* [n_threads][n_ctx_pad] scores, then probabilities */
+    float *att;      /* [n_threads][group][n_ctx_pad] scores, then probabilities (f16 values) */
     uint16_t *att16; /* [n_threads][n_ctx_pad] probabilities in f16 */
     uint16_t *q16;   /* [n_threads][head_dim] query in f16 */
+    float *qf;       /* [n_threads][group][head_dim] queries (f16 values); group = query heads
+                        per KV head */
 };
 
 /* ------------------------------------------------------------------ element-wise math */
@@ -245,6 +247,7 @@ static void matmuls(bn_context *c, float *x, const float *from, const float *nor
 typedef struct attn_job {
     bn_context *c;
     uint32_t il, n_tok, pos0;
+    uint32_t heads_per_item; /* query heads of one KV head done together */
 } attn_job;
 
 /* RoPE on a share of the batch's queries and keys, then their keys and values into the cache
@@ -283,42 +286,57 @@ static void rope_kv_worker(void *arg, int ith, int nth)
     }
 }
 
-/* One query head of one token over the cached positions 0..p (FORMAT.md 4.4.5-6), in the
- * decode-path precision (EXACTNESS.md "The f16 roundings of the decode path"): q in f16 for
- * the scores, probabilities in f16 for probs.V, the probs.V dot product over p+1 rounded up to
- * 32 cells (the padding holds zeros). */
-static void attend_head(bn_context *c, int ith, uint32_t il, uint32_t t, uint32_t p, uint32_t h)
+/* Query heads h0 .. h0+nh-1 (all reading KV head kvh) of one token over the cached positions
+ * 0..p (FORMAT.md 4.4.5-6), in the decode-path precision (EXACTNESS.md "The f16 roundings of
+ * the decode path"): q in f16 for the scores, probabilities in f16 for probs.V, the probs.V dot
+ * product over p+1 rounded up to 32 cells (the padding holds zeros). dot_f16_rows takes the
+ * f16 values widened to float, so each cached K and V row is read once for the nh heads; every
+ * result is still the one dot_f16 gives (kernels.h). */
+static void attend_heads(bn_context *c, int ith, uint32_t il, uint32_t t, uint32_t p, uint32_t h0,
+                         uint32_t nh)
 {
     const bn_hparams *hp = &c->m->hp;
-    const uint32_t hd = hp->head_dim, kvh = h / (hp->n_head / hp->n_head_kv);
+    const uint32_t hd = hp->head_dim, kvh = h0 / (hp->n_head / hp->n_head_kv);
     const size_t n_kv = (size_t)p + 1, n_pad = (n_kv + KV_PAD - 1) / KV_PAD * KV_PAD;
-    float *att = c->att + (size_t)ith * c->n_ctx_pad;
-    uint16_t *att16 = c->att16 + (size_t)ith * c->n_ctx_pad;
+    const size_t ld = c->n_ctx_pad, group = hp->n_head / hp->n_head_kv;
+    float *att = c->att + (size_t)ith * group * ld; /* [nh][n_ctx_pad] */
+    uint16_t *att16 = c->att16 + (size_t)ith * ld;
     uint16_t *q16 = c->q16 + (size_t)ith * hd;
+    float *qf = c->qf + (size_t)ith * group * hd; /* [nh][hd] q rounded to f16, widened */
 
-    bn_f32_to_f16_row(c->q + (size_t)t * hp->n_embd + (size_t)h * hd, q16, hd);
+    for (uint32_t v = 0; v < nh; v++) {
+        bn_f32_to_f16_row(c->q + (size_t)t * hp->n_embd + (size_t)(h0 + v) * hd, q16, hd);
+        bn_f16_to_f32_row(q16, qf + (size_t)v * hd, hd);
+    }
     const uint16_t *kc = c->k_cache + (size_t)il * c->n_ctx * c->kv_dim + (size_t)kvh * hd;
-    for (size_t j = 0; j < n_kv; j++)
-        att[j] = c->kern->dot_f16(kc + j * c->kv_dim, q16, hd) * c->kq_scale;
-    (c->kern->softmax ? c->kern->softmax : bn_softmax_f32)(att, n_kv);
-    (c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row)(att, att16, n_kv);
-    memset(att16 + n_kv, 0, (n_pad - n_kv) * sizeof *att16);
+    c->kern->dot_f16_rows(kc, c->kv_dim, n_kv, qf, hd, nh, hd, att, ld);
+    for (uint32_t v = 0; v < nh; v++) {
+        float *a = att + v * ld;
+        for (size_t j = 0; j < n_kv; j++)
+            a[j] = a[j] * c->kq_scale;
+        (c->kern->softmax ? c->kern->softmax : bn_softmax_f32)(a, n_kv);
+        (c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row)(a, att16, n_kv);
+        bn_f16_to_f32_row(att16, a, n_kv);
+        memset(a + n_kv, 0, (n_pad - n_kv) * sizeof *a);
+    }
 
-    const uint16_t *vc = c->v_cache + ((size_t)il * c->kv_dim + (size_t)kvh * hd) * c->n_ctx_pad;
-    float *out = c->xb + (size_t)t * hp->n_embd + (size_t)h * hd;
-    for (uint32_t d = 0; d < hd; d++)
-        out[d] = c->kern->dot_f16(vc + (size_t)d * c->n_ctx_pad, att16, n_pad);
+    const uint16_t *vc = c->v_cache + ((size_t)il * c->kv_dim + (size_t)kvh * hd) * ld;
+    float *out = c->xb + (size_t)t * hp->n_embd + (size_t)h0 * hd;
+    c->kern->dot_f16_rows(vc, ld, hd, att, ld, nh, n_pad, out, hd);
 }
 
 static void attn_worker(void *arg, int ith, int nth)
 {
     const attn_job *job = arg;
-    const uint32_t n_head = job->c->m->hp.n_head;
+    const uint32_t n_head = job->c->m->hp.n_head, per = job->heads_per_item;
+    const uint32_t n_items = n_head / per;
     size_t b, e;
-    bn_split_range((size_t)job->n_tok * n_head, 1, ith, nth, &b, &e);
+    bn_split_range((size_t)job->n_tok * n_items, 1, ith, nth, &b, &e);
+    /* head-major: consecutive items are the batch's tokens over the same cached K and V
+     * rows, which then stay in the core's cache (one KV head's rows: 0.5 KB per position) */
     for (size_t i = b; i < e; i++) {
-        const uint32_t t = (uint32_t)(i / n_head), h = (uint32_t)(i % n_head);
-        attend_head(job->c, ith, job->il, t, job->pos0 + t, h);
+        const uint32_t t = (uint32_t)(i % job->n_tok), h0 = (uint32_t)(i / job->n_tok) * per;
+        attend_heads(job->c, ith, job->il, t, job->pos0 + t, h0, per);
     }
 }
 
@@ -402,7 +420,11 @@ static void attention_heads(bn_context *c, const bn_layer *L, uint32_t il, uint3
     const bn_hparams *hp = &c->m->hp;
     matmuls(c, c->xb, c->x, L->attn_norm, hp->n_embd, n_tok, 3, &L->wq, c->q, &L->wk, c->k, &L->wv,
             c->v);
-    attn_job aj = {c, il, n_tok, pos0};
+    /* a KV head's query heads together, unless that leaves too few items for the threads
+     * (decode: 5 KV heads on 2 threads would be 3 + 2) */
+    const uint32_t group = hp->n_head / hp->n_head_kv;
+    const uint32_t per = (size_t)n_tok * hp->n_head_kv >= 4 * (size_t)c->n_threads ? group : 1;
+    attn_job aj = {c, il, n_tok, pos0, per};
     run_rows(c, n_tok, rope_kv_worker, &aj);
     bn_threadpool_run(c->tp, attn_worker, &aj);
 }
@@ -610,6 +632,7 @@ void bn_context_free(bn_context *c)
     free(c->att);
     free(c->att16);
     free(c->q16);
+    free(c->qf);
     free(c);
 }
 
@@ -679,11 +702,13 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
     /* f16 rows are 2 bytes a value, Q8_0 rows 34/32: the wider one, aligned for uint16_t */
     c->lm_in_bytes = e * 2;
     c->lm_in = alloc3(nb, c->lm_in_bytes, 1);
-    c->att = alloc3(nt, c->n_ctx_pad, sizeof(float));
+    const size_t group = hp->n_head / hp->n_head_kv;
+    c->att = alloc3(nt * group, c->n_ctx_pad, sizeof(float));
+    c->qf = alloc3(nt * group, hp->head_dim, sizeof(float));
     c->att16 = alloc3(nt, c->n_ctx_pad, sizeof(uint16_t));
     c->q16 = alloc3(nt, hp->head_dim, sizeof(uint16_t));
     if (!c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->hg || !c->hu || !c->qact ||
-        !c->qscale || !c->rope || !c->lm_in || !c->att || !c->att16 || !c->q16) {
+        !c->qscale || !c->rope || !c->lm_in || !c->att || !c->att16 || !c->q16 || !c->qf) {
         bn_fail(err, BN_E_NOMEM, "out of memory for the buffers of a %u-token batch", c->n_batch);
         bn_context_free(c);
         return NULL;

@@ -4,7 +4,9 @@
  * rank (leftmost among equals) until no adjacent pair is a merge. Short pieces use a flat
  * array and a linear scan for the minimum (fast, O(n^2) worst case); long ones a linked list
  * and a binary heap of candidate pairs with lazy deletion, O(n log n), so a 100 KB word
- * without spaces stays cheap. Both give the same result (tests compare them). */
+ * without spaces stays cheap. Both give the same result (tests compare them). Pieces longer
+ * than BN_BPE_WINDOW go window by window when that provably gives the same ids
+ * (bpe_window.c), so their working memory stays that of one window. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +51,8 @@ void bn_bpe_scratch_free(bn_bpe_scratch *s)
     free(s->prev);
     free(s->next);
     free(s->heap);
+    free(s->steps[0]);
+    free(s->steps[1]);
     memset(s, 0, sizeof *s);
 }
 
@@ -123,9 +127,11 @@ static hent heap_pop(hent *h, size_t *len)
     return top;
 }
 
-static long bpe_heap(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t *out,
-                     bn_bpe_scratch *s)
+long bn_bpe_heap(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t *out, bn_bpe_scratch *s,
+                 bn_bpe_step *steps, size_t *n_steps)
 {
+    if (n > INT32_MAX / 4 || grow(s, n))
+        return -1;
     /* every merge pushes at most two pairs: n - 1 initial + 2 (n - 1) */
     size_t hcap = 3 * n;
     if (hcap > s->heap_cap) {
@@ -136,8 +142,9 @@ static long bpe_heap(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t 
         s->heap_cap = hcap;
     }
     hent *h = s->heap;
-    size_t hlen = 0;
+    size_t hlen = 0, n_done = 0;
     int32_t *id = s->id, *prev = s->prev, *next = s->next;
+    int32_t last = (int32_t)n - 1; /* the piece's last symbol (the first is always symbol 0) */
     for (size_t i = 0; i < n; i++) {
         id[i] = t->byte_tok[p[i]];
         prev[i] = (int32_t)i - 1;
@@ -157,6 +164,10 @@ static long bpe_heap(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t 
             continue; /* stale: one of the two symbols has changed since the push */
         id[a] = t->merge_result[e.key >> 32];
         id[b] = -1;
+        if (b == last)
+            last = a;
+        if (steps)
+            steps[n_done++] = (bn_bpe_step){(uint32_t)(e.key >> 32), id[0], id[last]};
         next[a] = next[b];
         if (next[b] < (int32_t)n)
             prev[next[b]] = a;
@@ -175,6 +186,8 @@ static long bpe_heap(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t 
     long m = 0;
     for (int32_t i = 0; i < (int32_t)n; i = next[i])
         out[m++] = id[i];
+    if (n_steps)
+        *n_steps = n_done;
     return m;
 }
 
@@ -185,9 +198,18 @@ long bn_bpe_encode(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t *o
         out[0] = t->byte_tok[p[0]];
         return 1;
     }
-    if (n > INT32_MAX / 4 || grow(s, n))
-        return -1;
-    if (algo == BN_BPE_SCAN || (algo == BN_BPE_AUTO && n <= SCAN_MAX))
+    const size_t window = s->window ? s->window : BN_BPE_WINDOW;
+    if (algo == BN_BPE_WINDOWS || (algo == BN_BPE_AUTO && n > window)) {
+        long k = bn_bpe_windows(t, p, n, out, s);
+        if (k != -2)
+            return k;
+        s->unverified++; /* a cut might change the result: the whole piece, unbounded */
+        return bn_bpe_heap(t, p, n, out, s, NULL, NULL);
+    }
+    if (algo == BN_BPE_SCAN || (algo == BN_BPE_AUTO && n <= SCAN_MAX)) {
+        if (n > INT32_MAX / 4 || grow(s, n))
+            return -1;
         return bpe_scan(t, p, n, out, s);
-    return bpe_heap(t, p, n, out, s);
+    }
+    return bn_bpe_heap(t, p, n, out, s, NULL, NULL);
 }

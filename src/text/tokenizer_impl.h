@@ -119,25 +119,51 @@ void bn_pretokenize_default(const uint8_t *text, size_t n, bn_piece_fn emit, voi
 void bn_pretokenize_falcon3(const uint8_t *text, size_t n, bn_piece_fn emit, void *ctx);
 
 /* BPE of one piece: scratch grows as needed. */
+typedef struct bn_bpe_step {
+    uint32_t rank;       /* rank of the merge done at this step */
+    int32_t first, last; /* the piece's first and last symbol after it */
+} bn_bpe_step;
+
 typedef struct bn_bpe_scratch {
     int32_t *id;
     uint32_t *rank;
     int32_t *prev, *next;
     void *heap;
     size_t cap, heap_cap;
-    uint64_t ops; /* merge steps + heap pops done, for tests of the complexity bound */
+    bn_bpe_step *steps[2]; /* merge histories of two neighbouring windows (bpe_window.c) */
+    size_t steps_cap;
+    size_t window;       /* window bytes for long pieces; 0 = BN_BPE_WINDOW (tests set it) */
+    bool fixed_cuts;     /* tests: cut at every window bytes, not at a probed token boundary */
+    uint64_t ops;        /* merge steps + heap pops done, for tests of the complexity bound */
+    uint64_t windowed;   /* pieces encoded window by window */
+    uint64_t unverified; /* long pieces whose window cuts could not be proven: done whole */
 } bn_bpe_scratch;
 
 enum {
     BN_BPE_AUTO = 0,
     BN_BPE_SCAN,
-    BN_BPE_HEAP
+    BN_BPE_HEAP,
+    BN_BPE_WINDOWS
 };
+/* Pieces longer than this are encoded in windows of this many bytes when every cut between
+ * windows is proven not to change the result (bpe_window.c); the working memory is then
+ * bounded by the window, not by the piece. */
+#define BN_BPE_WINDOW ((size_t)65536)
+
 /* Appends the ids of P[0..N) (n >= 1) to OUT (room for n ids); returns how many, or -1 on
- * out-of-memory. ALGO forces the quadratic scan or the heap (tests); AUTO picks by length. */
+ * out-of-memory. ALGO forces the quadratic scan, the heap or the windows (tests); AUTO picks
+ * by length. */
 long bn_bpe_encode(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t *out,
                    bn_bpe_scratch *s, int algo);
 void bn_bpe_scratch_free(bn_bpe_scratch *s);
+/* The heap algorithm on one piece; when STEPS is not NULL (room for n - 1 entries), records
+ * every merge in order and *n_steps their count. -1 on out-of-memory. */
+long bn_bpe_heap(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t *out, bn_bpe_scratch *s,
+                 bn_bpe_step *steps, size_t *n_steps);
+/* Window by window (bpe_window.c): the ids, -1 on out-of-memory, -2 when a cut could not be
+ * proven safe (OUT then holds garbage: encode the piece whole). */
+long bn_bpe_windows(const bn_tokenizer *t, const uint8_t *p, size_t n, int32_t *out,
+                    bn_bpe_scratch *s);
 
 /* SentencePiece (spm.c). bn_spm_load runs after the token arena and table are built: scores,
  * byte fallback, the decoding arena, bos/eos/unk and the add_* flags. */

@@ -4,11 +4,13 @@
  *
  * Input: byte 0 picks the mode (bit 0: llama.cpp "default" pre-tokenizer instead of Llama 3,
  * bit 1: parse special-token names, bit 2: the SentencePiece vocabulary below instead), the
- * rest is the text. Byte 0 = 0xFF instead makes the rest a GGUF file: loading it as a
- * vocabulary must fail cleanly or give a tokenizer for which the same checks hold (corpus
- * seed: vocab-gguf). The BPE vocabulary is the project's synthetic byte-level one (2048
- * tokens, 16 Llama-3-named specials), or the GGUF named by $BN_FUZZ_VOCAB (e.g.
- * ../shared/tokenizer/llama3-vocab.gguf).
+ * rest is the text. Without bit 2 the text is also BPE-encoded as one piece in windows
+ * (bpe_window.c; window 16..616 bytes from the high nibble, cuts fixed when bit 3 is set, else
+ * probed) and must give the whole piece's ids. Byte 0 = 0xFF instead makes the rest a GGUF
+ * file: loading it as a vocabulary must fail cleanly or give a tokenizer for which the same
+ * checks hold (corpus seed: vocab-gguf). The BPE vocabulary is the project's synthetic
+ * byte-level one (2048 tokens, 16 Llama-3-named specials), or the GGUF named by $BN_FUZZ_VOCAB
+ * (e.g. ../shared/tokenizer/llama3-vocab.gguf).
  *
  * SentencePiece: its round trip is not exact by design (a prefix space per fragment, U+2581 in
  * the text, byte fallback of a sequence cut by an escaped space), so instead its ids must equal
@@ -358,15 +360,37 @@ static void spm_check(const bn_tokenizer *tk, uint8_t mode, const uint8_t *data,
     free(ids);
 }
 
+/* Windows against the whole piece: a cut the proof accepts must not change the ids. */
+static void windows_equal_whole(const bn_tokenizer *t, uint8_t mode, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return;
+    int32_t *whole = malloc(n * sizeof *whole), *win = malloc(n * sizeof *win);
+    bn_bpe_scratch a = {0};
+    bn_bpe_scratch b = {.window = 16 + (size_t)(mode >> 4) * 40, .fixed_cuts = (mode & 8) != 0};
+    long na = bn_bpe_encode(t, p, n, whole, &a, BN_BPE_HEAP);
+    long nb = bn_bpe_encode(t, p, n, win, &b, BN_BPE_AUTO);
+    if (na < 0 || nb < 0)
+        die("windows", "out of memory");
+    if (na != nb || memcmp(whole, win, (size_t)na * sizeof *whole) != 0)
+        die("windows", "window-by-window ids differ from the whole piece's");
+    bn_bpe_scratch_free(&a);
+    bn_bpe_scratch_free(&b);
+    free(whole);
+    free(win);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
     if (data[0] != 0xFF) {
-        if (data[0] & 4)
+        if (data[0] & 4) {
             spm_check(spm, data[0], data + 1, size - 1);
-        else
+        } else {
             round_trip(tok, data[0], data + 1, size - 1);
+            windows_equal_whole(tok, data[0], data + 1, size - 1);
+        }
         return 0;
     }
     bn_err err = {0};
@@ -381,6 +405,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 spm_check(t, mode, (const uint8_t *)sample, sizeof sample - 1);
             else
                 round_trip(t, mode, (const uint8_t *)sample, sizeof sample - 1);
+        if (!bn_tokenizer_is_spm(t)) /* windows of 16 bytes */
+            windows_equal_whole(t, 0x0c, (const uint8_t *)sample, sizeof sample - 1);
         bn_tokenizer_free(t);
     } else if (!err.msg[0] || strchr(err.msg, '\n')) {
         die("load", "failure without a one-line message");
