@@ -53,7 +53,7 @@ struct bn_context {
     float *q;       /* [n_batch][n_embd] */
     float *k, *v;   /* [n_batch][kv_dim] */
     float *hg, *hu; /* [n_batch][n_ff] gate, up */
-    int8_t *qact;   /* [n_batch][max(n_embd, n_ff)] int8 activations */
+    int8_t *qact;   /* [n_batch][max(n_embd, n_ff rounded up to 128)] int8 activations */
     float *qscale;  /* [n_batch] their scales */
     float *rope;    /* [n_batch][head_dim]: cos, sin of each pair */
     uint8_t *lm_in; /* [n_batch][lm_in_bytes] LM-head input: f16, or Q8_0 blocks */
@@ -162,13 +162,20 @@ static void matmul_worker(void *arg, int ith, int nth)
     }
 }
 
-/* Quantizes n_tok rows of x (length k) once, then runs the matmuls on them. */
+/* Quantizes n_tok rows of x (length k) once, then runs the matmuls on them. The weights' rows
+ * may be longer than k (w_down of a model whose n_ff is not a multiple of 128, padded with
+ * zero weights at load: model.c pad_rows): each int8 row then takes w0->k values, the k real
+ * ones (their scale from those alone, as the model's math wants) and zeros after them. */
 static void matmuls(bn_context *c, const float *x, size_t k, uint32_t n_tok, int n,
                     const bn_ternary *w0, float *y0, const bn_ternary *w1, float *y1,
                     const bn_ternary *w2, float *y2)
 {
-    for (uint32_t t = 0; t < n_tok; t++)
-        c->qscale[t] = c->kern->quantize_row(x + (size_t)t * k, k, c->qact + (size_t)t * k);
+    const size_t kq = w0->k;
+    for (uint32_t t = 0; t < n_tok; t++) {
+        int8_t *q = c->qact + (size_t)t * kq;
+        c->qscale[t] = c->kern->quantize_row(x + (size_t)t * k, k, q);
+        memset(q + k, 0, kq - k);
+    }
     matmul_job job = {c->kern, c->qact, c->qscale, n_tok, n, {w0, w1, w2}, {y0, y1, y2}};
     bn_threadpool_run(c->tp, matmul_worker, &job);
 }
@@ -536,7 +543,9 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
     c->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
 
     const size_t nb = c->n_batch, e = hp->n_embd, ff = hp->n_ff, kv = c->kv_dim;
-    const size_t nt = (size_t)c->n_threads, widest = e > ff ? e : ff;
+    /* int8 rows of ffn_down's input span its padded row length (matmuls()) */
+    const size_t ff_rows = (ff + 127) / 128 * 128;
+    const size_t nt = (size_t)c->n_threads, widest = e > ff_rows ? e : ff_rows;
     const size_t cache_cells = (size_t)hp->n_layer * kv;
     c->k_cache = alloc3(cache_cells, n_ctx, sizeof(uint16_t));
     c->v_cache = alloc3(cache_cells, c->n_ctx_pad, sizeof(uint16_t));
