@@ -117,49 +117,108 @@ static void test_flat_layout_matches_f32_twin(void **state)
     }
 }
 
-/* The engine (default kernel path) against the naive float forward pass on the same file:
- * only summation order and libm vs ggml expf differ, so every row is within float tolerance
- * and the greedy tokens agree. Reading the rows as if each started on a block boundary (the
- * reference's misreading) or dropping the last n_ff % 128 weights moves logits by far more. */
+/* The engine (default kernel path) on the model at PATH against the naive float forward pass
+ * on the same file: only summation order and libm vs ggml expf differ, so every row is within
+ * float tolerance and the greedy tokens agree. Reading the rows as if each started on a block
+ * boundary (the reference's misreading) or dropping the last n_ff % 128 weights moves logits
+ * by far more (relative error > 1). */
+static void check_against_naive(const char *path, uint64_t seed)
+{
+    const char *kernel = bn_kernels_get()->name;
+    bn_model *m = load_on(kernel, path);
+    const uint32_t nv = m->hp.n_vocab, ff = m->hp.n_ff;
+    assert_int_not_equal(ff % 128, 0);
+    assert_int_equal(m->layers[0].w_down.k, (ff + 127) / 128 * 128);
+    int32_t tok[N_TOK];
+    bn_test_rand_tokens(seed, tok, N_TOK, nv);
+    float *ref = malloc((size_t)N_TOK * nv * sizeof *ref);
+    assert_non_null(ref);
+    assert_int_equal(bn_naive_forward(m, tok, N_TOK, ref, 0), 0);
+    float *ours = bn_test_forward_all(m, tok, N_TOK, 64, 8, 1);
+    double worst = 0;
+    int argmax_same = 0;
+    for (uint32_t r = 0; r < N_TOK; r++) {
+        const float *a = ours + (size_t)r * nv, *b = ref + (size_t)r * nv;
+        double num = 0, den = 0;
+        for (uint32_t i = 0; i < nv; i++) {
+            assert_true(isfinite(a[i]));
+            num = fmax(num, fabs((double)a[i] - b[i]));
+            den = fmax(den, fabs((double)b[i]));
+        }
+        worst = fmax(worst, num / den);
+        argmax_same += bn_test_argmax(a, nv) == bn_test_argmax(b, nv);
+        if (num / den > 5e-2)
+            fail_msg("n_ff %u row %u: relative error %.3g vs naive", ff, r, num / den);
+    }
+    print_message("[%s] n_ff %u: max rel err %.3g vs naive, argmax equal on %d/%d\n", kernel, ff,
+                  worst, argmax_same, N_TOK);
+    assert_true(argmax_same * 10 >= N_TOK * 9);
+    free(ours);
+    free(ref);
+    bn_model_free(m);
+}
+
 static void test_matches_naive(void **state)
 {
     (void)state;
-    const char *kernel = bn_kernels_get()->name;
     for (size_t si = 0; si < N_SHAPES; si++) {
-        const shape *s = &shapes[si];
-        char *path = write_model(s, 40 + si, 0);
-        bn_model *m = load_on(kernel, path);
-        assert_int_equal(m->layers[0].w_down.k, (s->n_ff + 127) / 128 * 128);
-        int32_t tok[N_TOK];
-        bn_test_rand_tokens(si, tok, N_TOK, s->n_vocab);
-        float *ref = malloc((size_t)N_TOK * s->n_vocab * sizeof *ref);
-        assert_non_null(ref);
-        assert_int_equal(bn_naive_forward(m, tok, N_TOK, ref, 0), 0);
-        float *ours = bn_test_forward_all(m, tok, N_TOK, 64, 8, 1);
-        double worst = 0;
-        int argmax_same = 0;
-        for (uint32_t r = 0; r < N_TOK; r++) {
-            const float *a = ours + (size_t)r * s->n_vocab, *b = ref + (size_t)r * s->n_vocab;
-            double num = 0, den = 0;
-            for (uint32_t i = 0; i < s->n_vocab; i++) {
-                assert_true(isfinite(a[i]));
-                num = fmax(num, fabs((double)a[i] - b[i]));
-                den = fmax(den, fabs((double)b[i]));
-            }
-            worst = fmax(worst, num / den);
-            argmax_same += bn_test_argmax(a, s->n_vocab) == bn_test_argmax(b, s->n_vocab);
-            if (num / den > 5e-2)
-                fail_msg("n_ff %u row %u: relative error %.3g vs naive", s->n_ff, r, num / den);
-        }
-        print_message("[%s] n_ff %u: max rel err %.3g vs naive, argmax equal on %d/%d\n", kernel,
-                      s->n_ff, worst, argmax_same, N_TOK);
-        assert_true(argmax_same * 10 >= N_TOK * 9);
-        free(ours);
-        free(ref);
-        bn_model_free(m);
+        char *path = write_model(&shapes[si], 40 + si, 0);
+        check_against_naive(path, si);
         unlink(path);
         free(path);
     }
+}
+
+/* tests/data/models/tiny-bitnet-ff320.gguf: made by the reference's own llama-quantize from
+ * bitnet-make-model's F32 file (tests/data/README.md). The writer's I2_S file is the same
+ * bytes except the 28 leftover bytes after each I2_S scale (the reference leaves its work
+ * buffer there), so the flat layout across row ends is the reference quantizer's; and the
+ * engine runs the reference-quantized file as the naive implementation does. */
+static void test_reference_quantized_file(void **state)
+{
+    (void)state;
+    char *rpath = bn_test_data("models/tiny-bitnet-ff320.gguf");
+    /* what bitnet-make-model --arch bitnet --n-embd 256 --n-layer 1 --n-head 4 --n-head-kv 4
+       --n-ff 320 --n-vocab 300 writes: the defaults plus that shape */
+    bn_synth_params p;
+    bn_synth_defaults(&p);
+    snprintf(p.arch, sizeof p.arch, "bitnet");
+    p.n_embd = 256;
+    p.n_layer = 1;
+    p.n_head = p.n_head_kv = 4;
+    p.n_ff = 320;
+    p.n_vocab = 300;
+    char *opath = bn_test_tmpfile(".gguf");
+    bn_err err = {0};
+    if (bn_synth_write(&p, opath, &err))
+        fail_msg("%s", err.msg);
+    bn_gguf *r = bn_gguf_open(rpath, &err), *o = bn_gguf_open(opath, &err);
+    assert_non_null(r);
+    assert_non_null(o);
+    assert_int_equal(r->size, o->size);
+    uint8_t *skip = calloc(r->size, 1); /* 1 = leftover byte of an I2_S tensor */
+    assert_non_null(skip);
+    int unaligned = 0;
+    for (uint64_t i = 0; i < r->n_tensors; i++) {
+        const bn_gguf_tensor *t = &r->tensors[i];
+        if (t->type != BN_GGML_I2_S)
+            continue;
+        const size_t at = (size_t)((const uint8_t *)t->data - r->base) + t->ne[0] * t->ne[1] / 4;
+        memset(skip + at + 4, 1, 28);
+        unaligned += t->ne[0] % 128 != 0;
+    }
+    assert_int_equal(unaligned, 1);
+    for (size_t i = 0; i < r->size; i++)
+        if (!skip[i] && r->base[i] != o->base[i])
+            fail_msg("byte %zu: reference 0x%02x, bitnet-make-model 0x%02x", i, r->base[i],
+                     o->base[i]);
+    free(skip);
+    bn_gguf_close(r);
+    bn_gguf_close(o);
+    check_against_naive(rpath, 99);
+    unlink(opath);
+    free(opath);
+    free(rpath);
 }
 
 /* Every kernel path this CPU runs, any thread count and batch size: the same logits bit for
@@ -210,6 +269,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flat_layout_matches_f32_twin),
         cmocka_unit_test(test_matches_naive),
+        cmocka_unit_test(test_reference_quantized_file),
         cmocka_unit_test(test_paths_threads_identical),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
