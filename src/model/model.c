@@ -295,13 +295,23 @@ typedef struct repack_job {
     atomic_int failed;
 } repack_job;
 
-/* Weight (code) at column i of row r of an I2_S tensor with k columns, in the flat layout
- * llama-quantize writes (quantize_i2_s): the tensor's k*m weights are one run of 128-weight
- * blocks, so row r starts at flat index r*k, inside a block when k % 128 != 0. */
-static unsigned flat_code(const uint8_t *packed, size_t k, size_t r, size_t i)
+/* The codes of row r of an I2_S tensor with k columns, in the flat layout llama-quantize
+ * writes (quantize_i2_s): the tensor's k*m weights are one run of 128-weight blocks, so row r
+ * starts at flat index r*k, inside a block when k % 128 != 0. Unpacks the blocks the row
+ * touches into tmp (k + 256 bytes, one code a byte) and returns where the row starts in it.
+ * The blocks end at or before the tensor's end: r*k + k <= m*k, a whole number of blocks. */
+static const uint8_t *unpack_row(const uint8_t *packed, size_t k, size_t r, uint8_t *tmp)
 {
-    const size_t flat = r * k + i, in = flat % 128;
-    return (unsigned)(packed[flat / 128 * 32 + in % 32] >> (6 - 2 * (in / 32))) & 3u;
+    const size_t flat = r * k, off = flat % 128, n_blocks = (off + k + 127) / 128;
+    const uint8_t *src = packed + flat / 128 * 32;
+    for (size_t b = 0; b < n_blocks; b++, src += 32, tmp += 128)
+        for (int j = 0; j < 32; j++) {
+            tmp[j] = src[j] >> 6 & 3;
+            tmp[32 + j] = src[j] >> 4 & 3;
+            tmp[64 + j] = src[j] >> 2 & 3;
+            tmp[96 + j] = src[j] & 3;
+        }
+    return tmp - n_blocks * 128 + off;
 }
 
 /* Replaces w (k % 128 != 0) by a row-aligned copy: each row padded to kp = k rounded up to 128
@@ -312,17 +322,25 @@ static uint8_t *pad_rows(bn_ternary *w)
 {
     const size_t k = w->k, kp = (k + 127) / 128 * 128, bytes = w->m * kp / 4;
     uint8_t *copy = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!copy)
+    uint8_t *tmp = malloc(k + 256), *row = malloc(kp);
+    if (!copy || !tmp || !row) {
+        free(copy);
+        free(tmp);
+        free(row);
         return NULL;
-    memset(copy, 0x55, bytes); /* four codes 1 */
-    for (size_t r = 0; r < w->m; r++) {
-        uint8_t *row = copy + r * (kp / 4);
-        for (size_t i = 0; i < k; i++) {
-            const unsigned sh = 6 - 2 * (unsigned)(i % 128 / 32);
-            uint8_t *b = row + i / 128 * 32 + i % 32;
-            *b = (uint8_t)((*b & ~(3u << sh)) | flat_code(w->packed, k, r, i) << sh);
-        }
     }
+    memset(row + k, 1, kp - k);
+    for (size_t r = 0; r < w->m; r++) {
+        memcpy(row, unpack_row(w->packed, k, r, tmp), k);
+        uint8_t *out = copy + r * (kp / 4);
+        for (size_t b = 0; b < kp / 128; b++, out += 32)
+            for (int j = 0; j < 32; j++) {
+                const uint8_t *c = row + b * 128 + j;
+                out[j] = (uint8_t)(c[0] << 6 | c[32] << 4 | c[64] << 2 | c[96]);
+            }
+    }
+    free(tmp);
+    free(row);
     release_pages((uintptr_t)w->packed, (uintptr_t)w->packed + w->m * k / 4);
     w->packed = copy;
     w->k = kp;
