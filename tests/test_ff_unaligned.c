@@ -264,6 +264,24 @@ static void test_paths_threads_identical(void **state)
     }
 }
 
+/* The bitnet-3b preset is bitnet_b1_58-3B's config.json shape (README "Models"); the full
+ * file (917 MB) is generated and run by hand (README), not here. */
+static void test_bitnet_3b_preset(void **state)
+{
+    (void)state;
+    bn_synth_params p;
+    bn_err err = {0};
+    assert_int_equal(bn_synth_preset("bitnet-3b", &p, &err), 0);
+    assert_string_equal(p.arch, "bitnet");
+    assert_int_equal(p.n_embd, 3200);
+    assert_int_equal(p.n_layer, 26);
+    assert_int_equal(p.n_head, 32);
+    assert_int_equal(p.n_head_kv, 32);
+    assert_int_equal(p.n_ff, 8640);
+    assert_int_equal(p.n_vocab, 32002);
+    assert_int_equal(bn_synth_check(&p, &err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_matches_naive),
         cmocka_unit_test(test_reference_quantized_file),
         cmocka_unit_test(test_paths_threads_identical),
+        cmocka_unit_test(test_bitnet_3b_preset),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return bn_test_exit_status(failed, sizeof tests / sizeof *tests);
