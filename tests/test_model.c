@@ -218,8 +218,11 @@ static void test_architecture_and_hparams(void **state)
     expect_refused(&e, "missing metadata key 'general.architecture'");
     e = (edit){.key = "bitnet-b1.58.embedding_length", .kind = SET_U32, .u32 = 200};
     expect_refused(&e, "embedding_length 200 must be a positive multiple of 128");
+    e = (edit){.key = "bitnet-b1.58.feed_forward_length", .kind = SET_U32, .u32 = 0};
+    expect_refused(&e, "feed_forward_length must be positive");
+    /* any other n_ff is a shape (a row length not a multiple of 128 is padded at load) */
     e = (edit){.key = "bitnet-b1.58.feed_forward_length", .kind = SET_U32, .u32 = 100};
-    expect_refused(&e, "feed_forward_length 100 must be a positive multiple of 128");
+    expect_refused(&e, "blk.0.ffn_gate.weight: expected I2_S [128, 100], got I2_S [128, 384]");
     e = (edit){.key = "bitnet-b1.58.attention.head_count", .kind = SET_U32, .u32 = 3};
     expect_refused(&e, "head_count 3 does not divide embedding_length 128");
     e = (edit){.key = "bitnet-b1.58.attention.head_count_kv", .kind = SET_U32, .u32 = 3};

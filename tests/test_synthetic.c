@@ -373,14 +373,14 @@ static void test_shape_checks(void **state)
     assert_int_equal(bn_synth_check(&p, &err), -1);
     assert_non_null(strstr(err.msg, "n_embd 200 must be a positive multiple of 128"));
     p = preset("tiny");
-    p.n_ff = 300;
-    assert_int_equal(bn_synth_check(&p, &err), -1);
-    assert_non_null(strstr(err.msg, "n_ff 300 must be a positive multiple of 128"));
-    p.f32 = true; /* the converter's F32 file of any n_ff (for the reference's llama-quantize) */
-    p.n_ff = 320;
-    assert_int_equal(bn_synth_check(&p, &err), 0);
     p.n_ff = 322;
     assert_int_equal(bn_synth_check(&p, &err), -1);
+    assert_non_null(strstr(err.msg, "n_ff 322 must be a positive multiple of 4"));
+    /* I2_S (flat blocks across row ends, as llama-quantize packs them) and F32 of n_ff 320 */
+    p.n_ff = 320;
+    assert_int_equal(bn_synth_check(&p, &err), 0);
+    p.f32 = true;
+    assert_int_equal(bn_synth_check(&p, &err), 0);
     p = preset("tiny");
     p.n_head = 3;
     assert_int_equal(bn_synth_check(&p, &err), -1);

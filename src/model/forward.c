@@ -55,7 +55,7 @@ struct bn_context {
     float *q;       /* [n_batch][n_embd] */
     float *k, *v;   /* [n_batch][kv_dim] */
     float *hg, *hu; /* [n_batch][n_ff] gate, up */
-    int8_t *qact;   /* [n_batch][max(n_embd, n_ff)] int8 activations */
+    int8_t *qact;   /* [n_batch][max(n_embd, n_ff rounded up to 128)] int8 activations */
     float *qscale;  /* [n_batch] their scales */
     float *rope;    /* [n_batch][head_dim]: cos, sin of each pair */
     uint8_t *lm_in; /* [n_batch][lm_in_bytes] LM-head input: f16, or Q8_0 blocks */
@@ -208,12 +208,15 @@ static void matmul_worker(void *arg, int ith, int nth)
 
 /* The matmuls' input: rows t < n_tok of x (length k) to int8 (c->qact, c->qscale), with norm
  * first x[t] = rmsnorm(from[t]) * norm (from == x allowed). Split over the threads by rows, so
- * the norms and quantizations of a prompt do not run on one thread while the others wait. */
+ * the norms and quantizations of a prompt do not run on one thread while the others wait.
+ * The weights' rows may be longer than k (w_down of a model whose n_ff is not a multiple of
+ * 128, padded with zero weights at load: model.c pad_rows): each int8 row then takes kq values,
+ * the k real ones (their scale from those alone, as the model's math wants) and zeros after. */
 typedef struct input_job {
     bn_context *c;
     float *x;
     const float *from, *norm;
-    size_t k;
+    size_t k, kq;
     uint32_t n_tok;
 } input_job;
 
@@ -221,15 +224,18 @@ static void input_worker(void *arg, int ith, int nth)
 {
     const input_job *job = arg;
     bn_context *c = job->c;
-    const size_t k = job->k;
+    const size_t k = job->k, kq = job->kq;
     size_t b, e;
     bn_split_range(job->n_tok, 1, ith, nth, &b, &e);
     if (b >= e)
         return;
     if (job->norm)
         rmsnorm_rows(job->x + b * k, job->from + b * k, job->norm, k, e - b, c->m->hp.rms_eps);
-    for (size_t t = b; t < e; t++)
-        c->qscale[t] = c->kern->quantize_row(job->x + t * k, k, c->qact + t * k);
+    for (size_t t = b; t < e; t++) {
+        int8_t *q = c->qact + t * kq;
+        c->qscale[t] = c->kern->quantize_row(job->x + t * k, k, q);
+        memset(q + k, 0, kq - k);
+    }
 }
 
 /* Prepares the input (input_job: norm is NULL when x is used as it is), then runs the matmuls
@@ -238,7 +244,7 @@ static void matmuls(bn_context *c, float *x, const float *from, const float *nor
                     uint32_t n_tok, int n, const bn_ternary *w0, float *y0, const bn_ternary *w1,
                     float *y1, const bn_ternary *w2, float *y2)
 {
-    input_job in = {c, x, from, norm, k, n_tok};
+    input_job in = {c, x, from, norm, k, w0->k, n_tok};
     run_rows(c, n_tok, input_worker, &in);
     matmul_job job = {c->kern, c->qact, c->qscale, n_tok, n, {w0, w1, w2}, {y0, y1, y2}};
     bn_threadpool_run(c->tp, matmul_worker, &job);
@@ -678,7 +684,9 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
     c->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
 
     const size_t nb = c->n_batch, e = hp->n_embd, ff = hp->n_ff, kv = c->kv_dim;
-    const size_t nt = (size_t)c->n_threads, widest = e > ff ? e : ff;
+    /* int8 rows of ffn_down's input span its padded row length (matmuls()) */
+    const size_t ff_rows = (ff + 127) / 128 * 128;
+    const size_t nt = (size_t)c->n_threads, widest = e > ff_rows ? e : ff_rows;
     const size_t cache_cells = (size_t)hp->n_layer * kv;
     c->k_cache = alloc3(cache_cells, n_ctx, sizeof(uint16_t));
     c->v_cache = alloc3(cache_cells, c->n_ctx_pad, sizeof(uint16_t));

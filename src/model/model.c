@@ -99,18 +99,10 @@ int bn_model_read_hparams(const bn_gguf *g, bn_hparams *hp, bn_err *err)
     if (hp->n_embd == 0 || hp->n_embd % 128)
         return bn_fail(err, BN_E_FORMAT, "embedding_length %u must be a positive multiple of 128",
                        hp->n_embd);
-    /* bitnet_b1_58-3B (n_ff 8640): the reference's llama-quantize packs such a tensor across
-       row ends and its I2_S dot products then skip each ffn_down row's last n_ff % 128 weights
-       and read rows that start inside a block as if aligned (README "Models") */
-    if (hp->n_ff == 0 || hp->n_ff % 128)
-        return bn_fail(err, BN_E_FORMAT,
-                       "feed_forward_length %u must be a positive multiple of 128 (I2_S rows "
-                       "are whole 128-weight blocks: bitnet.cpp's I2_S kernels skip the last %u "
-                       "weights of each ffn_down row of such a file and misread the rows that "
-                       "start inside a block, and it lists I2_S as unsupported for "
-                       "bitnet_b1_58-3B; it runs that model as TL2, which this engine does not "
-                       "read)",
-                       hp->n_ff, hp->n_ff % 128);
+    /* n_ff need not be a multiple of 128 (bitnet_b1_58-3B: 8640): ffn_down's rows then cross
+       block boundaries in the file and are copied row-aligned at load (pad_rows below) */
+    if (hp->n_ff == 0)
+        return bn_fail(err, BN_E_FORMAT, "feed_forward_length must be positive");
     if (hp->n_layer == 0 || hp->n_layer > 1024)
         return bn_fail(err, BN_E_FORMAT, "block_count %u is out of range (1..1024)", hp->n_layer);
     if (hp->n_head == 0 || hp->n_embd % hp->n_head)
@@ -304,22 +296,91 @@ typedef struct repack_job {
     atomic_int failed;
 } repack_job;
 
-/* Chunk = one ternary matrix (layer il = chunk / 7). Once repacked, the matrix's file pages
+/* The codes of row r of an I2_S tensor with k columns, in the flat layout llama-quantize
+ * writes (quantize_i2_s): the tensor's k*m weights are one run of 128-weight blocks, so row r
+ * starts at flat index r*k, inside a block when k % 128 != 0. Unpacks the blocks the row
+ * touches into tmp (k + 256 bytes, one code a byte) and returns where the row starts in it.
+ * The blocks end at or before the tensor's end: r*k + k <= m*k, a whole number of blocks. */
+static const uint8_t *unpack_row(const uint8_t *packed, size_t k, size_t r, uint8_t *tmp)
+{
+    const size_t flat = r * k, off = flat % 128, n_blocks = (off + k + 127) / 128;
+    const uint8_t *src = packed + flat / 128 * 32;
+    for (size_t b = 0; b < n_blocks; b++, src += 32, tmp += 128)
+        for (int j = 0; j < 32; j++) {
+            tmp[j] = src[j] >> 6 & 3;
+            tmp[32 + j] = src[j] >> 4 & 3;
+            tmp[64 + j] = src[j] >> 2 & 3;
+            tmp[96 + j] = src[j] & 3;
+        }
+    return tmp - n_blocks * 128 + off;
+}
+
+/* Replaces w (k % 128 != 0) by a row-aligned copy: each row padded to kp = k rounded up to 128
+ * with code 1 (weight 0), so every kernel sees whole blocks. The forward pass quantizes the
+ * real k activations and zero-fills the rest (forward.c), so the padding adds nothing to any
+ * dot product. The file's pages of w are released: only the copy is read from now on. */
+static uint8_t *pad_rows(bn_ternary *w)
+{
+    const size_t k = w->k, kp = (k + 127) / 128 * 128, bytes = w->m * kp / 4;
+    uint8_t *copy = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    uint8_t *tmp = malloc(k + 256), *row = malloc(kp);
+    if (!copy || !tmp || !row) {
+        free(copy);
+        free(tmp);
+        free(row);
+        return NULL;
+    }
+    memset(row + k, 1, kp - k);
+    for (size_t r = 0; r < w->m; r++) {
+        memcpy(row, unpack_row(w->packed, k, r, tmp), k);
+        uint8_t *out = copy + r * (kp / 4);
+        for (size_t b = 0; b < kp / 128; b++, out += 32)
+            for (int j = 0; j < 32; j++) {
+                const uint8_t *c = row + b * 128 + j;
+                out[j] = (uint8_t)(c[0] << 6 | c[32] << 4 | c[64] << 2 | c[96]);
+            }
+    }
+    free(tmp);
+    free(row);
+    release_pages((uintptr_t)w->packed, (uintptr_t)w->packed + w->m * k / 4);
+    w->packed = copy;
+    w->k = kp;
+    return copy;
+}
+
+/* Chunk = one ternary matrix (layer il = chunk / 7): rows padded to whole blocks when needed,
+ * then the kernel's prepare(). Once repacked, the matrix's file pages (or its padded copy)
  * leave this process: the kernel reads its own copy, so RSS does not hold both. */
 static void repack_one(void *arg, size_t chunk, int ith)
 {
     (void)ith;
     repack_job *job = arg;
-    bn_ternary *w = layer_matrices(&job->m->layers[chunk / 7], (int)(chunk % 7));
+    bn_layer *L = &job->m->layers[chunk / 7];
+    bn_ternary *w = layer_matrices(L, (int)(chunk % 7));
+    if (w->k % 128) {
+        if (!(L->w_down_rows = pad_rows(w))) {
+            atomic_store(&job->failed, 1);
+            return;
+        }
+    }
+    if (!job->m->kernels->prepare)
+        return;
     if (job->m->kernels->prepare(w)) {
         atomic_store(&job->failed, 1);
         return;
     }
-    if (w->repacked)
+    if (w->repacked && w->packed == L->w_down_rows) {
+        /* the kernel reads only w->repacked from now on */
+        free(L->w_down_rows);
+        L->w_down_rows = NULL;
+        w->packed = NULL;
+    } else if (w->repacked) {
         release_pages(job->m, (uintptr_t)w->packed, (uintptr_t)w->packed + w->m * w->k / 4);
+    }
 }
 
-/* The kernel's prepare() on every ternary matrix, on every CPU this process may use. */
+/* Row padding where needed and the kernel's prepare() on every ternary matrix, on every CPU
+ * this process may use. */
 static int repack_all(bn_model *m, bn_err *err)
 {
     const double t0 = bn_now_ms();
@@ -371,7 +432,7 @@ bn_model *bn_model_from_gguf(bn_gguf *g, bn_err *err)
         if (bind_layer(g, m, il, &m->layers[il], err))
             goto fail;
     m->kernels = bn_kernels_get();
-    if (m->kernels->prepare && repack_all(m, err))
+    if ((m->kernels->prepare || hp->n_ff % 128) && repack_all(m, err))
         goto fail;
     return m;
 fail:
@@ -537,6 +598,9 @@ void bn_model_free(bn_model *m)
             for (int i = 0; layer_matrices(&m->layers[il], i); i++)
                 if (layer_matrices(&m->layers[il], i)->repacked)
                     m->kernels->release(layer_matrices(&m->layers[il], i));
+    if (m->layers)
+        for (uint32_t il = 0; il < m->hp.n_layer; il++)
+            free(m->layers[il].w_down_rows);
     free(m->layers);
     if (m->hp_arena)
         munmap(m->hp_arena, m->hp_arena_len);

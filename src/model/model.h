@@ -1,5 +1,6 @@
 /* A BitNet b1.58 model: hyper-parameters and views of its weights inside the mapped GGUF.
- * Loading checks every tensor's presence, type and shape; nothing is copied. */
+ * Loading checks every tensor's presence, type and shape; nothing is copied, except the
+ * ffn_down rows of a model whose n_ff is not a multiple of 128 (padded to whole blocks). */
 #ifndef BN_MODEL_H
 #define BN_MODEL_H
 
@@ -79,6 +80,9 @@ typedef struct bn_layer {
     bn_ternary w_up;            /* n_embd -> n_ff */
     const float *ffn_sub_norm;  /* [n_ff]; NULL in the llama family */
     bn_ternary w_down;          /* n_ff -> n_embd */
+    /* Owned row-aligned copy of w_down's codes when n_ff % 128 != 0 (w_down.k is then n_ff
+     * rounded up to 128; model.c pad_rows), else NULL. */
+    uint8_t *w_down_rows;
 } bn_layer;
 
 typedef struct bn_model {

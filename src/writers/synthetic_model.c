@@ -49,6 +49,9 @@ static const preset presets[] = {
      1e-5f},
     {"tiny-falcon3", "llama", 384, 2, 3, 1, 1152, 512, 13, "falcon3-synthetic-tiny", 8192,
      1000042.0f, 1e-6f},
+    /* n_ff 8640 = 67.5 blocks: ffn_down rows start mid-block (README "Models") */
+    {"bitnet-3b", "bitnet", 3200, 26, 32, 32, 8640, 32002, 27, "bitnet_b1_58-3B-synthetic", 2048,
+     10000.0f, 1e-5f},
     {"bitnet-large", "bitnet", 1536, 24, 16, 16, 4096, 32002, 21, "bitnet_b1_58-large-synthetic",
      2048, 10000.0f, 1e-5f},
     {"llama3-8b", "llama", 4096, 32, 32, 8, 14336, 128256, 22, "llama3-8b-1.58-synthetic", 8192,
@@ -127,11 +130,11 @@ int bn_synth_check(const bn_synth_params *p, bn_err *err)
     if (p->n_embd == 0 || p->n_embd % QK_I2_S)
         return bn_fail(err, BN_E_INPUT, "bad shape: n_embd %u must be a positive multiple of 128",
                        p->n_embd);
-    /* the converter's F32 file takes any n_ff (to see what llama-quantize makes of, e.g.,
-       bitnet_b1_58-3B's 8640); I2_S rows need whole 128-weight blocks */
-    if (p->n_ff == 0 || (p->n_ff % QK_I2_S && !(p->f32 && p->n_ff % 4 == 0)))
-        return bn_fail(err, BN_E_INPUT,
-                       "bad shape: n_ff %u must be a positive multiple of 128 (with --f32: of 4)",
+    /* any n_ff (bitnet_b1_58-3B: 8640): an I2_S tensor is one flat run of 128-weight blocks,
+       as llama-quantize packs it, so ffn_down's rows may start inside a block; the F32 file
+       needs n_ff % 4 == 0 only so that its F32 sizes match the converter's */
+    if (p->n_ff == 0 || p->n_ff % 4)
+        return bn_fail(err, BN_E_INPUT, "bad shape: n_ff %u must be a positive multiple of 4",
                        p->n_ff);
     if (p->n_layer < 1 || p->n_layer > 1024)
         return bn_fail(err, BN_E_INPUT, "bad shape: n_layer %u must be in 1..1024", p->n_layer);

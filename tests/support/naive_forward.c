@@ -2,6 +2,7 @@
 #include "naive_forward.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,21 +111,35 @@ float bn_naive_quantize(const float *x, uint32_t n, int8_t *q)
     return s;
 }
 
-/* The weights of an I2_S matrix as -1/0/+1 bytes, row after row (decoded once per call of
- * bn_naive_forward: the naive path is meant for small models). */
-static int8_t *decode(const bn_ternary *w)
+/* An I2_S matrix decoded to -1/0/+1 bytes, row after row, with its per-tensor scale. */
+typedef struct naive_matrix {
+    int8_t *t;
+    uint64_t k, m;
+    float scale;
+} naive_matrix;
+
+/* Decodes tensor NAME straight from the file (not from the model's views, which may be the
+ * loader's row-aligned copies): k = ne0 columns, flat layout, scale after the k*m/4 bytes.
+ * Once per call of bn_naive_forward: the naive path is meant for small models. */
+static int decode(const bn_gguf *g, const char *name, naive_matrix *w)
 {
-    int8_t *t = malloc(w->k * w->m);
-    if (t)
-        for (uint64_t r = 0; r < w->m; r++)
-            for (uint64_t i = 0; i < w->k; i++)
-                t[r * w->k + i] = (int8_t)bn_naive_ternary_at(w->packed, w->k, r, i);
-    return t;
+    const bn_gguf_tensor *tt = bn_gguf_find_tensor(g, name);
+    if (!tt || tt->type != BN_GGML_I2_S || tt->n_dims != 2)
+        return -1;
+    w->k = tt->ne[0];
+    w->m = tt->ne[1];
+    memcpy(&w->scale, (const uint8_t *)tt->data + w->k * w->m / 4, sizeof w->scale);
+    if (!(w->t = malloc(w->k * w->m)))
+        return -1;
+    for (uint64_t r = 0; r < w->m; r++)
+        for (uint64_t i = 0; i < w->k; i++)
+            w->t[r * w->k + i] = (int8_t)bn_naive_ternary_at(tt->data, w->k, r, i);
+    return 0;
 }
 
 /* y = W a (FORMAT.md 4.3): integer dot of codes (t + 1 = 0, 1, 2) with q, minus the sum of
  * q, / s, * beta. */
-static void ternary(const bn_ternary *w, const int8_t *t, const float *a, float *y, int8_t *q)
+static void ternary(const naive_matrix *w, const float *a, float *y, int8_t *q)
 {
     const float s = bn_naive_quantize(a, (uint32_t)w->k, q);
     int32_t sum_q = 0;
@@ -133,7 +148,7 @@ static void ternary(const bn_ternary *w, const int8_t *t, const float *a, float 
     for (uint64_t r = 0; r < w->m; r++) {
         int32_t d = 0;
         for (uint64_t i = 0; i < w->k; i++)
-            d += (t[r * w->k + i] + 1) * q[i];
+            d += (w->t[r * w->k + i] + 1) * q[i];
         y[r] = (((float)d - (float)sum_q) / s) * w->scale;
     }
 }
@@ -180,18 +195,20 @@ int bn_naive_forward(const bn_model *m, const int32_t *tokens, uint32_t n, float
     /* caches hold the f16-rounded values, as floats: [layer][pos][kvd] */
     float *kc = malloc((size_t)hp->n_layer * n * kvd * sizeof *kc);
     float *vc = malloc((size_t)hp->n_layer * n * kvd * sizeof *vc);
-    int8_t **dec = calloc(7 * (size_t)hp->n_layer, sizeof *dec);
+    naive_matrix *dec = calloc(7 * (size_t)hp->n_layer, sizeof *dec);
     float *embd = malloc((size_t)hp->n_vocab * e * sizeof *embd);
     int rc = -1;
     if (!dec || !embd)
         goto out;
-    for (uint32_t l = 0; l < hp->n_layer; l++) {
-        const bn_layer *L = &m->layers[l];
-        const bn_ternary *w[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++)
-            if (!(dec[7 * (size_t)l + i] = decode(w[i])))
+    static const char *const names[7] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                         "ffn_gate", "ffn_up", "ffn_down"};
+    for (uint32_t l = 0; l < hp->n_layer; l++)
+        for (int i = 0; i < 7; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%u.%s.weight", l, names[i]);
+            if (decode(m->gguf, name, &dec[7 * (size_t)l + i]))
                 goto out;
-    }
+        }
     for (size_t r = 0; r < hp->n_vocab; r++) {
         const uint8_t *row = m->token_embd.data + r * m->token_embd.row_bytes;
         if (m->token_embd.type == BN_GGML_F16)
@@ -209,12 +226,12 @@ int bn_naive_forward(const bn_model *m, const int32_t *tokens, uint32_t n, float
         memcpy(x, embd + (size_t)tokens[p] * e, e * sizeof *x);
         for (uint32_t l = 0; l < hp->n_layer; l++) {
             const bn_layer *L = &m->layers[l];
-            int8_t *const *T = dec + 7 * (size_t)l;
+            const naive_matrix *T = dec + 7 * (size_t)l;
             float *kl = kc + (size_t)l * n * kvd, *vl = vc + (size_t)l * n * kvd;
             rmsnorm(h, x, L->attn_norm, e, hp->rms_eps);
-            ternary(&L->wq, T[0], h, q, qa);
-            ternary(&L->wk, T[1], h, k, qa);
-            ternary(&L->wv, T[2], h, v, qa);
+            ternary(&T[0], h, q, qa);
+            ternary(&T[1], h, k, qa);
+            ternary(&T[2], h, v, qa);
             rope(q, hp->n_head, hd, p, hp->rope_theta);
             rope(k, hp->n_head_kv, hd, p, hp->rope_theta);
             for (uint32_t i = 0; i < kvd; i++) {
@@ -240,19 +257,23 @@ int bn_naive_forward(const bn_model *m, const int32_t *tokens, uint32_t n, float
                 }
             }
             rmsnorm(o, o, L->attn_sub_norm, e, hp->rms_eps);
-            ternary(&L->wo, T[3], o, h, qa);
+            ternary(&T[3], o, h, qa);
             for (uint32_t i = 0; i < e; i++)
                 x[i] += h[i];
 
             rmsnorm(h, x, L->ffn_norm, e, hp->rms_eps);
-            ternary(&L->w_gate, T[4], h, g, qa);
-            ternary(&L->w_up, T[5], h, u, qa);
+            ternary(&T[4], h, g, qa);
+            ternary(&T[5], h, u, qa);
             for (uint32_t i = 0; i < ff; i++) {
-                const float r = g[i] > 0.0f ? g[i] : 0.0f;
-                g[i] = (r * r) * u[i];
+                if (m->arch->act == BN_ACT_SILU) { /* "bitnet" (1bitLLM large / 3B) */
+                    g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+                } else {
+                    const float r = g[i] > 0.0f ? g[i] : 0.0f;
+                    g[i] = (r * r) * u[i];
+                }
             }
             rmsnorm(g, g, L->ffn_sub_norm, ff, hp->rms_eps);
-            ternary(&L->w_down, T[6], g, h, qa);
+            ternary(&T[6], g, h, qa);
             for (uint32_t i = 0; i < e; i++)
                 x[i] += h[i];
         }
@@ -266,7 +287,7 @@ int bn_naive_forward(const bn_model *m, const int32_t *tokens, uint32_t n, float
 out:
     if (dec)
         for (size_t i = 0; i < 7 * (size_t)hp->n_layer; i++)
-            free(dec[i]);
+            free(dec[i].t);
     free(dec);
     free(embd);
     free(x);

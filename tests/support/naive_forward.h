@@ -3,7 +3,10 @@
  * quantization, sequential sums, libm expf, no kernel table, no threads, no cache layout
  * tricks. It takes the same quantization and rounding steps as the reference's decode path
  * (int8 activations, f16 KV cache, q / probabilities / LM-head input rounded to f16), so the
- * optimized forward pass must agree with it up to float summation order. */
+ * optimized forward pass must agree with it up to float summation order. The ternary weights
+ * are decoded from the file's own tensors (the flat I2_S layout, any row length), not from the
+ * loader's views; the FFN activation follows the architecture (ReLU^2 or, for "bitnet", SiLU
+ * with libm expf: compare that one with a tolerance). */
 #ifndef BN_NAIVE_FORWARD_H
 #define BN_NAIVE_FORWARD_H
 
