@@ -319,7 +319,7 @@ static const uint8_t *unpack_row(const uint8_t *packed, size_t k, size_t r, uint
  * with code 1 (weight 0), so every kernel sees whole blocks. The forward pass quantizes the
  * real k activations and zero-fills the rest (forward.c), so the padding adds nothing to any
  * dot product. The file's pages of w are released: only the copy is read from now on. */
-static uint8_t *pad_rows(bn_ternary *w)
+static uint8_t *pad_rows(const bn_model *m, bn_ternary *w)
 {
     const size_t k = w->k, kp = (k + 127) / 128 * 128, bytes = w->m * kp / 4;
     uint8_t *copy = aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -342,7 +342,7 @@ static uint8_t *pad_rows(bn_ternary *w)
     }
     free(tmp);
     free(row);
-    release_pages((uintptr_t)w->packed, (uintptr_t)w->packed + w->m * k / 4);
+    release_pages(m, (uintptr_t)w->packed, (uintptr_t)w->packed + w->m * k / 4);
     w->packed = copy;
     w->k = kp;
     return copy;
@@ -358,7 +358,7 @@ static void repack_one(void *arg, size_t chunk, int ith)
     bn_layer *L = &job->m->layers[chunk / 7];
     bn_ternary *w = layer_matrices(L, (int)(chunk % 7));
     if (w->k % 128) {
-        if (!(L->w_down_rows = pad_rows(w))) {
+        if (!(L->w_down_rows = pad_rows(job->m, w))) {
             atomic_store(&job->failed, 1);
             return;
         }
