@@ -64,6 +64,8 @@ typedef struct bn_kernels {
     /* Optional (NULL = bn_softmax_f32): softmax of n attention scores in place, bit-identical
      * to bn_softmax_f32. */
     void (*softmax)(float *a, size_t n);
+    /* Optional (NULL = bn_silu_mul_f32): the SwiGLU activation, bit-identical to it. */
+    void (*silu_mul)(float *restrict g, const float *restrict u, size_t n);
     /* Optional (NULL = bn_f32_to_f16_row): the same conversion, bit-identical. */
     void (*f32_to_f16_row)(const float *x, uint16_t *y, size_t n);
 

@@ -607,6 +607,42 @@ static void test_softmax_identical(void **state)
     free(b);
 }
 
+/* A path's SwiGLU activation (when it has one) gives the scalar's bits, over gate values that
+ * reach the exp's overflow and underflow as well as ordinary ones. */
+static void test_silu_mul_identical(void **state)
+{
+    (void)state;
+    const size_t ns[] = {1, 15, 16, 17, 100, 4096};
+    const float amps[] = {0.5f, 8.0f, 90.0f, 300.0f};
+    float *g1 = malloc(4096 * sizeof *g1), *g2 = malloc(4096 * sizeof *g2),
+          *u = malloc(4096 * sizeof *u);
+    assert_true(g1 && g2 && u);
+    int checked = 0;
+    for (int p = 0; p < n_paths; p++) {
+        if (!paths[p]->silu_mul)
+            continue;
+        checked++;
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+            for (size_t ai = 0; ai < sizeof amps / sizeof amps[0]; ai++) {
+                for (size_t i = 0; i < ns[ni]; i++) {
+                    g1[i] = g2[i] = rnd_float(amps[ai]);
+                    u[i] = rnd_float(4.0f);
+                }
+                bn_silu_mul_f32(g1, u, ns[ni]);
+                paths[p]->silu_mul(g2, u, ns[ni]);
+                for (size_t i = 0; i < ns[ni]; i++)
+                    if (memcmp(&g1[i], &g2[i], sizeof g1[i]))
+                        fail_msg("%s: n=%zu amp %g, element %zu: %a vs %a", paths[p]->name, ns[ni],
+                                 amps[ai], i, g1[i], g2[i]);
+            }
+    }
+    free(g1);
+    free(g2);
+    free(u);
+    if (!checked)
+        skip(); /* no path of this CPU has its own (x86 only) */
+}
+
 /* A path's f32 -> f16 row conversion (when it has one) gives bn_f32_to_f16's bits: a stride
  * through every float bit pattern (normal, subnormal, overflowing, rounding ties,
  * infinities, NaNs) and the row tails. */
@@ -765,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_dot_f16_rows_tail_order),
         cmocka_unit_test(test_matvec_f16_identical),
         cmocka_unit_test(test_softmax_identical),
+        cmocka_unit_test(test_silu_mul_identical),
         cmocka_unit_test(test_f32_to_f16_row_identical),
         cmocka_unit_test(test_matvec_i8_identical),
         cmocka_unit_test(test_odd_shapes_every_range),

@@ -57,6 +57,17 @@ static inline __attribute__((always_inline)) float bn_sm_expf(float x)
     return bn_sm_scale_pow2(j, (int)n); /* _mm512_scalef_ps: exact scaling, one rounding */
 }
 
+/* g[i] = silu(g[i]) * u[i], silu(x) = x / (1 + e^-x) with the exp above (ggml_vec_silu_f32 on
+ * the reference's AVX-512 build; every n_ff is a multiple of 16, so no lane takes libm). */
+static inline __attribute__((always_inline)) void bn_sm_silu_mul(float *restrict g,
+                                                                 const float *restrict u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float x = g[i];
+        g[i] = (x / (1.0f + bn_sm_expf(0.0f - x))) * u[i];
+    }
+}
+
 /* Softmax of the first n scores in place (FORMAT.md 4.4.5; the scores are already scaled):
  * max-subtracted exp, summed in double per 16-lane vector whose lanes are added as a tree
  * (l+8, l+4, l+2, l+1), as ggml_vec_soft_max_f32 does; multiplied by (float)(1/sum). Lanes

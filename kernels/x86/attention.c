@@ -11,6 +11,12 @@
 
 __attribute__((target("fma"))) void bn_x86_fma_softmax(float *a, size_t n) { bn_sm_softmax(a, n); }
 
+__attribute__((target("fma"))) void bn_x86_fma_silu_mul(float *restrict g, const float *restrict u,
+                                                        size_t n)
+{
+    bn_sm_silu_mul(g, u, n);
+}
+
 /* f32 -> f16 rows with F16C (VCVTPS2PH, round to nearest even: the IEEE conversion that
  * bn_f32_to_f16 spells out, NaNs quieted the same way); the attention converts a row of
  * probabilities per head and token, which the scalar loop made a seventh of a long prefill. */

@@ -363,6 +363,7 @@ const bn_kernels bn_kernels_avx512vnni = {
     .dot_f16_rows = bn_x86_avx512_dot_f16_rows,
     .matvec_f16 = avx512_matvec_f16,
     .softmax = bn_x86_avx512_softmax,
+    .silu_mul = bn_x86_fma_silu_mul,
     .f32_to_f16_row = bn_x86_f16c_f32_to_f16_row,
     .matvec_i8 = bn_x86_avx512_matvec_i8,
 };

@@ -454,7 +454,8 @@ static void act_worker(void *arg, int ith, int nth)
     if (c->m->arch->act == BN_ACT_RELU2)
         relu2_mul(c->hg + b * ff, c->hu + b * ff, (e - b) * ff);
     else
-        bn_silu_mul_f32(c->hg + b * ff, c->hu + b * ff, (e - b) * ff);
+        (c->kern->silu_mul ? c->kern->silu_mul : bn_silu_mul_f32)(c->hg + b * ff, c->hu + b * ff,
+                                                                  (e - b) * ff);
 }
 
 static void ffn_activation(bn_context *c, uint32_t n_tok)
