@@ -365,6 +365,57 @@ static void packed_llama_keeps_codes(void **state)
     check_codes("tiny-llama", 1);
 }
 
+/* generation_config.json is not written (the reference never reads it), but an eos_token_id
+ * there that is not the file's EOS is named in a warning; the output does not change. */
+static int n_gen_warnings;
+static void count_gen_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    if (strstr(msg, "generation_config.json: eos_token_id 7 is not the file's EOS"))
+        n_gen_warnings++;
+}
+
+static void generation_config_eos_warned(void **state)
+{
+    (void)state;
+    bn_ckpt_params p = ckpt("tiny-llama");
+    char *dir = write_ckpt(&p);
+    char *a = convert(dir, BN_OUT_I2S);
+    char path[600];
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    size_t len;
+    char *text = (char *)bn_test_read_file(path, &len);
+    assert_non_null(text);
+    char *at = strstr(text, "\"eos_token_id\":");
+    assert_non_null(at);
+    const char *num = at + strlen("\"eos_token_id\":");
+    const size_t digits = strspn(num, "0123456789");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fprintf(f, "%.*s[%.*s,7]%s", (int)(num - text), text, (int)digits, num, num + digits);
+    fclose(f);
+    free(text);
+    char *b = bn_test_tmpfile(".gguf");
+    n_gen_warnings = 0;
+    bn_convert_opts o = {
+        .model_dir = dir, .out_path = b, .outtype = BN_OUT_I2S, .warn = count_gen_warning};
+    bn_err err = {0};
+    if (bn_convert(&o, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(n_gen_warnings, 1);
+    size_t la, lb;
+    uint8_t *da = bn_test_read_file(a, &la), *db = bn_test_read_file(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(da, db, la);
+    free(da);
+    free(db);
+    unlink(a);
+    unlink(b);
+    free(a);
+    free(b);
+    free(dir);
+}
+
 /* full precision: absmean (mean |W| in double, rounded once), a warning names each tensor */
 static int n_warnings;
 static void count_warning(void *ctx, const char *msg)
@@ -705,6 +756,7 @@ int main(void)
         cmocka_unit_test(packed_2b4t_keeps_codes),
         cmocka_unit_test(packed_llama_keeps_codes),
         cmocka_unit_test(full_precision_gets_absmean),
+        cmocka_unit_test(generation_config_eos_warned),
         cmocka_unit_test(spm_vocabulary_pads),
         cmocka_unit_test(spm_added_tokens),
         cmocka_unit_test(special_tokens_and_template),

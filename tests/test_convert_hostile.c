@@ -251,6 +251,17 @@ static void malformed_tokenizer_json(void **state)
     expect_refused(d, "tokenizer.json");
 }
 
+static void malformed_generation_config(void **state)
+{
+    (void)state;
+    char *d = copy();
+    edit(d, "generation_config.json", "\"do_sample\":false", "\"do_sample\":");
+    expect_refused(d, "generation_config.json");
+    d = copy();
+    edit(d, "generation_config.json", "\"eos_token_id\":", "\"eos_token_id\":\"x\",\"y\":");
+    expect_refused(d, "generation_config.json: eos_token_id must be a token id");
+}
+
 static void tokenizer_json_not_byte_level(void **state)
 {
     (void)state;
@@ -295,6 +306,7 @@ int main(void)
         cmocka_unit_test(unknown_tensor),
         cmocka_unit_test(unknown_architecture),
         cmocka_unit_test(malformed_tokenizer_json),
+        cmocka_unit_test(malformed_generation_config),
         cmocka_unit_test(tokenizer_json_not_byte_level),
         cmocka_unit_test(malformed_tokenizer_model),
         cmocka_unit_test(missing_config),

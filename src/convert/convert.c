@@ -11,6 +11,7 @@
 
 #include "convert_internal.h"
 #include "gguf_writer.h"
+#include "json.h"
 #include "kernels.h"
 #include "synthetic_model.h"
 
@@ -509,6 +510,56 @@ static int write_all(conv *cv, FILE *f, bn_err *err)
     return bn_gguf_writer_finish(cv->w, err);
 }
 
+/* generation_config.json: the reference pipeline never reads it (its special ids come from
+ * config.json and tokenizer_config.json), so nothing of it is written: the output stays the
+ * reference's. It is still read: a malformed one is refused like the other JSON files, and an
+ * eos_token_id there that is not the file's EOS (Llama 3 Instruct lists <|eot_id|> beside
+ * <|end_of_text|>) is named in a warning, since generation stops where that file says. */
+static int check_generation_config(const conv *cv, bn_err *err)
+{
+    char *text = NULL;
+    size_t len;
+    int found = 0;
+    if (bn_read_file(cv->o->model_dir, "generation_config.json", &text, &len, &found, err))
+        return -1;
+    if (!found)
+        return 0;
+    bn_json_doc *doc = bn_json_parse(text, len, NULL, err);
+    if (!doc) {
+        free(text);
+        return bn_fail_prefix(err, "generation_config.json");
+    }
+    int rc = 0;
+    const bn_json *root = bn_json_root(doc);
+    const bn_json *eos = root->type == BN_JSON_OBJECT ? bn_json_get(root, "eos_token_id") : NULL;
+    if (root->type != BN_JSON_OBJECT)
+        rc = bn_fail(err, BN_E_INPUT, "generation_config.json: not a JSON object");
+    int64_t file_eos = -1;
+    for (int i = 0; i < cv->v.n_special; i++)
+        if (strcmp(bn_special_type(cv->v.special_type[i]), "eos") == 0)
+            file_eos = cv->v.special_id[i];
+    const size_t n = !eos ? 0 : eos->type == BN_JSON_ARRAY ? eos->len : 1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const bn_json *e = eos->type == BN_JSON_ARRAY ? bn_json_at(eos, i) : eos;
+        int64_t id;
+        if (bn_json_int_in(e, 0, UINT32_MAX, &id)) {
+            rc = bn_fail(
+                err, BN_E_INPUT,
+                "generation_config.json: eos_token_id must be a token id or a list of them");
+        } else if (id != file_eos && cv->o->warn) {
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     "generation_config.json: eos_token_id %lld is not the file's EOS (%lld); "
+                     "like the reference, only config.json and tokenizer_config.json set it",
+                     (long long)id, (long long)file_eos);
+            cv->o->warn(cv->o->warn_ctx, msg);
+        }
+    }
+    bn_json_free(doc);
+    free(text);
+    return rc;
+}
+
 int bn_convert(const bn_convert_opts *o, bn_err *err)
 {
     conv cv;
@@ -529,7 +580,7 @@ int bn_convert(const bn_convert_opts *o, bn_err *err)
     cv.n_ff = cv.c.n_ff.has ? cv.c.n_ff.v : 0;
     cv.n_kv_dim = (uint64_t)(cv.c.n_head_kv.has ? cv.c.n_head_kv.v : cv.c.n_head) *
                   (cv.c.n_embd / cv.c.n_head);
-    if (bn_vocab_load(o->model_dir, &cv.c, o->pre, &cv.v, err))
+    if (bn_vocab_load(o->model_dir, &cv.c, o->pre, &cv.v, err) || check_generation_config(&cv, err))
         goto done;
     if (!o->vocab_only && (open_weights(o->model_dir, &cv.st, err) || build_plan(&cv, err)))
         goto done;
