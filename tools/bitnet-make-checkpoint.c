@@ -2,13 +2,12 @@
  * safetensors, tokenizer files; src/writers/checkpoint_writer.h) of the families bitnet-convert
  * reads, for a preset of bitnet-make-model or any shape. Byte-deterministic for given flags.
  * Exit 2 on bad usage, 1 when writing fails. */
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "checkpoint_writer.h"
+#include "tool_args.h"
 
 static void usage(FILE *f)
 {
@@ -33,30 +32,7 @@ static void usage(FILE *f)
             "  -h, --help         this text\n");
 }
 
-static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int bad(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bitnet-make-checkpoint: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(see bitnet-make-checkpoint --help)\n");
-    va_end(ap);
-    return 2;
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    if (!s || !*s || *s == '-' || *s == '+')
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
+static const char prog[] = "bitnet-make-checkpoint";
 
 int main(int argc, char **argv)
 {
@@ -73,7 +49,7 @@ int main(int argc, char **argv)
             preset = argv[i + 1];
     }
     if (preset && bn_synth_preset(preset, &p.shape, &err))
-        return bad("%s", err.msg);
+        return tool_bad(prog, "%s", err.msg);
     bn_synth_params *s = &p.shape;
     static const char *const u32_flags[] = {"--n-embd", "--n-layer", "--n-head", "--n-head-kv",
                                             "--n-ff",   "--n-vocab", "--n-ctx"};
@@ -91,14 +67,14 @@ int main(int argc, char **argv)
             continue;
         }
         if (a[0] != '-' || a[1] != '-')
-            return bad("unexpected argument '%s'", a);
+            return tool_bad(prog, "unexpected argument '%s'", a);
         if (!v)
-            return bad("%s needs a value", a);
+            return tool_bad(prog, "%s needs a value", a);
         for (size_t k = 0; k < sizeof u32_flags / sizeof u32_flags[0]; k++)
             if (strcmp(a, u32_flags[k]) == 0) {
                 uint64_t x;
-                if (parse_u64(v, UINT32_MAX, &x))
-                    return bad("%s: '%s' is not an unsigned 32-bit integer", a, v);
+                if (tool_parse_u64(v, UINT32_MAX, &x))
+                    return tool_bad(prog, "%s: '%s' is not an unsigned 32-bit integer", a, v);
                 *u32_fields[k] = (uint32_t)x;
                 handled = 1;
             }
@@ -107,15 +83,15 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--out") == 0) {
             out = v;
         } else if (strcmp(a, "--seed") == 0) {
-            if (parse_u64(v, UINT64_MAX, &s->seed))
-                return bad("--seed: '%s' is not an unsigned integer", v);
+            if (tool_parse_u64(v, UINT64_MAX, &s->seed))
+                return tool_bad(prog, "--seed: '%s' is not an unsigned integer", v);
         } else if (strcmp(a, "--shards") == 0) {
-            if (parse_u64(v, 99, &x) || x == 0)
-                return bad("--shards: '%s' is not in 1..99", v);
+            if (tool_parse_u64(v, 99, &x) || x == 0)
+                return tool_bad(prog, "--shards: '%s' is not in 1..99", v);
             p.shards = (int)x;
         } else if (strcmp(a, "--arch") == 0) {
             if (strlen(v) >= sizeof s->arch)
-                return bad("--arch: '%s' is too long", v);
+                return tool_bad(prog, "--arch: '%s' is too long", v);
             snprintf(s->arch, sizeof s->arch, "%s", v);
         } else if (strcmp(a, "--dtype") == 0) {
             if (strcmp(v, "f32") == 0)
@@ -125,35 +101,32 @@ int main(int argc, char **argv)
             else if (strcmp(v, "bf16") == 0)
                 p.dtype = BN_CKPT_BF16;
             else
-                return bad("--dtype: '%s' is not f32, f16 or bf16", v);
+                return tool_bad(prog, "--dtype: '%s' is not f32, f16 or bf16", v);
         } else if (strcmp(a, "--tokenizer") == 0) {
             if (strcmp(v, "bpe") != 0 && strcmp(v, "spm") != 0)
-                return bad("--tokenizer: '%s' is not bpe or spm", v);
+                return tool_bad(prog, "--tokenizer: '%s' is not bpe or spm", v);
             p.spm = v[0] == 's';
         } else {
             float *f = strcmp(a, "--zero-frac") == 0    ? &s->zero_frac
                        : strcmp(a, "--rope-theta") == 0 ? &s->rope_theta
                        : strcmp(a, "--rms-eps") == 0    ? &s->rms_eps
                                                         : NULL;
-            char *end;
             if (!f)
-                return bad("unknown option '%s'", a);
-            errno = 0;
-            double d = strtod(v, &end);
-            if (errno || *end || !*v)
-                return bad("%s: '%s' is not a number", a, v);
-            *f = (float)d;
+                return tool_bad(prog, "unknown option '%s'", a);
+            if (tool_parse_float(v, f))
+                return tool_bad(prog, "%s: '%s' is not a number", a, v);
         }
         i++;
     }
     if (!out)
-        return bad("--out DIR is required");
+        return tool_bad(prog, "--out DIR is required");
     if (!preset &&
         (!s->n_embd || !s->n_layer || !s->n_head || !s->n_head_kv || !s->n_ff || !s->n_vocab))
-        return bad("without --preset, --n-embd, --n-layer, --n-head, --n-head-kv, --n-ff and "
-                   "--n-vocab are required");
+        return tool_bad(prog,
+                        "without --preset, --n-embd, --n-layer, --n-head, --n-head-kv, --n-ff and "
+                        "--n-vocab are required");
     if (bn_ckpt_check(&p, &err))
-        return bad("%s", err.msg);
+        return tool_bad(prog, "%s", err.msg);
     if (bn_ckpt_write(&p, out, &err)) {
         fprintf(stderr, "bitnet-make-checkpoint: %s\n", err.msg);
         return 1;

@@ -2,14 +2,13 @@
  * with the structure of the published 2B-4T file, "bitnet", "llama"; src/writers/synthetic_model.h)
  * for a preset or any shape. Exit 2 on bad usage, 1 when
  * writing fails. */
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "synthetic_model.h"
+#include "tool_args.h"
 
 static void usage(FILE *f)
 {
@@ -45,43 +44,7 @@ static void usage(FILE *f)
             "  -h, --help         this text\n");
 }
 
-static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int bad(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bitnet-make-model: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(see bitnet-make-model --help)\n");
-    va_end(ap);
-    return 2;
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    if (!s || !*s || *s == '-' || *s == '+')
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_float(const char *s, float *out)
-{
-    char *end;
-    if (!s || !*s)
-        return -1;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end)
-        return -1;
-    *out = (float)v;
-    return 0;
-}
+static const char prog[] = "bitnet-make-model";
 
 int main(int argc, char **argv)
 {
@@ -100,7 +63,7 @@ int main(int argc, char **argv)
     }
     if (preset) {
         if (bn_synth_preset(preset, &p, &err))
-            return bad("%s", err.msg);
+            return tool_bad(prog, "%s", err.msg);
     } else {
         bn_synth_defaults(&p);
     }
@@ -121,14 +84,14 @@ int main(int argc, char **argv)
             continue;
         }
         if (a[0] != '-' || a[1] != '-')
-            return bad("unexpected argument '%s'", a);
+            return tool_bad(prog, "unexpected argument '%s'", a);
         if (!v)
-            return bad("%s needs a value", a);
+            return tool_bad(prog, "%s needs a value", a);
         for (size_t k = 0; k < sizeof u32_flags / sizeof u32_flags[0]; k++)
             if (strcmp(a, u32_flags[k]) == 0) {
                 uint64_t x;
-                if (parse_u64(v, UINT32_MAX, &x))
-                    return bad("%s: '%s' is not an unsigned 32-bit integer", a, v);
+                if (tool_parse_u64(v, UINT32_MAX, &x))
+                    return tool_bad(prog, "%s: '%s' is not an unsigned 32-bit integer", a, v);
                 *u32_fields[k] = (uint32_t)x;
                 if (u32_fields[k] == &p.n_vocab)
                     vocab_given = 1;
@@ -141,16 +104,16 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--vocab-gguf") == 0) {
             p.vocab_gguf = v;
         } else if (strcmp(a, "--seed") == 0) {
-            if (parse_u64(v, UINT64_MAX, &p.seed))
-                return bad("--seed: '%s' is not an unsigned integer", v);
+            if (tool_parse_u64(v, UINT64_MAX, &p.seed))
+                return tool_bad(prog, "--seed: '%s' is not an unsigned integer", v);
         } else if (strcmp(a, "--arch") == 0 || strcmp(a, "--pre") == 0) {
             char *dst = a[2] == 'a' ? p.arch : p.pre;
             if (strlen(v) >= sizeof p.arch)
-                return bad("%s: '%s' is too long", a, v);
+                return tool_bad(prog, "%s: '%s' is too long", a, v);
             snprintf(dst, sizeof p.arch, "%s", v);
         } else if (strcmp(a, "--name") == 0) {
             if (strlen(v) >= sizeof p.name)
-                return bad("--name: '%s' is too long", v);
+                return tool_bad(prog, "--name: '%s' is too long", v);
             snprintf(p.name, sizeof p.name, "%s", v);
         } else {
             float *f = strcmp(a, "--zero-frac") == 0    ? &p.zero_frac
@@ -160,23 +123,24 @@ int main(int argc, char **argv)
                        : strcmp(a, "--rms-eps") == 0    ? &p.rms_eps
                                                         : NULL;
             if (!f)
-                return bad("unknown option '%s'", a);
-            if (parse_float(v, f))
-                return bad("%s: '%s' is not a number", a, v);
+                return tool_bad(prog, "unknown option '%s'", a);
+            if (tool_parse_float(v, f))
+                return tool_bad(prog, "%s: '%s' is not a number", a, v);
         }
         i++;
     }
     if (!out)
-        return bad("--out FILE is required");
+        return tool_bad(prog, "--out FILE is required");
     /* a vocabulary file sets the vocabulary size unless --n-vocab insists on one */
     if (p.vocab_gguf && !vocab_given)
         p.n_vocab = 0;
     if (!preset && (!p.n_embd || !p.n_layer || !p.n_head || !p.n_head_kv || !p.n_ff ||
                     (!p.n_vocab && !p.vocab_gguf)))
-        return bad("without --preset, --n-embd, --n-layer, --n-head, --n-head-kv, --n-ff and "
-                   "--n-vocab (or --vocab-gguf) are required");
+        return tool_bad(prog,
+                        "without --preset, --n-embd, --n-layer, --n-head, --n-head-kv, --n-ff and "
+                        "--n-vocab (or --vocab-gguf) are required");
     if (bn_synth_check(&p, &err))
-        return bad("%s", err.msg);
+        return tool_bad(prog, "%s", err.msg);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (bn_synth_write(&p, out, &err)) {

@@ -69,6 +69,22 @@ static void scalar_ternary_matmul(const bn_ternary *w, size_t row_begin, size_t 
 
 /* ---------------------------------------------------------------- f16 dot products */
 
+/* The 64 accumulators folded in ggml's order: (l, l+32) + (l+16, l+48), then the 16 lanes as a
+ * tree (l+8, l+4, l+2, l+1). */
+static float fold64(const float acc[64])
+{
+    float v[16];
+    for (int l = 0; l < 16; l++) {
+        float x0 = acc[l] + acc[32 + l];
+        float x1 = acc[16 + l] + acc[48 + l];
+        v[l] = x0 + x1;
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++)
+            v[l] = v[l] + v[l + w];
+    return v[0];
+}
+
 /* ggml's x86 AVX-512 order (the build the golden files come from; src/EXACTNESS.md "Summation
  * orders"): 4 accumulators of 16 lanes over steps of 64 elements, accumulators folded 0+2,
  * 1+3, then 0+1, the 16 lanes reduced as a tree (l+8, l+4, l+2, l+1), and the tail added in
@@ -83,16 +99,7 @@ static float scalar_dot_f16(const uint16_t *a, const uint16_t *b, size_t n)
         for (size_t i = 0; i < np; i += 64)
             for (int l = 0; l < 64; l++)
                 acc[l] += f16_table[a[i + l]] * f16_table[b[i + l]];
-        float v[16];
-        for (int l = 0; l < 16; l++) {
-            float x0 = acc[l] + acc[32 + l];
-            float x1 = acc[16 + l] + acc[48 + l];
-            v[l] = x0 + x1;
-        }
-        for (int w = 8; w >= 1; w /= 2)
-            for (int l = 0; l < w; l++)
-                v[l] = v[l] + v[l + w];
-        sum = v[0];
+        sum = fold64(acc);
     }
     for (size_t i = np; i < n; i++)
         sum += (double)(f16_table[a[i]] * f16_table[b[i]]);
@@ -110,16 +117,7 @@ static float dot_f16_widened(const uint16_t *a, const float *b, size_t n)
         for (size_t i = 0; i < np; i += 64)
             for (int l = 0; l < 64; l++)
                 acc[l] += f16_table[a[i + l]] * b[i + l];
-        float v[16];
-        for (int l = 0; l < 16; l++) {
-            float x0 = acc[l] + acc[32 + l];
-            float x1 = acc[16 + l] + acc[48 + l];
-            v[l] = x0 + x1;
-        }
-        for (int w = 8; w >= 1; w /= 2)
-            for (int l = 0; l < w; l++)
-                v[l] = v[l] + v[l + w];
-        sum = v[0];
+        sum = fold64(acc);
     }
     for (size_t i = np; i < n; i++)
         sum += (double)(f16_table[a[i]] * b[i]);

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "f16_reduce.h"
 #include "scalar/softmax_impl.h"
 #include "x86.h"
 
@@ -44,26 +45,8 @@ __attribute__((target("avx2,f16c"))) void bn_x86_f16c_f32_to_f16_row(const float
 #define BN_ATT_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
 #define BN_ATT_AVX2   __attribute__((target("avx2,fma,f16c")))
 
-/* Lanes (l, l+32) + (l+16, l+48) of one result: the first step of avx512.c's reduce64 (zmm g
- * holds lanes 16g..16g+15). */
-BN_ATT_AVX512 static __m512 fold4(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
-{
-    return _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
-}
-
-/* The rest of reduce64: lanes folded l+8, l+4, l+2, l+1. */
-BN_ATT_AVX512 static float tree1(__m512 v)
-{
-    __m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(v),
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
-    __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
-    __m128 v1 = _mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1));
-    return _mm_cvtss_f32(v1);
-}
-
-/* tree1 of 16 vectors at once, the same additions with the same operands (a transpose done
- * along the tree: 15 adds instead of 60), result k in lane tree16_lane[k]. */
+/* bn_x86_tree1 (f16_reduce.h) of 16 vectors at once, the same additions with the same operands
+ * (a transpose done along the tree: 15 adds instead of 60), result k in lane tree16_lane[k]. */
 static const int tree16_lane[16] = {0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15};
 
 BN_ATT_AVX512 static __m512 tree16(const __m512 v[16])
@@ -159,10 +142,10 @@ BN_ATT_AVX512 static inline __attribute__((always_inline)) void row_x4(
         c32 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(b3 + j + 32), c32);
         c33 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(b3 + j + 48), c33);
     }
-    out[0] = fold4(c00, c01, c02, c03);
-    out[1] = fold4(c10, c11, c12, c13);
-    out[2] = fold4(c20, c21, c22, c23);
-    out[3] = fold4(c30, c31, c32, c33);
+    out[0] = bn_x86_fold4(c00, c01, c02, c03);
+    out[1] = bn_x86_fold4(c10, c11, c12, c13);
+    out[2] = bn_x86_fold4(c20, c21, c22, c23);
+    out[3] = bn_x86_fold4(c30, c31, c32, c33);
 }
 
 /* Four vectors b, b + ldb, b + 2 ldb, b + 3 ldb against every row; four rows at a time share
@@ -193,7 +176,7 @@ BN_ATT_AVX512 static void rows_x4_avx512(const uint16_t *a, size_t lda, size_t n
         if (np)
             row_x4(r, b0, b1, b2, b3, np, v);
         for (int q = 0; q < 4; q++)
-            y[(size_t)q * ldy + i] = tail_widened(r, bv[q], np, n, np ? tree1(v[q]) : 0.0);
+            y[(size_t)q * ldy + i] = tail_widened(r, bv[q], np, n, np ? bn_x86_tree1(v[q]) : 0.0);
     }
 }
 
@@ -208,7 +191,7 @@ BN_ATT_AVX512 static inline __attribute__((always_inline)) __m512 row_x1(const u
         c2 = _mm512_fmadd_ps(widen16(r + j + 32), _mm512_loadu_ps(b + j + 32), c2);
         c3 = _mm512_fmadd_ps(widen16(r + j + 48), _mm512_loadu_ps(b + j + 48), c3);
     }
-    return fold4(c0, c1, c2, c3);
+    return bn_x86_fold4(c0, c1, c2, c3);
 }
 
 /* tails16 for 16 rows against one vector (result k = row k). */
@@ -249,7 +232,7 @@ BN_ATT_AVX512 static void rows_x1_avx512(const uint16_t *a, size_t lda, size_t n
         }
     for (; i < n_rows; i++) {
         const uint16_t *r = a + i * lda;
-        y[i] = tail_widened(r, b, np, n, np ? tree1(row_x1(r, b, np)) : 0.0);
+        y[i] = tail_widened(r, b, np, n, np ? bn_x86_tree1(row_x1(r, b, np)) : 0.0);
     }
 }
 
@@ -311,7 +294,7 @@ BN_ATT_AVX512 void bn_x86_avx512_softmax(float *a, size_t n)
         const __m512 x = _mm512_maskz_loadu_ps(live, a + j);
         const __m512 e = _mm512_maskz_mov_ps(live, expf16(_mm512_sub_ps(x, max)));
         _mm512_mask_storeu_ps(a + j, live, e);
-        sum += (double)tree1(e);
+        sum += (double)bn_x86_tree1(e);
     }
     const __m512 inv = _mm512_set1_ps((float)(1.0 / sum));
     for (j = 0; j < n; j += 16) {

@@ -27,6 +27,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "f16_reduce.h"
 #include "x86.h"
 
 #define BN_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
@@ -277,13 +278,7 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
  * l+2, l+1; tail in double. Products of halves are exact in float, so fma == mul + add. */
 BN_AVX512 static float reduce64(__m512 a0, __m512 a1, __m512 a2, __m512 a3)
 {
-    __m512 v = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
-    __m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(v),
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
-    __m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
-    __m128 v1 = _mm_add_ss(v2, _mm_shuffle_ps(v2, v2, 1));
-    return _mm_cvtss_f32(v1);
+    return bn_x86_tree1(bn_x86_fold4(a0, a1, a2, a3));
 }
 
 BN_AVX512 static __m512 load_f16(const uint16_t *p)
