@@ -93,7 +93,7 @@ typedef struct bn_open_opts {
      * runs; FORMAT.md 6.2). */
     const char *pre_tokenizer;
     /* Chat template: NULL = detected from the file's tokenizer.chat_template by its markers
-     * (as llama.cpp does), or "bitnet", "llama3", "falcon3", "chatml", "zephyr". A file
+     * (as llama.cpp does), or "bitnet", "llama3", "falcon3", "chatml", "zephyr", "falcon_e". A file
      * without a recognised template gets "bitnet" (architecture bitnet-b1.58) or "chatml"
      * (llama.cpp's default). */
     const char *chat_template;
