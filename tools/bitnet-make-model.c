@@ -25,6 +25,7 @@ static void usage(FILE *f)
             "  --arch A           bitnet-b1.58 (default), bitnet (1bitLLM) or llama (Llama3,\n"
             "                     Falcon3)\n"
             "  --tied             llama: no output.weight (the LM head is token_embd)\n"
+            "  --add-eos          tokenizer.ggml.add_eos_token = true (EOS ends each prompt)\n"
             "  --f32              write the converter's F32 file (before llama-quantize I2_S)\n"
             "  --pre NAME         tokenizer.ggml.pre (llama presets: llama-bpe / falcon3)\n"
             "  --out FILE         output path (required)\n"
@@ -81,6 +82,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--tied") == 0 || strcmp(a, "--f32") == 0) {
             *(a[2] == 't' ? &p.tied : &p.f32) = 1;
+            continue;
+        }
+        if (strcmp(a, "--add-eos") == 0) {
+            p.add_eos = 1;
             continue;
         }
         if (a[0] != '-' || a[1] != '-')

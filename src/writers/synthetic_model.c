@@ -535,6 +535,8 @@ int bn_synth_write_stream(const bn_synth_params *p, FILE *f, bn_err *err)
     } else if (bn_synth_vocab_make(p->n_vocab, p->seed, &v, err)) {
         return -1;
     }
+    if (p->add_eos)
+        v.add_eos = 1;
     int rc = write_model(p, &v, f, err);
     bn_synth_vocab_free(&v);
     return rc;

@@ -42,6 +42,8 @@ typedef struct bn_synth_params {
     char pre[32];   /* tokenizer.ggml.pre, "" = none (llama default: "llama-bpe") */
     int tied;       /* llama: no output.weight (the LM head is token_embd) */
     int f32;        /* the converter's F32 file, before llama-quantize (above) */
+    int add_eos;    /* write tokenizer.ggml.add_eos_token = true (else the vocabulary file's
+                       key, if it has one) */
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff;
     uint32_t n_vocab; /* 0 with vocab_gguf = the file's token count */
     uint32_t n_ctx;
