@@ -74,7 +74,8 @@ static const opt_def OPTS[] = {
      "system prompt; with -p alone, formats -p as a chat turn", -1, false},
     {"--stop", NULL, K_STOP, F(stop), "STR", "stop when the output contains STR (repeatable)", -1,
      false},
-    {"--no-bos", NULL, K_FLAG, F(no_bos), NULL, "do not prepend BOS to the prompt", -1, false},
+    {"--no-bos", NULL, K_FLAG, F(no_bos), NULL,
+     "do not prepend BOS to the prompt (nor EOS after it, add_eos_token)", -1, false},
     {"--json", NULL, K_FLAG, F(json), NULL,
      "print one JSON object per answer on one line (prompt_tokens, tokens, text, stop_reason, "
      "seed, timings)",
