@@ -5,13 +5,16 @@
  * bn_generate: a prompt text and chat messages end with EOS as llama-server tokenizes them
  * (add_special = the file's add_bos_token), a -cnv turn (append) does not (llama-cli tokenizes
  * turns without add_special), add_bos = false gives neither, and a file without the key gets
- * no EOS. */
+ * no EOS; and the same through the HTTP routes (/tokenize add_special, /completion, OpenAI
+ * chat), which the Lambda handler shares. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "bitnet.h"
+#include "buf.h"
 #include "json.h"
 #include "json_data.h"
 #include "synthetic_model.h"
@@ -295,12 +298,84 @@ static void test_no_key_no_eos(void **state)
     free_cases();
 }
 
+/* ------------------------------------------------------------------ the HTTP routes */
+typedef struct http_answer {
+    bn_buf body;
+    int status;
+} http_answer;
+
+static int http_begin(void *u, int status, const char *ctype)
+{
+    (void)ctype;
+    ((http_answer *)u)->status = status;
+    return 0;
+}
+
+static int http_write(void *u, const char *d, size_t n)
+{
+    bn_buf_append(&((http_answer *)u)->body, d, n);
+    return 0;
+}
+
+/* POST body to path on an engine/session pair; the answer's body (status 200 asserted). */
+static char *post(bn_engine *e, bn_session *s, const char *path, const char *body)
+{
+    http_answer out = {{0}, 0};
+    bn_api api = {.engine = e, .session = s, .model = "tiny", .n_predict = 1};
+    bn_api_sink sink = {.begin = http_begin, .write = http_write, .user = &out};
+    bn_api_request req = {.method = "POST", .path = path, .body = body, .len = strlen(body)};
+    bn_api_handle(&api, &req, &sink);
+    if (out.status != 200)
+        fail_msg("%s: status %d: %.*s", path, out.status, (int)out.body.len, out.body.data);
+    return out.body.data; /* NUL-terminated */
+}
+
+static void test_http_routes(void **state)
+{
+    (void)state;
+    load_cases();
+    const ref_case *hello = &cases[0], *chat = NULL;
+    assert_string_equal(hello->id, "bpe/hello");
+    for (size_t i = 0; i < n_cases; i++)
+        if (strcmp(cases[i].id, "bpe/chat") == 0)
+            chat = &cases[i];
+    assert_non_null(chat);
+    bn_session *s = session(BPE);
+    /* /tokenize with add_special: BOS ... EOS */
+    char *body = post(engines[BPE], s, "/tokenize",
+                      "{\"content\":\"Hello world\",\"add_special\":true}");
+    bn_err err = {0};
+    bn_json_doc *d = bn_json_parse(body, strlen(body), NULL, &err);
+    assert_non_null(d);
+    int32_t *ids;
+    size_t n;
+    assert_int_equal(bn_test_json_ids(bn_json_get(bn_json_root(d), "tokens"), &ids, &n), 0);
+    assert_true(same("/tokenize", hello->id, ids, n, hello->ids, hello->n_ids));
+    free(ids);
+    bn_json_free(d);
+    free(body);
+    /* llama-server's /completion prompt */
+    free(post(engines[BPE], s, "/completion",
+              "{\"prompt\":\"Hello world\",\"n_predict\":1,\"temperature\":0}"));
+    const int32_t *pids = bn_session_prompt_ids(s, &n);
+    assert_true(same("/completion", hello->id, pids, n, hello->ids, hello->n_ids));
+    /* OpenAI chat: the rendered messages, then EOS */
+    free(post(engines[BPE], s, "/v1/chat/completions",
+              "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+              "{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":1,"
+              "\"temperature\":0}"));
+    pids = bn_session_prompt_ids(s, &n);
+    assert_true(same("/v1/chat/completions", chat->id, pids, n, chat->ids, chat->n_ids));
+    bn_session_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokenize_matches_reference),
         cmocka_unit_test(test_prompt_text_ends_with_eos),
         cmocka_unit_test(test_chat_messages),
+        cmocka_unit_test(test_http_routes),
         cmocka_unit_test(test_no_key_no_eos),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
