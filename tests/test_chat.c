@@ -133,6 +133,8 @@ static void test_detect(void **state)
         /* phi3 and llama2 are not ours */
         {"<|assistant|> <|end|> <|user|>", BN_CHAT_UNKNOWN},
         {"[INST] <|user|>", BN_CHAT_UNKNOWN},
+        /* falcon_e is a name only: llama.cpp's branch needs tmpl == "falcon_e" */
+        {"falcon_e {{ message['role'] + message['content'] }} assistant user", BN_CHAT_UNKNOWN},
         {"{{ messages }}", BN_CHAT_UNKNOWN},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
@@ -144,7 +146,38 @@ static void test_detect(void **state)
     bn_chat_template t;
     assert_int_equal(bn_chat_template_from_name("falcon3", &t), 0);
     assert_int_equal(t, BN_CHAT_FALCON3);
+    assert_int_equal(bn_chat_template_from_name("falcon_e", &t), 0);
+    assert_int_equal(t, BN_CHAT_FALCON_E);
+    assert_string_equal(bn_chat_template_name(BN_CHAT_FALCON_E), "falcon_e");
+    assert_int_equal(bn_chat_template_from_name("falcon-e", &t), -1);
     assert_int_equal(bn_chat_template_from_name("jinja", &t), -1);
+}
+
+/* falcon_e has no marker: a turn is one plain-text segment, even where the vocabulary has
+ * tokens spelled like its role names. */
+static int has_every_token(void *user, const char *name, size_t len)
+{
+    (void)user, (void)name, (void)len;
+    return 1;
+}
+
+static void test_falcon_e_is_plain_text(void **state)
+{
+    (void)state;
+    const bn_chat_msg m[2] = {{"system", "Be brief."}, {"user", "<|im_start|>hi"}};
+    seglog l = {.abort_at = -1};
+    bn_err err = {0};
+    assert_int_equal(
+        bn_chat_render_with(BN_CHAT_FALCON_E, m, 2, has_every_token, log_emit, &l, &err), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.text[0], "systemBe brief.\nuser<|im_start|>hi\nassistant\n");
+    assert_int_equal(l.special[0], 0);
+    /* a system message alone (how -cnv starts) gets no assistant prompt */
+    l = (seglog){.abort_at = -1};
+    assert_int_equal(
+        bn_chat_render_with(BN_CHAT_FALCON_E, m, 1, has_every_token, log_emit, &l, &err), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.text[0], "systemBe brief.\n");
 }
 
 /* The bytes of llama.cpp's built-in rules; the assistant prompt only after a user message. */
@@ -175,6 +208,9 @@ static void test_render_each_template(void **state)
          "<|user|>\n2+2?<|endoftext|>\n<|assistant|>\n"},
         {BN_CHAT_BITNET, "System: Be brief.User:   Hi\n<|eot_id|>Assistant: Hello",
          "User: 2+2?<|eot_id|>Assistant: "},
+        /* the fork's falcon_e branch: role and content with nothing between them */
+        {BN_CHAT_FALCON_E, "systemBe brief.\nuser  Hi\n\nassistantHello\n",
+         "user2+2?\nassistant\n"},
     };
     bn_err err = {0};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -271,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_render_each_template),
         cmocka_unit_test(test_llama_cli_examples_each_template),
         cmocka_unit_test(test_missing_markers_are_text),
+        cmocka_unit_test(test_falcon_e_is_plain_text),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return bn_test_exit_status(failed, sizeof tests / sizeof *tests);

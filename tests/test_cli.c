@@ -141,8 +141,8 @@ static void test_bad_inputs_exit_2(void **state)
       "--repeat-penalty", "1e-50");
     E("option '--pre-tokenizer' must be llama3, default or falcon3", "-m", model, "--tokenize", "x",
       "--pre-tokenizer", "gpt4");
-    E("option '--chat-template' must be bitnet, llama3, falcon3, chatml or zephyr", "-m", model,
-      "-p", "x", "--chat-template", "jinja");
+    E("option '--chat-template' must be bitnet, llama3, falcon3, chatml, zephyr or falcon_e", "-m",
+      model, "-p", "x", "--chat-template", "jinja");
     E("option '--json' takes no value", "-m", model, "-p", "x", "--json=1");
     E("no model", "-p", "x");
     E("vocab-only", "-m", vocab, "-p", "x");

@@ -417,6 +417,20 @@ static void test_shape_checks(void **state)
     assert_int_equal(p.n_ff, 6912);
     assert_int_equal(p.n_vocab, 128256);
     assert_int_equal(bn_synth_check(&p, &err), 0);
+    /* Falcon-E-1B (README "Models"): llama, falcon_e pre-tokenizer, a separate output.weight */
+    p = preset("falcon-e-1b");
+    assert_string_equal(p.arch, "llama");
+    assert_string_equal(p.pre, "falcon_e");
+    assert_int_equal(p.tied, 0);
+    assert_int_equal(p.n_embd, 2048);
+    assert_int_equal(p.n_layer, 24);
+    assert_int_equal(p.n_head, 16);
+    assert_int_equal(p.n_head_kv, 2);
+    assert_int_equal(p.n_ff, 9216);
+    assert_int_equal(p.n_vocab, 32768);
+    assert_int_equal(bn_synth_check(&p, &err), 0);
+    p = preset("falcon3-1b");
+    assert_string_equal(p.pre, "falcon3");
 }
 
 /* The tiny preset written to a file loads as a model. */

@@ -21,12 +21,14 @@ static void usage(FILE *f)
             "                     golden models), 2b4t (the real shape, ~1.19 GB); other\n"
             "                     families: tiny-bitnet, tiny-llama, tiny-falcon3 and the real\n"
             "                     shapes bitnet-large, bitnet-3b, llama3-8b, falcon3-1b,\n"
-            "                     falcon3-3b, falcon3-7b, falcon3-10b\n"
+            "                     falcon3-3b, falcon3-7b, falcon3-10b, falcon-e-1b\n"
             "  --arch A           bitnet-b1.58 (default), bitnet (1bitLLM) or llama (Llama3,\n"
             "                     Falcon3)\n"
             "  --tied             llama: no output.weight (the LM head is token_embd)\n"
+            "  --add-eos          tokenizer.ggml.add_eos_token = true (EOS ends each prompt)\n"
             "  --f32              write the converter's F32 file (before llama-quantize I2_S)\n"
-            "  --pre NAME         tokenizer.ggml.pre (llama presets: llama-bpe / falcon3)\n"
+            "  --pre NAME         tokenizer.ggml.pre (llama presets: llama-bpe / falcon3 /\n"
+            "                     falcon_e)\n"
             "  --out FILE         output path (required)\n"
             "  --vocab-gguf FILE  copy tokens/token_type/merges/bos/eos from this GGUF (e.g.\n"
             "                     the Llama-3 vocabulary); otherwise a synthetic byte-level BPE\n"
@@ -81,6 +83,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--tied") == 0 || strcmp(a, "--f32") == 0) {
             *(a[2] == 't' ? &p.tied : &p.f32) = 1;
+            continue;
+        }
+        if (strcmp(a, "--add-eos") == 0) {
+            p.add_eos = 1;
             continue;
         }
         if (a[0] != '-' || a[1] != '-')

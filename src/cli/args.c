@@ -74,7 +74,8 @@ static const opt_def OPTS[] = {
      "system prompt; with -p alone, formats -p as a chat turn", -1, false},
     {"--stop", NULL, K_STOP, F(stop), "STR", "stop when the output contains STR (repeatable)", -1,
      false},
-    {"--no-bos", NULL, K_FLAG, F(no_bos), NULL, "do not prepend BOS to the prompt", -1, false},
+    {"--no-bos", NULL, K_FLAG, F(no_bos), NULL,
+     "do not prepend BOS to the prompt (nor EOS after it, add_eos_token)", -1, false},
     {"--json", NULL, K_FLAG, F(json), NULL,
      "print one JSON object per answer on one line (prompt_tokens, tokens, text, stop_reason, "
      "seed, timings)",
@@ -95,7 +96,7 @@ static const opt_def OPTS[] = {
     {"--pre-tokenizer", NULL, K_STR, F(pre_tokenizer), "NAME",
      "llama3 (default, the model's), default (bitnet.cpp's, for parity) or falcon3", -1, false},
     {"--chat-template", NULL, K_STR, F(chat_template), "NAME",
-     "bitnet, llama3, falcon3, chatml or zephyr (detected from the model)", -1, false},
+     "bitnet, llama3, falcon3, chatml, zephyr or falcon_e (detected from the model)", -1, false},
     {"--inspect", NULL, K_FLAG, F(inspect), NULL, "print a model summary and exit", -1, false},
     {"--verbose", NULL, K_FLAG, F(verbose), NULL,
      "diagnostics on stderr (kernel path, seed, context, threads)", -1, false},
@@ -270,14 +271,15 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
                  o->pre_tokenizer);
         return -1;
     }
-    static const char *const templates[] = {"bitnet", "llama3", "falcon3", "chatml", "zephyr"};
+    static const char *const templates[] = {"bitnet", "llama3", "falcon3",
+                                            "chatml", "zephyr", "falcon_e"};
     bool known = !o->chat_template;
     for (size_t i = 0; i < sizeof templates / sizeof *templates && !known; i++)
         known = strcmp(o->chat_template, templates[i]) == 0;
     if (!known) {
         snprintf(err, errlen,
-                 "option '--chat-template' must be bitnet, llama3, falcon3, chatml or "
-                 "zephyr, got '%s'",
+                 "option '--chat-template' must be bitnet, llama3, falcon3, chatml, "
+                 "zephyr or falcon_e, got '%s'",
                  o->chat_template);
         return -1;
     }

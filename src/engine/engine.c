@@ -147,7 +147,7 @@ bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *er
         if (bn_chat_template_from_name(opts->chat_template, &e->chat)) {
             bn_fail(err, BN_E_INPUT,
                     "unknown chat template \"%s\" (bitnet, llama3, falcon3, chatml, "
-                    "zephyr)",
+                    "zephyr, falcon_e)",
                     opts->chat_template);
             goto fail;
         }

@@ -172,21 +172,29 @@ static int build_prompt(bn_session *s, const bn_generate_params *p, bn_err *err)
     }
     if (bos && bn_idvec_push(&s->prompt, bn_tokenizer_bos(e->tok), err))
         return -1;
+    int rc = 0;
     if (p->messages) {
         chat_tok c = {s, err};
-        return bn_chat_render_with(e->chat, p->messages, p->n_messages, chat_has_token, chat_emit,
-                                   &c, err)
-                   ? -1
-                   : 0;
+        rc = bn_chat_render_with(e->chat, p->messages, p->n_messages, chat_has_token, chat_emit, &c,
+                                 err)
+                 ? -1
+                 : 0;
+    } else {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (bn_engine_tokenize(e, p->prompt, strlen(p->prompt), false, p->parse_special, &ids, &n,
+                               err))
+            return -1;
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = bn_idvec_push(&s->prompt, ids[i], err);
+        free(ids);
     }
-    int32_t *ids = NULL;
-    size_t n = 0;
-    if (bn_engine_tokenize(e, p->prompt, strlen(p->prompt), false, p->parse_special, &ids, &n, err))
-        return -1;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = bn_idvec_push(&s->prompt, ids[i], err);
-    free(ids);
+    /* llama.cpp tokenizes a prompt (text, or the rendered chat) with add_special = the file's
+       add_bos_token (llama-server, llama-tokenize; -cnv turns with false), which also appends
+       EOS when add_eos_token is true. llama-cli itself aborts on such a file
+       (GGML_ASSERT(!llama_add_eos_token(model)) in main.cpp); README "Tokenizer". */
+    if (rc == 0 && bos && bn_tokenizer_add_eos(e->tok) && bn_tokenizer_eos(e->tok) >= 0)
+        rc = bn_idvec_push(&s->prompt, bn_tokenizer_eos(e->tok), err);
     return rc;
 }
 

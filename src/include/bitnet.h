@@ -93,7 +93,7 @@ typedef struct bn_open_opts {
      * runs; FORMAT.md 6.2). */
     const char *pre_tokenizer;
     /* Chat template: NULL = detected from the file's tokenizer.chat_template by its markers
-     * (as llama.cpp does), or "bitnet", "llama3", "falcon3", "chatml", "zephyr". A file
+     * (as llama.cpp does), or "bitnet", "llama3", "falcon3", "chatml", "zephyr", "falcon_e". A file
      * without a recognised template gets "bitnet" (architecture bitnet-b1.58) or "chatml"
      * (llama.cpp's default). */
     const char *chat_template;
@@ -147,7 +147,8 @@ typedef struct bn_engine_info {
 
 void bn_engine_get_info(const bn_engine *e, bn_engine_info *info);
 
-/* Tokenizes text[0..len). add_bos prepends BOS; parse_special turns the names of special
+/* Tokenizes text[0..len). add_bos is llama.cpp's add_special: prepend BOS, and append EOS when
+ * the file's tokenizer.ggml.add_eos_token is true; parse_special turns the names of special
  * tokens ("<|eot_id|>") into their ids (otherwise they are plain text). *ids is malloc'd
  * (free() it); 0 on success. (bn_tokenize/bn_detokenize in tokenizer.h are the tokenizer's
  * own; these are the engine's, with its pre-tokenizer choice.) */
@@ -249,7 +250,9 @@ typedef struct bn_generate_params {
     const bn_chat_msg *messages; /* chat messages, rendered with the model's template */
     size_t n_messages;
 
-    bool add_bos;       /* text and messages: prepend BOS (default true; ignored when append) */
+    bool add_bos;       /* text and messages: prepend BOS, and end with EOS when the file's
+                           add_eos_token is true, as llama.cpp's add_special (default true;
+                           ignored when append) */
     bool parse_special; /* text: special-token names become ids (default false). Messages
                            always parse only the template's own special token. */
     bool append;        /* continue the conversation: the last sampled token (if not yet fed)

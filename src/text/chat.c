@@ -126,6 +126,10 @@ static int render_marked(bn_chat_template t, const bn_chat_msg *msgs, size_t n, 
                 !(rc = text(o, "\n")) && !(rc = text(o, c)) && !(rc = marker(o, "<|im_end|>")))
                 rc = text(o, "\n");
             break;
+        case BN_CHAT_FALCON_E: /* no separator between role and content, as in the fork */
+            if (!(rc = text(o, role)) && !(rc = text(o, c)))
+                rc = text(o, "\n");
+            break;
         default: /* zephyr */
             if (!(rc = role_marker(o, role)) && !(rc = text(o, "\n")) && !(rc = text(o, c)) &&
                 !(rc = marker(o, "<|endoftext|>")))
@@ -143,6 +147,7 @@ static int render_marked(bn_chat_template t, const bn_chat_msg *msgs, size_t n, 
             rc = text(o, "\n\n");
         return rc;
     case BN_CHAT_CHATML: return (rc = marker(o, "<|im_start|>")) ? rc : text(o, "assistant\n");
+    case BN_CHAT_FALCON_E: return text(o, "assistant\n");
     default: /* falcon3, zephyr */ return (rc = role_marker(o, "assistant")) ? rc : text(o, "\n");
     }
 }
@@ -182,7 +187,8 @@ int bn_chat_render(const bn_chat_msg *msgs, size_t n, bn_chat_emit_fn emit, void
     return bn_chat_render_with(BN_CHAT_BITNET, msgs, n, NULL, emit, user, err);
 }
 
-static const char *const template_names[] = {"", "bitnet", "llama3", "falcon3", "chatml", "zephyr"};
+static const char *const template_names[] = {"",       "bitnet", "llama3",  "falcon3",
+                                             "chatml", "zephyr", "falcon_e"};
 
 const char *bn_chat_template_name(bn_chat_template t)
 {

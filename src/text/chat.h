@@ -9,11 +9,18 @@
  *   falcon3  <|assistant|> and <|user|>   <|{role}|>\n{c}\n   then <|assistant|>\n
  *   chatml   <|im_start|>     <|im_start|>{role}\n{c}<|im_end|>\n  then <|im_start|>assistant\n
  *   zephyr   <|user|>         <|{role}|>\n{c}<|endoftext|>\n  then <|assistant|>\n
+ *   falcon_e (by name only)   {role}{c}\n   then assistant\n   (plain text, no marker)
  *
  * Markers are tried in llama.cpp's order (chatml, falcon3, zephyr, llama3, bitnet; phi3's
  * "<|assistant|> and <|end|>" is not one of ours and is tried before falcon3). The assistant
  * prompt follows when the last message is the user's (llama.cpp's add_ass as llama-cli uses
  * it: a system message alone, as -cnv starts, gets none).
+ *
+ * falcon_e is the rule bitnet.cpp's llama.cpp fork added for Falcon-Edge; it is never
+ * detected. Its branch there reads `tmpl == "falcon_e" && tmpl contains "assistant" and
+ * "user"`, which no input satisfies, so the reference itself refuses the name ("the supplied
+ * chat template is not supported"): the bytes here are that branch's body, which the
+ * reference never runs (README "Chat templates").
  *
  * Details of the 2B-4T one (FORMAT.md 6.5): the
  * file's Jinja placeholder contains "BITNET", which makes llama.cpp use its built-in "bitnet"
@@ -60,12 +67,13 @@ typedef enum bn_chat_template {
     BN_CHAT_FALCON3,
     BN_CHAT_CHATML,
     BN_CHAT_ZEPHYR,
+    BN_CHAT_FALCON_E,
 } bn_chat_template;
 
 /* The template a Jinja text (tokenizer.chat_template) stands for, by its markers; UNKNOWN
  * when none matches (or text is NULL). */
 bn_chat_template bn_chat_detect(const char *text, size_t len);
-/* By name ("bitnet", "llama3", "falcon3", "chatml", "zephyr"); -1 when unknown. */
+/* By name ("bitnet", "llama3", "falcon3", "chatml", "zephyr", "falcon_e"); -1 when unknown. */
 int bn_chat_template_from_name(const char *name, bn_chat_template *out);
 const char *bn_chat_template_name(bn_chat_template t);
 

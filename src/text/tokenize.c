@@ -2,7 +2,7 @@
  * mode) or BPE, with a per-call cache of pieces already encoded (real text repeats words).
  *
  * Every piece of n bytes gives at most n ids and a special token at least one byte of text, so
- * the output never exceeds len + 1 ids (BOS): it is allocated once, up front. */
+ * the output never exceeds len + 2 ids (BOS, EOS): it is allocated once, up front. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,7 +94,7 @@ int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_to
                                o->bos != BN_BOS_NEVER && t->add_eos, o->parse_special, ids, n, err);
     bn_pretokenizer pre = o->pre == BN_PRE_AUTO ? t->pre : o->pre;
     run r = {.t = t, .whole_lookup = pre == BN_PRE_LLAMA3};
-    r.out = malloc((len + 1) * sizeof *r.out);
+    r.out = malloc((len + 2) * sizeof *r.out);
     if (!r.out)
         return bn_fail(err, BN_E_NOMEM, "tokenize: out of memory for %zu bytes of text", len);
     if (len >= CACHE_MIN_TEXT)
@@ -120,6 +120,8 @@ int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_to
         bn_special_scan_free(&sc);
     }
     pretokenize(&r, pre, s + start, len - start);
+    if (o->bos != BN_BOS_NEVER && t->add_eos && t->eos >= 0 && !r.failed)
+        r.out[r.n++] = t->eos;
     free(r.cache);
     bn_bpe_scratch_free(&r.scratch);
     if (r.failed) {

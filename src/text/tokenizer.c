@@ -316,7 +316,7 @@ static int load_eot(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     return 0;
 }
 
-/* BPE: pre-tokenizer, add_bos_token, bos/eos (by id, else by Llama 3's names). */
+/* BPE: pre-tokenizer, add_bos_token, add_eos_token, bos/eos (by id, else by Llama 3's names). */
 static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
 {
     /* A file of this architecture without tokenizer.ggml.pre carries Llama 3's vocabulary: give
@@ -339,6 +339,12 @@ static int load_meta(const bn_gguf *g, bn_tokenizer *t, bn_err *err)
     t->add_bos = true;
     if (bn_gguf_find(g, "tokenizer.ggml.add_bos_token") &&
         bn_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos, err))
+        return -1;
+    /* llama.cpp appends EOS to a text tokenized with add_special when this is true, for BPE
+       vocabularies as for SentencePiece ones (llama_tokenize_impl) */
+    t->add_eos = false;
+    if (bn_gguf_find(g, "tokenizer.ggml.add_eos_token") &&
+        bn_gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos, err))
         return -1;
     if (special_id(g, t, "tokenizer.ggml.bos_token_id", "<|begin_of_text|>", &t->bos, err) ||
         special_id(g, t, "tokenizer.ggml.eos_token_id", "<|end_of_text|>", &t->eos, err))
@@ -648,6 +654,7 @@ int32_t bn_tokenizer_bos(const bn_tokenizer *t) { return t->bos; }
 int32_t bn_tokenizer_eos(const bn_tokenizer *t) { return t->eos; }
 int32_t bn_tokenizer_eot(const bn_tokenizer *t) { return t->eot; }
 bool bn_tokenizer_add_bos(const bn_tokenizer *t) { return t->add_bos; }
+bool bn_tokenizer_add_eos(const bn_tokenizer *t) { return t->add_eos; }
 bool bn_tokenizer_is_spm(const bn_tokenizer *t) { return t->spm; }
 bn_pretokenizer bn_tokenizer_pre(const bn_tokenizer *t) { return t->pre; }
 

@@ -5,6 +5,7 @@
  * BPE:
  *   text ──special-token split (optional)──► pre-tokenizer (Llama-3 or llama.cpp "default")
  *        ──► per piece: whole-piece lookup (Llama-3 only) or BPE by merge rank ──► ids
+ *        (EOS last when add_eos_token)
  *   ids ──► bytes (GPT-2 byte-to-unicode form undone; specials as names or nothing)
  * SentencePiece:
  *   text ──special-token split──► per fragment: prefix space (add_space_prefix), ' ' -> U+2581,
@@ -70,11 +71,12 @@ void bn_tokenizer_free(bn_tokenizer *t);
 
 /* Tokenizes LEN bytes of TEXT (any bytes: invalid UTF-8 is tokenized byte-wise, never
  * rejected). On success *ids is a malloc'd array of *n ids (caller frees; BPE: never more than
- * len + 1; SentencePiece: a space can take 3 byte tokens and each fragment a prefix space, so
+ * len + 2; SentencePiece: a space can take 3 byte tokens and each fragment a prefix space, so
  * at most 3 (len + fragments) + 2) and 0 is returned; -1 + err on out-of-memory (or a text too
  * long, below).
- * SentencePiece: BOS per o->bos, and EOS at the end when the file's add_eos_token says so and
- * o->bos is not NEVER (llama.cpp's add_special); texts over 1 GiB are refused (BN_E_INPUT). */
+ * BOS per o->bos, and EOS at the end when the file's add_eos_token says so and o->bos is not
+ * NEVER (llama.cpp's add_special, for both kinds of vocabulary); SentencePiece texts over 1 GiB
+ * are refused (BN_E_INPUT). */
 int bn_tokenize(const bn_tokenizer *t, const char *text, size_t len, const bn_tokenize_opts *o,
                 int32_t **ids, size_t *n, bn_err *err);
 
@@ -119,6 +121,9 @@ int32_t bn_tokenizer_bos(const bn_tokenizer *t);
 int32_t bn_tokenizer_eos(const bn_tokenizer *t);
 int32_t bn_tokenizer_eot(const bn_tokenizer *t); /* eot_token_id, else the token "<|eot_id|>" */
 bool bn_tokenizer_add_bos(const bn_tokenizer *t);
+/* tokenizer.ggml.add_eos_token (default false): llama.cpp ends a text tokenized with
+ * add_special with EOS (bn_tokenize does when o->bos is not NEVER). */
+bool bn_tokenizer_add_eos(const bn_tokenizer *t);
 /* SentencePiece ("llama") rather than byte-level BPE ("gpt2"). */
 bool bn_tokenizer_is_spm(const bn_tokenizer *t);
 /* End of generation: eos or eot. */

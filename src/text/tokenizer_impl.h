@@ -80,11 +80,11 @@ struct bn_tokenizer {
     bool has_user_defined;
     int32_t bos, eos, eot;
     bool add_bos;
+    bool add_eos; /* add_eos_token (default false): EOS ends a text tokenized with BOS allowed */
     bn_pretokenizer pre;
     /* SentencePiece only */
     float *score;          /* merge priority of each token (higher first) */
     int32_t unk;           /* unknown_token_id (default 0), -1 when out of range */
-    bool add_eos;          /* add_eos_token (default false) */
     bool add_space_prefix; /* add_space_prefix (default true): a text fragment at the start or
                               after a special token gets a leading space */
 };

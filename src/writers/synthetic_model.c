@@ -64,6 +64,10 @@ static const preset presets[] = {
      32768, 1000042.0f, 1e-6f},
     {"falcon3-10b", "llama", 3072, 40, 12, 4, 23040, 131072, 26, "falcon3-10b-1.58bit-synthetic",
      32768, 1000042.0f, 1e-6f},
+    /* Falcon-E-1B: shapes of a public config.json of that family, not tiiuae's own (README
+       "Models" says which facts come from where); Falcon-E-3B's are not known */
+    {"falcon-e-1b", "llama", 2048, 24, 16, 2, 9216, 32768, 28, "falcon-e-1b-synthetic", 32768,
+     1000000.0f, 1e-5f},
 };
 enum {
     n_presets = sizeof presets / sizeof presets[0]
@@ -101,7 +105,9 @@ int bn_synth_preset(const char *name, bn_synth_params *p, bn_err *err)
         snprintf(p->name, sizeof p->name, "%s", s->model_name);
         if (strcmp(s->arch, "llama") == 0)
             snprintf(p->pre, sizeof p->pre, "%s",
-                     strstr(s->name, "falcon3") ? "falcon3" : "llama-bpe");
+                     strstr(s->name, "falcon3")    ? "falcon3"
+                     : strstr(s->name, "falcon-e") ? "falcon_e" /* the converter's hash name */
+                                                   : "llama-bpe");
         if (s->n_ctx)
             p->n_ctx = s->n_ctx;
         if (s->rope_theta > 0.0f)
@@ -535,6 +541,8 @@ int bn_synth_write_stream(const bn_synth_params *p, FILE *f, bn_err *err)
     } else if (bn_synth_vocab_make(p->n_vocab, p->seed, &v, err)) {
         return -1;
     }
+    if (p->add_eos)
+        v.add_eos = 1;
     int rc = write_model(p, &v, f, err);
     bn_synth_vocab_free(&v);
     return rc;

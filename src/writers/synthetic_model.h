@@ -42,6 +42,8 @@ typedef struct bn_synth_params {
     char pre[32];   /* tokenizer.ggml.pre, "" = none (llama default: "llama-bpe") */
     int tied;       /* llama: no output.weight (the LM head is token_embd) */
     int f32;        /* the converter's F32 file, before llama-quantize (above) */
+    int add_eos;    /* write tokenizer.ggml.add_eos_token = true (else the vocabulary file's
+                       key, if it has one) */
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff;
     uint32_t n_vocab; /* 0 with vocab_gguf = the file's token count */
     uint32_t n_ctx;
@@ -58,7 +60,7 @@ void bn_synth_defaults(bn_synth_params *p);
 /* Defaults plus a named shape: "tiny" (~200 KB), "tiny-a", "tiny-b" (the shapes of the
  * reference's golden models), "2b4t" (the real model, ~1.19 GB); the real shapes of the other
  * families: "bitnet-large", "bitnet-3b" (1bitLLM, arch "bitnet"), "llama3-8b", "falcon3-1b",
- * "falcon3-3b", "falcon3-7b", "falcon3-10b" (arch "llama"). */
+ * "falcon3-3b", "falcon3-7b", "falcon3-10b", "falcon-e-1b" (arch "llama"). */
 int bn_synth_preset(const char *name, bn_synth_params *p, bn_err *err);
 const char *const *bn_synth_preset_names(void); /* NULL-terminated */
 
