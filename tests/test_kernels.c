@@ -260,6 +260,7 @@ static void test_shares_and_long_rows(void **state)
     check_one_range(6912, 68, 6, 4, 68);       /* a prefill block's share */
     check_one_range(128 * 8195, 2, 1, 0, 2);   /* past the decode kernels' 8192-block chunks */
     check_one_range(128 * 65, 5, 5, 0, 5);     /* past the AVX-512 tile's 8192-byte buffer */
+    check_one_range(23040, 9, 8, 0, 9);        /* Falcon3-7B/10B ffn_down: tiles, heap buffer */
 }
 
 /* Prefill batches: every activation row count 1..n_max (each kernel's row groups, tiles and

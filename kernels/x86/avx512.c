@@ -25,6 +25,7 @@
  * interleaving several rows did not.
  */
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "f16_reduce.h"
@@ -210,10 +211,18 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
     const size_t k = w->k, row_bytes = k / 4;
     const float beta = w->scale;
     size_t r = 0;
-    /* groups of four activation rows x four weight rows (rows longer than the permutation
-     * buffer, which the 2B-4T shapes never have, go one activation row at a time) */
-    int8_t qp[4 * tile_max_k];
-    for (; k <= tile_max_k && r + 4 <= n_act; r += 4) {
+    /* groups of four activation rows x four weight rows. The permuted activations live on the
+     * stack up to tile_max_k; longer rows (ffn_down of Llama3-8B, 14336, and of Falcon3-7B/10B,
+     * 23040) take a heap buffer: without it they went one activation row at a time through the
+     * decode kernel, and Falcon3-10B's prefill ran at 0.95x the reference's. The integer sums
+     * are the same either way (an int32 lane adds k/64 steps of four products below 3 * 128, far
+     * from 2^31 for any k a model has). If the buffer cannot be had, the rows take the
+     * one-at-a-time path below, with the same result. */
+    int8_t qp_stack[4 * tile_max_k];
+    int8_t *qp = qp_stack;
+    if (k > tile_max_k && n_act >= 4)
+        qp = malloc(4 * k);
+    for (; qp && r + 4 <= n_act; r += 4) {
         const int8_t *qr = q + r * k;
         int32_t sq[4];
         for (int a = 0; a < 4; a++) {
@@ -246,6 +255,8 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
                      act_scale[r + a]) *
                     beta;
     }
+    if (qp != qp_stack)
+        free(qp);
     /* leftover activation rows (all of them when decoding): still one weight row after the
      * other, but sixteen rows' lanes are summed together (reduce16) and their epilogue runs
      * as one vector. Per row, a horizontal sum, a conversion and a division in a chain cost
