@@ -4,6 +4,12 @@
  * own.
  *
  *   bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r 1] [-c CONTEXT] [-k KERNELS] [-b BUSY]
+ *             [-R LLAMA_BENCH]
+ *
+ * -R runs the reference's llama-bench (bitnet.cpp's, built elsewhere) right after each of our
+ * thread counts, on the same file with the same -p -n -t -r, and prints both side by side with
+ * the ratios: the only comparison with the reference this project reports is one measured on
+ * the same machine in the same run (bench_llama_bench.h).
  *
  * -b BUSY starts that many spinning processes for the whole run (contention: one per core is
  * what a busy shared host or a fractional Lambda vCPU looks like); -t 1,2,1,2 alternates
@@ -33,6 +39,7 @@
 #include "bitnet.h"
 #include "bench_busy.h"
 #include "bench_clock.h"
+#include "bench_llama_bench.h"
 #include "bench_read.h"
 
 typedef struct result {
@@ -222,7 +229,7 @@ static int parse_list(char *s, int *out, int max)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench-e2e -m MODEL [-t 1,2] [-p 64] [-n 128] [-r REPS] "
-                    "[-c CONTEXT] [-k KERNELS] [-b BUSY] [-w READ_GB_S]\n");
+                    "[-c CONTEXT] [-k KERNELS] [-b BUSY] [-w READ_GB_S] [-R LLAMA_BENCH]\n");
     return 2;
 }
 
@@ -262,7 +269,7 @@ static int run_child(const char *path, const char *kern, int threads, int n_prom
 
 int main(int argc, char **argv)
 {
-    const char *path = NULL, *kern = NULL;
+    const char *path = NULL, *kern = NULL, *llama_bench = NULL;
     int threads[16] = {1, 2}, n_threads = 2, n_prompt = 64, n_gen = 128, reps = 1, n_ctx = 0,
         busy = 0;
     double read_gbs = -1.0; /* one thread's read bandwidth; measured here unless -w gives it */
@@ -288,6 +295,8 @@ int main(int argc, char **argv)
             busy = atoi(argv[++i]);
         else if (!strcmp(a, "-w"))
             read_gbs = atof(argv[++i]);
+        else if (!strcmp(a, "-R"))
+            llama_bench = argv[++i];
         else
             return usage();
     }
@@ -314,6 +323,7 @@ int main(int argc, char **argv)
     if (read_gbs < 0.0)
         read_gbs = bench_read_gbs(1024, 5);
     result res[16];
+    bench_ref_result ref[16] = {{0}};
     pid_t busy_pids[bench_busy_max];
     fflush(stdout);
     int n_busy = bench_busy_start(busy, busy_pids);
@@ -337,6 +347,20 @@ int main(int argc, char **argv)
                r->bytes_per_token, read_gbs, r->bytes_per_token * r->tg_cpu / 1e9, r->hp_copy_ms,
                r->tokens_hash);
         fflush(stdout);
+        if (llama_bench) {
+            ref[i] = bench_llama_bench(llama_bench, path, n_prompt, n_gen, threads[i], reps);
+            if (!ref[i].ok) {
+                bench_busy_stop(n_busy, busy_pids);
+                return 1;
+            }
+            printf("{\"bench\":\"llama-bench\",\"model\":\"%s\",\"threads\":%d,"
+                   "\"prompt_tokens\":%d,\"prompt_tok_s\":%.2f,\"prompt_tok_s_sd\":%.2f,"
+                   "\"gen_tokens\":%d,\"decode_tok_s\":%.2f,\"decode_tok_s_sd\":%.2f,"
+                   "\"reps\":%d}\n",
+                   path, threads[i], n_prompt, ref[i].pp_ts, ref[i].pp_sd, n_gen, ref[i].tg_ts,
+                   ref[i].tg_sd, reps);
+            fflush(stdout);
+        }
     }
     bench_busy_stop(n_busy, busy_pids);
     if (n_busy)
@@ -371,10 +395,21 @@ int main(int argc, char **argv)
                    read_gbs);
             break;
         }
-    /* FORMAT.md section 7: bitnet.cpp (I2_S, AVX2/AVX-512 build, llama-bench -p 64 -n 32) on
-     * this machine type with the same kind of file, for comparison */
-    printf("reference (bitnet.cpp, FORMAT.md 7): 1 thread pp64 25.4 (runs 25.7, 28.8), "
-           "tg32 5.17 (5.58, 5.77); 2 threads pp64 23.3 (32.5), tg32 4.25 (4.38) tok/s\n");
+    /* Wall-clock rates on both sides (llama-bench reports wall time; its generation test
+     * starts from an empty context, ours after the P-token prompt). */
+    if (llama_bench) {
+        printf("\nside by side with the reference's llama-bench (same file, wall clock, mean of "
+               "%d):\n\n| threads | pp%d ours | pp%d reference | ratio | tg%d ours | "
+               "tg%d reference | ratio |\n|---|---|---|---|---|---|---|\n",
+               reps, n_prompt, n_prompt, n_gen, n_gen);
+        for (int i = 0; i < n_threads; i++)
+            printf("| %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n", res[i].threads,
+                   res[i].pp_mean, ref[i].pp_ts, res[i].pp_mean / ref[i].pp_ts, res[i].tg_mean,
+                   ref[i].tg_ts, res[i].tg_mean / ref[i].tg_ts);
+    } else {
+        printf("(no reference figures: -R LLAMA_BENCH runs the reference beside each thread "
+               "count)\n");
+    }
     for (int i = 1; i < n_threads; i++)
         if (res[i].tokens_hash != res[0].tokens_hash) {
             fprintf(stderr, "bench-e2e: greedy tokens differ between %d and %d threads\n",

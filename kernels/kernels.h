@@ -68,6 +68,9 @@ typedef struct bn_kernels {
     void (*silu_mul)(float *restrict g, const float *restrict u, size_t n);
     /* Optional (NULL = bn_f32_to_f16_row): the same conversion, bit-identical. */
     void (*f32_to_f16_row)(const float *x, uint16_t *y, size_t n);
+    /* Optional (NULL = bn_f16_to_f32_row): the same conversion, bit-identical (every half,
+     * NaNs included). */
+    void (*f16_to_f32_row)(const uint16_t *x, float *y, size_t n);
 
     /* Screened LM head, approximate pass (src/model/lm_head.c): int8 rows times an int8
      * vector, y[i] = sum_j w[i*k + j] * x[j] for rows i in [row_begin, row_end). Every value

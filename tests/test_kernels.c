@@ -260,6 +260,7 @@ static void test_shares_and_long_rows(void **state)
     check_one_range(6912, 68, 6, 4, 68);       /* a prefill block's share */
     check_one_range(128 * 8195, 2, 1, 0, 2);   /* past the decode kernels' 8192-block chunks */
     check_one_range(128 * 65, 5, 5, 0, 5);     /* past the AVX-512 tile's 8192-byte buffer */
+    check_one_range(23040, 9, 8, 0, 9);        /* Falcon3-7B/10B ffn_down: tiles, heap buffer */
 }
 
 /* Prefill batches: every activation row count 1..n_max (each kernel's row groups, tiles and
@@ -643,6 +644,46 @@ static void test_silu_mul_identical(void **state)
         skip(); /* no path of this CPU has its own (x86 only) */
 }
 
+/* A path's f16 -> f32 row conversion gives bn_f16_to_f32's bits for every half (subnormals,
+ * infinities, quiet and signalling NaNs with their payloads), at every row tail length. And the
+ * scalar quiets a signalling NaN as F16C and FCVT do (so that the paths can agree). */
+static void test_f16_to_f32_row_identical(void **state)
+{
+    (void)state;
+    enum {
+        n = 65536 + 15
+    };
+    uint16_t *x = malloc(n * 2);
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    assert_true(x && a && b);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (uint16_t)(i * 40503u); /* every half once in the first 65536 (40503 is odd) */
+    const float snan = bn_f16_to_f32(0x7c01);
+    uint32_t bits;
+    memcpy(&bits, &snan, 4);
+    assert_int_equal(bits, 0x7fc02000u);
+    int checked = 0;
+    for (int p = 0; p < n_paths; p++) {
+        if (!paths[p]->f16_to_f32_row)
+            continue;
+        checked++;
+        for (size_t len = n - 15; len <= n; len++) {
+            bn_f16_to_f32_row(x, a, len);
+            memset(b, 0xA5, len * sizeof *b);
+            paths[p]->f16_to_f32_row(x, b, len);
+            if (memcmp(a, b, len * sizeof *a) != 0)
+                for (size_t i = 0; i < len; i++)
+                    if (memcmp(&a[i], &b[i], 4) != 0)
+                        fail_msg("%s: half 0x%04x: %a vs %a (row of %zu)", paths[p]->name, x[i],
+                                 (double)a[i], (double)b[i], len);
+        }
+    }
+    assert_true(checked > 0); /* the scalar path has one */
+    free(x);
+    free(a);
+    free(b);
+}
+
 /* A path's f32 -> f16 row conversion (when it has one) gives bn_f32_to_f16's bits: a stride
  * through every float bit pattern (normal, subnormal, overflowing, rounding ties,
  * infinities, NaNs) and the row tails. */
@@ -803,6 +844,7 @@ int main(void)
         cmocka_unit_test(test_softmax_identical),
         cmocka_unit_test(test_silu_mul_identical),
         cmocka_unit_test(test_f32_to_f16_row_identical),
+        cmocka_unit_test(test_f16_to_f32_row_identical),
         cmocka_unit_test(test_matvec_i8_identical),
         cmocka_unit_test(test_odd_shapes_every_range),
         cmocka_unit_test(test_block_grid),

@@ -53,6 +53,8 @@ static inline float bn_neon_epilogue(int32_t t, float act_scale, float beta)
 /* Same on every NEON path (plain Armv8.0 instructions). */
 float bn_neon_quantize_row(const float *x, size_t n, int8_t *q);
 float bn_neon_dot_f16(const uint16_t *a, const uint16_t *b, size_t n);
+/* bn_f16_to_f32_row with FCVTL (kernel entry f16_to_f32_row). */
+void bn_neon_f16_to_f32_row(const uint16_t *x, float *y, size_t n);
 void bn_neon_matvec_f16(const uint16_t *w, size_t k, size_t row_begin, size_t row_end,
                         const uint16_t *x, float *y);
 void bn_neon_dot_f16_rows(const uint16_t *a, size_t lda, size_t n_rows, const float *b, size_t ldb,

@@ -137,6 +137,7 @@ static const bn_kernels kernels_dotprod = {
     .dot_f16_rows = bn_neon_dot_f16_rows,
     .matvec_f16 = bn_neon_matvec_f16,
     .matvec_i8 = bn_neon_dotprod_matvec_i8,
+    .f16_to_f32_row = bn_neon_f16_to_f32_row,
 };
 
 const bn_kernel_path bn_path_neon_dotprod = {&kernels_dotprod, bn_neon_has_dotprod, 0};

@@ -227,6 +227,7 @@ static const bn_kernels kernels_rp = {
     .dot_f16_rows = bn_neon_dot_f16_rows,
     .matvec_f16 = bn_neon_matvec_f16,
     .matvec_i8 = bn_neon_dotprod_matvec_i8,
+    .f16_to_f32_row = bn_neon_f16_to_f32_row,
 };
 
 /* Automatic where it wins (dispatch.c: dotprod without i8mm). Its copy replaces the file's

@@ -72,6 +72,19 @@ static float32x4_t cvt_lo(uint16x8_t h)
 
 static float32x4_t cvt_hi(uint16x8_t h) { return vcvt_high_f32_f16(vreinterpretq_f16_u16(h)); }
 
+/* bn_f16_to_f32_row with FCVTL (exact; NaNs quieted with their payload, as the scalar). */
+void bn_neon_f16_to_f32_row(const uint16_t *x, float *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const uint16x8_t h = vld1q_u16(x + i);
+        vst1q_f32(y + i, cvt_lo(h));
+        vst1q_f32(y + i + 4, cvt_hi(h));
+    }
+    for (; i < n; i++)
+        y[i] = bn_f16_to_f32(x[i]);
+}
+
 /* Elements 8j..8j+7 of a 64-element step into accumulators lo (lanes 8j..8j+3) and hi; the
  * second operand is f16 (b) or already float (bf). */
 static inline void step8(float32x4_t *lo, float32x4_t *hi, const uint16_t *a, const uint16_t *b,

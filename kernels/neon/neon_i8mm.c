@@ -14,6 +14,8 @@
  * meets four activation pairs (8 rows) per pass, which amortises the unpacking.
  * Decode (one activation row) and short prefills go to the SDOT kernel, where SMMLA would
  * waste half its products or the unpacking would dominate. */
+#include <stdlib.h>
+
 #include "neon_common.h"
 #include "kernels_registry.h"
 
@@ -21,7 +23,9 @@
 
 enum {
     I8MM_MIN_ACT = 4,  /* fewer activation rows: SDOT (measured, see README "NEON kernels") */
-    I8MM_MAX_K = 8192, /* interleaved activations on the stack: 4 pairs x 2 x K bytes */
+    I8MM_MAX_K = 8192, /* interleaved activations on the stack up to this K: 4 pairs x 2 x K
+                        * bytes; longer rows (ffn_down of Llama3-8B and Falcon3-7B/10B) take a
+                        * heap buffer, with the same integer sums */
     PAIRS = 4,         /* activation pairs per pass */
 };
 
@@ -84,11 +88,14 @@ static void i8mm_matmul(const bn_ternary *w, size_t row_begin, size_t row_end, c
                         const float *act_scale, size_t n_act, float *y, size_t ldy)
 {
     const size_t k = w->k, rs = k / 4;
-    if (n_act < I8MM_MIN_ACT || k > I8MM_MAX_K) {
+    int8_t abuf_stack[PAIRS * 2 * I8MM_MAX_K];
+    int8_t *abuf = n_act < I8MM_MIN_ACT ? NULL
+                   : k <= I8MM_MAX_K    ? abuf_stack
+                                        : malloc(PAIRS * 2 * k);
+    if (!abuf) {
         bn_neon_dotprod_matmul(w, row_begin, row_end, q, act_scale, n_act, y, ldy);
         return;
     }
-    int8_t abuf[PAIRS * 2 * I8MM_MAX_K];
     for (size_t r0 = 0; r0 < n_act; r0 += 2 * PAIRS) {
         /* up to 8 activation rows; a missing row repeats the last one (its results are
          * dropped) so that every pass is a full tile */
@@ -122,6 +129,8 @@ static void i8mm_matmul(const bn_ternary *w, size_t row_begin, size_t row_end, c
             }
         }
     }
+    if (abuf != abuf_stack)
+        free(abuf);
 }
 
 static const bn_kernels kernels_i8mm = {
@@ -135,6 +144,7 @@ static const bn_kernels kernels_i8mm = {
     .dot_f16_rows = bn_neon_dot_f16_rows,
     .matvec_f16 = bn_neon_matvec_f16,
     .matvec_i8 = bn_neon_dotprod_matvec_i8,
+    .f16_to_f32_row = bn_neon_f16_to_f32_row,
 };
 
 static int i8mm_supported(void) { return bn_neon_has_dotprod() && bn_neon_has_i8mm(); }

@@ -186,6 +186,7 @@ static const bn_kernels kernels_lut = {
     .dot_f16_rows = bn_neon_dot_f16_rows,
     .matvec_f16 = bn_neon_matvec_f16,
     .matvec_i8 = bn_neon_matvec_i8,
+    .f16_to_f32_row = bn_neon_f16_to_f32_row,
 };
 
 static int lut_supported(void) { return 1; }

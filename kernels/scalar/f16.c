@@ -42,8 +42,8 @@ float bn_f16_to_f32(uint16_t h)
     uint32_t exp = (h >> 10) & 0x1fu;
     uint32_t man = h & 0x3ffu;
     uint32_t x;
-    if (exp == 0x1f) {
-        x = sign | 0x7f800000u | (man << 13);
+    if (exp == 0x1f) { /* inf, or NaN made quiet with its payload kept, as F16C and FCVT do */
+        x = sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0);
     } else if (exp == 0) {
         if (man == 0) {
             x = sign;

@@ -165,5 +165,6 @@ const bn_kernels bn_kernels_scalar = {
     .matvec_f16 = scalar_matvec_f16,
     .softmax = bn_softmax_f32,
     .f32_to_f16_row = bn_f32_to_f16_row,
+    .f16_to_f32_row = bn_f16_to_f32_row,
     .matvec_i8 = scalar_matvec_i8,
 };

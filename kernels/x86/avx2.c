@@ -297,6 +297,7 @@ const bn_kernels bn_kernels_avx2 = {
     .softmax = bn_x86_fma_softmax,
     .silu_mul = bn_x86_fma_silu_mul,
     .f32_to_f16_row = bn_x86_f16c_f32_to_f16_row,
+    .f16_to_f32_row = bn_x86_f16c_f16_to_f32_row,
     .matvec_i8 = bn_x86_avx2_matvec_i8,
 };
 

@@ -25,6 +25,7 @@
  * interleaving several rows did not.
  */
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "f16_reduce.h"
@@ -147,6 +148,55 @@ BN_AVX512 static void permute_q(const int8_t *q, size_t k, int8_t *qp)
 }
 
 /* Sixteen int32 vectors -> one vector of their sixteen lane sums (lane i = sum of x[i]). */
+/* One weight row against one activation row already permuted by permute_q (decode): one 64-byte
+ * load per two blocks instead of two broadcasts, each field masked in place (0xC0, 0x30, 0x0C,
+ * 0x03: the code times 64, 16, 4, 1) against its 64 permuted activations, and the four sums
+ * shifted back once at the end (exact: each is a multiple of its power of two). A last odd
+ * block keeps q's order in qp and takes the broadcast form of dot_row_lanes. The lanes' total
+ * is the same integer as dot_row_lanes'. */
+BN_AVX512 static __m512i dot_row_lanes_p(const uint8_t *w, const int8_t *qp, size_t k)
+{
+    const __m512i m0 = _mm512_set1_epi8((char)0xC0), m1 = _mm512_set1_epi8(0x30);
+    const __m512i m2 = _mm512_set1_epi8(0x0C), m3 = _mm512_set1_epi8(0x03);
+    const size_t n_blocks = k / 128;
+    __m512i total = _mm512_setzero_si512();
+    size_t b = 0;
+    for (size_t c0 = 0; c0 + 2 <= n_blocks; c0 += 8192) {
+        const size_t c1 = n_blocks - c0 < 8192 ? n_blocks & ~(size_t)1 : c0 + 8192;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        for (b = c0; b + 2 <= c1; b += 2) {
+            const int8_t *qb = qp + 128 * b;
+            _mm_prefetch((const char *)(w + 32 * b + decode_prefetch_bytes), _MM_HINT_T1);
+            const __m512i v = _mm512_loadu_si512(w + 32 * b);
+            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(v, m0), _mm512_loadu_si512(qb));
+            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(v, m1), _mm512_loadu_si512(qb + 64));
+            a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(v, m2), _mm512_loadu_si512(qb + 128));
+            a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(v, m3), _mm512_loadu_si512(qb + 192));
+        }
+        total = _mm512_add_epi32(total, _mm512_srai_epi32(a0, 6));
+        total = _mm512_add_epi32(total, _mm512_srai_epi32(a1, 4));
+        total = _mm512_add_epi32(total, _mm512_srai_epi32(a2, 2));
+        total = _mm512_add_epi32(total, a3);
+    }
+    if (n_blocks & 1) {
+        b = n_blocks - 1;
+        const __m512i m01 = _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30),
+                                               1);
+        const __m512i m23 = _mm512_inserti64x4(_mm512_set1_epi8(0x0C), _mm256_set1_epi8(0x03), 1);
+        const __m512i s01 = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
+        const __m512i s23 = _mm512_inserti64x4(_mm512_set1_epi32(2), _mm256_set1_epi32(0), 1);
+        const int8_t *qb = qp + 128 * b;
+        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 32 * b)));
+        __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, m01),
+                                         _mm512_loadu_si512(qb));
+        __m512i a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, m23),
+                                         _mm512_loadu_si512(qb + 64));
+        total = _mm512_add_epi32(total, _mm512_srav_epi32(a0, s01));
+        total = _mm512_add_epi32(total, _mm512_srav_epi32(a1, s23));
+    }
+    return total;
+}
+
 BN_AVX512 static __m512i reduce16(const __m512i x[16])
 {
     __m512i y[8], z[4];
@@ -210,10 +260,18 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
     const size_t k = w->k, row_bytes = k / 4;
     const float beta = w->scale;
     size_t r = 0;
-    /* groups of four activation rows x four weight rows (rows longer than the permutation
-     * buffer, which the 2B-4T shapes never have, go one activation row at a time) */
-    int8_t qp[4 * tile_max_k];
-    for (; k <= tile_max_k && r + 4 <= n_act; r += 4) {
+    /* groups of four activation rows x four weight rows. The permuted activations live on the
+     * stack up to tile_max_k; longer rows (ffn_down of Llama3-8B, 14336, and of Falcon3-7B/10B,
+     * 23040) take a heap buffer: without it they went one activation row at a time through the
+     * decode kernel, and Falcon3-10B's prefill ran at 0.95x the reference's. The integer sums
+     * are the same either way (an int32 lane adds k/64 steps of four products below 3 * 128, far
+     * from 2^31 for any k a model has). If the buffer cannot be had, the rows take the
+     * one-at-a-time path below, with the same result. */
+    int8_t qp_stack[4 * tile_max_k];
+    int8_t *qp = qp_stack;
+    if (k > tile_max_k && n_act >= 4)
+        qp = malloc(4 * k);
+    for (; qp && r + 4 <= n_act; r += 4) {
         const int8_t *qr = q + r * k;
         int32_t sq[4];
         for (int a = 0; a < 4; a++) {
@@ -246,6 +304,8 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
                      act_scale[r + a]) *
                     beta;
     }
+    if (qp != qp_stack)
+        free(qp);
     /* leftover activation rows (all of them when decoding): still one weight row after the
      * other, but sixteen rows' lanes are summed together (reduce16) and their epilogue runs
      * as one vector. Per row, a horizontal sum, a conversion and a division in a chain cost
@@ -255,11 +315,17 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
         const int8_t *qr = q + r * k;
         const int32_t sq = sum_q(qr, k);
         const float s = act_scale[r];
+        /* the activation permuted once (k bytes) so that each weight row is one plain load per
+         * two blocks (dot_row_lanes_p); rows longer than the stack buffer keep q's order */
+        const int permuted = k <= sizeof qp_stack;
+        if (permuted)
+            permute_q(qr, k, qp_stack);
         size_t i = row_begin;
         for (; i + 16 <= row_end; i += 16) {
             __m512i lanes[16];
             for (int t = 0; t < 16; t++)
-                lanes[t] = dot_row_lanes(w->packed + (i + t) * row_bytes, qr, k);
+                lanes[t] = permuted ? dot_row_lanes_p(w->packed + (i + t) * row_bytes, qp_stack, k)
+                                    : dot_row_lanes(w->packed + (i + t) * row_bytes, qr, k);
             const __m512i d = _mm512_sub_epi32(reduce16(lanes), _mm512_set1_epi32(sq));
             const __m512 v = _mm512_mul_ps(_mm512_div_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(s)),
                                            _mm512_set1_ps(beta));
@@ -360,6 +426,7 @@ const bn_kernels bn_kernels_avx512vnni = {
     .softmax = bn_x86_avx512_softmax,
     .silu_mul = bn_x86_fma_silu_mul,
     .f32_to_f16_row = bn_x86_f16c_f32_to_f16_row,
+    .f16_to_f32_row = bn_x86_f16c_f16_to_f32_row,
     .matvec_i8 = bn_x86_avx512_matvec_i8,
 };
 

@@ -27,6 +27,8 @@ void bn_x86_fma_silu_mul(float *restrict g, const float *restrict u, size_t n);
 void bn_x86_avx512_softmax(float *a, size_t n);
 /* bn_f32_to_f16_row with F16C (needs AVX2 + F16C). */
 void bn_x86_f16c_f32_to_f16_row(const float *x, uint16_t *y, size_t n);
+/* bn_f16_to_f32_row with F16C (needs AVX2 + F16C). */
+void bn_x86_f16c_f16_to_f32_row(const uint16_t *x, float *y, size_t n);
 /* kernels.h dot_f16_rows, bit-identical to the scalar twin (attention.c). */
 void bn_x86_avx512_dot_f16_rows(const uint16_t *a, size_t lda, size_t n_rows, const float *b,
                                 size_t ldb, size_t n_vec, size_t n, float *y, size_t ldy);

@@ -310,9 +310,13 @@ static void attend_heads(bn_context *c, int ith, uint32_t il, uint32_t t, uint32
     uint16_t *q16 = c->q16 + (size_t)ith * hd;
     float *qf = c->qf + (size_t)ith * group * hd; /* [nh][hd] q rounded to f16, widened */
 
+    void (*to_f16)(const float *, uint16_t *,
+                   size_t) = c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row;
+    void (*to_f32)(const uint16_t *, float *,
+                   size_t) = c->kern->f16_to_f32_row ? c->kern->f16_to_f32_row : bn_f16_to_f32_row;
     for (uint32_t v = 0; v < nh; v++) {
-        bn_f32_to_f16_row(c->q + (size_t)t * hp->n_embd + (size_t)(h0 + v) * hd, q16, hd);
-        bn_f16_to_f32_row(q16, qf + (size_t)v * hd, hd);
+        to_f16(c->q + (size_t)t * hp->n_embd + (size_t)(h0 + v) * hd, q16, hd);
+        to_f32(q16, qf + (size_t)v * hd, hd);
     }
     const uint16_t *kc = c->k_cache + (size_t)il * c->n_ctx * c->kv_dim + (size_t)kvh * hd;
     c->kern->dot_f16_rows(kc, c->kv_dim, n_kv, qf, hd, nh, hd, att, ld);
@@ -321,8 +325,8 @@ static void attend_heads(bn_context *c, int ith, uint32_t il, uint32_t t, uint32
         for (size_t j = 0; j < n_kv; j++)
             a[j] = a[j] * c->kq_scale;
         (c->kern->softmax ? c->kern->softmax : bn_softmax_f32)(a, n_kv);
-        (c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row)(a, att16, n_kv);
-        bn_f16_to_f32_row(att16, a, n_kv);
+        to_f16(a, att16, n_kv);
+        to_f32(att16, a, n_kv);
         memset(a + n_kv, 0, (n_pad - n_kv) * sizeof *a);
     }
 

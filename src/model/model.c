@@ -456,7 +456,8 @@ static void f16_head_row(const void *src, uint32_t r, float *out)
 {
     const bn_model *m = src;
     const size_t k = m->hp.n_embd;
-    bn_f16_to_f32_row((const uint16_t *)(const void *)m->lm_head.data + (size_t)r * k, out, k);
+    (m->kernels->f16_to_f32_row ? m->kernels->f16_to_f32_row : bn_f16_to_f32_row)(
+        (const uint16_t *)(const void *)m->lm_head.data + (size_t)r * k, out, k);
 }
 
 /* Releases the whole pages inside bytes [b, e) of the mapping: read-only file pages, so

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -38,6 +39,34 @@ char *bn_test_data(const char *rel) { return join(BN_TEST_DATA_DIR, rel); }
 char *bn_test_source(const char *rel) { return join(BN_SOURCE_DIR, rel); }
 char *bn_test_bin(const char *prog) { return join(BN_BIN_DIR, prog); }
 
+/* Every temporary path handed out, removed when the test program exits (also after a failed
+ * assertion: cmocka returns from main), so that a run leaves nothing behind in /tmp. Children
+ * forked by the helpers leave with _exit and never run this. */
+static char **tmp_paths;
+static size_t n_tmp_paths;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    (void)remove(path);
+    return 0;
+}
+
+static void remove_tmp_paths(void)
+{
+    for (size_t i = 0; i < n_tmp_paths; i++) {
+        struct stat st;
+        if (lstat(tmp_paths[i], &st) == 0)
+            (void)nftw(tmp_paths[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(tmp_paths[i]);
+    }
+    free(tmp_paths);
+    tmp_paths = NULL;
+    n_tmp_paths = 0;
+}
+
 char *bn_test_tmpfile(const char *suffix)
 {
     static unsigned counter;
@@ -45,6 +74,19 @@ char *bn_test_tmpfile(const char *suffix)
     char buf[512];
     snprintf(buf, sizeof buf, "%s/bn-test-%d-%u%s", dir && *dir ? dir : "/tmp", (int)getpid(),
              counter++, suffix);
+    char **grown = realloc(tmp_paths, (n_tmp_paths + 1) * sizeof *grown);
+    char *kept = strdup(buf);
+    static int registered;
+    if (!registered)
+        registered = atexit(remove_tmp_paths) == 0;
+    if (grown && kept) {
+        tmp_paths = grown;
+        tmp_paths[n_tmp_paths++] = kept;
+    } else {
+        if (grown)
+            tmp_paths = grown;
+        free(kept);
+    }
     return strdup(buf);
 }
 

@@ -18,7 +18,8 @@ char *bn_test_data(const char *rel);
 char *bn_test_source(const char *rel);
 /* Path of a built program in bin/. malloc'd. */
 char *bn_test_bin(const char *prog);
-/* A fresh path in the temporary directory ending in SUFFIX (the file is not created). */
+/* A fresh path in the temporary directory ending in SUFFIX (the file is not created; whatever
+ * the test puts there, file or folder, is removed when the test program exits). */
 char *bn_test_tmpfile(const char *suffix);
 
 /* Whole file into memory (NUL-terminated for convenience); NULL if unreadable. */
