@@ -252,6 +252,29 @@ static void check_one_range(size_t k, size_t m, size_t n_act, size_t rb, size_t 
     free(q);
 }
 
+/* Batches larger than the kernels' cache blocks: more activation rows than one permuted block
+ * (AVX-512: 64) with a partial group of four after them, and more weight rows than one ~256 KB
+ * weight block, over a share that starts and ends mid-group. */
+static void test_blocked_tiles(void **state)
+{
+    (void)state;
+    const size_t k = 2560, m = 900, n_act = 70;
+    uint8_t *packed = make_weights(m, k, w_random);
+    int8_t *q = make_acts(n_act, k, x_random);
+    float scales[70];
+    for (size_t r = 0; r < n_act; r++)
+        scales[r] = 0.5f + (float)(rnd() % 1000) / 7.0f;
+    bn_ternary w = {.packed = packed, .k = k, .m = m, .scale = 0.0123f};
+    for (int p = 0; p < n_paths; p++) {
+        with_prepare(paths[p], &w);
+        check_range(paths[p], &w, q, scales, n_act, 3, 898);
+        check_range(paths[p], &w, q, scales, 68, 0, m);
+        without_prepare(paths[p], &w);
+    }
+    free(packed);
+    free(q);
+}
+
 /* A thread's share of a real matrix, and rows longer than the kernels' internal chunks. */
 static void test_shares_and_long_rows(void **state)
 {
@@ -845,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_silu_mul_identical),
         cmocka_unit_test(test_f32_to_f16_row_identical),
         cmocka_unit_test(test_f16_to_f32_row_identical),
+        cmocka_unit_test(test_blocked_tiles),
         cmocka_unit_test(test_matvec_i8_identical),
         cmocka_unit_test(test_odd_shapes_every_range),
         cmocka_unit_test(test_block_grid),
