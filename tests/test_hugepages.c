@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "synthetic_model.h"
+#include "testdata.h"
 
 typedef struct logit_log {
     float *rows; /* every evaluated position's logits, appended */
@@ -64,11 +64,7 @@ static logit_log run(const char *path, const char *mode, double *copy_ms, int *r
 static void test_copy_gives_identical_logits(void **state)
 {
     (void)state;
-    bn_err err = {0};
-    bn_synth_params p;
-    assert_int_equal(bn_synth_preset("tiny", &p, &err), 0);
-    char *path = bn_test_tmpfile(".gguf");
-    assert_int_equal(bn_synth_write(&p, path, &err), 0);
+    char *path = bn_test_preset_file("tiny");
     double ms_file = -1, ms_copy = -1;
     int repacks = 0;
     logit_log a = run(path, "0", &ms_file, &repacks);
@@ -88,10 +84,7 @@ static void test_bad_setting_refused(void **state)
 {
     (void)state;
     bn_err err = {0};
-    bn_synth_params p;
-    assert_int_equal(bn_synth_preset("tiny", &p, &err), 0);
-    char *path = bn_test_tmpfile(".gguf");
-    assert_int_equal(bn_synth_write(&p, path, &err), 0);
+    char *path = bn_test_preset_file("tiny");
     setenv("BITNET_HUGEPAGES", "yes", 1);
     assert_null(bn_engine_open(path, NULL, &err));
     unsetenv("BITNET_HUGEPAGES");
@@ -105,10 +98,7 @@ static void test_decode_bytes_match_shapes(void **state)
 {
     (void)state;
     bn_err err = {0};
-    bn_synth_params p;
-    assert_int_equal(bn_synth_preset("tiny", &p, &err), 0);
-    char *path = bn_test_tmpfile(".gguf");
-    assert_int_equal(bn_synth_write(&p, path, &err), 0);
+    char *path = bn_test_preset_file("tiny");
     bn_engine *e = bn_engine_open(path, NULL, &err);
     assert_non_null(e);
     bn_engine_info i;

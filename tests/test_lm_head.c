@@ -22,7 +22,7 @@
 #include "bitnet.h"
 #include "kernels.h"
 #include "lm_head.h"
-#include "synthetic_model.h"
+#include "testdata.h"
 
 static uint64_t rng_state = 0x853c49e6748fea9bull;
 static uint32_t rnd(void)
@@ -382,10 +382,7 @@ static void test_full_distribution_takes_full_head(void **state)
 {
     (void)state;
     bn_err err = {0};
-    bn_synth_params p;
-    assert_int_equal(bn_synth_preset("tiny", &p, &err), 0);
-    char *path = bn_test_tmpfile(".gguf");
-    assert_int_equal(bn_synth_write(&p, path, &err), 0);
+    char *path = bn_test_preset_file("tiny");
     setenv("BITNET_LM_HEAD", "screened", 1);
     bn_engine *en = bn_engine_open(path, NULL, &err);
     unsetenv("BITNET_LM_HEAD");
@@ -424,11 +421,7 @@ static void test_full_distribution_takes_full_head(void **state)
 static void test_identical_tokens_synthetic(void **state)
 {
     (void)state;
-    bn_err err = {0};
-    bn_synth_params p;
-    assert_int_equal(bn_synth_preset("tiny", &p, &err), 0);
-    char *path = bn_test_tmpfile(".gguf");
-    assert_int_equal(bn_synth_write(&p, path, &err), 0);
+    char *path = bn_test_preset_file("tiny");
     run_model(path, 400);
     unlink(path);
     free(path);

@@ -80,6 +80,22 @@ enum {
     decode_prefetch_bytes = 16384
 };
 
+/* One block (128 codes at blk) against its 128 activations in q's order, by the diagram's
+ * broadcast form: the sixteen int32 lanes whose sum is the block's sum(code * q). */
+BN_AVX512 static __m512i block_lanes(const uint8_t *blk, const int8_t *qb)
+{
+    const __m512i m01 = _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
+    const __m512i m23 = _mm512_inserti64x4(_mm512_set1_epi8(0x0C), _mm256_set1_epi8(0x03), 1);
+    const __m512i s01 = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
+    const __m512i s23 = _mm512_inserti64x4(_mm512_set1_epi32(2), _mm256_set1_epi32(0), 1);
+    const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)blk));
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i a01 = _mm512_dpbusd_epi32(zero, _mm512_and_si512(v, m01), _mm512_loadu_si512(qb));
+    const __m512i a23 = _mm512_dpbusd_epi32(zero, _mm512_and_si512(v, m23),
+                                            _mm512_loadu_si512(qb + 64));
+    return _mm512_add_epi32(_mm512_srav_epi32(a01, s01), _mm512_srav_epi32(a23, s23));
+}
+
 /* One weight row against one activation row (decode), by masking (see the diagram): the
  * sixteen int32 lanes whose sum is the row's sum(code * q). */
 BN_AVX512 static __m512i dot_row_lanes(const uint8_t *w, const int8_t *q, size_t k)
@@ -88,14 +104,13 @@ BN_AVX512 static __m512i dot_row_lanes(const uint8_t *w, const int8_t *q, size_t
     const __m512i m23 = _mm512_inserti64x4(_mm512_set1_epi8(0x0C), _mm256_set1_epi8(0x03), 1);
     const __m512i s01 = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
     const __m512i s23 = _mm512_inserti64x4(_mm512_set1_epi32(2), _mm256_set1_epi32(0), 1);
-    const size_t n_blocks = k / 128;
+    const size_t n_blocks = k / 128, n_pairs = n_blocks & ~(size_t)1;
     __m512i total = _mm512_setzero_si512();
-    for (size_t c0 = 0; c0 < n_blocks; c0 += 8192) {
-        const size_t c1 = n_blocks - c0 < 8192 ? n_blocks : c0 + 8192;
+    for (size_t c0 = 0; c0 < n_pairs; c0 += 8192) {
+        const size_t c1 = n_pairs - c0 < 8192 ? n_pairs : c0 + 8192;
         /* two blocks per step, four independent accumulators */
         __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-        size_t b = c0;
-        for (; b + 2 <= c1; b += 2) {
+        for (size_t b = c0; b < c1; b += 2) {
             const int8_t *qb = q + 128 * b;
             _mm_prefetch((const char *)(w + 32 * b + decode_prefetch_bytes), _MM_HINT_T1);
             __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 32 * b)));
@@ -106,16 +121,12 @@ BN_AVX512 static __m512i dot_row_lanes(const uint8_t *w, const int8_t *q, size_t
             a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(u, m01), _mm512_loadu_si512(qb + 128));
             a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(u, m23), _mm512_loadu_si512(qb + 192));
         }
-        if (b < c1) {
-            const int8_t *qb = q + 128 * b;
-            __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 32 * b)));
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(v, m01), _mm512_loadu_si512(qb));
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(v, m23), _mm512_loadu_si512(qb + 64));
-        }
         /* a0 + a2 (and a1 + a3) stay below 2^31: at most 8192 blocks' worth together */
         total = _mm512_add_epi32(total, _mm512_srav_epi32(_mm512_add_epi32(a0, a2), s01));
         total = _mm512_add_epi32(total, _mm512_srav_epi32(_mm512_add_epi32(a1, a3), s23));
     }
+    if (n_pairs < n_blocks)
+        total = _mm512_add_epi32(total, block_lanes(w + 32 * n_pairs, q + 128 * n_pairs));
     return total;
 }
 
@@ -131,7 +142,7 @@ BN_AVX512 static int32_t dot_row_masked(const uint8_t *w, const int8_t *q, size_
  *
  * for each even b; a last odd block keeps q's order and takes the diagram's broadcast form. */
 enum {
-    tile_max_k = 8192
+    decode_perm_max_k = 32768 /* decode permutes a row of at most this many activations */
 };
 
 BN_AVX512 static void permute_q(const int8_t *q, size_t k, int8_t *qp)
@@ -147,56 +158,36 @@ BN_AVX512 static void permute_q(const int8_t *q, size_t k, int8_t *qp)
         memcpy(qp + 128 * b, q + 128 * b, 128);
 }
 
-/* Sixteen int32 vectors -> one vector of their sixteen lane sums (lane i = sum of x[i]). */
 /* One weight row against one activation row already permuted by permute_q (decode): one 64-byte
  * load per two blocks instead of two broadcasts, each field masked in place (0xC0, 0x30, 0x0C,
  * 0x03: the code times 64, 16, 4, 1) against its 64 permuted activations, and the four sums
  * shifted back once at the end (exact: each is a multiple of its power of two). A last odd
- * block keeps q's order in qp and takes the broadcast form of dot_row_lanes. The lanes' total
- * is the same integer as dot_row_lanes'. */
+ * block keeps q's order in qp and takes block_lanes. The lanes' total is the same integer as
+ * dot_row_lanes'. k <= decode_perm_max_k: no lane comes near 2^31, so no chunks. */
 BN_AVX512 static __m512i dot_row_lanes_p(const uint8_t *w, const int8_t *qp, size_t k)
 {
     const __m512i m0 = _mm512_set1_epi8((char)0xC0), m1 = _mm512_set1_epi8(0x30);
     const __m512i m2 = _mm512_set1_epi8(0x0C), m3 = _mm512_set1_epi8(0x03);
-    const size_t n_blocks = k / 128;
-    __m512i total = _mm512_setzero_si512();
-    size_t b = 0;
-    for (size_t c0 = 0; c0 + 2 <= n_blocks; c0 += 8192) {
-        const size_t c1 = n_blocks - c0 < 8192 ? n_blocks & ~(size_t)1 : c0 + 8192;
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-        for (b = c0; b + 2 <= c1; b += 2) {
-            const int8_t *qb = qp + 128 * b;
-            _mm_prefetch((const char *)(w + 32 * b + decode_prefetch_bytes), _MM_HINT_T1);
-            const __m512i v = _mm512_loadu_si512(w + 32 * b);
-            a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(v, m0), _mm512_loadu_si512(qb));
-            a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(v, m1), _mm512_loadu_si512(qb + 64));
-            a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(v, m2), _mm512_loadu_si512(qb + 128));
-            a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(v, m3), _mm512_loadu_si512(qb + 192));
-        }
-        total = _mm512_add_epi32(total, _mm512_srai_epi32(a0, 6));
-        total = _mm512_add_epi32(total, _mm512_srai_epi32(a1, 4));
-        total = _mm512_add_epi32(total, _mm512_srai_epi32(a2, 2));
-        total = _mm512_add_epi32(total, a3);
-    }
-    if (n_blocks & 1) {
-        b = n_blocks - 1;
-        const __m512i m01 = _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30),
-                                               1);
-        const __m512i m23 = _mm512_inserti64x4(_mm512_set1_epi8(0x0C), _mm256_set1_epi8(0x03), 1);
-        const __m512i s01 = _mm512_inserti64x4(_mm512_set1_epi32(6), _mm256_set1_epi32(4), 1);
-        const __m512i s23 = _mm512_inserti64x4(_mm512_set1_epi32(2), _mm256_set1_epi32(0), 1);
+    const size_t n_blocks = k / 128, n_pairs = n_blocks & ~(size_t)1;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t b = 0; b < n_pairs; b += 2) {
         const int8_t *qb = qp + 128 * b;
-        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(w + 32 * b)));
-        __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, m01),
-                                         _mm512_loadu_si512(qb));
-        __m512i a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v, m23),
-                                         _mm512_loadu_si512(qb + 64));
-        total = _mm512_add_epi32(total, _mm512_srav_epi32(a0, s01));
-        total = _mm512_add_epi32(total, _mm512_srav_epi32(a1, s23));
+        _mm_prefetch((const char *)(w + 32 * b + decode_prefetch_bytes), _MM_HINT_T1);
+        const __m512i v = _mm512_loadu_si512(w + 32 * b);
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(v, m0), _mm512_loadu_si512(qb));
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(v, m1), _mm512_loadu_si512(qb + 64));
+        a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(v, m2), _mm512_loadu_si512(qb + 128));
+        a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(v, m3), _mm512_loadu_si512(qb + 192));
     }
+    __m512i total = _mm512_add_epi32(
+        _mm512_add_epi32(_mm512_srai_epi32(a0, 6), _mm512_srai_epi32(a1, 4)),
+        _mm512_add_epi32(_mm512_srai_epi32(a2, 2), a3));
+    if (n_pairs < n_blocks)
+        total = _mm512_add_epi32(total, block_lanes(w + 32 * n_pairs, qp + 128 * n_pairs));
     return total;
 }
 
+/* Sixteen int32 vectors -> one vector of their sixteen lane sums (lane i = sum of x[i]). */
 BN_AVX512 static __m512i reduce16(const __m512i x[16])
 {
     __m512i y[8], z[4];
@@ -323,7 +314,7 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
         r = r0 + nb;
     }
     free(qp);
-    int8_t qp_stack[4 * tile_max_k]; /* one permuted activation row for the decode loop */
+    int8_t qp_row[decode_perm_max_k]; /* one permuted activation row for the decode loop */
     /* leftover activation rows (all of them when decoding): still one weight row after the
      * other, but sixteen rows' lanes are summed together (reduce16) and their epilogue runs
      * as one vector. Per row, a horizontal sum, a conversion and a division in a chain cost
@@ -335,14 +326,14 @@ BN_AVX512 static void avx512_ternary_matmul(const bn_ternary *w, size_t row_begi
         const float s = act_scale[r];
         /* the activation permuted once (k bytes) so that each weight row is one plain load per
          * two blocks (dot_row_lanes_p); rows longer than the stack buffer keep q's order */
-        const int permuted = k <= sizeof qp_stack;
+        const int permuted = k <= decode_perm_max_k;
         if (permuted)
-            permute_q(qr, k, qp_stack);
+            permute_q(qr, k, qp_row);
         size_t i = row_begin;
         for (; i + 16 <= row_end; i += 16) {
             __m512i lanes[16];
             for (int t = 0; t < 16; t++)
-                lanes[t] = permuted ? dot_row_lanes_p(w->packed + (i + t) * row_bytes, qp_stack, k)
+                lanes[t] = permuted ? dot_row_lanes_p(w->packed + (i + t) * row_bytes, qp_row, k)
                                     : dot_row_lanes(w->packed + (i + t) * row_bytes, qr, k);
             const __m512i d = _mm512_sub_epi32(reduce16(lanes), _mm512_set1_epi32(sq));
             const __m512 v = _mm512_mul_ps(_mm512_div_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(s)),

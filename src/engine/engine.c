@@ -45,8 +45,8 @@ static void read_name(const bn_gguf *g, bn_engine *e)
 }
 
 /* BITNET_LM_HEAD=full|screened (default screened): whether the screened LM head's compact
- * copy is built, on every CPU this process may use. */
-static int build_lm_compact(bn_model *m, bn_err *err)
+ * copy is built (on the load pool's threads). */
+static int build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
 {
     const char *mode = getenv("BITNET_LM_HEAD");
     if (mode && *mode && strcmp(mode, "full") && strcmp(mode, "screened"))
@@ -54,19 +54,13 @@ static int build_lm_compact(bn_model *m, bn_err *err)
                        mode);
     if (mode && strcmp(mode, "full") == 0)
         return 0;
-    const int n = bn_cpu_count();
-    bn_threadpool *tp = NULL;
-    if (n > 1 && !(tp = bn_threadpool_create(n, err)))
-        return -1;
-    int rc = bn_model_build_lm_compact(m, tp, err);
-    bn_threadpool_free(tp);
-    return rc;
+    return bn_model_build_lm_compact(m, tp, err);
 }
 
 /* BITNET_HUGEPAGES=0|1 (default: 1 where transparent huge pages are available): whether the
- * ternary weights are copied onto huge pages at load (model.h), on every CPU this process may
- * use. 1 copies even without them (tests: the copy path then runs anywhere). */
-static int copy_weights(bn_model *m, bn_err *err)
+ * ternary weights are copied onto huge pages at load (model.h), on the load pool's threads. 1
+ * copies even without them (tests: the copy path then runs anywhere). */
+static int copy_weights(bn_model *m, bn_threadpool *tp, bn_err *err)
 {
     const char *mode = getenv("BITNET_HUGEPAGES");
     if (mode && *mode && strcmp(mode, "0") && strcmp(mode, "1"))
@@ -74,11 +68,18 @@ static int copy_weights(bn_model *m, bn_err *err)
     const int forced = mode && strcmp(mode, "1") == 0;
     if ((mode && strcmp(mode, "0") == 0) || !bn_model_hugepages_useful(m, !forced))
         return 0;
+    return bn_model_copy_to_hugepages(m, tp, err);
+}
+
+/* The load steps after the model's own (compact head, huge-page copy) on one pool of every
+ * CPU this process may use, created once for both. */
+static int prepare_model(bn_model *m, bn_err *err)
+{
     const int n = bn_cpu_count();
     bn_threadpool *tp = NULL;
     if (n > 1 && !(tp = bn_threadpool_create(n, err)))
         return -1;
-    int rc = bn_model_copy_to_hugepages(m, tp, err);
+    const int rc = build_lm_compact(m, tp, err) || copy_weights(m, tp, err) ? -1 : 0;
     bn_threadpool_free(tp);
     return rc;
 }
@@ -129,7 +130,7 @@ bn_engine *bn_engine_open(const char *path, const bn_open_opts *opts, bn_err *er
         }
         vocab_src = e->model->gguf;
     }
-    if (e->model && (build_lm_compact(e->model, err) || copy_weights(e->model, err))) {
+    if (e->model && prepare_model(e->model, err)) {
         bn_fail_prefix(err, "%s", path);
         goto fail;
     }

@@ -39,6 +39,12 @@ enum {
 struct bn_context {
     const bn_model *m;
     const bn_kernels *kern;
+    /* kern's optional entries, or their scalar definitions where the path has none (resolved
+     * once here rather than at every call in the loops) */
+    void (*to_f16)(const float *x, uint16_t *y, size_t n);
+    void (*to_f32)(const uint16_t *x, float *y, size_t n);
+    void (*softmax)(float *a, size_t n);
+    void (*silu_mul)(float *restrict g, const float *restrict u, size_t n);
     bn_threadpool *tp;
     int n_threads;
     uint32_t n_ctx, n_ctx_pad, n_batch, pos;
@@ -265,15 +271,14 @@ static void rope_kv_worker(void *arg, int ith, int nth)
     const bn_hparams *hp = &c->m->hp;
     const bn_rope_style rope = c->m->arch->rope;
     const size_t e = hp->n_embd, kv = c->kv_dim;
-    void (*to_f16)(const float *, uint16_t *,
-                   size_t) = c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row;
     size_t b, end;
     bn_split_range(job->n_tok, 1, ith, nth, &b, &end);
     for (size_t t = b; t < end; t++) {
         const float *cs = c->rope + t * hp->head_dim;
         rope_apply(c->q + t * e, hp->n_head, hp->head_dim, cs, rope);
         rope_apply(c->k + t * kv, hp->n_head_kv, hp->head_dim, cs, rope);
-        to_f16(c->k + t * kv, c->k_cache + ((size_t)job->il * c->n_ctx + job->pos0 + t) * kv, kv);
+        c->to_f16(c->k + t * kv, c->k_cache + ((size_t)job->il * c->n_ctx + job->pos0 + t) * kv,
+                  kv);
     }
     /* V is stored transposed: one value's positions are contiguous, so each value takes the
      * share's tokens (up to `chunk` at a time) in one conversion */
@@ -287,7 +292,7 @@ static void rope_kv_worker(void *arg, int ith, int nth)
         for (size_t i = 0; i < kv; i++) {
             for (size_t t = 0; t < nt; t++)
                 col[t] = c->v[(t0 + t) * kv + i];
-            to_f16(col, vc + i * c->n_ctx_pad + t0, nt);
+            c->to_f16(col, vc + i * c->n_ctx_pad + t0, nt);
         }
     }
 }
@@ -310,13 +315,9 @@ static void attend_heads(bn_context *c, int ith, uint32_t il, uint32_t t, uint32
     uint16_t *q16 = c->q16 + (size_t)ith * hd;
     float *qf = c->qf + (size_t)ith * group * hd; /* [nh][hd] q rounded to f16, widened */
 
-    void (*to_f16)(const float *, uint16_t *,
-                   size_t) = c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row;
-    void (*to_f32)(const uint16_t *, float *,
-                   size_t) = c->kern->f16_to_f32_row ? c->kern->f16_to_f32_row : bn_f16_to_f32_row;
     for (uint32_t v = 0; v < nh; v++) {
-        to_f16(c->q + (size_t)t * hp->n_embd + (size_t)(h0 + v) * hd, q16, hd);
-        to_f32(q16, qf + (size_t)v * hd, hd);
+        c->to_f16(c->q + (size_t)t * hp->n_embd + (size_t)(h0 + v) * hd, q16, hd);
+        c->to_f32(q16, qf + (size_t)v * hd, hd);
     }
     const uint16_t *kc = c->k_cache + (size_t)il * c->n_ctx * c->kv_dim + (size_t)kvh * hd;
     c->kern->dot_f16_rows(kc, c->kv_dim, n_kv, qf, hd, nh, hd, att, ld);
@@ -324,9 +325,9 @@ static void attend_heads(bn_context *c, int ith, uint32_t il, uint32_t t, uint32
         float *a = att + v * ld;
         for (size_t j = 0; j < n_kv; j++)
             a[j] = a[j] * c->kq_scale;
-        (c->kern->softmax ? c->kern->softmax : bn_softmax_f32)(a, n_kv);
-        to_f16(a, att16, n_kv);
-        to_f32(att16, a, n_kv);
+        c->softmax(a, n_kv);
+        c->to_f16(a, att16, n_kv);
+        c->to_f32(att16, a, n_kv);
         memset(a + n_kv, 0, (n_pad - n_kv) * sizeof *a);
     }
 
@@ -414,7 +415,7 @@ static void exact_rows(void *user, const int32_t *rows, size_t n, float *logits)
 static size_t screened_head(bn_context *c, float *logits)
 {
     const size_t e = c->m->hp.n_embd;
-    bn_f16_to_f32_row((const uint16_t *)(const void *)c->lm_in, c->xf_head, e);
+    c->to_f32((const uint16_t *)(const void *)c->lm_in, c->xf_head, e);
     return bn_lm_screen_run(c->screen, c->kern, c->tp, c->xf_head, bn_lm_f16_gamma(e), c->lm_req,
                             exact_rows, c, logits);
 }
@@ -458,8 +459,7 @@ static void act_worker(void *arg, int ith, int nth)
     if (c->m->arch->act == BN_ACT_RELU2)
         relu2_mul(c->hg + b * ff, c->hu + b * ff, (e - b) * ff);
     else
-        (c->kern->silu_mul ? c->kern->silu_mul : bn_silu_mul_f32)(c->hg + b * ff, c->hu + b * ff,
-                                                                  (e - b) * ff);
+        c->silu_mul(c->hg + b * ff, c->hu + b * ff, (e - b) * ff);
 }
 
 static void ffn_activation(bn_context *c, uint32_t n_tok)
@@ -534,7 +534,7 @@ static void batch_forward(bn_context *c, const int32_t *tokens, uint32_t n_tok, 
     for (uint32_t t = 0; t < n_tok; t++) {
         const uint8_t *row = embd->data + (size_t)tokens[t] * embd->row_bytes;
         if (embd->type == BN_GGML_F16)
-            bn_f16_to_f32_row((const uint16_t *)(const void *)row, c->x + t * e, e);
+            c->to_f32((const uint16_t *)(const void *)row, c->x + t * e, e);
         else
             bn_q8_0_dequant_row(row, c->x + t * e, e);
         rope_angles(c->rope + (size_t)t * hp->head_dim, pos0 + t, hp->head_dim, c->theta_scale);
@@ -553,7 +553,7 @@ static void batch_forward(bn_context *c, const int32_t *tokens, uint32_t n_tok, 
         uint8_t *in = c->lm_in + (t - first_out) * c->lm_in_bytes;
         rmsnorm(c->xb + t * e, c->x + t * e, c->m->output_norm, e, hp->rms_eps);
         if (c->m->lm_head.type == BN_GGML_F16)
-            bn_f32_to_f16_row(c->xb + t * e, (uint16_t *)(void *)in, e);
+            c->to_f16(c->xb + t * e, (uint16_t *)(void *)in, e);
         else
             bn_q8_0_quantize_row(c->xb + t * e, in, e);
     }
@@ -679,6 +679,10 @@ bn_context *bn_context_create(const bn_model *m, uint32_t n_ctx, uint32_t n_batc
     const bn_hparams *hp = &m->hp;
     c->m = m;
     c->kern = m->kernels;
+    c->to_f16 = c->kern->f32_to_f16_row ? c->kern->f32_to_f16_row : bn_f32_to_f16_row;
+    c->to_f32 = c->kern->f16_to_f32_row ? c->kern->f16_to_f32_row : bn_f16_to_f32_row;
+    c->softmax = c->kern->softmax ? c->kern->softmax : bn_softmax_f32;
+    c->silu_mul = c->kern->silu_mul ? c->kern->silu_mul : bn_silu_mul_f32;
     c->tp = tp;
     c->n_threads = bn_threadpool_size(tp);
     c->n_ctx = n_ctx;

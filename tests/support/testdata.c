@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#include "synthetic_model.h"
+
 uint32_t bn_test_argmax(const float *x, size_t n)
 {
     size_t best = 0;
@@ -36,6 +38,16 @@ void bn_test_rand_tokens(uint64_t seed, int32_t *ids, size_t n, uint32_t n_vocab
     bn_test_rng r = bn_test_seed(seed);
     for (size_t i = 0; i < n; i++)
         ids[i] = (int32_t)(bn_test_rand(&r) % n_vocab);
+}
+
+char *bn_test_preset_file(const char *preset)
+{
+    bn_err err = {0};
+    bn_synth_params p;
+    char *path = bn_test_tmpfile(".gguf");
+    if (bn_synth_preset(preset, &p, &err) || bn_synth_write(&p, path, &err))
+        fail_msg("preset %s: %s", preset, err.msg);
+    return path;
 }
 
 bn_model *bn_test_load_model(const char *path)

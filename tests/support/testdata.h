@@ -25,6 +25,10 @@ float bn_test_rand_float(bn_test_rng *r, float amp);
 /* n token ids in [0, n_vocab), the same for the same seed. */
 void bn_test_rand_tokens(uint64_t seed, int32_t *ids, size_t n, uint32_t n_vocab);
 
+/* A fresh temporary GGUF of bitnet-make-model's PRESET (a bn_test_tmpfile path, removed when
+ * the test program exits). malloc'd. */
+char *bn_test_preset_file(const char *preset);
+
 /* Loads a model GGUF. */
 bn_model *bn_test_load_model(const char *path);
 
