@@ -164,6 +164,8 @@ static void test_screen_keeps_what_the_sampler_needs(void **state)
 {
     (void)state;
     bn_err err = {0};
+    for (int f = 0; f < 2; f++) {
+    const bn_lm_format fmt = f ? BN_LM_U6 : BN_LM_I8;
     size_t computed = 0, rows = 0;
     for (int kind = 0; kind < 3; kind++) {
         head h = {kind == 2 ? 200 : 300, kind == 1 ? 320 : 256, NULL, NULL};
@@ -171,9 +173,12 @@ static void test_screen_keeps_what_the_sampler_needs(void **state)
         h.x16 = malloc(h.k * 2);
         assert_true(h.w && h.x16);
         fill_head(&h, kind);
-        bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, head_row, NULL, &h, NULL, &err);
+        bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, fmt, head_row, NULL, &h, NULL, &err);
         assert_non_null(c);
         assert_int_equal(bn_lm_compact_rows(c), h.n);
+        assert_int_equal(bn_lm_compact_format(c), fmt);
+        assert_int_equal(bn_lm_compact_bytes(c),
+                         (size_t)h.n * ((fmt == BN_LM_I8 ? h.k : bn_u6_row_bytes(h.k)) + 16));
         bn_lm_screen *s = bn_lm_screen_create(c, &err);
         assert_non_null(s);
         for (int trial = 0; trial < 60; trial++) {
@@ -191,21 +196,24 @@ static void test_screen_keeps_what_the_sampler_needs(void **state)
         free(h.w);
         free(h.x16);
     }
-    print_message("screen: %zu of %zu rows computed exactly (%.1f%%)\n", computed, rows,
-                  100.0 * computed / rows);
+    print_message("screen (%s): %zu of %zu rows computed exactly (%.1f%%)\n",
+                  fmt == BN_LM_I8 ? "int8" : "u6", computed, rows, 100.0 * computed / rows);
     assert_true(computed < rows); /* it did screen rows out */
+    }
 }
 
 static void test_screen_declines_and_keeps_nonfinite_rows(void **state)
 {
     (void)state;
     bn_err err = {0};
+    for (int f = 0; f < 2; f++) {
+    const bn_lm_format fmt = f ? BN_LM_U6 : BN_LM_I8;
     head h = {64, 128, malloc(64 * 128 * 2), malloc(128 * 2)};
     assert_true(h.w && h.x16);
     fill_head(&h, 0);
     h.w[5 * 128 + 7] = 0x7c00; /* +inf in row 5 */
     h.w[9 * 128 + 3] = 0x7e00; /* NaN in row 9 */
-    bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, head_row, NULL, &h, NULL, &err);
+    bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, fmt, head_row, NULL, &h, NULL, &err);
     bn_lm_screen *s = c ? bn_lm_screen_create(c, &err) : NULL;
     assert_non_null(s);
     fill_x(&h, 0);
@@ -249,18 +257,22 @@ static void test_screen_declines_and_keeps_nonfinite_rows(void **state)
     bn_lm_compact_free(c);
     free(h.w);
     free(h.x16);
+    }
 }
 
 static void test_build_refuses_bad_shapes(void **state)
 {
     (void)state;
-    bn_err err = {0};
-    head h = {1, 1, NULL, NULL};
-    assert_null(bn_lm_compact_build(1, 0, head_row, NULL, &h, NULL, &err));
-    assert_int_equal(err.code, BN_E_UNSUPPORTED);
-    assert_null(
-        bn_lm_compact_build(1, (uint32_t)BN_MATVEC_I8_K_MAX + 1, head_row, NULL, &h, NULL, &err));
-    assert_null(bn_lm_compact_build(0, 64, head_row, NULL, &h, NULL, &err));
+    for (int f = 0; f < 2; f++) {
+        const bn_lm_format fmt = f ? BN_LM_U6 : BN_LM_I8;
+        bn_err err = {0};
+        head h = {1, 1, NULL, NULL};
+        assert_null(bn_lm_compact_build(1, 0, fmt, head_row, NULL, &h, NULL, &err));
+        assert_int_equal(err.code, BN_E_UNSUPPORTED);
+        assert_null(bn_lm_compact_build(1, (uint32_t)BN_MATVEC_I8_K_MAX + 1, fmt, head_row, NULL,
+                                        &h, NULL, &err));
+        assert_null(bn_lm_compact_build(0, 64, fmt, head_row, NULL, &h, NULL, &err));
+    }
 }
 
 /* ------------------------------------------------------------------ end to end */
@@ -271,13 +283,14 @@ typedef struct engines {
     uint32_t n_vocab;
 } engines;
 
-static int open_pair(const char *path, engines *e)
+/* The full head and the screened one in the format named by mode (screened-i8, screened-u6). */
+static int open_pair(const char *path, const char *mode, engines *e)
 {
     bn_err err = {0};
     memset(e, 0, sizeof *e);
     setenv("BITNET_LM_HEAD", "full", 1);
     e->full = bn_engine_open(path, NULL, &err);
-    setenv("BITNET_LM_HEAD", "screened", 1);
+    setenv("BITNET_LM_HEAD", mode, 1);
     e->screened = bn_engine_open(path, NULL, &err);
     unsetenv("BITNET_LM_HEAD");
     if (!e->full || !e->screened) {
@@ -289,7 +302,10 @@ static int open_pair(const char *path, engines *e)
     bn_engine_get_info(e->screened, &si);
     assert_string_equal(fi.lm_head, "full");
     assert_string_equal(si.lm_head, "screened");
-    assert_true(si.lm_compact_bytes >= (uint64_t)si.n_vocab * si.n_embd);
+    assert_null(fi.lm_compact);
+    const int u6 = strcmp(mode, "screened-u6") == 0;
+    assert_string_equal(si.lm_compact, u6 ? "u6" : "int8");
+    assert_true(si.lm_compact_bytes >= (uint64_t)si.n_vocab * (u6 ? si.n_embd * 3 / 4 : si.n_embd));
     e->n_vocab = si.n_vocab;
     bn_session_params sp = {256, 1, 0};
     e->sf = bn_session_create(e->full, &sp, &err);
@@ -357,16 +373,20 @@ static void run_model(const char *path, int n_runs)
     const char *emu = getenv("BN_EMULATOR");
     if (emu && *emu)
         n_runs /= 10;
-    engines e;
-    assert_int_equal(open_pair(path, &e), 0);
-    uint64_t rows = 0;
-    uint32_t screened = compare_runs(&e, n_runs, &rows);
-    print_message("%s: %d runs identical; %u screened evaluations, %.1f exact rows each of %u\n",
-                  path, n_runs, screened, screened ? (double)rows / screened : 0.0, e.n_vocab);
-    assert_true(screened > (uint32_t)n_runs); /* most evaluations were screened */
-    assert_true(rows < (uint64_t)screened * e.n_vocab);
-
-    close_pair(&e);
+    static const char *const modes[] = {"screened-i8", "screened-u6"};
+    for (int f = 0; f < 2; f++) {
+        engines e;
+        assert_int_equal(open_pair(path, modes[f], &e), 0);
+        uint64_t rows = 0;
+        uint32_t screened = compare_runs(&e, n_runs, &rows);
+        print_message("%s (%s): %d runs identical; %u screened evaluations, %.1f exact rows each "
+                      "of %u\n",
+                      path, modes[f], n_runs, screened, screened ? (double)rows / screened : 0.0,
+                      e.n_vocab);
+        assert_true(screened > (uint32_t)n_runs); /* most evaluations were screened */
+        assert_true(rows < (uint64_t)screened * e.n_vocab);
+        close_pair(&e);
+    }
 }
 
 static int count_logits(void *user, const float *logits, uint32_t n_vocab)
@@ -387,6 +407,10 @@ static void test_full_distribution_takes_full_head(void **state)
     bn_engine *en = bn_engine_open(path, NULL, &err);
     unsetenv("BITNET_LM_HEAD");
     assert_non_null(en);
+    bn_engine_info info;
+    bn_engine_get_info(en, &info);
+    /* plain "screened" takes the kernel path's format */
+    assert_string_equal(info.lm_compact, bn_kernels_get()->matvec_u6 ? "u6" : "int8");
     bn_session *s = bn_session_create(en, NULL, &err);
     assert_non_null(s);
     int32_t prompt[3] = {5, 6, 7};

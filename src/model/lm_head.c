@@ -38,7 +38,9 @@
 
 struct bn_lm_compact {
     uint32_t n_rows, k;
-    int8_t *q; /* [n_rows][k], in q_map (q_len bytes) */
+    bn_lm_format format;
+    size_t row_bytes; /* k (int8) or bn_u6_row_bytes(k) */
+    uint8_t *q;       /* [n_rows][row_bytes], in q_map (q_len bytes) */
     void *q_map;
     size_t q_len;
     float *scale; /* [n_rows] d: w~ = d q */
@@ -49,8 +51,10 @@ struct bn_lm_compact {
 
 struct bn_lm_screen {
     const bn_lm_compact *c;
-    int8_t *xq;      /* [k] quantized activation */
-    int32_t *approx; /* [n_rows] integer dot products */
+    int8_t *xq;      /* [k] quantized activation: p (int8 copy) or the high plane xh (u6) */
+    int8_t *xl;      /* [k] u6: the low plane, P = 255 xh + xl */
+    int32_t *approx32; /* [n_rows] int8 copy: matvec_i8's sums */
+    int64_t *approx; /* [n_rows] integer dot products */
     int32_t *rows;   /* [n_rows] rows to compute exactly */
     uint8_t *state;  /* [n_rows] 0 = not yet, 1 = named, 2 = computed */
     double *heap_lo; /* [BN_LM_KEEP_MAX] min-heap of the best lower bounds */
@@ -73,17 +77,21 @@ typedef struct build_job {
     bn_lm_row_fn row;
     bn_lm_done_fn done;
     const void *src;
-    float *tmp; /* [n_threads][k] */
+    float *tmp;   /* [n_threads][k] */
+    int8_t *qtmp; /* [n_threads][k]: a u6 row's values before packing */
 } build_job;
 
 enum {
     BUILD_CHUNK = 256
 };
 
-static void build_row(bn_lm_compact *c, uint32_t r, const float *w)
+/* Row r from its k floats w: the values q (in q, then packed into the copy for u6), the scale
+ * and the three norms. */
+static void build_row(bn_lm_compact *c, uint32_t r, const float *w, int8_t *qtmp)
 {
     const size_t k = c->k;
-    int8_t *q = c->q + (size_t)r * k;
+    int8_t *q = c->format == BN_LM_I8 ? (int8_t *)(c->q + (size_t)r * k) : qtmp;
+    const float levels = c->format == BN_LM_I8 ? 127.0f : 31.0f;
     float amax = 0.0f;
     int finite = 1;
     for (size_t j = 0; j < k; j++) {
@@ -94,6 +102,8 @@ static void build_row(bn_lm_compact *c, uint32_t r, const float *w)
     }
     if (!finite || amax == 0.0f) {
         memset(q, 0, k);
+        if (c->format == BN_LM_U6)
+            bn_u6_pack_row(q, k, c->q + (size_t)r * c->row_bytes);
         c->scale[r] = 0.0f;
         /* a zero row has A = 0 and E = 0 (exactly right: its logit is 0); a non-finite row
          * gets an infinite bound and is always computed exactly */
@@ -105,11 +115,11 @@ static void build_row(bn_lm_compact *c, uint32_t r, const float *w)
     /* Any rounding of w/d would do (the norms below measure what was chosen): adding and
      * subtracting 1.5 * 2^23 rounds |y| < 2^22 to an integer without a libm call, so the loop
      * vectorizes. */
-    const float d = amax / 127.0f, inv = 127.0f / amax, magic = 12582912.0f;
+    const float d = amax / levels, inv = levels / amax, magic = 12582912.0f;
     double dw2 = 0.0, wn2 = 0.0, qn2 = 0.0;
     for (size_t j = 0; j < k; j++) {
         float v = (w[j] * inv + magic) - magic;
-        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+        v = v > levels ? levels : v < -levels ? -levels : v;
         q[j] = (int8_t)v;
         const double wt = (double)d * (double)v; /* exact: 24 x 8 bits */
         const double e = (double)w[j] - wt;
@@ -117,6 +127,8 @@ static void build_row(bn_lm_compact *c, uint32_t r, const float *w)
         wn2 += (double)w[j] * w[j];
         qn2 += wt * wt;
     }
+    if (c->format == BN_LM_U6)
+        bn_u6_pack_row(q, k, c->q + (size_t)r * c->row_bytes);
     const double infl = 1.0 + 1e-9; /* double rounding of k <= 2^17 squares and a sqrt */
     c->scale[r] = d;
     c->dw[r] = up_f(sqrt(dw2) * infl);
@@ -127,7 +139,7 @@ static void build_row(bn_lm_compact *c, uint32_t r, const float *w)
 /* The copy is read whole for every token: on 2 MB transparent huge pages (where the OS offers
  * them; the advice is harmless otherwise) the int8 pass read 26-31 GB/s against 18-19 from
  * 4 KB pages on a Zen 4 EPYC (standalone loop, alternated). NULL when out of memory. */
-static int8_t *alloc_huge(size_t bytes, void **map, size_t *len)
+static uint8_t *alloc_huge(size_t bytes, void **map, size_t *len)
 {
     const size_t huge = (size_t)2 << 20;
     *len = bytes + huge;
@@ -136,7 +148,7 @@ static int8_t *alloc_huge(size_t bytes, void **map, size_t *len)
         *map = NULL;
         return NULL;
     }
-    int8_t *p = (int8_t *)(((uintptr_t)*map + huge - 1) & ~(uintptr_t)(huge - 1));
+    uint8_t *p = (uint8_t *)(((uintptr_t)*map + huge - 1) & ~(uintptr_t)(huge - 1));
     (void)madvise(p, bytes, MADV_HUGEPAGE);
     return p;
 }
@@ -146,19 +158,25 @@ static void build_chunk(void *arg, size_t chunk, int ith)
     build_job *job = arg;
     bn_lm_compact *c = job->c;
     float *w = job->tmp + (size_t)ith * c->k;
+    int8_t *q = job->qtmp + (size_t)ith * c->k;
     const size_t b = chunk * BUILD_CHUNK;
     const size_t e = b + BUILD_CHUNK < c->n_rows ? b + BUILD_CHUNK : c->n_rows;
     for (size_t r = b; r < e; r++) {
         job->row(job->src, (uint32_t)r, w);
-        build_row(c, (uint32_t)r, w);
+        build_row(c, (uint32_t)r, w, q);
     }
     if (job->done)
         job->done(job->src, (uint32_t)b, (uint32_t)e);
 }
 
-bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_row_fn row,
-                                   bn_lm_done_fn done, const void *src, bn_threadpool *tp,
-                                   bn_err *err)
+bn_lm_format bn_lm_format_for(const bn_kernels *kern)
+{
+    return kern && kern->matvec_u6 ? BN_LM_U6 : BN_LM_I8;
+}
+
+bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_format format,
+                                   bn_lm_row_fn row, bn_lm_done_fn done, const void *src,
+                                   bn_threadpool *tp, bn_err *err)
 {
     if (k == 0 || k > BN_MATVEC_I8_K_MAX || n_rows == 0) {
         bn_fail(err, BN_E_UNSUPPORTED,
@@ -169,25 +187,30 @@ bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_row_fn row
     bn_lm_compact *c = calloc(1, sizeof *c);
     const int nt = bn_threadpool_size(tp);
     float *tmp = malloc((size_t)nt * k * sizeof *tmp);
+    int8_t *qtmp = malloc((size_t)nt * k);
     if (c) {
         c->n_rows = n_rows;
         c->k = k;
-        c->q = alloc_huge((size_t)n_rows * k, &c->q_map, &c->q_len);
+        c->format = format;
+        c->row_bytes = format == BN_LM_I8 ? k : bn_u6_row_bytes(k);
+        c->q = alloc_huge((size_t)n_rows * c->row_bytes, &c->q_map, &c->q_len);
         c->scale = malloc((size_t)n_rows * sizeof *c->scale);
         c->dw = malloc((size_t)n_rows * sizeof *c->dw);
         c->wn = malloc((size_t)n_rows * sizeof *c->wn);
         c->qn = malloc((size_t)n_rows * sizeof *c->qn);
     }
-    if (!c || !tmp || !c->q || !c->scale || !c->dw || !c->wn || !c->qn) {
+    if (!c || !tmp || !qtmp || !c->q || !c->scale || !c->dw || !c->wn || !c->qn) {
         free(tmp);
+        free(qtmp);
         bn_lm_compact_free(c);
         bn_fail(err, BN_E_NOMEM, "screened LM head: out of memory for a %.1f MiB copy",
                 (double)n_rows * (k + 16) / (1024.0 * 1024.0));
         return NULL;
     }
-    build_job job = {c, row, done, src, tmp};
+    build_job job = {c, row, done, src, tmp, qtmp};
     bn_threadpool_run_chunks(tp, (n_rows + BUILD_CHUNK - 1) / BUILD_CHUNK, build_chunk, &job);
     free(tmp);
+    free(qtmp);
     return c;
 }
 
@@ -206,8 +229,10 @@ void bn_lm_compact_free(bn_lm_compact *c)
 
 size_t bn_lm_compact_bytes(const bn_lm_compact *c)
 {
-    return c ? (size_t)c->n_rows * (c->k + 4 * sizeof(float)) : 0;
+    return c ? (size_t)c->n_rows * (c->row_bytes + 4 * sizeof(float)) : 0;
 }
+
+bn_lm_format bn_lm_compact_format(const bn_lm_compact *c) { return c->format; }
 
 uint32_t bn_lm_compact_rows(const bn_lm_compact *c) { return c ? c->n_rows : 0; }
 
@@ -225,13 +250,15 @@ bn_lm_screen *bn_lm_screen_create(const bn_lm_compact *c, bn_err *err)
     if (s) {
         s->c = c;
         s->xq = malloc(c->k);
+        s->xl = malloc(c->k);
         s->approx = malloc((size_t)c->n_rows * sizeof *s->approx);
+        s->approx32 = malloc((size_t)c->n_rows * sizeof *s->approx32);
         s->rows = malloc((size_t)c->n_rows * sizeof *s->rows);
         s->state = calloc(c->n_rows, 1);
         s->heap_lo = malloc(BN_LM_KEEP_MAX * sizeof *s->heap_lo);
         s->heap_id = malloc(BN_LM_KEEP_MAX * sizeof *s->heap_id);
     }
-    if (!s || !s->xq || !s->approx || !s->rows || !s->state || !s->heap_lo || !s->heap_id) {
+    if (!s || !s->xq || !s->xl || !s->approx || !s->approx32 || !s->rows || !s->state || !s->heap_lo || !s->heap_id) {
         bn_lm_screen_free(s);
         bn_fail(err, BN_E_NOMEM, "screened LM head: out of memory for the scratch of %u rows",
                 c->n_rows);
@@ -245,7 +272,9 @@ void bn_lm_screen_free(bn_lm_screen *s)
     if (!s)
         return;
     free(s->xq);
+    free(s->xl);
     free(s->approx);
+    free(s->approx32);
     free(s->rows);
     free(s->state);
     free(s->heap_lo);
@@ -254,19 +283,29 @@ void bn_lm_screen_free(bn_lm_screen *s)
 }
 
 typedef struct approx_job {
-    const bn_lm_compact *c;
+    const bn_lm_screen *s;
     const bn_kernels *kern;
-    const int8_t *xq;
-    int32_t *out;
 } approx_job;
 
+/* A share of the rows' integer sums, in the copy's format (a path without a u6 kernel takes
+ * the scalar definition: the same integers). */
 static void approx_worker(void *arg, int ith, int nth)
 {
     const approx_job *job = arg;
+    const bn_lm_screen *s = job->s;
+    const bn_lm_compact *c = s->c;
     size_t b, e;
-    bn_split_range(job->c->n_rows, 64, ith, nth, &b, &e);
-    if (b < e)
-        job->kern->matvec_i8(job->c->q, job->c->k, b, e, job->xq, job->out);
+    bn_split_range(c->n_rows, 64, ith, nth, &b, &e);
+    if (b >= e)
+        return;
+    if (c->format == BN_LM_U6) {
+        (job->kern->matvec_u6 ? job->kern->matvec_u6 : bn_u6_matvec)(c->q, c->k, b, e, s->xq,
+                                                                      s->xl, s->approx);
+        return;
+    }
+    job->kern->matvec_i8((const int8_t *)c->q, c->k, b, e, s->xq, s->approx32);
+    for (size_t r = b; r < e; r++)
+        s->approx[r] = s->approx32[r];
 }
 
 /* Lower and upper bounds of row r's exact logit (NaN-free for a finite row). */
@@ -314,7 +353,9 @@ size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *
     if (keep == 0 || keep > BN_LM_KEEP_MAX || keep > n)
         return 0;
 
-    /* the activation: finite, quantized to [-127, 127] with x~ = e p, and the two norms */
+    /* the activation: finite, quantized to [-L, L] with x~ = e p, and the two norms; L = 127
+     * for the int8 copy, 32385 = 255 * 127 for u6, whose kernel takes p = 255 xh + xl as two
+     * int8 planes (xh = p / 255 rounded, |xl| <= 127) */
     float amax = 0.0f;
     for (size_t j = 0; j < k; j++) {
         if (!isfinite(x[j]))
@@ -322,19 +363,26 @@ size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *
         if (fabsf(x[j]) > amax)
             amax = fabsf(x[j]);
     }
-    const float e_x = amax / 127.0f;
+    const long levels = c->format == BN_LM_I8 ? 127 : 32385;
+    const float e_x = amax / (float)levels;
     double nx2 = 0.0, ndx2 = 0.0;
     for (size_t j = 0; j < k; j++) {
         long v = e_x > 0.0f ? lrint((double)x[j] / (double)e_x) : 0;
-        v = v > 127 ? 127 : v < -127 ? -127 : v;
-        s->xq[j] = (int8_t)v;
-        const double dx = (double)x[j] - (double)e_x * (double)v;
+        v = v > levels ? levels : v < -levels ? -levels : v;
+        if (c->format == BN_LM_I8) {
+            s->xq[j] = (int8_t)v;
+        } else {
+            const long h = lrint((double)v / 255.0);
+            s->xq[j] = (int8_t)h;
+            s->xl[j] = (int8_t)(v - 255 * h);
+        }
+        const double dx = (double)x[j] - (double)e_x * (double)v; /* e_x * v exact: 24 x 15 bits */
         nx2 += (double)x[j] * x[j];
         ndx2 += dx * dx;
     }
     const double nx = sqrt(nx2) * (1.0 + 1e-9), ndx = sqrt(ndx2) * (1.0 + 1e-9);
 
-    approx_job aj = {c, kern, s->xq, s->approx};
+    approx_job aj = {s, kern};
     bn_threadpool_run(tp, approx_worker, &aj);
 
     /* named rows first; they are exact and never set the threshold */

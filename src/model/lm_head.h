@@ -29,6 +29,20 @@ enum {
 
 typedef struct bn_lm_compact bn_lm_compact;
 
+/* The copy's rows: int8 (values in [-127, 127], kernels.h matvec_i8, int8 activation) or u6
+ * (values in [-31, 31], kernels.h matvec_u6, a 15-bit activation): three quarters of the
+ * bytes, a bound as tight (the activation's error all but vanishes), more integer work per
+ * byte. */
+typedef enum bn_lm_format {
+    BN_LM_I8,
+    BN_LM_U6
+} bn_lm_format;
+
+/* The format for a kernel path: u6 where it has a u6 kernel (x86, where decode is bound by
+ * bytes), else int8 (NEON: a Neoverse N1 core is bound by instructions, and the int8 pass costs
+ * fewer). */
+bn_lm_format bn_lm_format_for(const bn_kernels *kern);
+
 /* Writes row r of the exact head (k floats, exactly the values the exact kernel multiplies). */
 typedef void (*bn_lm_row_fn)(const void *src, uint32_t r, float *out);
 
@@ -38,12 +52,13 @@ typedef void (*bn_lm_done_fn)(const void *src, uint32_t r0, uint32_t r1);
 
 /* Builds the compact copy of an n_rows x k head on the pool's threads (tp may be NULL; done
  * may be NULL). NULL + err when k is out of the integer kernel's range or memory runs out. */
-bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_row_fn row,
-                                   bn_lm_done_fn done, const void *src, bn_threadpool *tp,
-                                   bn_err *err);
+bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_format format,
+                                   bn_lm_row_fn row, bn_lm_done_fn done, const void *src,
+                                   bn_threadpool *tp, bn_err *err);
 void bn_lm_compact_free(bn_lm_compact *c);
-/* Bytes the copy holds (int8 rows and the per-row scale and bounds). */
+/* Bytes the copy holds (its rows and the per-row scale and bounds). */
 size_t bn_lm_compact_bytes(const bn_lm_compact *c);
+bn_lm_format bn_lm_compact_format(const bn_lm_compact *c);
 uint32_t bn_lm_compact_rows(const bn_lm_compact *c);
 
 /* The float rounding bound of an f16 head kernel (products of halves exact in float, sums of
