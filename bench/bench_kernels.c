@@ -76,7 +76,7 @@ typedef struct job {
     size_t hk, hm;
     const int8_t *w8, *x8; /* screened LM head's int8 pass */
     int32_t *y8;
-    const uint8_t *w6;  /* its u6 pass: rows, the low activation plane (x8 the high one) */
+    const uint8_t *w6; /* its u6 pass: rows, the low activation plane (x8 the high one) */
     const int8_t *x8l;
     int64_t *y6;
     const bn_ternary *ws; /* streaming decode: n_ws matrices one after the other */

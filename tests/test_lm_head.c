@@ -165,40 +165,40 @@ static void test_screen_keeps_what_the_sampler_needs(void **state)
     (void)state;
     bn_err err = {0};
     for (int f = 0; f < 2; f++) {
-    const bn_lm_format fmt = f ? BN_LM_U6 : BN_LM_I8;
-    size_t computed = 0, rows = 0;
-    for (int kind = 0; kind < 3; kind++) {
-        head h = {kind == 2 ? 200 : 300, kind == 1 ? 320 : 256, NULL, NULL};
-        h.w = malloc((size_t)h.n * h.k * 2);
-        h.x16 = malloc(h.k * 2);
-        assert_true(h.w && h.x16);
-        fill_head(&h, kind);
-        bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, fmt, head_row, NULL, &h, NULL, &err);
-        assert_non_null(c);
-        assert_int_equal(bn_lm_compact_rows(c), h.n);
-        assert_int_equal(bn_lm_compact_format(c), fmt);
-        assert_int_equal(bn_lm_compact_bytes(c),
-                         (size_t)h.n * ((fmt == BN_LM_I8 ? h.k : bn_u6_row_bytes(h.k)) + 16));
-        bn_lm_screen *s = bn_lm_screen_create(c, &err);
-        assert_non_null(s);
-        for (int trial = 0; trial < 60; trial++) {
-            fill_x(&h, trial % 4);
-            const uint32_t keep = trial % 5 == 0 ? 1 : 1 + rnd() % 40;
-            int32_t must[24];
-            size_t n_must = trial % 3 ? rnd() % 24 : 0;
-            for (size_t i = 0; i < n_must; i++)
-                must[i] = (int32_t)(rnd() % (h.n + 8)) - 4; /* some out of range */
-            check_screen(s, &h, keep, must, n_must, &computed);
-            rows += h.n;
+        const bn_lm_format fmt = f ? BN_LM_U6 : BN_LM_I8;
+        size_t computed = 0, rows = 0;
+        for (int kind = 0; kind < 3; kind++) {
+            head h = {kind == 2 ? 200 : 300, kind == 1 ? 320 : 256, NULL, NULL};
+            h.w = malloc((size_t)h.n * h.k * 2);
+            h.x16 = malloc(h.k * 2);
+            assert_true(h.w && h.x16);
+            fill_head(&h, kind);
+            bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, fmt, head_row, NULL, &h, NULL, &err);
+            assert_non_null(c);
+            assert_int_equal(bn_lm_compact_rows(c), h.n);
+            assert_int_equal(bn_lm_compact_format(c), fmt);
+            assert_int_equal(bn_lm_compact_bytes(c),
+                             (size_t)h.n * ((fmt == BN_LM_I8 ? h.k : bn_u6_row_bytes(h.k)) + 16));
+            bn_lm_screen *s = bn_lm_screen_create(c, &err);
+            assert_non_null(s);
+            for (int trial = 0; trial < 60; trial++) {
+                fill_x(&h, trial % 4);
+                const uint32_t keep = trial % 5 == 0 ? 1 : 1 + rnd() % 40;
+                int32_t must[24];
+                size_t n_must = trial % 3 ? rnd() % 24 : 0;
+                for (size_t i = 0; i < n_must; i++)
+                    must[i] = (int32_t)(rnd() % (h.n + 8)) - 4; /* some out of range */
+                check_screen(s, &h, keep, must, n_must, &computed);
+                rows += h.n;
+            }
+            bn_lm_screen_free(s);
+            bn_lm_compact_free(c);
+            free(h.w);
+            free(h.x16);
         }
-        bn_lm_screen_free(s);
-        bn_lm_compact_free(c);
-        free(h.w);
-        free(h.x16);
-    }
-    print_message("screen (%s): %zu of %zu rows computed exactly (%.1f%%)\n",
-                  fmt == BN_LM_I8 ? "int8" : "u6", computed, rows, 100.0 * computed / rows);
-    assert_true(computed < rows); /* it did screen rows out */
+        print_message("screen (%s): %zu of %zu rows computed exactly (%.1f%%)\n",
+                      fmt == BN_LM_I8 ? "int8" : "u6", computed, rows, 100.0 * computed / rows);
+        assert_true(computed < rows); /* it did screen rows out */
     }
 }
 
@@ -207,56 +207,56 @@ static void test_screen_declines_and_keeps_nonfinite_rows(void **state)
     (void)state;
     bn_err err = {0};
     for (int f = 0; f < 2; f++) {
-    const bn_lm_format fmt = f ? BN_LM_U6 : BN_LM_I8;
-    head h = {64, 128, malloc(64 * 128 * 2), malloc(128 * 2)};
-    assert_true(h.w && h.x16);
-    fill_head(&h, 0);
-    h.w[5 * 128 + 7] = 0x7c00; /* +inf in row 5 */
-    h.w[9 * 128 + 3] = 0x7e00; /* NaN in row 9 */
-    bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, fmt, head_row, NULL, &h, NULL, &err);
-    bn_lm_screen *s = c ? bn_lm_screen_create(c, &err) : NULL;
-    assert_non_null(s);
-    fill_x(&h, 0);
-    float x[128], logits[64];
-    bn_f16_to_f32_row(h.x16, x, 128);
-    const double g = bn_lm_f16_gamma(128);
-    for (int i = 0; i < 64; i++)
-        logits[i] = 42.0f;
-    bn_lm_request req = {0, NULL, 0};
-    assert_int_equal(
-        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
-    req.keep = BN_LM_KEEP_MAX + 1;
-    assert_int_equal(
-        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
-    req.keep = 65; /* more than the rows */
-    assert_int_equal(
-        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
-    int32_t all[64];
-    for (int i = 0; i < 64; i++)
-        all[i] = i;
-    req = (bn_lm_request){1, all, 64}; /* every row named: nothing left to bound with */
-    assert_int_equal(
-        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
-    x[17] = INFINITY;
-    req = (bn_lm_request){1, NULL, 0};
-    assert_int_equal(
-        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
-    for (int i = 0; i < 64; i++)
-        assert_true(logits[i] == 42.0f);
-    x[17] = 0.5f;
-    h.x16[17] = bn_f32_to_f16(0.5f);
-    assert_true(bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits) >
-                0);
-    /* the rows with non-finite weights were computed (what the full head gives, not -inf) */
-    float full[64];
-    bn_kernels_get()->matvec_f16(h.w, h.k, 0, 64, h.x16, full);
-    for (int r = 5; r <= 9; r += 4)
-        if (!(isnan(full[r]) ? isnan(logits[r]) : logits[r] == full[r]))
-            fail_msg("row %d: screened %g, full %g", r, logits[r], full[r]);
-    bn_lm_screen_free(s);
-    bn_lm_compact_free(c);
-    free(h.w);
-    free(h.x16);
+        const bn_lm_format fmt = f ? BN_LM_U6 : BN_LM_I8;
+        head h = {64, 128, malloc(64 * 128 * 2), malloc(128 * 2)};
+        assert_true(h.w && h.x16);
+        fill_head(&h, 0);
+        h.w[5 * 128 + 7] = 0x7c00; /* +inf in row 5 */
+        h.w[9 * 128 + 3] = 0x7e00; /* NaN in row 9 */
+        bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, fmt, head_row, NULL, &h, NULL, &err);
+        bn_lm_screen *s = c ? bn_lm_screen_create(c, &err) : NULL;
+        assert_non_null(s);
+        fill_x(&h, 0);
+        float x[128], logits[64];
+        bn_f16_to_f32_row(h.x16, x, 128);
+        const double g = bn_lm_f16_gamma(128);
+        for (int i = 0; i < 64; i++)
+            logits[i] = 42.0f;
+        bn_lm_request req = {0, NULL, 0};
+        assert_int_equal(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
+        req.keep = BN_LM_KEEP_MAX + 1;
+        assert_int_equal(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
+        req.keep = 65; /* more than the rows */
+        assert_int_equal(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
+        int32_t all[64];
+        for (int i = 0; i < 64; i++)
+            all[i] = i;
+        req = (bn_lm_request){1, all, 64}; /* every row named: nothing left to bound with */
+        assert_int_equal(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
+        x[17] = INFINITY;
+        req = (bn_lm_request){1, NULL, 0};
+        assert_int_equal(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
+        for (int i = 0; i < 64; i++)
+            assert_true(logits[i] == 42.0f);
+        x[17] = 0.5f;
+        h.x16[17] = bn_f32_to_f16(0.5f);
+        assert_true(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits) > 0);
+        /* the rows with non-finite weights were computed (what the full head gives, not -inf) */
+        float full[64];
+        bn_kernels_get()->matvec_f16(h.w, h.k, 0, 64, h.x16, full);
+        for (int r = 5; r <= 9; r += 4)
+            if (!(isnan(full[r]) ? isnan(logits[r]) : logits[r] == full[r]))
+                fail_msg("row %d: screened %g, full %g", r, logits[r], full[r]);
+        bn_lm_screen_free(s);
+        bn_lm_compact_free(c);
+        free(h.w);
+        free(h.x16);
     }
 }
 

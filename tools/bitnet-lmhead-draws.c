@@ -77,8 +77,8 @@ int main(int argc, char **argv)
         return fail("threads", &err);
     if (argc > 6 && strcmp(argv[6], "i8") && strcmp(argv[6], "u6"))
         return fail("FORMAT is i8 or u6", NULL);
-    const bn_lm_format format = argc > 6                      ? (argv[6][0] == 'u' ? BN_LM_U6 : BN_LM_I8)
-                                : bn_lm_format_for(m->kernels);
+    const bn_lm_format format = argc > 6 ? (argv[6][0] == 'u' ? BN_LM_U6 : BN_LM_I8)
+                                         : bn_lm_format_for(m->kernels);
     if (bn_model_build_lm_compact(m, format, tp, &err))
         return fail("compact copy", &err);
     bn_context *c = bn_context_create(m, (uint32_t)states + 1, 1, tp, &err);
@@ -159,14 +159,16 @@ int main(int argc, char **argv)
                 "bitnet-lmhead-draws: state %d: %llu runs identical, %.1f exact rows each\n",
                 st + 1, (unsigned long long)runs, (double)rows / runs);
     }
-    printf("{\"tool\":\"lmhead-draws\",\"model\":\"%s\",\"format\":\"%s\",\"states\":%d,\"runs\":%llu,"
-           "\"draws\":%llu,\"identical\":true,\"n_vocab\":%u,\"exact_rows_mean\":%.1f,"
-           "\"exact_rows_min\":%llu,\"exact_rows_max\":%llu,\"compact_mib\":%.1f,"
-           "\"build_ms\":%.1f,\"build_threads\":%d}\n",
-           argv[1], format == BN_LM_U6 ? "u6" : "i8", states, (unsigned long long)runs, (unsigned long long)draws, nv,
-           (double)rows / runs, (unsigned long long)rows_min, (unsigned long long)rows_max,
-           (double)bn_lm_compact_bytes(m->lm_compact) / (1024.0 * 1024.0), m->lm_compact_ms,
-           m->lm_compact_threads);
+    printf(
+        "{\"tool\":\"lmhead-draws\",\"model\":\"%s\",\"format\":\"%s\",\"states\":%d,\"runs\":%llu,"
+        "\"draws\":%llu,\"identical\":true,\"n_vocab\":%u,\"exact_rows_mean\":%.1f,"
+        "\"exact_rows_min\":%llu,\"exact_rows_max\":%llu,\"compact_mib\":%.1f,"
+        "\"build_ms\":%.1f,\"build_threads\":%d}\n",
+        argv[1], format == BN_LM_U6 ? "u6" : "i8", states, (unsigned long long)runs,
+        (unsigned long long)draws, nv, (double)rows / runs, (unsigned long long)rows_min,
+        (unsigned long long)rows_max,
+        (double)bn_lm_compact_bytes(m->lm_compact) / (1024.0 * 1024.0), m->lm_compact_ms,
+        m->lm_compact_threads);
     free(full);
     free(scr);
     bn_context_free(c);

@@ -45,8 +45,8 @@ void bn_u6_unpack_row(const uint8_t *row, size_t k, int8_t *q)
         q[j] = (int8_t)((int)row[groups * group_bytes + (j - groups * group_codes)] - code_offset);
 }
 
-void bn_u6_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
-                  const int8_t *xh, const int8_t *xl, int64_t *y)
+void bn_u6_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *xh,
+                  const int8_t *xl, int64_t *y)
 {
     const size_t row_bytes = bn_u6_row_bytes(k);
     int8_t q[group_codes];

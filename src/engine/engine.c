@@ -239,9 +239,9 @@ void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
         info->lm_build_ms = e->model->lm_compact_ms;
         info->lm_build_threads = e->model->lm_compact_threads;
         info->lm_compact_bytes = bn_lm_compact_bytes(e->model->lm_compact);
-        info->lm_compact = !e->model->lm_compact                                        ? NULL
+        info->lm_compact = !e->model->lm_compact                                    ? NULL
                            : bn_lm_compact_format(e->model->lm_compact) == BN_LM_U6 ? "u6"
-                                                                                     : "int8";
+                                                                                    : "int8";
         info->decode_layer_bytes = layer_bytes(e->model);
         info->lm_head_row_bytes = e->model->lm_head.row_bytes;
         info->hugepage_copy_ms = e->model->hp_copy_ms;

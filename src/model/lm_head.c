@@ -1,13 +1,18 @@
 /* The screened LM head (lm_head.h): the compact copy, the bound, the candidate selection.
  *
  * Why the bound holds. For row r with exact weights w (floats), activation x (floats), let
- * s = sum_j w_j x_j (a real number). The copy holds q (int8) and a scale d, w~ = d q, and the
+ * s = sum_j w_j x_j (a real number). The copy holds q and a scale d, w~ = d q, and the
  * activation is quantized the same way, x~ = e p. With dw = w - w~ and dx = x - x~:
  *
  *   s - d e sum_j q_j p_j  =  sum_j dw_j x_j + sum_j w~_j dx_j
  *   |s - A|  <=  ||dw|| ||x|| + ||w~|| ||dx||                          (Cauchy-Schwarz, twice)
  *
- * where A = d e I and I = sum q_j p_j is the exact integer from matvec_i8. The exact kernel
+ * where A = d e I and I = sum q_j p_j is the exact integer from the copy's kernel: q in
+ * [-127, 127] and p in [-127, 127] for the int8 copy (matvec_i8), q in [-31, 31] and p in
+ * [-32385, 32385] for u6 (matvec_u6, p as two int8 planes). Nothing below depends on which:
+ * the norms measure whatever rounding was chosen. u6's coarser rows double ||dw||, but its
+ * 15-bit activation all but removes the second term, which is the larger one as soon as the
+ * activation has outliers (a coarse int8 step for every other element). The exact kernel
  * does not return s but its float evaluation y; for an f16 head every product of two halves
  * is exact in float, and a sum of k terms in any order (any tree, partial sums in float or
  * double, one final rounding to float) is off by at most gamma_n * sum_j |w_j x_j| with
@@ -51,13 +56,13 @@ struct bn_lm_compact {
 
 struct bn_lm_screen {
     const bn_lm_compact *c;
-    int8_t *xq;      /* [k] quantized activation: p (int8 copy) or the high plane xh (u6) */
-    int8_t *xl;      /* [k] u6: the low plane, P = 255 xh + xl */
+    int8_t *xq;        /* [k] quantized activation: p (int8 copy) or the high plane xh (u6) */
+    int8_t *xl;        /* [k] u6: the low plane, P = 255 xh + xl */
     int32_t *approx32; /* [n_rows] int8 copy: matvec_i8's sums */
-    int64_t *approx; /* [n_rows] integer dot products */
-    int32_t *rows;   /* [n_rows] rows to compute exactly */
-    uint8_t *state;  /* [n_rows] 0 = not yet, 1 = named, 2 = computed */
-    double *heap_lo; /* [BN_LM_KEEP_MAX] min-heap of the best lower bounds */
+    int64_t *approx;   /* [n_rows] integer dot products */
+    int32_t *rows;     /* [n_rows] rows to compute exactly */
+    uint8_t *state;    /* [n_rows] 0 = not yet, 1 = named, 2 = computed */
+    double *heap_lo;   /* [BN_LM_KEEP_MAX] min-heap of the best lower bounds */
     int32_t *heap_id;
 };
 
@@ -258,7 +263,8 @@ bn_lm_screen *bn_lm_screen_create(const bn_lm_compact *c, bn_err *err)
         s->heap_lo = malloc(BN_LM_KEEP_MAX * sizeof *s->heap_lo);
         s->heap_id = malloc(BN_LM_KEEP_MAX * sizeof *s->heap_id);
     }
-    if (!s || !s->xq || !s->xl || !s->approx || !s->approx32 || !s->rows || !s->state || !s->heap_lo || !s->heap_id) {
+    if (!s || !s->xq || !s->xl || !s->approx || !s->approx32 || !s->rows || !s->state ||
+        !s->heap_lo || !s->heap_id) {
         bn_lm_screen_free(s);
         bn_fail(err, BN_E_NOMEM, "screened LM head: out of memory for the scratch of %u rows",
                 c->n_rows);
@@ -299,8 +305,8 @@ static void approx_worker(void *arg, int ith, int nth)
     if (b >= e)
         return;
     if (c->format == BN_LM_U6) {
-        (job->kern->matvec_u6 ? job->kern->matvec_u6 : bn_u6_matvec)(c->q, c->k, b, e, s->xq,
-                                                                      s->xl, s->approx);
+        (job->kern->matvec_u6 ? job->kern->matvec_u6 : bn_u6_matvec)(c->q, c->k, b, e, s->xq, s->xl,
+                                                                     s->approx);
         return;
     }
     job->kern->matvec_i8((const int8_t *)c->q, c->k, b, e, s->xq, s->approx32);

@@ -1,8 +1,9 @@
 /* The screened LM head: exact logits for every token the sampler can draw, at a fraction of
  * the f16 head's bytes per token.
  *
- * A compact copy of the head (int8 rows with a per-row scale, built once) gives an approximate
- * logit for every row through an integer kernel (kernels.h: matvec_i8), and each row's exact
+ * A compact copy of the head (int8 or 6-bit rows with a per-row scale, built once) gives an
+ * approximate logit for every row through an integer kernel (kernels.h: matvec_i8 or
+ * matvec_u6), and each row's exact
  * logit is bounded around it (Cauchy-Schwarz on the quantization errors of the row and of the
  * activation, plus the exact kernel's float rounding; lm_head.c says why it is a bound). Then
  * only rows whose bound reaches the `keep` best exact logits, and the rows the caller names
