@@ -62,9 +62,28 @@ struct bn_lm_screen {
     int64_t *approx;   /* [n_rows] integer dot products */
     int32_t *rows;     /* [n_rows] rows to compute exactly */
     uint8_t *state;    /* [n_rows] 0 = not yet, 1 = named, 2 = computed */
-    double *heap_lo;   /* [BN_LM_KEEP_MAX] min-heap of the best lower bounds */
+    double *heap_lo;   /* [BN_LM_KEEP_MAX] min-heap of the best lower bounds, then of the best
+                          exact logits */
     int32_t *heap_id;
+    struct candidate {
+        double hi; /* upper bound */
+        int32_t id;
+    } *cand; /* [n_rows] rows still to decide, best upper bound first */
 };
+
+enum {
+    EXACT_CHUNK = 64 /* the first chunk of candidates computed together (one pool run); each
+                        next one is twice as large, so a long list takes few pool runs */
+};
+
+/* Upper bound descending, then id ascending (a deterministic order). */
+static int by_upper_bound(const void *pa, const void *pb)
+{
+    const struct candidate *a = pa, *b = pb;
+    if (a->hi != b->hi)
+        return a->hi > b->hi ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
 
 /* The smallest float >= v (v >= 0, finite or not). */
 static float up_f(double v)
@@ -262,9 +281,11 @@ bn_lm_screen *bn_lm_screen_create(const bn_lm_compact *c, bn_err *err)
         s->state = calloc(c->n_rows, 1);
         s->heap_lo = malloc(BN_LM_KEEP_MAX * sizeof *s->heap_lo);
         s->heap_id = malloc(BN_LM_KEEP_MAX * sizeof *s->heap_id);
+        s->cand = malloc((size_t)c->n_rows * sizeof *s->cand);
     }
     if (!s || !s->xq || !s->xl || !s->approx || !s->approx32 || !s->rows || !s->state ||
-        !s->heap_lo || !s->heap_id) {
+        !s->heap_lo || !s->heap_id ||
+        !s->cand) {
         bn_lm_screen_free(s);
         bn_fail(err, BN_E_NOMEM, "screened LM head: out of memory for the scratch of %u rows",
                 c->n_rows);
@@ -285,6 +306,7 @@ void bn_lm_screen_free(bn_lm_screen *s)
     free(s->state);
     free(s->heap_lo);
     free(s->heap_id);
+    free(s->cand);
     free(s);
 }
 
@@ -440,8 +462,19 @@ size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *
             t = dv;
     }
 
-    /* every unnamed row whose upper bound reaches T */
-    const size_t first_new = n_rows;
+    /* Every unnamed row whose upper bound reaches T is a candidate. They are computed in the
+     * order of their upper bounds, best first, a chunk at a time, and T rises to the
+     * `keep`-th best exact logit seen so far (a min-heap of exact values): once the next
+     * candidate's upper bound is below T, it and every one after it are below `keep` exact
+     * unnamed rows. With a loose bound this stops long before the last candidate (the u6
+     * copy's greedy and top-k 40 draws compute about half of them). */
+    for (uint32_t i = 0; i < keep; i++) {
+        const float v = logits[s->heap_id[i]];
+        s->heap_lo[i] = isnan(v) ? -HUGE_VAL : (double)v;
+    }
+    for (uint32_t i = keep / 2; i-- > 0;)
+        heap_down(s->heap_lo, s->heap_id, keep, i);
+    size_t n_cand = 0;
     for (uint32_t r = 0; r < n; r++) {
         if (s->state[r])
             continue;
@@ -450,12 +483,33 @@ size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *
         if (hi < t) {
             logits[r] = -INFINITY;
         } else {
-            s->state[r] = 2;
-            s->rows[n_rows++] = (int32_t)r;
+            s->cand[n_cand].hi = hi >= -HUGE_VAL ? hi : HUGE_VAL; /* NaN: computed first */
+            s->cand[n_cand++].id = (int32_t)r;
         }
     }
-    if (n_rows > first_new)
-        exact(user, s->rows + first_new, n_rows - first_new, logits);
+    qsort(s->cand, n_cand, sizeof *s->cand, by_upper_bound);
+    size_t next = 0, chunk = EXACT_CHUNK;
+    while (next < n_cand && s->cand[next].hi >= t) {
+        const size_t first = n_rows;
+        for (; next < n_cand && n_rows - first < chunk && s->cand[next].hi >= t; next++) {
+            s->state[s->cand[next].id] = 2;
+            s->rows[n_rows++] = s->cand[next].id;
+        }
+        exact(user, s->rows + first, n_rows - first, logits);
+        for (size_t i = first; i < n_rows; i++) {
+            const float v = logits[s->rows[i]];
+            const double dv = isnan(v) ? -HUGE_VAL : (double)v;
+            if (dv > s->heap_lo[0]) {
+                s->heap_lo[0] = dv;
+                s->heap_id[0] = s->rows[i];
+                heap_down(s->heap_lo, s->heap_id, keep, 0);
+            }
+        }
+        t = s->heap_lo[0];
+        chunk *= 2;
+    }
+    for (; next < n_cand; next++)
+        logits[s->cand[next].id] = -INFINITY;
     ret = n_rows;
 done:
     for (size_t i = 0; i < n_rows; i++)
