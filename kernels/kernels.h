@@ -88,8 +88,9 @@ typedef struct bn_kernels {
      *   y[i] = sum_j q_ij * (255 * xh[j] + xl[j])   (exact, int64) for i in [row_begin, row_end)
      *
      * with q in [-31, 31] stored as codes u = q + 32 (1..63) in the u6 layout below, and xh, xl
-     * in [-127, 127]; k <= BN_MATVEC_I8_K_MAX. Where decode is bound by bytes, three quarters
-     * of the int8 copy's bytes, and a 15-bit activation for a tighter bound (lm_head.c). */
+     * in [-127, 127]; k <= BN_MATVEC_I8_K_MAX. Three quarters of the int8 copy's bytes, with a
+     * 15-bit activation that keeps the bound close (lm_head.c); a path without it runs the
+     * scalar twin bn_u6_matvec. */
     void (*matvec_u6)(const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
                       const int8_t *xh, const int8_t *xl, int64_t *y);
 } bn_kernels;

@@ -283,7 +283,7 @@ typedef struct engines {
     uint32_t n_vocab;
 } engines;
 
-/* The full head and the screened one in the format named by mode (screened-i8, screened-u6). */
+/* The full head and the screened one in the format named by mode (screened, screened-u6). */
 static int open_pair(const char *path, const char *mode, engines *e)
 {
     bn_err err = {0};
@@ -373,7 +373,7 @@ static void run_model(const char *path, int n_runs)
     const char *emu = getenv("BN_EMULATOR");
     if (emu && *emu)
         n_runs /= 10;
-    static const char *const modes[] = {"screened-i8", "screened-u6"};
+    static const char *const modes[] = {"screened", "screened-u6"};
     for (int f = 0; f < 2; f++) {
         engines e;
         assert_int_equal(open_pair(path, modes[f], &e), 0);
@@ -409,8 +409,7 @@ static void test_full_distribution_takes_full_head(void **state)
     assert_non_null(en);
     bn_engine_info info;
     bn_engine_get_info(en, &info);
-    /* plain "screened" takes the kernel path's format */
-    assert_string_equal(info.lm_compact, bn_kernels_get()->matvec_u6 ? "u6" : "int8");
+    assert_string_equal(info.lm_compact, "int8"); /* the default copy */
     bn_session *s = bn_session_create(en, NULL, &err);
     assert_non_null(s);
     int32_t prompt[3] = {5, 6, 7};

@@ -3,7 +3,7 @@
  * generations per run, too slow for 1000 runs on a 2B model on a shared machine).
  *
  *   bitnet-lmhead-draws MODEL [STATES [RUNS_PER_STATE [THREADS [SEED [FORMAT]]]]]
- *                                                     (8, 125, all, 1, the kernel path's)
+ *                                                     (8, 125, all, 1, i8)
  *
  * FORMAT is the compact copy's rows: i8 or u6 (lm_head.h).
  *
@@ -77,8 +77,7 @@ int main(int argc, char **argv)
         return fail("threads", &err);
     if (argc > 6 && strcmp(argv[6], "i8") && strcmp(argv[6], "u6"))
         return fail("FORMAT is i8 or u6", NULL);
-    const bn_lm_format format = argc > 6 ? (argv[6][0] == 'u' ? BN_LM_U6 : BN_LM_I8)
-                                         : bn_lm_format_for(m->kernels);
+    const bn_lm_format format = argc > 6 && argv[6][0] == 'u' ? BN_LM_U6 : BN_LM_I8;
     if (bn_model_build_lm_compact(m, format, tp, &err))
         return fail("compact copy", &err);
     bn_context *c = bn_context_create(m, (uint32_t)states + 1, 1, tp, &err);

@@ -18,7 +18,7 @@
  * (with the loads pinned in registers) ran 42 instead of 29 GB/s from L2 but 24-27 ms from
  * DRAM (two interleaved streams defeat the prefetcher), and pinned loads alone 12.5-13.6 ms; an
  * AVX2 version (VPMADDUBSW + VPMADDWD) computed at ~20 GB/s from L2 and gained nothing over
- * AVX2's matvec_i8 end to end, so AVX2 keeps the int8 copy. */
+ * AVX2's matvec_i8 end to end, so AVX2 has none (a u6 copy there runs the scalar twin). */
 #include <immintrin.h>
 
 #include "x86.h"

@@ -44,9 +44,10 @@ static void read_name(const bn_gguf *g, bn_engine *e)
     e->synthetic = strstr(lower, "synthetic") != NULL;
 }
 
-/* BITNET_LM_HEAD=full|screened|screened-i8|screened-u6 (default screened): whether the
- * screened LM head's compact copy is built (on the load pool's threads), and in which format:
- * the kernel path's (lm_head.h bn_lm_format_for) or the one named (tests, benchmarks). */
+/* BITNET_LM_HEAD=full|screened|screened-u6 (default screened): whether the screened LM head's
+ * compact copy is built (on the load pool's threads), and in which format (lm_head.h): int8,
+ * or u6 for workloads that decode greedily (fewer bytes per token, more exact rows under
+ * top-k). */
 static int build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
 {
     const char *mode = getenv("BITNET_LM_HEAD");
@@ -55,14 +56,11 @@ static int build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
     if (strcmp(mode, "full") == 0)
         return 0;
     if (strcmp(mode, "screened") == 0)
-        return bn_model_build_lm_compact(m, bn_lm_format_for(m->kernels), tp, err);
-    if (strcmp(mode, "screened-i8") == 0)
         return bn_model_build_lm_compact(m, BN_LM_I8, tp, err);
     if (strcmp(mode, "screened-u6") == 0)
         return bn_model_build_lm_compact(m, BN_LM_U6, tp, err);
     return bn_fail(err, BN_E_INPUT,
-                   "BITNET_LM_HEAD must be full, screened, screened-i8 or screened-u6, got \"%s\"",
-                   mode);
+                   "BITNET_LM_HEAD must be full, screened or screened-u6, got \"%s\"", mode);
 }
 
 /* BITNET_HUGEPAGES=0|1 (default: 1 where transparent huge pages are available): whether the

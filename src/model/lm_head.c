@@ -193,11 +193,6 @@ static void build_chunk(void *arg, size_t chunk, int ith)
         job->done(job->src, (uint32_t)b, (uint32_t)e);
 }
 
-bn_lm_format bn_lm_format_for(const bn_kernels *kern)
-{
-    return kern && kern->matvec_u6 ? BN_LM_U6 : BN_LM_I8;
-}
-
 bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_format format,
                                    bn_lm_row_fn row, bn_lm_done_fn done, const void *src,
                                    bn_threadpool *tp, bn_err *err)

@@ -30,19 +30,15 @@ enum {
 
 typedef struct bn_lm_compact bn_lm_compact;
 
-/* The copy's rows: int8 (values in [-127, 127], kernels.h matvec_i8, int8 activation) or u6
- * (values in [-31, 31], kernels.h matvec_u6, a 15-bit activation): three quarters of the
- * bytes, a bound as tight (the activation's error all but vanishes), more integer work per
- * byte. */
+/* The copy's rows: int8 (values in [-127, 127], kernels.h matvec_i8, int8 activation: the
+ * default) or u6 (values in [-31, 31], kernels.h matvec_u6, a 15-bit activation): three
+ * quarters of the bytes for a bound about twice as wide, so a greedy token reads fewer bytes
+ * but a top-k draw computes ~5x the exact rows, each a random 5 KB read (README, "6-bit
+ * copy"). */
 typedef enum bn_lm_format {
     BN_LM_I8,
     BN_LM_U6
 } bn_lm_format;
-
-/* The format for a kernel path: u6 where it has a u6 kernel (x86, where decode is bound by
- * bytes), else int8 (NEON: a Neoverse N1 core is bound by instructions, and the int8 pass costs
- * fewer). */
-bn_lm_format bn_lm_format_for(const bn_kernels *kern);
 
 /* Writes row r of the exact head (k floats, exactly the values the exact kernel multiplies). */
 typedef void (*bn_lm_row_fn)(const void *src, uint32_t r, float *out);
