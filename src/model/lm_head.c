@@ -68,7 +68,7 @@ struct bn_lm_screen {
     struct candidate {
         double hi; /* upper bound */
         int32_t id;
-    } *cand; /* [n_rows] rows still to decide, best upper bound first */
+    } * cand; /* [n_rows] rows still to decide, best upper bound first */
 };
 
 enum {
@@ -279,8 +279,7 @@ bn_lm_screen *bn_lm_screen_create(const bn_lm_compact *c, bn_err *err)
         s->cand = malloc((size_t)c->n_rows * sizeof *s->cand);
     }
     if (!s || !s->xq || !s->xl || !s->approx || !s->approx32 || !s->rows || !s->state ||
-        !s->heap_lo || !s->heap_id ||
-        !s->cand) {
+        !s->heap_lo || !s->heap_id || !s->cand) {
         bn_lm_screen_free(s);
         bn_fail(err, BN_E_NOMEM, "screened LM head: out of memory for the scratch of %u rows",
                 c->n_rows);
