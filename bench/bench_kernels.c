@@ -114,6 +114,15 @@ static void run_head_i8(void *arg, int ith, int nth)
         j->kern->matvec_i8(j->w8, j->hk, b, e, j->x8, j->y8);
 }
 
+static void run_head_i8x2(void *arg, int ith, int nth)
+{
+    job *j = arg;
+    size_t b, e;
+    bn_split_range(j->hm, 16, ith, nth, &b, &e);
+    if (b < e)
+        j->kern->matvec_i8x2(j->w8, j->hk, b, e, j->x8, j->x8l, j->y6);
+}
+
 static void run_head_u6(void *arg, int ith, int nth)
 {
     job *j = arg;
@@ -283,6 +292,23 @@ static int bench_head_i8(const bn_kernels *kern, size_t k, size_t m, bn_threadpo
     if (bad)
         fprintf(stderr, "bench-kernels: %s matvec_i8 DIFFERS from scalar\n", kern->name);
     report("lm_head_i8", kern->name, k, m, 1, sec, (double)m * k, bn_threadpool_size(tp));
+    if (kern->matvec_i8x2) { /* the same rows against a two-plane activation */
+        int8_t *xl = xmalloc(k);
+        int64_t *y2 = xmalloc(m * sizeof *y2), *ref2 = xmalloc(m * sizeof *ref2);
+        for (size_t i = 0; i < k; i++)
+            xl[i] = (int8_t)((int)(rnd() % 255) - 127);
+        job j2 = {.kern = kern, .w8 = w8, .x8 = x8, .x8l = xl, .hk = k, .hm = m, .y6 = y2};
+        timing sec2 = time_calls(tp, run_head_i8x2, &j2, min_s, quick);
+        bn_i8x2_matvec(w8, k, 0, m, x8, xl, ref2);
+        if (memcmp(y2, ref2, m * sizeof *y2)) {
+            fprintf(stderr, "bench-kernels: %s matvec_i8x2 DIFFERS from scalar\n", kern->name);
+            bad = 1;
+        }
+        report("lm_head_i8x2", kern->name, k, m, 1, sec2, (double)m * k, bn_threadpool_size(tp));
+        free(xl);
+        free(y2);
+        free(ref2);
+    }
     free(w8);
     free(x8);
     free(y);

@@ -82,6 +82,17 @@ typedef struct bn_kernels {
     void (*matvec_i8)(const int8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *x,
                       int32_t *y);
 
+    /* Optional (NULL: the screen quantizes its activation to int8 and calls matvec_i8): the
+     * same int8 rows times a 15-bit vector given as two int8 planes,
+     *
+     *   y[i] = sum_j w[i*k + j] * (255 * xh[j] + xl[j])   (exact, int64)
+     *
+     * with xh, xl in [-127, 127]; k <= BN_MATVEC_I8_K_MAX. Twice the integer work of matvec_i8
+     * for a bound with next to no activation error (lm_head.c): for paths whose pass is bound
+     * by bytes, not instructions. */
+    void (*matvec_i8x2)(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                        const int8_t *xh, const int8_t *xl, int64_t *y);
+
     /* Optional (NULL: the screened head keeps int8 rows and matvec_i8): 6-bit rows times a
      * 16-bit vector given as two int8 planes,
      *
@@ -111,6 +122,9 @@ size_t bn_u6_row_bytes(size_t k);
 void bn_u6_pack_row(const int8_t *q, size_t k, uint8_t *row);
 /* The values back: q[j] = code - 32. */
 void bn_u6_unpack_row(const uint8_t *row, size_t k, int8_t *q);
+/* matvec_i8x2 in plain C: the scalar path's entry and the definition the others reproduce. */
+void bn_i8x2_matvec(const int8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *xh,
+                    const int8_t *xl, int64_t *y);
 /* matvec_u6 in plain C: the scalar path's entry and the definition the others reproduce. */
 void bn_u6_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *xh,
                   const int8_t *xl, int64_t *y);

@@ -1,5 +1,6 @@
-/* The u6 layout of the screened LM head's compact rows (kernels.h): packing, unpacking, and
- * the scalar twin of matvec_u6, which every SIMD path must equal. */
+/* The screened LM head's passes with a two-plane activation (kernels.h): the u6 layout
+ * (packing, unpacking) and the scalar twins of matvec_u6 and matvec_i8x2, which every SIMD path
+ * must equal. */
 #include "kernels.h"
 
 enum {
@@ -64,6 +65,18 @@ void bn_u6_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end, 
             for (size_t j = 0; j < n; j++)
                 sum += (int64_t)q[j] * (255 * (int32_t)xh[j0 + j] + xl[j0 + j]);
         }
+        y[i] = sum;
+    }
+}
+
+void bn_i8x2_matvec(const int8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *xh,
+                    const int8_t *xl, int64_t *y)
+{
+    for (size_t i = row_begin; i < row_end; i++) {
+        const int8_t *r = w + i * k;
+        int64_t sum = 0;
+        for (size_t j = 0; j < k; j++)
+            sum += (int64_t)r[j] * (255 * (int32_t)xh[j] + xl[j]);
         y[i] = sum;
     }
 }

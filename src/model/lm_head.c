@@ -307,7 +307,15 @@ void bn_lm_screen_free(bn_lm_screen *s)
 typedef struct approx_job {
     const bn_lm_screen *s;
     const bn_kernels *kern;
+    int planes; /* the activation as two int8 planes (15 bits) or one (int8) */
 } approx_job;
+
+/* Whether this token's activation takes two planes: always for u6; for the int8 copy where the
+ * path has matvec_i8x2 (whose pass is bound by bytes, so the second plane is free). */
+static int two_planes(const bn_lm_compact *c, const bn_kernels *kern)
+{
+    return c->format == BN_LM_U6 || kern->matvec_i8x2 != NULL;
+}
 
 /* A share of the rows' integer sums, in the copy's format (a path without a u6 kernel takes
  * the scalar definition: the same integers). */
@@ -323,6 +331,10 @@ static void approx_worker(void *arg, int ith, int nth)
     if (c->format == BN_LM_U6) {
         (job->kern->matvec_u6 ? job->kern->matvec_u6 : bn_u6_matvec)(c->q, c->k, b, e, s->xq, s->xl,
                                                                      s->approx);
+        return;
+    }
+    if (job->planes == 2) {
+        job->kern->matvec_i8x2((const int8_t *)c->q, c->k, b, e, s->xq, s->xl, s->approx);
         return;
     }
     job->kern->matvec_i8((const int8_t *)c->q, c->k, b, e, s->xq, s->approx32);
@@ -376,8 +388,8 @@ size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *
         return 0;
 
     /* the activation: finite, quantized to [-L, L] with x~ = e p, and the two norms; L = 127
-     * for the int8 copy, 32385 = 255 * 127 for u6, whose kernel takes p = 255 xh + xl as two
-     * int8 planes (xh = p / 255 rounded, |xl| <= 127) */
+     * in one int8 plane, or 32385 = 255 * 127 in two (two_planes: the kernel takes p = 255 xh
+     * + xl, xh = p / 255 rounded, |xl| <= 127) */
     float amax = 0.0f;
     for (size_t j = 0; j < k; j++) {
         if (!isfinite(x[j]))
@@ -385,13 +397,14 @@ size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *
         if (fabsf(x[j]) > amax)
             amax = fabsf(x[j]);
     }
-    const long levels = c->format == BN_LM_I8 ? 127 : 32385;
+    const int planes = two_planes(c, kern) ? 2 : 1;
+    const long levels = planes == 1 ? 127 : 32385;
     const float e_x = amax / (float)levels;
     double nx2 = 0.0, ndx2 = 0.0;
     for (size_t j = 0; j < k; j++) {
         long v = e_x > 0.0f ? lrint((double)x[j] / (double)e_x) : 0;
         v = v > levels ? levels : v < -levels ? -levels : v;
-        if (c->format == BN_LM_I8) {
+        if (planes == 1) {
             s->xq[j] = (int8_t)v;
         } else {
             const long h = lrint((double)v / 255.0);
@@ -404,7 +417,7 @@ size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *
     }
     const double nx = sqrt(nx2) * (1.0 + 1e-9), ndx = sqrt(ndx2) * (1.0 + 1e-9);
 
-    approx_job aj = {s, kern};
+    approx_job aj = {s, kern, planes};
     bn_threadpool_run(tp, approx_worker, &aj);
 
     /* named rows first; they are exact and never set the threshold */
