@@ -211,6 +211,42 @@ static void test_screen_keeps_what_the_sampler_needs(void **state)
     }
 }
 
+/* The int8 copy's activation takes a second plane exactly when it has outliers: then fewer rows
+ * are computed than with one plane; on an even activation the two kernel sets compute the same
+ * rows (the second plane is declined). Both with the scalar twins, so this runs on every host. */
+static void test_two_planes_for_outliers(void **state)
+{
+    (void)state;
+    bn_err err = {0};
+    head h = {400, 512, malloc(400 * 512 * 2), malloc(512 * 2)};
+    assert_true(h.w && h.x16);
+    fill_head(&h, 0);
+    bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, BN_LM_I8, head_row, NULL, &h, NULL, &err);
+    bn_lm_screen *s = c ? bn_lm_screen_create(c, &err) : NULL;
+    assert_non_null(s);
+    bn_kernels one_plane = bn_kernels_scalar;
+    one_plane.matvec_i8x2 = NULL;
+    size_t rows[2][2] = {{0}}; /* [even, outliers][one plane, two] */
+    for (int trial = 0; trial < 40; trial++) {
+        const int outliers = trial % 2;
+        fill_x(&h, outliers);
+        for (int p = 0; p < 2; p++) {
+            screen_kern = p ? &bn_kernels_scalar : &one_plane;
+            size_t got = 0;
+            check_screen(s, &h, 1 + (uint32_t)trial % 8, NULL, 0, &got);
+            rows[outliers][p] += got;
+        }
+    }
+    print_message("rows computed, even x: %zu / %zu, outliers: %zu / %zu (one / two planes)\n",
+                  rows[0][0], rows[0][1], rows[1][0], rows[1][1]);
+    assert_true(rows[0][0] == rows[0][1]);
+    assert_true(rows[1][1] * 2 < rows[1][0]);
+    bn_lm_screen_free(s);
+    bn_lm_compact_free(c);
+    free(h.w);
+    free(h.x16);
+}
+
 static void test_screen_declines_and_keeps_nonfinite_rows(void **state)
 {
     (void)state;
@@ -481,6 +517,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_screen_keeps_what_the_sampler_needs),
+        cmocka_unit_test(test_two_planes_for_outliers),
         cmocka_unit_test(test_screen_declines_and_keeps_nonfinite_rows),
         cmocka_unit_test(test_build_refuses_bad_shapes),
         cmocka_unit_test(test_full_distribution_takes_full_head),

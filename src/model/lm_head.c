@@ -48,10 +48,11 @@ struct bn_lm_compact {
     uint8_t *q;       /* [n_rows][row_bytes], in q_map (q_len bytes) */
     void *q_map;
     size_t q_len;
-    float *scale; /* [n_rows] d: w~ = d q */
-    float *dw;    /* [n_rows] >= ||w - w~|| (INFINITY: row not finite) */
-    float *wn;    /* [n_rows] >= ||w|| */
-    float *qn;    /* [n_rows] >= ||w~|| */
+    float *scale;          /* [n_rows] d: w~ = d q */
+    float *dw;             /* [n_rows] >= ||w - w~|| (INFINITY: row not finite) */
+    float *wn;             /* [n_rows] >= ||w|| */
+    float *qn;             /* [n_rows] >= ||w~|| */
+    double dw_sum, qn_sum; /* over the finite rows: the bound's two terms' weights (two_planes) */
 };
 
 struct bn_lm_screen {
@@ -60,6 +61,7 @@ struct bn_lm_screen {
     int8_t *xl;        /* [k] u6: the low plane, P = 255 xh + xl */
     int32_t *approx32; /* [n_rows] int8 copy: matvec_i8's sums */
     int64_t *approx;   /* [n_rows] integer dot products */
+    double ndx;        /* ||x - x~|| of the last quantize_x */
     int32_t *rows;     /* [n_rows] rows to compute exactly */
     uint8_t *state;    /* [n_rows] 0 = not yet, 1 = named, 2 = computed */
     double *heap_lo;   /* [BN_LM_KEEP_MAX] min-heap of the best lower bounds, then of the best
@@ -230,6 +232,11 @@ bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_format for
     bn_threadpool_run_chunks(tp, (n_rows + BUILD_CHUNK - 1) / BUILD_CHUNK, build_chunk, &job);
     free(tmp);
     free(qtmp);
+    for (uint32_t r = 0; r < n_rows; r++)
+        if (isfinite(c->dw[r])) {
+            c->dw_sum += c->dw[r];
+            c->qn_sum += c->qn[r];
+        }
     return c;
 }
 
@@ -310,11 +317,42 @@ typedef struct approx_job {
     int planes; /* the activation as two int8 planes (15 bits) or one (int8) */
 } approx_job;
 
-/* Whether this token's activation takes two planes: always for u6; for the int8 copy where the
- * path has matvec_i8x2 (whose pass is bound by bytes, so the second plane is free). */
-static int two_planes(const bn_lm_compact *c, const bn_kernels *kern)
+/* Whether this token's activation takes two planes: always for u6. The int8 copy takes them
+ * where the path has matvec_i8x2 and the one-plane activation's error (ndx1, against ||x|| =
+ * nx) would make the bound's activation term more than twice its weight term, summed over the
+ * rows: an activation with outliers (one coarse int8 step for every element). Then the second
+ * plane (~8% more time for the pass, bench-kernels) cuts the rows computed exactly by up to
+ * thousands; on an even activation it would cost more than it saves. */
+static int two_planes(const bn_lm_compact *c, const bn_kernels *kern, double nx, double ndx1)
 {
-    return c->format == BN_LM_U6 || kern->matvec_i8x2 != NULL;
+    if (c->format == BN_LM_U6)
+        return 1;
+    return kern->matvec_i8x2 != NULL && ndx1 * c->qn_sum > 2.0 * nx * c->dw_sum;
+}
+
+/* x quantized to one plane (L = 127, s->xq) or two (L = 32385 = 255 * 127, p = 255 xh + xl with
+ * xh = p / 255 rounded into s->xq, |xl| <= 127 into s->xl), x~ = e p; returns e and leaves
+ * ||x - x~|| (rounded up) in s->ndx. */
+static float quantize_x(bn_lm_screen *s, const float *x, float amax, int planes)
+{
+    const long levels = planes == 1 ? 127 : 32385;
+    const float e_x = amax / (float)levels;
+    double ndx2 = 0.0;
+    for (size_t j = 0; j < s->c->k; j++) {
+        long v = e_x > 0.0f ? lrint((double)x[j] / (double)e_x) : 0;
+        v = v > levels ? levels : v < -levels ? -levels : v;
+        if (planes == 1) {
+            s->xq[j] = (int8_t)v;
+        } else {
+            const long h = lrint((double)v / 255.0);
+            s->xq[j] = (int8_t)h;
+            s->xl[j] = (int8_t)(v - 255 * h);
+        }
+        const double dx = (double)x[j] - (double)e_x * (double)v; /* e_x * v exact: 24 x 15 bits */
+        ndx2 += dx * dx;
+    }
+    s->ndx = sqrt(ndx2) * (1.0 + 1e-9);
+    return e_x;
 }
 
 /* A share of the rows' integer sums, in the copy's format (a path without a u6 kernel takes
@@ -397,25 +435,17 @@ size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *
         if (fabsf(x[j]) > amax)
             amax = fabsf(x[j]);
     }
-    const int planes = two_planes(c, kern) ? 2 : 1;
-    const long levels = planes == 1 ? 127 : 32385;
-    const float e_x = amax / (float)levels;
-    double nx2 = 0.0, ndx2 = 0.0;
-    for (size_t j = 0; j < k; j++) {
-        long v = e_x > 0.0f ? lrint((double)x[j] / (double)e_x) : 0;
-        v = v > levels ? levels : v < -levels ? -levels : v;
-        if (planes == 1) {
-            s->xq[j] = (int8_t)v;
-        } else {
-            const long h = lrint((double)v / 255.0);
-            s->xq[j] = (int8_t)h;
-            s->xl[j] = (int8_t)(v - 255 * h);
-        }
-        const double dx = (double)x[j] - (double)e_x * (double)v; /* e_x * v exact: 24 x 15 bits */
+    double nx2 = 0.0;
+    for (size_t j = 0; j < k; j++)
         nx2 += (double)x[j] * x[j];
-        ndx2 += dx * dx;
+    const double nx = sqrt(nx2) * (1.0 + 1e-9);
+    float e_x = quantize_x(s, x, amax, 1);
+    double ndx = s->ndx;
+    const int planes = two_planes(c, kern, nx, ndx) ? 2 : 1;
+    if (planes == 2) {
+        e_x = quantize_x(s, x, amax, 2);
+        ndx = s->ndx;
     }
-    const double nx = sqrt(nx2) * (1.0 + 1e-9), ndx = sqrt(ndx2) * (1.0 + 1e-9);
 
     approx_job aj = {s, kern, planes};
     bn_threadpool_run(tp, approx_worker, &aj);
