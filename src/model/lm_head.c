@@ -8,8 +8,9 @@
  *   |s - A|  <=  ||dw|| ||x|| + ||w~|| ||dx||                          (Cauchy-Schwarz, twice)
  *
  * where A = d e I and I = sum q_j p_j is the exact integer from the copy's kernel: q in
- * [-127, 127] and p in [-127, 127] for the int8 copy (matvec_i8), q in [-31, 31] and p in
- * [-32385, 32385] for u6 (matvec_u6, p as two int8 planes). Nothing below depends on which:
+ * [-127, 127] for the int8 copy with p in [-127, 127] (matvec_i8) or, when the activation has
+ * outliers, in [-32385, 32385] (matvec_i8x2, p as two int8 planes: two_planes below); q in
+ * [-31, 31] and p in [-32385, 32385] for u6 (matvec_u6). Nothing below depends on which:
  * the norms measure whatever rounding was chosen. u6's coarser rows double ||dw||, but its
  * 15-bit activation all but removes the second term, which is the larger one as soon as the
  * activation has outliers (a coarse int8 step for every other element). The exact kernel
