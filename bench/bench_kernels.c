@@ -76,6 +76,9 @@ typedef struct job {
     size_t hk, hm;
     const int8_t *w8, *x8; /* screened LM head's int8 pass */
     int32_t *y8;
+    const uint8_t *w6; /* its u6 pass: rows, the low activation plane (x8 the high one) */
+    const int8_t *x8l;
+    int64_t *y6;
     const bn_ternary *ws; /* streaming decode: n_ws matrices one after the other */
     size_t n_ws;
     const float *x; /* quantize_row input (xk floats) */
@@ -109,6 +112,24 @@ static void run_head_i8(void *arg, int ith, int nth)
     bn_split_range(j->hm, 16, ith, nth, &b, &e);
     if (b < e)
         j->kern->matvec_i8(j->w8, j->hk, b, e, j->x8, j->y8);
+}
+
+static void run_head_i8x2(void *arg, int ith, int nth)
+{
+    job *j = arg;
+    size_t b, e;
+    bn_split_range(j->hm, 16, ith, nth, &b, &e);
+    if (b < e)
+        j->kern->matvec_i8x2(j->w8, j->hk, b, e, j->x8, j->x8l, j->y6);
+}
+
+static void run_head_u6(void *arg, int ith, int nth)
+{
+    job *j = arg;
+    size_t b, e;
+    bn_split_range(j->hm, 16, ith, nth, &b, &e);
+    if (b < e)
+        j->kern->matvec_u6(j->w6, j->hk, b, e, j->x8, j->x8l, j->y6);
 }
 
 static void run_stream(void *arg, int ith, int nth)
@@ -271,8 +292,61 @@ static int bench_head_i8(const bn_kernels *kern, size_t k, size_t m, bn_threadpo
     if (bad)
         fprintf(stderr, "bench-kernels: %s matvec_i8 DIFFERS from scalar\n", kern->name);
     report("lm_head_i8", kern->name, k, m, 1, sec, (double)m * k, bn_threadpool_size(tp));
+    if (kern->matvec_i8x2) { /* the same rows against a two-plane activation */
+        int8_t *xl = xmalloc(k);
+        int64_t *y2 = xmalloc(m * sizeof *y2), *ref2 = xmalloc(m * sizeof *ref2);
+        for (size_t i = 0; i < k; i++)
+            xl[i] = (int8_t)((int)(rnd() % 255) - 127);
+        job j2 = {.kern = kern, .w8 = w8, .x8 = x8, .x8l = xl, .hk = k, .hm = m, .y6 = y2};
+        timing sec2 = time_calls(tp, run_head_i8x2, &j2, min_s, quick);
+        bn_i8x2_matvec(w8, k, 0, m, x8, xl, ref2);
+        if (memcmp(y2, ref2, m * sizeof *y2)) {
+            fprintf(stderr, "bench-kernels: %s matvec_i8x2 DIFFERS from scalar\n", kern->name);
+            bad = 1;
+        }
+        report("lm_head_i8x2", kern->name, k, m, 1, sec2, (double)m * k, bn_threadpool_size(tp));
+        free(xl);
+        free(y2);
+        free(ref2);
+    }
     free(w8);
     free(x8);
+    free(y);
+    free(ref);
+    return bad ? -1 : 0;
+}
+
+/* The same pass in the u6 layout (kernels.h matvec_u6: three quarters of the bytes, a 16-bit
+ * activation as two int8 planes), on paths that have it. */
+static int bench_head_u6(const bn_kernels *kern, size_t k, size_t m, bn_threadpool *tp,
+                         double min_s, int quick)
+{
+    if (!kern->matvec_u6)
+        return 0;
+    const size_t rb = bn_u6_row_bytes(k);
+    uint8_t *w6 = xmalloc_huge(m * rb);
+    int8_t *q = xmalloc(k), *xh = xmalloc(k), *xl = xmalloc(k);
+    int64_t *y = xmalloc(m * sizeof *y), *ref = xmalloc(m * sizeof *ref);
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < k; j++)
+            q[j] = (int8_t)((int)(rnd() % 63) - 31);
+        bn_u6_pack_row(q, k, w6 + i * rb);
+    }
+    for (size_t i = 0; i < k; i++) {
+        xh[i] = (int8_t)((int)(rnd() % 255) - 127);
+        xl[i] = (int8_t)((int)(rnd() % 255) - 127);
+    }
+    job j = {.kern = kern, .w6 = w6, .x8 = xh, .x8l = xl, .hk = k, .hm = m, .y6 = y};
+    timing sec = time_calls(tp, run_head_u6, &j, min_s, quick);
+    bn_u6_matvec(w6, k, 0, m, xh, xl, ref);
+    int bad = memcmp(y, ref, m * sizeof *y) != 0;
+    if (bad)
+        fprintf(stderr, "bench-kernels: %s matvec_u6 DIFFERS from scalar\n", kern->name);
+    report("lm_head_u6", kern->name, k, m, 1, sec, (double)m * rb, bn_threadpool_size(tp));
+    free(w6);
+    free(q);
+    free(xh);
+    free(xl);
     free(y);
     free(ref);
     return bad ? -1 : 0;
@@ -412,6 +486,7 @@ int main(int argc, char **argv)
     for (int p = 0; p < n_k; p++) { /* the LM head is one row: only the last token needs logits */
         bad |= bench_head(kerns[p], 2560, 128256, tp, min_s, quick);
         bad |= bench_head_i8(kerns[p], 2560, 128256, tp, min_s, quick);
+        bad |= bench_head_u6(kerns[p], 2560, 128256, tp, min_s, quick);
     }
     for (int p = 0; p < n_k; p++)
         bad |= bench_stream(kerns[p], tp, min_s, quick);

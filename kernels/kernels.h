@@ -81,7 +81,53 @@ typedef struct bn_kernels {
      */
     void (*matvec_i8)(const int8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *x,
                       int32_t *y);
+
+    /* Optional (NULL: the screen quantizes its activation to int8 and calls matvec_i8): the
+     * same int8 rows times a 15-bit vector given as two int8 planes,
+     *
+     *   y[i] = sum_j w[i*k + j] * (255 * xh[j] + xl[j])   (exact, int64)
+     *
+     * with xh, xl in [-127, 127]; k <= BN_MATVEC_I8_K_MAX. Twice the integer work of matvec_i8
+     * for a bound with next to no activation error (lm_head.c): for paths whose pass is bound
+     * by bytes, not instructions. */
+    void (*matvec_i8x2)(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                        const int8_t *xh, const int8_t *xl, int64_t *y);
+
+    /* Optional (NULL: the screened head keeps int8 rows and matvec_i8): 6-bit rows times a
+     * 16-bit vector given as two int8 planes,
+     *
+     *   y[i] = sum_j q_ij * (255 * xh[j] + xl[j])   (exact, int64) for i in [row_begin, row_end)
+     *
+     * with q in [-31, 31] stored as codes u = q + 32 (1..63) in the u6 layout below, and xh, xl
+     * in [-127, 127]; k <= BN_MATVEC_I8_K_MAX. Three quarters of the int8 copy's bytes, with a
+     * 15-bit activation that keeps the bound close (lm_head.c); a path without it runs the
+     * scalar twin bn_u6_matvec. */
+    void (*matvec_u6)(const uint8_t *w, size_t k, size_t row_begin, size_t row_end,
+                      const int8_t *xh, const int8_t *xl, int64_t *y);
 } bn_kernels;
+
+/* The u6 layout of one row of k codes (1..63), bn_u6_row_bytes(k) bytes, rows back to back:
+ * groups of 256 codes in 192 bytes, then the k % 256 last codes one byte each. In group g
+ * (u = the group's codes, i < 64), the low 6 bits of three 64-byte vectors hold u[0..192) and
+ * their top two bits hold u[192..256) two bits at a time:
+ *
+ *   A[i] = u[i]       | (u[192 + i] & 3) << 6
+ *   B[i] = u[64 + i]  | (u[192 + i] >> 2 & 3) << 6
+ *   C[i] = u[128 + i] | (u[192 + i] >> 4) << 6
+ *
+ * so each vector's codes come out with one AND, and the fourth vector's with three shifts and
+ * two bit selects, every code lined up with 64 consecutive activations. */
+size_t bn_u6_row_bytes(size_t k);
+/* Packs k values q in [-31, 31] (as codes q + 32) into one u6 row. */
+void bn_u6_pack_row(const int8_t *q, size_t k, uint8_t *row);
+/* The values back: q[j] = code - 32. */
+void bn_u6_unpack_row(const uint8_t *row, size_t k, int8_t *q);
+/* matvec_i8x2 in plain C: the scalar path's entry and the definition the others reproduce. */
+void bn_i8x2_matvec(const int8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *xh,
+                    const int8_t *xl, int64_t *y);
+/* matvec_u6 in plain C: the scalar path's entry and the definition the others reproduce. */
+void bn_u6_matvec(const uint8_t *w, size_t k, size_t row_begin, size_t row_end, const int8_t *xh,
+                  const int8_t *xl, int64_t *y);
 
 /* Longest row matvec_i8 accepts: k * 127 * 127 < 2^31. */
 #define BN_MATVEC_I8_K_MAX ((size_t)131072)

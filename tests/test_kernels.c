@@ -788,6 +788,163 @@ static void test_matvec_i8_identical(void **state)
     free(x);
 }
 
+/* int8 rows x two-plane 15-bit vector: integer sums, so bit-identical; the scalar twin against
+ * a plain int64 sum; extremes (+-127 x +-32512) on lengths with and without a SIMD tail and one
+ * long enough (70000) that the lanes' total passes 2^31; every row range of a 9-row matrix. */
+static void test_matvec_i8x2_identical(void **state)
+{
+    (void)state;
+    const size_t ks[] = {1, 63, 64, 65, 200, 2560, 70000};
+    enum {
+        m = 9,
+        kmax = 70000
+    };
+    int8_t *w = malloc((size_t)m * kmax), *xh = malloc(kmax), *xl = malloc(kmax);
+    int64_t ya[m], yb[m];
+    assert_true(w && xh && xl);
+    int n_checked = 0;
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+        for (int kind = 0; kind < 3; kind++) {
+            const size_t k = ks[ki];
+            for (size_t i = 0; i < (size_t)m * k; i++)
+                w[i] = kind == 1 ? (rnd() % 2 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
+            for (size_t j = 0; j < k; j++) {
+                xh[j] = kind >= 1 ? (rnd() % 2 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
+                xl[j] = kind >= 1 ? (int8_t)(xh[j] > 0 ? 127 : -127)
+                                  : (int8_t)((int)(rnd() % 255) - 127);
+            }
+            if (kind == 2) { /* all +127 times all +32512: the largest sum for this k */
+                memset(w, 127, (size_t)m * k);
+                memset(xh, 127, k);
+                memset(xl, 127, k);
+            }
+            for (size_t i = 0; i < m; i++) {
+                int64_t ref = 0;
+                for (size_t j = 0; j < k; j++)
+                    ref += (int64_t)w[i * k + j] * (255 * xh[j] + xl[j]);
+                bn_kernels_scalar.matvec_i8x2(w, k, i, i + 1, xh, xl, ya);
+                assert_true(ya[i] == ref);
+            }
+            for (int p = 0; p < n_paths; p++) {
+                if (!paths[p]->matvec_i8x2)
+                    continue;
+                n_checked++;
+                for (size_t b = 0; b <= m; b++)
+                    for (size_t e = b; e <= m; e++) {
+                        for (size_t i = 0; i < m; i++)
+                            ya[i] = yb[i] = -7;
+                        bn_kernels_scalar.matvec_i8x2(w, k, b, e, xh, xl, ya);
+                        paths[p]->matvec_i8x2(w, k, b, e, xh, xl, yb);
+                        if (memcmp(ya, yb, sizeof ya))
+                            fail_msg("%s: matvec_i8x2 k=%zu kind %d rows [%zu,%zu) differ",
+                                     paths[p]->name, k, kind, b, e);
+                    }
+            }
+        }
+    print_message("matvec_i8x2: %d path x case checks\n", n_checked);
+    free(w);
+    free(xh);
+    free(xl);
+}
+
+/* The u6 layout: pack then unpack gives every value back, and the packed bytes are the ones
+ * kernels.h draws (checked on one group by hand), so that a pack and an unpack wrong the same
+ * way cannot pass. */
+static void test_u6_layout(void **state)
+{
+    (void)state;
+    const size_t ks[] = {1, 100, 255, 256, 257, 512, 700, 2560};
+    int8_t *q = malloc(2560), *back = malloc(2560);
+    uint8_t *row = malloc(2560);
+    assert_true(q && back && row);
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        const size_t k = ks[ki];
+        assert_int_equal(bn_u6_row_bytes(k), k / 256 * 192 + k % 256);
+        for (size_t j = 0; j < k; j++)
+            q[j] = (int8_t)((int)(rnd() % 63) - 31);
+        q[0] = -31;
+        q[k - 1] = 31;
+        memset(row, 0xAA, 2560);
+        bn_u6_pack_row(q, k, row);
+        bn_u6_unpack_row(row, k, back);
+        assert_memory_equal(q, back, k);
+        if (k >= 256)
+            for (int i = 0; i < 64; i++) {
+                const unsigned d = (unsigned)(q[192 + i] + 32);
+                assert_int_equal(row[i], (q[i] + 32) | (d & 3) << 6);
+                assert_int_equal(row[64 + i], (q[64 + i] + 32) | (d >> 2 & 3) << 6);
+                assert_int_equal(row[128 + i], (q[128 + i] + 32) | (d >> 4) << 6);
+            }
+        for (size_t j = k / 256 * 256; j < k; j++) /* the tail: one code a byte */
+            assert_int_equal(row[k / 256 * 192 + j % 256], q[j] + 32);
+    }
+    free(q);
+    free(back);
+    free(row);
+}
+
+/* 6-bit rows x 16-bit vector (screened LM head, u6 layout): integer sums, so bit-identical;
+ * the scalar twin against a plain int64 sum over the unpacked values; extremes everywhere
+ * (+-31 times +-32512, where a 16-bit partial would overflow if a path got its bound wrong),
+ * lengths with and without whole groups and a tail, every row range of a 9-row matrix. */
+static void test_matvec_u6_identical(void **state)
+{
+    (void)state;
+    const size_t ks[] = {1, 63, 64, 255, 256, 300, 512, 2560, 4099};
+    enum {
+        m = 9,
+        kmax = 4099
+    };
+    const size_t rb_max = bn_u6_row_bytes(kmax);
+    int8_t *q = malloc((size_t)m * kmax), *xh = malloc(kmax), *xl = malloc(kmax);
+    uint8_t *w = malloc((size_t)m * rb_max);
+    int64_t ya[m], yb[m];
+    assert_true(q && xh && xl && w);
+    int n_u6 = 0;
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+        for (int kind = 0; kind < 3; kind++) {
+            const size_t k = ks[ki], rb = bn_u6_row_bytes(k);
+            for (size_t i = 0; i < (size_t)m * k; i++)
+                q[i] = kind == 1 ? (rnd() % 2 ? 31 : -31) : (int8_t)((int)(rnd() % 63) - 31);
+            for (size_t j = 0; j < k; j++) {
+                xh[j] = kind >= 1 ? (rnd() % 2 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
+                xl[j] = kind >= 1 ? (int8_t)(xh[j] > 0 ? 127 : -127)
+                                  : (int8_t)((int)(rnd() % 255) - 127);
+            }
+            if (kind == 2) /* all +31 times all +-32512: the largest |sum| for this k */
+                memset(q, 31, (size_t)m * k);
+            for (size_t i = 0; i < m; i++)
+                bn_u6_pack_row(q + i * k, k, w + i * rb);
+            for (size_t i = 0; i < m; i++) {
+                int64_t ref = 0;
+                for (size_t j = 0; j < k; j++)
+                    ref += (int64_t)q[i * k + j] * (255 * xh[j] + xl[j]);
+                bn_kernels_scalar.matvec_u6(w, k, i, i + 1, xh, xl, ya);
+                assert_true(ya[i] == ref);
+            }
+            for (int p = 0; p < n_paths; p++) {
+                if (!paths[p]->matvec_u6)
+                    continue;
+                n_u6++;
+                for (size_t b = 0; b <= m; b++)
+                    for (size_t e = b; e <= m; e++) {
+                        for (size_t i = 0; i < m; i++)
+                            ya[i] = yb[i] = -7;
+                        bn_kernels_scalar.matvec_u6(w, k, b, e, xh, xl, ya);
+                        paths[p]->matvec_u6(w, k, b, e, xh, xl, yb);
+                        if (memcmp(ya, yb, sizeof ya))
+                            fail_msg("%s: matvec_u6 k=%zu kind %d rows [%zu,%zu) differ",
+                                     paths[p]->name, k, kind, b, e);
+                    }
+            }
+        }
+    print_message("matvec_u6: %d path x case checks\n", n_u6);
+    free(q);
+    free(xh);
+    free(xl);
+    free(w);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 /* Which paths exist follows the CPU's features exactly; unknown names are refused. */
@@ -870,6 +1027,9 @@ int main(void)
         cmocka_unit_test(test_f16_to_f32_row_identical),
         cmocka_unit_test(test_blocked_tiles),
         cmocka_unit_test(test_matvec_i8_identical),
+        cmocka_unit_test(test_matvec_i8x2_identical),
+        cmocka_unit_test(test_u6_layout),
+        cmocka_unit_test(test_matvec_u6_identical),
         cmocka_unit_test(test_odd_shapes_every_range),
         cmocka_unit_test(test_block_grid),
         cmocka_unit_test(test_shares_and_long_rows),

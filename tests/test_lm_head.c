@@ -102,6 +102,10 @@ static int before(const float *l, int32_t a, int32_t b)
     return l[a] > l[b] || (l[a] == l[b] && a < b);
 }
 
+/* The kernels the screen runs with: the path in use, or the same without matvec_i8x2 (the
+ * int8 copy with a one-plane activation, as on NEON). */
+static const bn_kernels *screen_kern;
+
 /* The property the sampler needs, checked against the full head. */
 static void check_screen(bn_lm_screen *s, head *h, uint32_t keep, const int32_t *must,
                          size_t n_must, size_t *computed_total)
@@ -117,8 +121,8 @@ static void check_screen(bn_lm_screen *s, head *h, uint32_t keep, const int32_t 
     for (uint32_t i = 0; i < h->n; i++)
         scr[i] = NAN; /* every row must be written: exact or -inf */
     bn_lm_request req = {keep, must, n_must};
-    size_t got = bn_lm_screen_run(s, bn_kernels_get(), NULL, x, bn_lm_f16_gamma(h->k), &req,
-                                  head_exact, h, scr);
+    size_t got = bn_lm_screen_run(s, screen_kern, NULL, x, bn_lm_f16_gamma(h->k), &req, head_exact,
+                                  h, scr);
     assert_true(got > 0);
     size_t n_exact = 0;
     for (uint32_t i = 0; i < h->n; i++) {
@@ -164,103 +168,156 @@ static void test_screen_keeps_what_the_sampler_needs(void **state)
 {
     (void)state;
     bn_err err = {0};
-    size_t computed = 0, rows = 0;
-    for (int kind = 0; kind < 3; kind++) {
-        head h = {kind == 2 ? 200 : 300, kind == 1 ? 320 : 256, NULL, NULL};
-        h.w = malloc((size_t)h.n * h.k * 2);
-        h.x16 = malloc(h.k * 2);
-        assert_true(h.w && h.x16);
-        fill_head(&h, kind);
-        bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, head_row, NULL, &h, NULL, &err);
-        assert_non_null(c);
-        assert_int_equal(bn_lm_compact_rows(c), h.n);
-        bn_lm_screen *s = bn_lm_screen_create(c, &err);
-        assert_non_null(s);
-        for (int trial = 0; trial < 60; trial++) {
-            fill_x(&h, trial % 4);
-            const uint32_t keep = trial % 5 == 0 ? 1 : 1 + rnd() % 40;
-            int32_t must[24];
-            size_t n_must = trial % 3 ? rnd() % 24 : 0;
-            for (size_t i = 0; i < n_must; i++)
-                must[i] = (int32_t)(rnd() % (h.n + 8)) - 4; /* some out of range */
-            check_screen(s, &h, keep, must, n_must, &computed);
-            rows += h.n;
+    bn_kernels one_plane = *bn_kernels_get();
+    one_plane.matvec_i8x2 = NULL;
+    for (int f = 0; f < 3; f++) {
+        const bn_lm_format fmt = f == 2 ? BN_LM_U6 : BN_LM_I8;
+        screen_kern = f == 1 ? &one_plane : bn_kernels_get();
+        size_t computed = 0, rows = 0;
+        for (int kind = 0; kind < 3; kind++) {
+            head h = {kind == 2 ? 200 : 300, kind == 1 ? 320 : 256, NULL, NULL};
+            h.w = malloc((size_t)h.n * h.k * 2);
+            h.x16 = malloc(h.k * 2);
+            assert_true(h.w && h.x16);
+            fill_head(&h, kind);
+            bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, fmt, head_row, NULL, &h, NULL, &err);
+            assert_non_null(c);
+            assert_int_equal(bn_lm_compact_rows(c), h.n);
+            assert_int_equal(bn_lm_compact_format(c), fmt);
+            assert_int_equal(bn_lm_compact_bytes(c),
+                             (size_t)h.n * ((fmt == BN_LM_I8 ? h.k : bn_u6_row_bytes(h.k)) + 16));
+            bn_lm_screen *s = bn_lm_screen_create(c, &err);
+            assert_non_null(s);
+            for (int trial = 0; trial < 60; trial++) {
+                fill_x(&h, trial % 4);
+                const uint32_t keep = trial % 5 == 0 ? 1 : 1 + rnd() % 40;
+                int32_t must[24];
+                size_t n_must = trial % 3 ? rnd() % 24 : 0;
+                for (size_t i = 0; i < n_must; i++)
+                    must[i] = (int32_t)(rnd() % (h.n + 8)) - 4; /* some out of range */
+                check_screen(s, &h, keep, must, n_must, &computed);
+                rows += h.n;
+            }
+            bn_lm_screen_free(s);
+            bn_lm_compact_free(c);
+            free(h.w);
+            free(h.x16);
         }
-        bn_lm_screen_free(s);
-        bn_lm_compact_free(c);
-        free(h.w);
-        free(h.x16);
+        print_message("screen (%s, %s activation): %zu of %zu rows computed exactly (%.1f%%)\n",
+                      fmt == BN_LM_I8 ? "int8" : "u6",
+                      fmt == BN_LM_U6 || screen_kern->matvec_i8x2 ? "15-bit" : "int8", computed,
+                      rows, 100.0 * computed / rows);
+        assert_true(computed < rows); /* it did screen rows out */
     }
-    print_message("screen: %zu of %zu rows computed exactly (%.1f%%)\n", computed, rows,
-                  100.0 * computed / rows);
-    assert_true(computed < rows); /* it did screen rows out */
 }
 
-static void test_screen_declines_and_keeps_nonfinite_rows(void **state)
+/* The int8 copy's activation takes a second plane exactly when it has outliers: then fewer rows
+ * are computed than with one plane; on an even activation the two kernel sets compute the same
+ * rows (the second plane is declined). Both with the scalar twins, so this runs on every host. */
+static void test_two_planes_for_outliers(void **state)
 {
     (void)state;
     bn_err err = {0};
-    head h = {64, 128, malloc(64 * 128 * 2), malloc(128 * 2)};
+    head h = {400, 512, malloc(400 * 512 * 2), malloc(512 * 2)};
     assert_true(h.w && h.x16);
     fill_head(&h, 0);
-    h.w[5 * 128 + 7] = 0x7c00; /* +inf in row 5 */
-    h.w[9 * 128 + 3] = 0x7e00; /* NaN in row 9 */
-    bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, head_row, NULL, &h, NULL, &err);
+    bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, BN_LM_I8, head_row, NULL, &h, NULL, &err);
     bn_lm_screen *s = c ? bn_lm_screen_create(c, &err) : NULL;
     assert_non_null(s);
-    fill_x(&h, 0);
-    float x[128], logits[64];
-    bn_f16_to_f32_row(h.x16, x, 128);
-    const double g = bn_lm_f16_gamma(128);
-    for (int i = 0; i < 64; i++)
-        logits[i] = 42.0f;
-    bn_lm_request req = {0, NULL, 0};
-    assert_int_equal(
-        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
-    req.keep = BN_LM_KEEP_MAX + 1;
-    assert_int_equal(
-        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
-    req.keep = 65; /* more than the rows */
-    assert_int_equal(
-        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
-    int32_t all[64];
-    for (int i = 0; i < 64; i++)
-        all[i] = i;
-    req = (bn_lm_request){1, all, 64}; /* every row named: nothing left to bound with */
-    assert_int_equal(
-        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
-    x[17] = INFINITY;
-    req = (bn_lm_request){1, NULL, 0};
-    assert_int_equal(
-        bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
-    for (int i = 0; i < 64; i++)
-        assert_true(logits[i] == 42.0f);
-    x[17] = 0.5f;
-    h.x16[17] = bn_f32_to_f16(0.5f);
-    assert_true(bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits) >
-                0);
-    /* the rows with non-finite weights were computed (what the full head gives, not -inf) */
-    float full[64];
-    bn_kernels_get()->matvec_f16(h.w, h.k, 0, 64, h.x16, full);
-    for (int r = 5; r <= 9; r += 4)
-        if (!(isnan(full[r]) ? isnan(logits[r]) : logits[r] == full[r]))
-            fail_msg("row %d: screened %g, full %g", r, logits[r], full[r]);
+    bn_kernels one_plane = bn_kernels_scalar;
+    one_plane.matvec_i8x2 = NULL;
+    size_t rows[2][2] = {{0}}; /* [even, outliers][one plane, two] */
+    for (int trial = 0; trial < 40; trial++) {
+        const int outliers = trial % 2;
+        fill_x(&h, outliers);
+        for (int p = 0; p < 2; p++) {
+            screen_kern = p ? &bn_kernels_scalar : &one_plane;
+            size_t got = 0;
+            check_screen(s, &h, 1 + (uint32_t)trial % 8, NULL, 0, &got);
+            rows[outliers][p] += got;
+        }
+    }
+    print_message("rows computed, even x: %zu / %zu, outliers: %zu / %zu (one / two planes)\n",
+                  rows[0][0], rows[0][1], rows[1][0], rows[1][1]);
+    assert_true(rows[0][0] == rows[0][1]);
+    assert_true(rows[1][1] * 2 < rows[1][0]);
     bn_lm_screen_free(s);
     bn_lm_compact_free(c);
     free(h.w);
     free(h.x16);
 }
 
-static void test_build_refuses_bad_shapes(void **state)
+static void test_screen_declines_and_keeps_nonfinite_rows(void **state)
 {
     (void)state;
     bn_err err = {0};
-    head h = {1, 1, NULL, NULL};
-    assert_null(bn_lm_compact_build(1, 0, head_row, NULL, &h, NULL, &err));
-    assert_int_equal(err.code, BN_E_UNSUPPORTED);
-    assert_null(
-        bn_lm_compact_build(1, (uint32_t)BN_MATVEC_I8_K_MAX + 1, head_row, NULL, &h, NULL, &err));
-    assert_null(bn_lm_compact_build(0, 64, head_row, NULL, &h, NULL, &err));
+    for (int f = 0; f < 2; f++) {
+        const bn_lm_format fmt = f ? BN_LM_U6 : BN_LM_I8;
+        head h = {64, 128, malloc(64 * 128 * 2), malloc(128 * 2)};
+        assert_true(h.w && h.x16);
+        fill_head(&h, 0);
+        h.w[5 * 128 + 7] = 0x7c00; /* +inf in row 5 */
+        h.w[9 * 128 + 3] = 0x7e00; /* NaN in row 9 */
+        bn_lm_compact *c = bn_lm_compact_build(h.n, h.k, fmt, head_row, NULL, &h, NULL, &err);
+        bn_lm_screen *s = c ? bn_lm_screen_create(c, &err) : NULL;
+        assert_non_null(s);
+        fill_x(&h, 0);
+        float x[128], logits[64];
+        bn_f16_to_f32_row(h.x16, x, 128);
+        const double g = bn_lm_f16_gamma(128);
+        for (int i = 0; i < 64; i++)
+            logits[i] = 42.0f;
+        bn_lm_request req = {0, NULL, 0};
+        assert_int_equal(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
+        req.keep = BN_LM_KEEP_MAX + 1;
+        assert_int_equal(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
+        req.keep = 65; /* more than the rows */
+        assert_int_equal(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
+        int32_t all[64];
+        for (int i = 0; i < 64; i++)
+            all[i] = i;
+        req = (bn_lm_request){1, all, 64}; /* every row named: nothing left to bound with */
+        assert_int_equal(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
+        x[17] = INFINITY;
+        req = (bn_lm_request){1, NULL, 0};
+        assert_int_equal(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits), 0);
+        for (int i = 0; i < 64; i++)
+            assert_true(logits[i] == 42.0f);
+        x[17] = 0.5f;
+        h.x16[17] = bn_f32_to_f16(0.5f);
+        assert_true(
+            bn_lm_screen_run(s, bn_kernels_get(), NULL, x, g, &req, head_exact, &h, logits) > 0);
+        /* the rows with non-finite weights were computed (what the full head gives, not -inf) */
+        float full[64];
+        bn_kernels_get()->matvec_f16(h.w, h.k, 0, 64, h.x16, full);
+        for (int r = 5; r <= 9; r += 4)
+            if (!(isnan(full[r]) ? isnan(logits[r]) : logits[r] == full[r]))
+                fail_msg("row %d: screened %g, full %g", r, logits[r], full[r]);
+        bn_lm_screen_free(s);
+        bn_lm_compact_free(c);
+        free(h.w);
+        free(h.x16);
+    }
+}
+
+static void test_build_refuses_bad_shapes(void **state)
+{
+    (void)state;
+    for (int f = 0; f < 2; f++) {
+        const bn_lm_format fmt = f ? BN_LM_U6 : BN_LM_I8;
+        bn_err err = {0};
+        head h = {1, 1, NULL, NULL};
+        assert_null(bn_lm_compact_build(1, 0, fmt, head_row, NULL, &h, NULL, &err));
+        assert_int_equal(err.code, BN_E_UNSUPPORTED);
+        assert_null(bn_lm_compact_build(1, (uint32_t)BN_MATVEC_I8_K_MAX + 1, fmt, head_row, NULL,
+                                        &h, NULL, &err));
+        assert_null(bn_lm_compact_build(0, 64, fmt, head_row, NULL, &h, NULL, &err));
+    }
 }
 
 /* ------------------------------------------------------------------ end to end */
@@ -271,13 +328,14 @@ typedef struct engines {
     uint32_t n_vocab;
 } engines;
 
-static int open_pair(const char *path, engines *e)
+/* The full head and the screened one in the format named by mode (screened, screened-u6). */
+static int open_pair(const char *path, const char *mode, engines *e)
 {
     bn_err err = {0};
     memset(e, 0, sizeof *e);
     setenv("BITNET_LM_HEAD", "full", 1);
     e->full = bn_engine_open(path, NULL, &err);
-    setenv("BITNET_LM_HEAD", "screened", 1);
+    setenv("BITNET_LM_HEAD", mode, 1);
     e->screened = bn_engine_open(path, NULL, &err);
     unsetenv("BITNET_LM_HEAD");
     if (!e->full || !e->screened) {
@@ -289,7 +347,10 @@ static int open_pair(const char *path, engines *e)
     bn_engine_get_info(e->screened, &si);
     assert_string_equal(fi.lm_head, "full");
     assert_string_equal(si.lm_head, "screened");
-    assert_true(si.lm_compact_bytes >= (uint64_t)si.n_vocab * si.n_embd);
+    assert_null(fi.lm_compact);
+    const int u6 = strcmp(mode, "screened-u6") == 0;
+    assert_string_equal(si.lm_compact, u6 ? "u6" : "int8");
+    assert_true(si.lm_compact_bytes >= (uint64_t)si.n_vocab * (u6 ? si.n_embd * 3 / 4 : si.n_embd));
     e->n_vocab = si.n_vocab;
     bn_session_params sp = {256, 1, 0};
     e->sf = bn_session_create(e->full, &sp, &err);
@@ -357,16 +418,20 @@ static void run_model(const char *path, int n_runs)
     const char *emu = getenv("BN_EMULATOR");
     if (emu && *emu)
         n_runs /= 10;
-    engines e;
-    assert_int_equal(open_pair(path, &e), 0);
-    uint64_t rows = 0;
-    uint32_t screened = compare_runs(&e, n_runs, &rows);
-    print_message("%s: %d runs identical; %u screened evaluations, %.1f exact rows each of %u\n",
-                  path, n_runs, screened, screened ? (double)rows / screened : 0.0, e.n_vocab);
-    assert_true(screened > (uint32_t)n_runs); /* most evaluations were screened */
-    assert_true(rows < (uint64_t)screened * e.n_vocab);
-
-    close_pair(&e);
+    static const char *const modes[] = {"screened", "screened-u6"};
+    for (int f = 0; f < 2; f++) {
+        engines e;
+        assert_int_equal(open_pair(path, modes[f], &e), 0);
+        uint64_t rows = 0;
+        uint32_t screened = compare_runs(&e, n_runs, &rows);
+        print_message("%s (%s): %d runs identical; %u screened evaluations, %.1f exact rows each "
+                      "of %u\n",
+                      path, modes[f], n_runs, screened, screened ? (double)rows / screened : 0.0,
+                      e.n_vocab);
+        assert_true(screened > (uint32_t)n_runs); /* most evaluations were screened */
+        assert_true(rows < (uint64_t)screened * e.n_vocab);
+        close_pair(&e);
+    }
 }
 
 static int count_logits(void *user, const float *logits, uint32_t n_vocab)
@@ -387,6 +452,9 @@ static void test_full_distribution_takes_full_head(void **state)
     bn_engine *en = bn_engine_open(path, NULL, &err);
     unsetenv("BITNET_LM_HEAD");
     assert_non_null(en);
+    bn_engine_info info;
+    bn_engine_get_info(en, &info);
+    assert_string_equal(info.lm_compact, "int8"); /* the default copy */
     bn_session *s = bn_session_create(en, NULL, &err);
     assert_non_null(s);
     int32_t prompt[3] = {5, 6, 7};
@@ -449,6 +517,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_screen_keeps_what_the_sampler_needs),
+        cmocka_unit_test(test_two_planes_for_outliers),
         cmocka_unit_test(test_screen_declines_and_keeps_nonfinite_rows),
         cmocka_unit_test(test_build_refuses_bad_shapes),
         cmocka_unit_test(test_full_distribution_takes_full_head),

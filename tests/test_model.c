@@ -344,7 +344,7 @@ static void test_memory_model_keeps_its_buffer(void **state)
     bn_model *m = bn_model_from_gguf(g, &err);
     if (!m)
         fail_msg("%s", err.msg);
-    if (bn_model_build_lm_compact(m, NULL, &err))
+    if (bn_model_build_lm_compact(m, BN_LM_U6, NULL, &err))
         fail_msg("%s", err.msg);
     assert_memory_equal(buf, copy, len);
     bn_model_free(m);

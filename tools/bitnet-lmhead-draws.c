@@ -2,7 +2,10 @@
  * draw at a time, at the cost of one forward pass per draw (bitnet-lmhead-check needs two
  * generations per run, too slow for 1000 runs on a 2B model on a shared machine).
  *
- *   bitnet-lmhead-draws MODEL [STATES [RUNS_PER_STATE [THREADS [SEED]]]]   (8, 125, all, 1)
+ *   bitnet-lmhead-draws MODEL [STATES [RUNS_PER_STATE [THREADS [SEED [FORMAT]]]]]
+ *                                                     (8, 125, all, 1, i8)
+ *
+ * FORMAT is the compact copy's rows: i8 or u6 (lm_head.h).
  *
  * For each state (a random token appended to the context) the full head's logits are computed
  * once. Each run then draws sampling settings (greedy or top-k 1..100, temperature, top-p,
@@ -54,9 +57,9 @@ static void top_rows(const float *l, uint32_t n, int32_t *top, uint32_t k)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 6) {
-        fprintf(stderr,
-                "usage: bitnet-lmhead-draws MODEL [STATES [RUNS_PER_STATE [THREADS [SEED]]]]\n");
+    if (argc < 2 || argc > 7) {
+        fprintf(stderr, "usage: bitnet-lmhead-draws MODEL [STATES [RUNS_PER_STATE [THREADS "
+                        "[SEED [i8|u6]]]]]\n");
         return 2;
     }
     const int states = argc > 2 ? atoi(argv[2]) : 8, per = argc > 3 ? atoi(argv[3]) : 125;
@@ -72,7 +75,10 @@ int main(int argc, char **argv)
     bn_threadpool *tp = threads > 1 ? bn_threadpool_create(threads, &err) : NULL;
     if (threads > 1 && !tp)
         return fail("threads", &err);
-    if (bn_model_build_lm_compact(m, tp, &err))
+    if (argc > 6 && strcmp(argv[6], "i8") && strcmp(argv[6], "u6"))
+        return fail("FORMAT is i8 or u6", NULL);
+    const bn_lm_format format = argc > 6 && argv[6][0] == 'u' ? BN_LM_U6 : BN_LM_I8;
+    if (bn_model_build_lm_compact(m, format, tp, &err))
         return fail("compact copy", &err);
     bn_context *c = bn_context_create(m, (uint32_t)states + 1, 1, tp, &err);
     if (!c)
@@ -152,14 +158,16 @@ int main(int argc, char **argv)
                 "bitnet-lmhead-draws: state %d: %llu runs identical, %.1f exact rows each\n",
                 st + 1, (unsigned long long)runs, (double)rows / runs);
     }
-    printf("{\"tool\":\"lmhead-draws\",\"model\":\"%s\",\"states\":%d,\"runs\":%llu,"
-           "\"draws\":%llu,\"identical\":true,\"n_vocab\":%u,\"exact_rows_mean\":%.1f,"
-           "\"exact_rows_min\":%llu,\"exact_rows_max\":%llu,\"compact_mib\":%.1f,"
-           "\"build_ms\":%.1f,\"build_threads\":%d}\n",
-           argv[1], states, (unsigned long long)runs, (unsigned long long)draws, nv,
-           (double)rows / runs, (unsigned long long)rows_min, (unsigned long long)rows_max,
-           (double)bn_lm_compact_bytes(m->lm_compact) / (1024.0 * 1024.0), m->lm_compact_ms,
-           m->lm_compact_threads);
+    printf(
+        "{\"tool\":\"lmhead-draws\",\"model\":\"%s\",\"format\":\"%s\",\"states\":%d,\"runs\":%llu,"
+        "\"draws\":%llu,\"identical\":true,\"n_vocab\":%u,\"exact_rows_mean\":%.1f,"
+        "\"exact_rows_min\":%llu,\"exact_rows_max\":%llu,\"compact_mib\":%.1f,"
+        "\"build_ms\":%.1f,\"build_threads\":%d}\n",
+        argv[1], format == BN_LM_U6 ? "u6" : "i8", states, (unsigned long long)runs,
+        (unsigned long long)draws, nv, (double)rows / runs, (unsigned long long)rows_min,
+        (unsigned long long)rows_max,
+        (double)bn_lm_compact_bytes(m->lm_compact) / (1024.0 * 1024.0), m->lm_compact_ms,
+        m->lm_compact_threads);
     free(full);
     free(scr);
     bn_context_free(c);

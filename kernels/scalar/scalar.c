@@ -167,4 +167,6 @@ const bn_kernels bn_kernels_scalar = {
     .f32_to_f16_row = bn_f32_to_f16_row,
     .f16_to_f32_row = bn_f16_to_f32_row,
     .matvec_i8 = scalar_matvec_i8,
+    .matvec_i8x2 = bn_i8x2_matvec,
+    .matvec_u6 = bn_u6_matvec,
 };

@@ -437,6 +437,8 @@ const bn_kernels bn_kernels_avx512vnni = {
     .f32_to_f16_row = bn_x86_f16c_f32_to_f16_row,
     .f16_to_f32_row = bn_x86_f16c_f16_to_f32_row,
     .matvec_i8 = bn_x86_avx512_matvec_i8,
+    .matvec_i8x2 = bn_x86_avx512_matvec_i8x2,
+    .matvec_u6 = bn_x86_avx512_matvec_u6,
 };
 
 const bn_kernel_path bn_path_avx512vnni = {&bn_kernels_avx512vnni, bn_x86_has_avx512vnni, 0};

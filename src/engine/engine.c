@@ -44,17 +44,23 @@ static void read_name(const bn_gguf *g, bn_engine *e)
     e->synthetic = strstr(lower, "synthetic") != NULL;
 }
 
-/* BITNET_LM_HEAD=full|screened (default screened): whether the screened LM head's compact
- * copy is built (on the load pool's threads). */
+/* BITNET_LM_HEAD=full|screened|screened-u6 (default screened): whether the screened LM head's
+ * compact copy is built (on the load pool's threads), and in which format (lm_head.h): int8,
+ * or u6 for workloads that decode greedily (fewer bytes per token, more exact rows under
+ * top-k). */
 static int build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
 {
     const char *mode = getenv("BITNET_LM_HEAD");
-    if (mode && *mode && strcmp(mode, "full") && strcmp(mode, "screened"))
-        return bn_fail(err, BN_E_INPUT, "BITNET_LM_HEAD must be full or screened, got \"%s\"",
-                       mode);
-    if (mode && strcmp(mode, "full") == 0)
+    if (!mode || !*mode)
+        mode = "screened";
+    if (strcmp(mode, "full") == 0)
         return 0;
-    return bn_model_build_lm_compact(m, tp, err);
+    if (strcmp(mode, "screened") == 0)
+        return bn_model_build_lm_compact(m, BN_LM_I8, tp, err);
+    if (strcmp(mode, "screened-u6") == 0)
+        return bn_model_build_lm_compact(m, BN_LM_U6, tp, err);
+    return bn_fail(err, BN_E_INPUT,
+                   "BITNET_LM_HEAD must be full, screened or screened-u6, got \"%s\"", mode);
 }
 
 /* BITNET_HUGEPAGES=0|1 (default: 1 where transparent huge pages are available): whether the
@@ -231,6 +237,9 @@ void bn_engine_get_info(const bn_engine *e, bn_engine_info *info)
         info->lm_build_ms = e->model->lm_compact_ms;
         info->lm_build_threads = e->model->lm_compact_threads;
         info->lm_compact_bytes = bn_lm_compact_bytes(e->model->lm_compact);
+        info->lm_compact = !e->model->lm_compact                                    ? NULL
+                           : bn_lm_compact_format(e->model->lm_compact) == BN_LM_U6 ? "u6"
+                                                                                    : "int8";
         info->decode_layer_bytes = layer_bytes(e->model);
         info->lm_head_row_bytes = e->model->lm_head.row_bytes;
         info->hugepage_copy_ms = e->model->hp_copy_ms;

@@ -125,8 +125,10 @@ typedef struct bn_engine_info {
                               (entry points print BN_SYNTHETIC_WARNING) */
     /* LM head: "screened" (a compact copy screens the rows, exact logits for every token the
      * sampler can draw; requests that need the full distribution still take the full head) or
-     * "full". BITNET_LM_HEAD=full|screened pins it at open; default screened. */
+     * "full". BITNET_LM_HEAD=full|screened|screened-u6 pins it at open (and the copy's
+     * format: int8, or 6-bit for greedy workloads); default screened. */
     const char *lm_head;
+    const char *lm_compact;    /* the copy's rows: "int8" or "u6" (6-bit); NULL for "full" */
     double lm_build_ms;        /* building the compact copy (part of load_ms) */
     int lm_build_threads;      /* threads that built it */
     uint64_t lm_compact_bytes; /* its size */

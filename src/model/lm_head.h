@@ -1,8 +1,9 @@
 /* The screened LM head: exact logits for every token the sampler can draw, at a fraction of
  * the f16 head's bytes per token.
  *
- * A compact copy of the head (int8 rows with a per-row scale, built once) gives an approximate
- * logit for every row through an integer kernel (kernels.h: matvec_i8), and each row's exact
+ * A compact copy of the head (int8 or 6-bit rows with a per-row scale, built once) gives an
+ * approximate logit for every row through an integer kernel (kernels.h: matvec_i8 or
+ * matvec_u6), and each row's exact
  * logit is bounded around it (Cauchy-Schwarz on the quantization errors of the row and of the
  * activation, plus the exact kernel's float rounding; lm_head.c says why it is a bound). Then
  * only rows whose bound reaches the `keep` best exact logits, and the rows the caller names
@@ -29,6 +30,16 @@ enum {
 
 typedef struct bn_lm_compact bn_lm_compact;
 
+/* The copy's rows: int8 (values in [-127, 127], kernels.h matvec_i8, int8 activation: the
+ * default) or u6 (values in [-31, 31], kernels.h matvec_u6, a 15-bit activation): three
+ * quarters of the bytes for a bound about twice as wide, so a greedy token reads fewer bytes
+ * but a top-k draw computes ~5x the exact rows, each a random 5 KB read (README, "6-bit
+ * copy"). */
+typedef enum bn_lm_format {
+    BN_LM_I8,
+    BN_LM_U6
+} bn_lm_format;
+
 /* Writes row r of the exact head (k floats, exactly the values the exact kernel multiplies). */
 typedef void (*bn_lm_row_fn)(const void *src, uint32_t r, float *out);
 
@@ -38,12 +49,13 @@ typedef void (*bn_lm_done_fn)(const void *src, uint32_t r0, uint32_t r1);
 
 /* Builds the compact copy of an n_rows x k head on the pool's threads (tp may be NULL; done
  * may be NULL). NULL + err when k is out of the integer kernel's range or memory runs out. */
-bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_row_fn row,
-                                   bn_lm_done_fn done, const void *src, bn_threadpool *tp,
-                                   bn_err *err);
+bn_lm_compact *bn_lm_compact_build(uint32_t n_rows, uint32_t k, bn_lm_format format,
+                                   bn_lm_row_fn row, bn_lm_done_fn done, const void *src,
+                                   bn_threadpool *tp, bn_err *err);
 void bn_lm_compact_free(bn_lm_compact *c);
-/* Bytes the copy holds (int8 rows and the per-row scale and bounds). */
+/* Bytes the copy holds (its rows and the per-row scale and bounds). */
 size_t bn_lm_compact_bytes(const bn_lm_compact *c);
+bn_lm_format bn_lm_compact_format(const bn_lm_compact *c);
 uint32_t bn_lm_compact_rows(const bn_lm_compact *c);
 
 /* The float rounding bound of an f16 head kernel (products of halves exact in float, sums of

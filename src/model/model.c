@@ -489,15 +489,15 @@ static void f16_head_done(const void *src, uint32_t r0, uint32_t r1)
     release_pages(m, (uintptr_t)m->lm_head.data + r0 * row, (uintptr_t)m->lm_head.data + r1 * row);
 }
 
-int bn_model_build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err)
+int bn_model_build_lm_compact(bn_model *m, bn_lm_format format, bn_threadpool *tp, bn_err *err)
 {
     /* the screen's error bound is derived for the f16 kernel's summation; a Q8_0 head (only
      * when n_embd % 256 != 0) keeps the full head */
     if (m->lm_compact || m->lm_head.type != BN_GGML_F16)
         return 0;
     const double t0 = bn_now_ms();
-    m->lm_compact = bn_lm_compact_build(m->hp.n_vocab, m->hp.n_embd, f16_head_row, f16_head_done, m,
-                                        tp, err);
+    m->lm_compact = bn_lm_compact_build(m->hp.n_vocab, m->hp.n_embd, format, f16_head_row,
+                                        f16_head_done, m, tp, err);
     if (!m->lm_compact)
         return -1;
     m->lm_compact_ms = bn_now_ms() - t0;

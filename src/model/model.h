@@ -115,7 +115,7 @@ void bn_model_free(bn_model *m);
  * pages of the f16 head from this process (madvise): decode reads only the rows the screen
  * keeps, which fault back in from the page cache. Contexts created afterwards screen their
  * LM head when asked (forward.h). -1 + err on failure (the model stays usable, full head). */
-int bn_model_build_lm_compact(bn_model *m, bn_threadpool *tp, bn_err *err);
+int bn_model_build_lm_compact(bn_model *m, bn_lm_format format, bn_threadpool *tp, bn_err *err);
 
 /* Whether bn_model_copy_to_hugepages applies: the model reads its ternary weights in place
  * from a mapped file (no prepare(), not copied yet) and, when require_thp, transparent huge
