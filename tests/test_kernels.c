@@ -788,6 +788,54 @@ static void test_matvec_i8_identical(void **state)
     free(x);
 }
 
+/* One call of a two-plane head kernel (matvec_i8x2 or matvec_u6) of path k over rows [b, e). */
+typedef void (*two_plane_call)(const bn_kernels *k, const void *w, size_t n, size_t b, size_t e,
+                               const int8_t *xh, const int8_t *xl, int64_t *y);
+
+static void call_i8x2(const bn_kernels *k, const void *w, size_t n, size_t b, size_t e,
+                      const int8_t *xh, const int8_t *xl, int64_t *y)
+{
+    k->matvec_i8x2(w, n, b, e, xh, xl, y);
+}
+
+static void call_u6(const bn_kernels *k, const void *w, size_t n, size_t b, size_t e,
+                    const int8_t *xh, const int8_t *xl, int64_t *y)
+{
+    k->matvec_u6(w, n, b, e, xh, xl, y);
+}
+
+/* Every row range [b, e) of a 9-row matrix on every path that has the kernel (has_it) against
+ * the scalar twin, rows outside the range untouched; returns how many paths were checked. */
+static int every_range_identical(const char *what, two_plane_call call,
+                                 int (*has_it)(const bn_kernels *), const void *w, size_t k,
+                                 const int8_t *xh, const int8_t *xl, int kind)
+{
+    enum {
+        m = 9
+    };
+    int64_t ya[m], yb[m];
+    int checked = 0;
+    for (int p = 0; p < n_paths; p++) {
+        if (!has_it(paths[p]))
+            continue;
+        checked++;
+        for (size_t b = 0; b <= m; b++)
+            for (size_t e = b; e <= m; e++) {
+                for (size_t i = 0; i < m; i++)
+                    ya[i] = yb[i] = -7;
+                call(&bn_kernels_scalar, w, k, b, e, xh, xl, ya);
+                call(paths[p], w, k, b, e, xh, xl, yb);
+                if (memcmp(ya, yb, sizeof ya))
+                    fail_msg("%s: %s k=%zu kind %d rows [%zu,%zu) differ", paths[p]->name, what, k,
+                             kind, b, e);
+            }
+    }
+    return checked;
+}
+
+static int has_i8x2(const bn_kernels *k) { return k->matvec_i8x2 != NULL; }
+static int has_u6(const bn_kernels *k) { return k->matvec_u6 != NULL; }
+
 /* int8 rows x two-plane 15-bit vector: integer sums, so bit-identical; the scalar twin against
  * a plain int64 sum; extremes (+-127 x +-32512) on lengths with and without a SIMD tail and one
  * long enough (70000) that the lanes' total passes 2^31; every row range of a 9-row matrix. */
@@ -800,7 +848,7 @@ static void test_matvec_i8x2_identical(void **state)
         kmax = 70000
     };
     int8_t *w = malloc((size_t)m * kmax), *xh = malloc(kmax), *xl = malloc(kmax);
-    int64_t ya[m], yb[m];
+    int64_t ya[m];
     assert_true(w && xh && xl);
     int n_checked = 0;
     for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
@@ -825,21 +873,8 @@ static void test_matvec_i8x2_identical(void **state)
                 bn_kernels_scalar.matvec_i8x2(w, k, i, i + 1, xh, xl, ya);
                 assert_true(ya[i] == ref);
             }
-            for (int p = 0; p < n_paths; p++) {
-                if (!paths[p]->matvec_i8x2)
-                    continue;
-                n_checked++;
-                for (size_t b = 0; b <= m; b++)
-                    for (size_t e = b; e <= m; e++) {
-                        for (size_t i = 0; i < m; i++)
-                            ya[i] = yb[i] = -7;
-                        bn_kernels_scalar.matvec_i8x2(w, k, b, e, xh, xl, ya);
-                        paths[p]->matvec_i8x2(w, k, b, e, xh, xl, yb);
-                        if (memcmp(ya, yb, sizeof ya))
-                            fail_msg("%s: matvec_i8x2 k=%zu kind %d rows [%zu,%zu) differ",
-                                     paths[p]->name, k, kind, b, e);
-                    }
-            }
+            n_checked += every_range_identical("matvec_i8x2", call_i8x2, has_i8x2, w, k, xh, xl,
+                                               kind);
         }
     print_message("matvec_i8x2: %d path x case checks\n", n_checked);
     free(w);
@@ -898,7 +933,7 @@ static void test_matvec_u6_identical(void **state)
     const size_t rb_max = bn_u6_row_bytes(kmax);
     int8_t *q = malloc((size_t)m * kmax), *xh = malloc(kmax), *xl = malloc(kmax);
     uint8_t *w = malloc((size_t)m * rb_max);
-    int64_t ya[m], yb[m];
+    int64_t ya[m];
     assert_true(q && xh && xl && w);
     int n_u6 = 0;
     for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
@@ -922,21 +957,7 @@ static void test_matvec_u6_identical(void **state)
                 bn_kernels_scalar.matvec_u6(w, k, i, i + 1, xh, xl, ya);
                 assert_true(ya[i] == ref);
             }
-            for (int p = 0; p < n_paths; p++) {
-                if (!paths[p]->matvec_u6)
-                    continue;
-                n_u6++;
-                for (size_t b = 0; b <= m; b++)
-                    for (size_t e = b; e <= m; e++) {
-                        for (size_t i = 0; i < m; i++)
-                            ya[i] = yb[i] = -7;
-                        bn_kernels_scalar.matvec_u6(w, k, b, e, xh, xl, ya);
-                        paths[p]->matvec_u6(w, k, b, e, xh, xl, yb);
-                        if (memcmp(ya, yb, sizeof ya))
-                            fail_msg("%s: matvec_u6 k=%zu kind %d rows [%zu,%zu) differ",
-                                     paths[p]->name, k, kind, b, e);
-                    }
-            }
+            n_u6 += every_range_identical("matvec_u6", call_u6, has_u6, w, k, xh, xl, kind);
         }
     print_message("matvec_u6: %d path x case checks\n", n_u6);
     free(q);

@@ -11,8 +11,8 @@
  * [-127, 127] for the int8 copy with p in [-127, 127] (matvec_i8) or, when the activation has
  * outliers, in [-32385, 32385] (matvec_i8x2, p as two int8 planes: two_planes below); q in
  * [-31, 31] and p in [-32385, 32385] for u6 (matvec_u6). Nothing below depends on which:
- * the norms measure whatever rounding was chosen. u6's coarser rows double ||dw||, but its
- * 15-bit activation all but removes the second term, which is the larger one as soon as the
+ * the norms measure whatever rounding was chosen. u6's coarser rows make ||dw|| ~4x larger,
+ * but its 15-bit activation all but removes the second term, which is the larger one as soon as the
  * activation has outliers (a coarse int8 step for every other element). The exact kernel
  * does not return s but its float evaluation y; for an f16 head every product of two halves
  * is exact in float, and a sum of k terms in any order (any tree, partial sums in float or
@@ -58,8 +58,8 @@ struct bn_lm_compact {
 
 struct bn_lm_screen {
     const bn_lm_compact *c;
-    int8_t *xq;        /* [k] quantized activation: p (int8 copy) or the high plane xh (u6) */
-    int8_t *xl;        /* [k] u6: the low plane, P = 255 xh + xl */
+    int8_t *xq;        /* [k] quantized activation: p (one plane) or the high plane xh */
+    int8_t *xl;        /* [k] the low plane (two planes: p = 255 xh + xl) */
     int32_t *approx32; /* [n_rows] int8 copy: matvec_i8's sums */
     int64_t *approx;   /* [n_rows] integer dot products */
     double ndx;        /* ||x - x~|| of the last quantize_x */
