@@ -299,6 +299,7 @@ const bn_kernels bn_kernels_avx2 = {
     .f32_to_f16_row = bn_x86_f16c_f32_to_f16_row,
     .f16_to_f32_row = bn_x86_f16c_f16_to_f32_row,
     .matvec_i8 = bn_x86_avx2_matvec_i8,
+    .matvec_i8x2 = bn_x86_avx2_matvec_i8x2,
 };
 
 const bn_kernel_path bn_path_avx2 = {&bn_kernels_avx2, bn_x86_has_avx2, 0};

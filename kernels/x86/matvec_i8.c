@@ -1,4 +1,5 @@
-/* int8 rows x int8 vector (the screened LM head's approximate pass) on AVX2 and AVX-512 VNNI.
+/* int8 rows x int8 vector (the screened LM head's approximate pass) on AVX2 and AVX-512 VNNI,
+ * and the same rows x a two-plane 15-bit vector (matvec_i8x2, below).
  *
  *   row i = k int8 at w + i*k; x = k int8; values in [-127, 127]; y[i] = exact int32 sum
  *
@@ -53,6 +54,46 @@ BN_AVX2 void bn_x86_avx2_matvec_i8(const int8_t *w, size_t k, size_t row_begin, 
                             _mm256_loadu_si256((const __m256i *)(x + j + 32)), ones);
         }
         y[i] = hsum8(_mm256_add_epi32(a0, a1)) + tail_dot(r, x, kp, k);
+    }
+}
+
+/* matvec_i8x2 on AVX2: as matvec_i8, the sign of w moved onto each plane (|w| * (x negated
+ * where w < 0), |w| <= 127 so a VPMADDUBSW pair stays below 32767), two planes per load of w;
+ * the int32 lanes are added in int64 (their total can pass 2^31 when each cannot: a lane gains
+ * at most 2 * 127 * 127 * 2 per 32 bytes, 2^12 steps for k <= 131072). */
+BN_AVX2 static int64_t hsum8_64(__m256i v)
+{
+    const __m256i s = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
+                                       _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
+    const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    return _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
+}
+
+BN_AVX2 void bn_x86_avx2_matvec_i8x2(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                                     const int8_t *xh, const int8_t *xl, int64_t *y)
+{
+    const size_t kp = k & ~(size_t)31;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (size_t i = row_begin; i < row_end; i++) {
+        const int8_t *r = w + i * k;
+        __m256i h = _mm256_setzero_si256(), l = h;
+        for (size_t j = 0; j < kp; j += 32) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(r + j)), a = _mm256_abs_epi8(v);
+            h = _mm256_add_epi32(
+                h, _mm256_madd_epi16(
+                       _mm256_maddubs_epi16(
+                           a, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xh + j)), v)),
+                       ones));
+            l = _mm256_add_epi32(
+                l, _mm256_madd_epi16(
+                       _mm256_maddubs_epi16(
+                           a, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xl + j)), v)),
+                       ones));
+        }
+        int64_t tail = 0;
+        for (size_t j = kp; j < k; j++)
+            tail += (int64_t)r[j] * (255 * (int32_t)xh[j] + xl[j]);
+        y[i] = 255 * hsum8_64(h) + hsum8_64(l) + tail;
     }
 }
 

@@ -40,6 +40,8 @@ void bn_x86_avx2_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t r
 void bn_x86_avx512_matvec_i8(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
                              const int8_t *x, int32_t *y);
 /* int8 rows x a two-plane 15-bit vector (kernels.h: matvec_i8x2), in matvec_i8.c. */
+void bn_x86_avx2_matvec_i8x2(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
+                             const int8_t *xh, const int8_t *xl, int64_t *y);
 void bn_x86_avx512_matvec_i8x2(const int8_t *w, size_t k, size_t row_begin, size_t row_end,
                                const int8_t *xh, const int8_t *xl, int64_t *y);
 /* 6-bit rows x 16-bit vector of the screened LM head (kernels.h: matvec_u6), in matvec_u6.c. */
