@@ -25,6 +25,15 @@ static int32_t tail_dot(const int8_t *r, const int8_t *x, size_t j, size_t k)
     return sum;
 }
 
+/* tail_dot against the two planes (matvec_i8x2). */
+static int64_t tail_dot2(const int8_t *r, const int8_t *xh, const int8_t *xl, size_t j, size_t k)
+{
+    int64_t sum = 0;
+    for (; j < k; j++)
+        sum += (int64_t)r[j] * (255 * (int32_t)xh[j] + xl[j]);
+    return sum;
+}
+
 BN_AVX2 static int32_t hsum8(__m256i v)
 {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -57,7 +66,7 @@ BN_AVX2 void bn_x86_avx2_matvec_i8(const int8_t *w, size_t k, size_t row_begin, 
     }
 }
 
-/* matvec_i8x2 on AVX2: as matvec_i8, the sign of w moved onto each plane (|w| * (x negated
+/* matvec_i8x2 on AVX2: each plane through matvec_i8's step, the sign of w moved onto it (|w| * (x negated
  * where w < 0), |w| <= 127 so a VPMADDUBSW pair stays below 32767), two planes per load of w;
  * the int32 lanes are added in int64 (their total can pass 2^31 when each cannot: a lane gains
  * at most 2 * 127 * 127 * 2 per 32 bytes, 2^12 steps for k <= 131072). */
@@ -78,22 +87,11 @@ BN_AVX2 void bn_x86_avx2_matvec_i8x2(const int8_t *w, size_t k, size_t row_begin
         const int8_t *r = w + i * k;
         __m256i h = _mm256_setzero_si256(), l = h;
         for (size_t j = 0; j < kp; j += 32) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(r + j)), a = _mm256_abs_epi8(v);
-            h = _mm256_add_epi32(
-                h, _mm256_madd_epi16(
-                       _mm256_maddubs_epi16(
-                           a, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xh + j)), v)),
-                       ones));
-            l = _mm256_add_epi32(
-                l, _mm256_madd_epi16(
-                       _mm256_maddubs_epi16(
-                           a, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(xl + j)), v)),
-                       ones));
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(r + j));
+            h = dot32_avx2(h, v, _mm256_loadu_si256((const __m256i *)(xh + j)), ones);
+            l = dot32_avx2(l, v, _mm256_loadu_si256((const __m256i *)(xl + j)), ones);
         }
-        int64_t tail = 0;
-        for (size_t j = kp; j < k; j++)
-            tail += (int64_t)r[j] * (255 * (int32_t)xh[j] + xl[j]);
-        y[i] = 255 * hsum8_64(h) + hsum8_64(l) + tail;
+        y[i] = 255 * hsum8_64(h) + hsum8_64(l) + tail_dot2(r, xh, xl, kp, k);
     }
 }
 
@@ -137,10 +135,7 @@ BN_AVX512 void bn_x86_avx512_matvec_i8x2(const int8_t *w, size_t k, size_t row_b
             h = _mm512_dpbusd_epi32(h, u, _mm512_loadu_si512(xh + j));
             l = _mm512_dpbusd_epi32(l, u, _mm512_loadu_si512(xl + j));
         }
-        int64_t tail = 0;
-        for (size_t j = kp; j < k; j++)
-            tail += (int64_t)r[j] * (255 * (int32_t)xh[j] + xl[j]);
-        y[i] = 255 * hsum64(h) + hsum64(l) - off + tail;
+        y[i] = 255 * hsum64(h) + hsum64(l) - off + tail_dot2(r, xh, xl, kp, k);
     }
 }
 
