@@ -269,17 +269,7 @@ static void test_paths_threads_identical(void **state)
 static void test_bitnet_3b_preset(void **state)
 {
     (void)state;
-    bn_synth_params p;
-    bn_err err = {0};
-    assert_int_equal(bn_synth_preset("bitnet-3b", &p, &err), 0);
-    assert_string_equal(p.arch, "bitnet");
-    assert_int_equal(p.n_embd, 3200);
-    assert_int_equal(p.n_layer, 26);
-    assert_int_equal(p.n_head, 32);
-    assert_int_equal(p.n_head_kv, 32);
-    assert_int_equal(p.n_ff, 8640);
-    assert_int_equal(p.n_vocab, 32002);
-    assert_int_equal(bn_synth_check(&p, &err), 0);
+    bn_test_preset_shape("bitnet-3b", "bitnet", 3200, 26, 32, 32, 8640, 32002);
 }
 
 int main(void)

@@ -13,6 +13,7 @@
 #include "kernels.h"
 #include "model.h"
 #include "synthetic_model.h"
+#include "testdata.h"
 
 static bn_synth_params preset(const char *name)
 {
@@ -409,26 +410,11 @@ static void test_shape_checks(void **state)
     assert_int_equal(bn_synth_preset("huge", &p, &err), -1);
     assert_non_null(strstr(err.msg, "unknown preset 'huge'"));
     /* the 2b4t preset is the real shape (FORMAT.md 2) */
-    p = preset("2b4t");
-    assert_int_equal(p.n_embd, 2560);
-    assert_int_equal(p.n_layer, 30);
-    assert_int_equal(p.n_head, 20);
-    assert_int_equal(p.n_head_kv, 5);
-    assert_int_equal(p.n_ff, 6912);
-    assert_int_equal(p.n_vocab, 128256);
-    assert_int_equal(bn_synth_check(&p, &err), 0);
+    bn_test_preset_shape("2b4t", "bitnet-b1.58", 2560, 30, 20, 5, 6912, 128256);
     /* Falcon-E-1B (README "Models"): llama, falcon_e pre-tokenizer, a separate output.weight */
-    p = preset("falcon-e-1b");
-    assert_string_equal(p.arch, "llama");
+    p = bn_test_preset_shape("falcon-e-1b", "llama", 2048, 24, 16, 2, 9216, 32768);
     assert_string_equal(p.pre, "falcon_e");
     assert_int_equal(p.tied, 0);
-    assert_int_equal(p.n_embd, 2048);
-    assert_int_equal(p.n_layer, 24);
-    assert_int_equal(p.n_head, 16);
-    assert_int_equal(p.n_head_kv, 2);
-    assert_int_equal(p.n_ff, 9216);
-    assert_int_equal(p.n_vocab, 32768);
-    assert_int_equal(bn_synth_check(&p, &err), 0);
     p = preset("falcon3-1b");
     assert_string_equal(p.pre, "falcon3");
 }

@@ -66,10 +66,10 @@ BN_AVX2 void bn_x86_avx2_matvec_i8(const int8_t *w, size_t k, size_t row_begin, 
     }
 }
 
-/* matvec_i8x2 on AVX2: each plane through matvec_i8's step, the sign of w moved onto it (|w| * (x negated
- * where w < 0), |w| <= 127 so a VPMADDUBSW pair stays below 32767), two planes per load of w;
- * the int32 lanes are added in int64 (their total can pass 2^31 when each cannot: a lane gains
- * at most 2 * 127 * 127 * 2 per 32 bytes, 2^12 steps for k <= 131072). */
+/* matvec_i8x2 on AVX2: each plane through matvec_i8's step (the sign of w moved onto the plane,
+ * |w| <= 127 so a VPMADDUBSW pair stays below 32767), two planes per load of w; the int32 lanes
+ * are added in int64 (their total can pass 2^31 when each cannot: a lane gains at most
+ * 2 * 127 * 127 * 2 per 32 bytes, 2^12 steps for k <= 131072). */
 BN_AVX2 static int64_t hsum8_64(__m256i v)
 {
     const __m256i s = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),

@@ -60,8 +60,9 @@ struct bn_lm_screen {
     const bn_lm_compact *c;
     int8_t *xq;        /* [k] quantized activation: p (one plane) or the high plane xh */
     int8_t *xl;        /* [k] the low plane (two planes: p = 255 xh + xl) */
-    int32_t *approx32; /* [n_rows] int8 copy: matvec_i8's sums */
-    int64_t *approx;   /* [n_rows] integer dot products */
+    int planes;        /* this token's activation: one int8 plane or two */
+    int32_t *approx32; /* [n_rows] the integer dot products with one plane (matvec_i8) */
+    int64_t *approx;   /* [n_rows] those with two (matvec_i8x2, matvec_u6) */
     double ndx;        /* ||x - x~|| of the last quantize_x */
     int32_t *rows;     /* [n_rows] rows to compute exactly */
     uint8_t *state;    /* [n_rows] 0 = not yet, 1 = named, 2 = computed */
@@ -315,19 +316,16 @@ void bn_lm_screen_free(bn_lm_screen *s)
 typedef struct approx_job {
     const bn_lm_screen *s;
     const bn_kernels *kern;
-    int planes; /* the activation as two int8 planes (15 bits) or one (int8) */
 } approx_job;
 
-/* Whether this token's activation takes two planes: always for u6. The int8 copy takes them
- * where the path has matvec_i8x2 and the one-plane activation's error (ndx1, against ||x|| =
+/* Whether the int8 copy's activation takes two planes this token (u6 always does): where the
+ * path has matvec_i8x2 and the one-plane activation's error (ndx1, against ||x|| =
  * nx) would make the bound's activation term more than twice its weight term, summed over the
  * rows: an activation with outliers (one coarse int8 step for every element). Then the second
  * plane (~8% more time for the pass, bench-kernels) cuts the rows computed exactly by up to
  * thousands; on an even activation it would cost more than it saves. */
 static int two_planes(const bn_lm_compact *c, const bn_kernels *kern, double nx, double ndx1)
 {
-    if (c->format == BN_LM_U6)
-        return 1;
     return kern->matvec_i8x2 != NULL && ndx1 * c->qn_sum > 2.0 * nx * c->dw_sum;
 }
 
@@ -372,13 +370,10 @@ static void approx_worker(void *arg, int ith, int nth)
                                                                      s->approx);
         return;
     }
-    if (job->planes == 2) {
+    if (s->planes == 2)
         job->kern->matvec_i8x2((const int8_t *)c->q, c->k, b, e, s->xq, s->xl, s->approx);
-        return;
-    }
-    job->kern->matvec_i8((const int8_t *)c->q, c->k, b, e, s->xq, s->approx32);
-    for (size_t r = b; r < e; r++)
-        s->approx[r] = s->approx32[r];
+    else
+        job->kern->matvec_i8((const int8_t *)c->q, c->k, b, e, s->xq, s->approx32);
 }
 
 /* Lower and upper bounds of row r's exact logit (NaN-free for a finite row). */
@@ -386,7 +381,8 @@ static void row_bounds(const bn_lm_screen *s, uint32_t r, double e_x, double nx,
                        double gamma, double *lo, double *hi)
 {
     const bn_lm_compact *c = s->c;
-    const double a = (double)c->scale[r] * e_x * (double)s->approx[r];
+    const double I = s->planes == 1 ? (double)s->approx32[r] : (double)s->approx[r];
+    const double a = (double)c->scale[r] * e_x * I;
     const double err = (((double)c->dw[r] + gamma * (double)c->wn[r]) * nx +
                         (double)c->qn[r] * ndx) *
                            (1.0 + 1e-6) +
@@ -440,15 +436,15 @@ size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *
     for (size_t j = 0; j < k; j++)
         nx2 += (double)x[j] * x[j];
     const double nx = sqrt(nx2) * (1.0 + 1e-9);
-    float e_x = quantize_x(s, x, amax, 1);
-    double ndx = s->ndx;
-    const int planes = two_planes(c, kern, nx, ndx) ? 2 : 1;
-    if (planes == 2) {
+    s->planes = c->format == BN_LM_U6 ? 2 : 1;
+    float e_x = quantize_x(s, x, amax, s->planes);
+    if (s->planes == 1 && two_planes(c, kern, nx, s->ndx)) {
+        s->planes = 2;
         e_x = quantize_x(s, x, amax, 2);
-        ndx = s->ndx;
     }
+    const double ndx = s->ndx;
 
-    approx_job aj = {s, kern, planes};
+    approx_job aj = {s, kern};
     bn_threadpool_run(tp, approx_worker, &aj);
 
     /* named rows first; they are exact and never set the threshold */

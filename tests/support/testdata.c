@@ -90,3 +90,22 @@ float *bn_test_forward_all(const bn_model *m, const int32_t *tokens, uint32_t n,
     bn_test_context_free(&t);
     return out;
 }
+
+bn_synth_params bn_test_preset_shape(const char *preset, const char *arch, uint32_t n_embd,
+                                     uint32_t n_layer, uint32_t n_head, uint32_t n_head_kv,
+                                     uint32_t n_ff, uint32_t n_vocab)
+{
+    bn_synth_params p;
+    bn_err err = {0};
+    if (bn_synth_preset(preset, &p, &err))
+        fail_msg("preset %s: %s", preset, err.msg);
+    assert_string_equal(p.arch, arch);
+    assert_int_equal(p.n_embd, n_embd);
+    assert_int_equal(p.n_layer, n_layer);
+    assert_int_equal(p.n_head, n_head);
+    assert_int_equal(p.n_head_kv, n_head_kv);
+    assert_int_equal(p.n_ff, n_ff);
+    assert_int_equal(p.n_vocab, n_vocab);
+    assert_int_equal(bn_synth_check(&p, &err), 0);
+    return p;
+}

@@ -29,6 +29,12 @@ void bn_test_rand_tokens(uint64_t seed, int32_t *ids, size_t n, uint32_t n_vocab
  * the test program exits). malloc'd. */
 char *bn_test_preset_file(const char *preset);
 
+/* Asserts that bitnet-make-model's PRESET has this architecture and these sizes, and passes
+ * bn_synth_check; returns its parameters (for further checks). */
+struct bn_synth_params bn_test_preset_shape(const char *preset, const char *arch, uint32_t n_embd,
+                                            uint32_t n_layer, uint32_t n_head, uint32_t n_head_kv,
+                                            uint32_t n_ff, uint32_t n_vocab);
+
 /* Loads a model GGUF. */
 bn_model *bn_test_load_model(const char *path);
 
