@@ -5,9 +5,15 @@
  * for the workers the same way. Spinning is off when there are more threads than CPUs: a
  * spinning thread would then steal the CPU from the one doing the work.
  *
- * Sleeping is race-free by a store/load pair on both sides (seq_cst): the waiter counts
- * itself in `sleepers` and then re-checks the condition under the mutex; the waker changes
- * the condition and then reads `sleepers`, taking the mutex to signal only when needed. */
+ * Sleeping is race-free by a store/load pair on both sides: the waiter counts itself in
+ * `sleepers` (or sets `caller_sleeping`) and then re-checks the condition under the mutex; the
+ * waker changes the condition and then reads `sleepers`, taking the mutex to signal only when
+ * needed. Each side has a full fence between its store and its load (store_load_fence). C11's
+ * seq_cst store and load alone would be enough, but qemu-user, where the arm64 tests run,
+ * translates Arm's stlr-then-ldar without the store-load barrier an x86 host needs: the caller
+ * then read a stale `done`, the worker a stale `caller_sleeping`, and the caller slept through
+ * its wake-up (one job in ~20000 with 3 threads on 2 CPUs). A fence is a dmb, which qemu does
+ * translate; it is paid only on the way to sleep and once per job. */
 #include "threadpool.h"
 
 #include <pthread.h>
@@ -47,7 +53,10 @@ struct bn_threadpool {
      * chunk 0; a worker reads the fields after loading an open claim word and keeps its chunk
      * only if its compare-and-swap on that same word succeeds, i.e. the fields it read belong
      * to the job it claimed from. A late worker (woken after the job ended, or descheduled in
-     * between) finds no chunk or fails its swap, and never touches a finished job. */
+     * between) finds no chunk or fails its swap, and never touches a finished job. A release
+     * fence after the close and an acquire fence before the swap make this hold on Arm, whose
+     * stores may otherwise become visible out of order: a worker that read a new job's field
+     * then also sees the closed word, and its swap fails. */
     _Atomic uint64_t claim;
     _Atomic(bn_chunk_fn) fn;
     _Atomic(void *) arg;
@@ -64,6 +73,8 @@ typedef struct worker_arg {
     bn_threadpool *tp;
     int ith;
 } worker_arg;
+
+static void store_load_fence(void) { atomic_thread_fence(memory_order_seq_cst); }
 
 static long now_ns(void)
 {
@@ -115,11 +126,15 @@ static void work(bn_threadpool *tp, int ith)
         const size_t n = atomic_load_explicit(&tp->n_chunks, memory_order_relaxed);
         if (next == CLOSED || next >= n)
             return;
+        atomic_thread_fence(memory_order_acquire); /* pairs with the caller's after closing */
         if (!atomic_compare_exchange_weak_explicit(&tp->claim, &c, c + 1, memory_order_acq_rel,
                                                    memory_order_relaxed))
             continue;
         fn(arg, next, ith);
-        if (atomic_fetch_add(&tp->done, 1) + 1 == n && atomic_load(&tp->caller_sleeping)) {
+        if (atomic_fetch_add(&tp->done, 1) + 1 != n)
+            continue;
+        store_load_fence();
+        if (atomic_load(&tp->caller_sleeping)) {
             pthread_mutex_lock(&tp->mu);
             pthread_cond_signal(&tp->done_cv);
             pthread_mutex_unlock(&tp->mu);
@@ -137,6 +152,7 @@ static void *worker(void *p)
         if (!spin_for_generation(tp, seen)) {
             pthread_mutex_lock(&tp->mu);
             atomic_fetch_add(&tp->sleepers, 1);
+            store_load_fence();
             while (atomic_load(&tp->generation) == seen)
                 pthread_cond_wait(&tp->wake, &tp->mu);
             atomic_fetch_sub(&tp->sleepers, 1);
@@ -154,6 +170,7 @@ static void *worker(void *p)
 static void publish(bn_threadpool *tp)
 {
     atomic_fetch_add(&tp->generation, 1);
+    store_load_fence();
     if (atomic_load(&tp->sleepers) > 0) {
         pthread_mutex_lock(&tp->mu);
         pthread_cond_broadcast(&tp->wake);
@@ -242,6 +259,7 @@ void bn_threadpool_run_chunks(bn_threadpool *tp, size_t n_chunks, bn_chunk_fn fn
     }
     const uint64_t job = (uint64_t)++tp->job << 32;
     atomic_store(&tp->claim, job | CLOSED);
+    atomic_thread_fence(memory_order_release); /* the close is seen before any field below */
     atomic_store_explicit(&tp->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&tp->arg, arg, memory_order_relaxed);
     atomic_store_explicit(&tp->n_chunks, n_chunks, memory_order_relaxed);
@@ -261,6 +279,7 @@ void bn_threadpool_run_chunks(bn_threadpool *tp, size_t n_chunks, bn_chunk_fn fn
     }
     pthread_mutex_lock(&tp->mu);
     atomic_store(&tp->caller_sleeping, 1);
+    store_load_fence();
     while (atomic_load(&tp->done) != n_chunks)
         pthread_cond_wait(&tp->done_cv, &tp->mu);
     atomic_store(&tp->caller_sleeping, 0);

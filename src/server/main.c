@@ -44,7 +44,7 @@ int main(int argc, char **argv)
     bn_server_defaults(&o);
     const char *model = NULL, *alias = NULL, *api_key = getenv("BITNET_API_KEY");
     long n_ctx = 0, threads = 0, n_predict = -1, v = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* an option and its value */
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -89,7 +89,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "bitnet-server: %s needs a value\n", a);
             return 2;
         }
-        i++;
     }
     if (!model) {
         fprintf(stderr, "bitnet-server: -m MODEL.gguf is required (see --help)\n");
