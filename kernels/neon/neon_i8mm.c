@@ -5,7 +5,7 @@
  * rows, over the same 8 inputs:
  *
  *   A = [ q_r0[g*8 .. g*8+7] | q_r1[g*8 .. g*8+7] ]      (activations, interleaved once per
- *   B = [ c_i [g*8 .. g*8+7] | c_i1[g*8 .. g*8+7] ]       call into a stack buffer)
+ *   B = [ c_i [g*8 .. g*8+7] | c_i1[g*8 .. g*8+7] ]       call into a heap buffer)
  *   acc lanes = [ r0.i, r0.i1, r1.i, r1.i1 ]
  *
  * B comes from the file layout with no repacking: the 16-byte halves of rows i and i1 are
@@ -22,11 +22,8 @@
 #if BN_NEON_HAVE_TARGET_ATTR
 
 enum {
-    I8MM_MIN_ACT = 4,  /* fewer activation rows: SDOT (measured, see README "NEON kernels") */
-    I8MM_MAX_K = 8192, /* interleaved activations on the stack up to this K: 4 pairs x 2 x K
-                        * bytes; longer rows (ffn_down of Llama3-8B and Falcon3-7B/10B) take a
-                        * heap buffer, with the same integer sums */
-    PAIRS = 4,         /* activation pairs per pass */
+    I8MM_MIN_ACT = 4, /* fewer activation rows: SDOT (measured, see README "NEON kernels") */
+    PAIRS = 4,        /* activation pairs per pass */
 };
 
 /* acc[p] += activation pair p times weight rows (wi, wi1), over all k. */
@@ -84,53 +81,74 @@ static void interleave_pair(const int8_t *q0, const int8_t *q1, size_t k, int8_t
     }
 }
 
+/* One pass of up to 8 activation rows from r0 (a missing row repeats the last one, its results
+ * dropped, so that every pass is a full tile): their sums and their interleaved pairs. */
+static void prepare_tile(const int8_t *q, size_t k, size_t r0, size_t n_act, int8_t *abuf,
+                         int32_t asum[2 * PAIRS])
+{
+    size_t rows[2 * PAIRS];
+    for (size_t j = 0; j < 2 * PAIRS; j++) {
+        rows[j] = r0 + j < n_act ? r0 + j : n_act - 1;
+        asum[j] = bn_neon_sum_s8(q + rows[j] * k, k);
+    }
+    for (size_t p = 0; p < PAIRS; p++)
+        interleave_pair(q + rows[2 * p] * k, q + rows[2 * p + 1] * k, k, abuf + p * 2 * k);
+}
+
+/* Tiles of 8 activation rows x 2 weight rows, blocked for the caches as the AVX-512 prefill
+ * is (kernels/x86/avx512.c): up to act_block activation rows are interleaved together (heap:
+ * act_block * k bytes), and the weight rows go by blocks of about 256 KB, each block serving
+ * every tile before the next is read, instead of the whole matrix streamed once per 8
+ * activation rows. Every output is the same tile integer and epilogue in any order: y is
+ * unchanged. Without the buffer, the SDOT kernel computes the same sums. */
 static void i8mm_matmul(const bn_ternary *w, size_t row_begin, size_t row_end, const int8_t *q,
                         const float *act_scale, size_t n_act, float *y, size_t ldy)
 {
+    enum {
+        act_block = 64, /* a multiple of the tile's 8 rows */
+        weight_block_bytes = 256 * 1024
+    };
     const size_t k = w->k, rs = k / 4;
-    int8_t abuf_stack[PAIRS * 2 * I8MM_MAX_K];
-    int8_t *abuf = n_act < I8MM_MIN_ACT ? NULL
-                   : k <= I8MM_MAX_K    ? abuf_stack
-                                        : malloc(PAIRS * 2 * k);
+    const size_t n_first = n_act < act_block ? (n_act + 2 * PAIRS - 1) / (2 * PAIRS) * 2 * PAIRS
+                                             : act_block;
+    int8_t *abuf = n_act < I8MM_MIN_ACT ? NULL : malloc(n_first * k);
     if (!abuf) {
         bn_neon_dotprod_matmul(w, row_begin, row_end, q, act_scale, n_act, y, ldy);
         return;
     }
-    for (size_t r0 = 0; r0 < n_act; r0 += 2 * PAIRS) {
-        /* up to 8 activation rows; a missing row repeats the last one (its results are
-         * dropped) so that every pass is a full tile */
-        size_t rows[2 * PAIRS];
-        int32_t asum[2 * PAIRS];
-        for (size_t j = 0; j < 2 * PAIRS; j++) {
-            rows[j] = r0 + j < n_act ? r0 + j : n_act - 1;
-            asum[j] = bn_neon_sum_s8(q + rows[j] * k, k);
-        }
-        for (size_t p = 0; p < PAIRS; p++)
-            interleave_pair(q + rows[2 * p] * k, q + rows[2 * p + 1] * k, k, abuf + p * 2 * k);
-        for (size_t i = row_begin; i < row_end; i += 2) {
-            const size_t i1 = i + 1 < row_end ? i + 1 : i;
-            int32x4_t acc[PAIRS];
-            for (int p = 0; p < PAIRS; p++)
-                acc[p] = vdupq_n_s32(0);
-            i8mm_tile(w->packed + i * rs, w->packed + i1 * rs, abuf, k, acc);
-            for (size_t p = 0; p < PAIRS; p++) {
-                int32_t c[4];
-                vst1q_s32(c, acc[p]);
-                for (size_t a = 0; a < 2; a++) {
-                    const size_t r = r0 + 2 * p + a;
-                    if (r >= n_act)
-                        continue;
-                    y[r * ldy + i] = bn_neon_epilogue(c[2 * a] - asum[2 * p + a], act_scale[r],
-                                                      w->scale);
-                    if (i1 != i)
-                        y[r * ldy + i1] = bn_neon_epilogue(c[2 * a + 1] - asum[2 * p + a],
-                                                           act_scale[r], w->scale);
+    const size_t wb = rs * 2 >= weight_block_bytes ? 2 : weight_block_bytes / rs / 2 * 2;
+    int32_t asum[act_block];
+    for (size_t r0 = 0; r0 < n_act; r0 += act_block) {
+        const size_t nb = n_act - r0 < act_block ? n_act - r0 : act_block;
+        for (size_t t = 0; t < nb; t += 2 * PAIRS)
+            prepare_tile(q, k, r0 + t, n_act, abuf + t * k, asum + t);
+        for (size_t i0 = row_begin; i0 < row_end; i0 += wb) {
+            const size_t i_end = row_end - i0 < wb ? row_end : i0 + wb;
+            for (size_t t = 0; t < nb; t += 2 * PAIRS)
+                for (size_t i = i0; i < i_end; i += 2) {
+                    const size_t i1 = i + 1 < i_end ? i + 1 : i;
+                    int32x4_t acc[PAIRS];
+                    for (int p = 0; p < PAIRS; p++)
+                        acc[p] = vdupq_n_s32(0);
+                    i8mm_tile(w->packed + i * rs, w->packed + i1 * rs, abuf + t * k, k, acc);
+                    for (size_t p = 0; p < PAIRS; p++) {
+                        int32_t c[4];
+                        vst1q_s32(c, acc[p]);
+                        for (size_t a = 0; a < 2; a++) {
+                            const size_t j = t + 2 * p + a, r = r0 + j;
+                            if (r >= n_act)
+                                continue;
+                            y[r * ldy + i] = bn_neon_epilogue(c[2 * a] - asum[j], act_scale[r],
+                                                              w->scale);
+                            if (i1 != i)
+                                y[r * ldy + i1] = bn_neon_epilogue(c[2 * a + 1] - asum[j],
+                                                                   act_scale[r], w->scale);
+                        }
+                    }
                 }
-            }
         }
     }
-    if (abuf != abuf_stack)
-        free(abuf);
+    free(abuf);
 }
 
 static const bn_kernels kernels_i8mm = {
