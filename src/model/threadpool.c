@@ -12,8 +12,8 @@
  * seq_cst store and load alone would be enough, but qemu-user, where the arm64 tests run,
  * translates Arm's stlr-then-ldar without the store-load barrier an x86 host needs: the caller
  * then read a stale `done`, the worker a stale `caller_sleeping`, and the caller slept through
- * its wake-up (one job in ~20000 with 3 threads on 2 CPUs). A fence is a dmb, which qemu does
- * translate; it is paid only on the way to sleep and once per job. */
+ * its wake-up (within 77 to 77000 jobs at 3 threads on 2 CPUs). A fence is a dmb, which qemu
+ * does translate; it is paid only on the way to sleep and once per job. */
 #include "threadpool.h"
 
 #include <pthread.h>
