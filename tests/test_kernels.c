@@ -833,6 +833,25 @@ static int every_range_identical(const char *what, two_plane_call call,
     return checked;
 }
 
+/* A two-plane activation of kind 0 (random), or 1 and 2 (every element +-32512, the largest
+ * magnitude: xh = xl = +-127). */
+static void fill_planes(int8_t *xh, int8_t *xl, size_t k, int kind)
+{
+    for (size_t j = 0; j < k; j++) {
+        xh[j] = kind >= 1 ? (rnd() % 2 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
+        xl[j] = kind >= 1 ? (int8_t)(xh[j] > 0 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
+    }
+}
+
+/* sum_j q[j] * (255 xh[j] + xl[j]) in plain int64: the tests' own reference. */
+static int64_t planes_dot(const int8_t *q, const int8_t *xh, const int8_t *xl, size_t k)
+{
+    int64_t sum = 0;
+    for (size_t j = 0; j < k; j++)
+        sum += (int64_t)q[j] * (255 * xh[j] + xl[j]);
+    return sum;
+}
+
 static int has_i8x2(const bn_kernels *k) { return k->matvec_i8x2 != NULL; }
 static int has_u6(const bn_kernels *k) { return k->matvec_u6 != NULL; }
 
@@ -856,22 +875,15 @@ static void test_matvec_i8x2_identical(void **state)
             const size_t k = ks[ki];
             for (size_t i = 0; i < (size_t)m * k; i++)
                 w[i] = kind == 1 ? (rnd() % 2 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
-            for (size_t j = 0; j < k; j++) {
-                xh[j] = kind >= 1 ? (rnd() % 2 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
-                xl[j] = kind >= 1 ? (int8_t)(xh[j] > 0 ? 127 : -127)
-                                  : (int8_t)((int)(rnd() % 255) - 127);
-            }
+            fill_planes(xh, xl, k, kind);
             if (kind == 2) { /* all +127 times all +32512: the largest sum for this k */
                 memset(w, 127, (size_t)m * k);
                 memset(xh, 127, k);
                 memset(xl, 127, k);
             }
             for (size_t i = 0; i < m; i++) {
-                int64_t ref = 0;
-                for (size_t j = 0; j < k; j++)
-                    ref += (int64_t)w[i * k + j] * (255 * xh[j] + xl[j]);
                 bn_kernels_scalar.matvec_i8x2(w, k, i, i + 1, xh, xl, ya);
-                assert_true(ya[i] == ref);
+                assert_true(ya[i] == planes_dot(w + i * k, xh, xl, k));
             }
             n_checked += every_range_identical("matvec_i8x2", call_i8x2, has_i8x2, w, k, xh, xl,
                                                kind);
@@ -941,21 +953,14 @@ static void test_matvec_u6_identical(void **state)
             const size_t k = ks[ki], rb = bn_u6_row_bytes(k);
             for (size_t i = 0; i < (size_t)m * k; i++)
                 q[i] = kind == 1 ? (rnd() % 2 ? 31 : -31) : (int8_t)((int)(rnd() % 63) - 31);
-            for (size_t j = 0; j < k; j++) {
-                xh[j] = kind >= 1 ? (rnd() % 2 ? 127 : -127) : (int8_t)((int)(rnd() % 255) - 127);
-                xl[j] = kind >= 1 ? (int8_t)(xh[j] > 0 ? 127 : -127)
-                                  : (int8_t)((int)(rnd() % 255) - 127);
-            }
+            fill_planes(xh, xl, k, kind);
             if (kind == 2) /* all +31 times all +-32512: the largest |sum| for this k */
                 memset(q, 31, (size_t)m * k);
             for (size_t i = 0; i < m; i++)
                 bn_u6_pack_row(q + i * k, k, w + i * rb);
             for (size_t i = 0; i < m; i++) {
-                int64_t ref = 0;
-                for (size_t j = 0; j < k; j++)
-                    ref += (int64_t)q[i * k + j] * (255 * xh[j] + xl[j]);
                 bn_kernels_scalar.matvec_u6(w, k, i, i + 1, xh, xl, ya);
-                assert_true(ya[i] == ref);
+                assert_true(ya[i] == planes_dot(q + i * k, xh, xl, k));
             }
             n_u6 += every_range_identical("matvec_u6", call_u6, has_u6, w, k, xh, xl, kind);
         }

@@ -102,13 +102,11 @@ static int before(const float *l, int32_t a, int32_t b)
     return l[a] > l[b] || (l[a] == l[b] && a < b);
 }
 
-/* The kernels the screen runs with: the path in use, or the same without matvec_i8x2 (the
- * int8 copy with a one-plane activation, as on NEON). */
-static const bn_kernels *screen_kern;
-
-/* The property the sampler needs, checked against the full head. */
-static void check_screen(bn_lm_screen *s, head *h, uint32_t keep, const int32_t *must,
-                         size_t n_must, size_t *computed_total)
+/* The property the sampler needs, checked against the full head, with the screen on kern (the
+ * path in use, or the same without matvec_i8x2: the int8 copy with a one-plane activation, as
+ * on NEON). */
+static void check_screen(bn_lm_screen *s, const bn_kernels *kern, head *h, uint32_t keep,
+                         const int32_t *must, size_t n_must, size_t *computed_total)
 {
     float *full = malloc(h->n * sizeof *full), *scr = malloc(h->n * sizeof *scr);
     uint8_t *named = calloc(h->n, 1);
@@ -121,8 +119,8 @@ static void check_screen(bn_lm_screen *s, head *h, uint32_t keep, const int32_t 
     for (uint32_t i = 0; i < h->n; i++)
         scr[i] = NAN; /* every row must be written: exact or -inf */
     bn_lm_request req = {keep, must, n_must};
-    size_t got = bn_lm_screen_run(s, screen_kern, NULL, x, bn_lm_f16_gamma(h->k), &req, head_exact,
-                                  h, scr);
+    size_t got = bn_lm_screen_run(s, kern, NULL, x, bn_lm_f16_gamma(h->k), &req, head_exact, h,
+                                  scr);
     assert_true(got > 0);
     size_t n_exact = 0;
     for (uint32_t i = 0; i < h->n; i++) {
@@ -172,7 +170,7 @@ static void test_screen_keeps_what_the_sampler_needs(void **state)
     one_plane.matvec_i8x2 = NULL;
     for (int f = 0; f < 3; f++) {
         const bn_lm_format fmt = f == 2 ? BN_LM_U6 : BN_LM_I8;
-        screen_kern = f == 1 ? &one_plane : bn_kernels_get();
+        const bn_kernels *kern = f == 1 ? &one_plane : bn_kernels_get();
         size_t computed = 0, rows = 0;
         for (int kind = 0; kind < 3; kind++) {
             head h = {kind == 2 ? 200 : 300, kind == 1 ? 320 : 256, NULL, NULL};
@@ -195,7 +193,7 @@ static void test_screen_keeps_what_the_sampler_needs(void **state)
                 size_t n_must = trial % 3 ? rnd() % 24 : 0;
                 for (size_t i = 0; i < n_must; i++)
                     must[i] = (int32_t)(rnd() % (h.n + 8)) - 4; /* some out of range */
-                check_screen(s, &h, keep, must, n_must, &computed);
+                check_screen(s, kern, &h, keep, must, n_must, &computed);
                 rows += h.n;
             }
             bn_lm_screen_free(s);
@@ -205,8 +203,8 @@ static void test_screen_keeps_what_the_sampler_needs(void **state)
         }
         print_message("screen (%s, %s activation): %zu of %zu rows computed exactly (%.1f%%)\n",
                       fmt == BN_LM_I8 ? "int8" : "u6",
-                      fmt == BN_LM_U6 || screen_kern->matvec_i8x2 ? "15-bit" : "int8", computed,
-                      rows, 100.0 * computed / rows);
+                      fmt == BN_LM_U6 || kern->matvec_i8x2 ? "15-bit" : "int8", computed, rows,
+                      100.0 * computed / rows);
         assert_true(computed < rows); /* it did screen rows out */
     }
 }
@@ -231,9 +229,9 @@ static void test_two_planes_for_outliers(void **state)
         const int outliers = trial % 2;
         fill_x(&h, outliers);
         for (int p = 0; p < 2; p++) {
-            screen_kern = p ? &bn_kernels_scalar : &one_plane;
             size_t got = 0;
-            check_screen(s, &h, 1 + (uint32_t)trial % 8, NULL, 0, &got);
+            check_screen(s, p ? &bn_kernels_scalar : &one_plane, &h, 1 + (uint32_t)trial % 8, NULL,
+                         0, &got);
             rows[outliers][p] += got;
         }
     }

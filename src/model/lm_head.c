@@ -63,7 +63,6 @@ struct bn_lm_screen {
     int planes;        /* this token's activation: one int8 plane or two */
     int32_t *approx32; /* [n_rows] the integer dot products with one plane (matvec_i8) */
     int64_t *approx;   /* [n_rows] those with two (matvec_i8x2, matvec_u6) */
-    double ndx;        /* ||x - x~|| of the last quantize_x */
     int32_t *rows;     /* [n_rows] rows to compute exactly */
     uint8_t *state;    /* [n_rows] 0 = not yet, 1 = named, 2 = computed */
     double *heap_lo;   /* [BN_LM_KEEP_MAX] min-heap of the best lower bounds, then of the best
@@ -330,9 +329,9 @@ static int two_planes(const bn_lm_compact *c, const bn_kernels *kern, double nx,
 }
 
 /* x quantized to one plane (L = 127, s->xq) or two (L = 32385 = 255 * 127, p = 255 xh + xl with
- * xh = p / 255 rounded into s->xq, |xl| <= 127 into s->xl), x~ = e p; returns e and leaves
- * ||x - x~|| (rounded up) in s->ndx. */
-static float quantize_x(bn_lm_screen *s, const float *x, float amax, int planes)
+ * xh = p / 255 rounded into s->xq, |xl| <= 127 into s->xl), x~ = e p; returns e and sets
+ * *ndx = ||x - x~|| (rounded up). */
+static float quantize_x(bn_lm_screen *s, const float *x, float amax, int planes, double *ndx)
 {
     const long levels = planes == 1 ? 127 : 32385;
     const float e_x = amax / (float)levels;
@@ -350,7 +349,7 @@ static float quantize_x(bn_lm_screen *s, const float *x, float amax, int planes)
         const double dx = (double)x[j] - (double)e_x * (double)v; /* e_x * v exact: 24 x 15 bits */
         ndx2 += dx * dx;
     }
-    s->ndx = sqrt(ndx2) * (1.0 + 1e-9);
+    *ndx = sqrt(ndx2) * (1.0 + 1e-9);
     return e_x;
 }
 
@@ -426,23 +425,22 @@ size_t bn_lm_screen_run(bn_lm_screen *s, const bn_kernels *kern, bn_threadpool *
      * in one int8 plane, or 32385 = 255 * 127 in two (two_planes: the kernel takes p = 255 xh
      * + xl, xh = p / 255 rounded, |xl| <= 127) */
     float amax = 0.0f;
+    double nx2 = 0.0;
     for (size_t j = 0; j < k; j++) {
         if (!isfinite(x[j]))
             return 0;
         if (fabsf(x[j]) > amax)
             amax = fabsf(x[j]);
-    }
-    double nx2 = 0.0;
-    for (size_t j = 0; j < k; j++)
         nx2 += (double)x[j] * x[j];
+    }
     const double nx = sqrt(nx2) * (1.0 + 1e-9);
     s->planes = c->format == BN_LM_U6 ? 2 : 1;
-    float e_x = quantize_x(s, x, amax, s->planes);
-    if (s->planes == 1 && two_planes(c, kern, nx, s->ndx)) {
+    double ndx;
+    float e_x = quantize_x(s, x, amax, s->planes, &ndx);
+    if (s->planes == 1 && two_planes(c, kern, nx, ndx)) {
         s->planes = 2;
-        e_x = quantize_x(s, x, amax, 2);
+        e_x = quantize_x(s, x, amax, 2, &ndx);
     }
-    const double ndx = s->ndx;
 
     approx_job aj = {s, kern};
     bn_threadpool_run(tp, approx_worker, &aj);
